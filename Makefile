@@ -1,0 +1,74 @@
+# reslab: every target creates .venv on first use and reuses it afterwards.
+#   make sweep-depth PROFILE=quick DATA=../shared/data/cifar10-jpeg.tar.gz
+#   make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3.11
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.installed
+
+PROFILE ?= quick
+DATA    ?=
+SEEDS   ?= 0
+JOBS    ?= 1
+DEVICE  ?= auto
+ARGS    ?=
+
+# Empty DATA means: the cache dir, then the official download (checksum checked).
+DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
+LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
+COMMON   = profile=$(PROFILE) seed=$(SEEDS) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+
+.PHONY: help setup test sweep-depth sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
+
+help:
+	@echo "make sweep-depth  PROFILE=smoke|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=1"
+	@echo "make sweep-shortcut (same variables)   make grad-flow DATA=...   make report"
+	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make wandb-sync   make clean"
+
+setup: $(STAMP)
+
+# Reinstall only when the project's dependencies change; torch is large and stays put.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+sweep-depth: $(STAMP)
+	$(BIN)/reslab-train -m experiment=depth $(COMMON)
+	$(BIN)/reslab-report depth profile=$(PROFILE)
+
+sweep-shortcut: $(STAMP)
+	$(BIN)/reslab-train -m experiment=shortcut $(COMMON)
+	$(BIN)/reslab-report shortcut profile=$(PROFILE)
+
+report: $(STAMP)
+	$(BIN)/reslab-report depth profile=$(PROFILE)
+	@if [ -d runs/shortcut/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE); fi
+
+grad-flow: $(STAMP)
+	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)
+	$(BIN)/reslab-report depth profile=$(PROFILE)
+
+bench: $(STAMP)
+	$(BIN)/reslab-bench device=$(DEVICE) $(DATA_ARG) $(ARGS)
+
+summary: $(STAMP)
+	$(BIN)/reslab-summary $(ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/jupytext --to ipynb notebooks/*.py
+
+wandb-sync: $(STAMP)
+	$(BIN)/wandb sync --sync-all wandb
+
+clean:
+	rm -rf runs outputs multirun wandb .pytest_cache
+	@echo "kept .venv and the decoded-data cache (.cache); remove them by hand if you want"

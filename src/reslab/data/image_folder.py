@@ -1,0 +1,92 @@
+"""Image-folder trees `train/<class>/*`, `test/<class>/*`, as a folder or a .tar(.gz).
+
+Class indices follow the sorted class-folder names, which for CIFAR-10 is also the official
+label order. Files are read in sorted order so that the decoded tensors (and their checksum-keyed
+cache) are the same on every machine.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path, PurePosixPath
+
+import torch
+from torchvision.io import ImageReadMode, decode_image
+
+from reslab.data.arrays import CifarArrays
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+SPLITS = ("train", "test")
+
+
+def _decode(raw: bytes) -> torch.Tensor:
+    img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    if tuple(img.shape) != (3, 32, 32):
+        raise ValueError(f"expected 32x32 RGB images, got shape {tuple(img.shape)}")
+    return img
+
+
+def _split_entries(names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Map split -> sorted [(class, member name)] from paths like [prefix/]split/class/file."""
+    out: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if len(parts) < 3 or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        split, cls = parts[-3], parts[-2]
+        if split in out:
+            out[split].append((cls, name))
+    for split in SPLITS:
+        out[split].sort()
+    return out
+
+
+def _assemble(entries: dict[str, list[tuple[str, str]]], read) -> CifarArrays:
+    classes = sorted({cls for cls, _ in entries["train"]})
+    if not classes or not entries["test"]:
+        raise ValueError("no train/<class>/<image> and test/<class>/<image> files found")
+    index = {c: i for i, c in enumerate(classes)}
+    tensors = {}
+    for split in SPLITS:
+        unknown = {cls for cls, _ in entries[split]} - set(index)
+        if unknown:
+            raise ValueError(f"{split} has classes missing from train: {sorted(unknown)}")
+        x = torch.stack([_decode(read(name)) for _, name in entries[split]])
+        y = torch.tensor([index[cls] for cls, _ in entries[split]], dtype=torch.int64)
+        tensors[split] = (x, y)
+    return CifarArrays(*tensors["train"], *tensors["test"], classes=tuple(classes)).check()
+
+
+def read_archive(path: Path) -> CifarArrays:
+    # One sequential pass: seeking back in a gzip stream restarts it, so reading members in
+    # sorted (not stored) order would be quadratic.
+    files = {}
+    with tarfile.open(path, "r|*") as tar:
+        for m in tar:
+            if m.isfile() and PurePosixPath(m.name).suffix.lower() in IMAGE_SUFFIXES:
+                files[m.name] = tar.extractfile(m).read()
+    return _assemble(_split_entries(list(files)), files.__getitem__)
+
+
+def read_folder(path: Path) -> CifarArrays:
+    root = Path(path)
+    names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    return _assemble(_split_entries(names), lambda n: (root / n).read_bytes())
+
+
+def is_image_folder(path: Path) -> bool:
+    path = Path(path)
+    candidates = [path] + [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
+    return any((c / "train").is_dir() and (c / "test").is_dir() for c in candidates)
+
+
+def archive_layout(path: Path) -> str | None:
+    """'pickle', 'image-folder' or None, from the member names of a tar archive."""
+    with tarfile.open(path, "r:*") as tar:
+        names = tar.getnames()
+    if any(PurePosixPath(n).name == "data_batch_1" for n in names):
+        return "pickle"
+    entries = _split_entries(names)
+    if entries["train"] and entries["test"]:
+        return "image-folder"
+    return None

@@ -1,0 +1,42 @@
+"""User-facing errors: one line, the bad value, the valid choices, a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, Iterable, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+EXIT_BAD_INPUT = 2
+
+
+class ReslabError(Exception):
+    """An error caused by the user's input; printed as one line, never as a traceback."""
+
+
+def bad_choice(what: str, value, choices: Iterable) -> ReslabError:
+    valid = ", ".join(str(c) for c in choices)
+    return ReslabError(f"unknown {what} {value!r}; valid choices: {valid}")
+
+
+def fail(err: BaseException) -> None:
+    print(f"reslab: error: {err}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn ReslabError into one stderr line and exit 2.
+
+    SystemExit is a BaseException, so it passes through Hydra's own error handler, which would
+    otherwise print a trimmed traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ReslabError as err:
+            fail(err)
+
+    return wrapper  # type: ignore[return-value]

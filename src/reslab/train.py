@@ -1,0 +1,216 @@
+"""`reslab-train`: one run (or, with -m, a Hydra multirun) from config to runs/<study>/.../result.json."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from reslab import io, runinfo
+from reslab.data import DeviceLoader, load_cifar10
+from reslab.data.loader import Normalizer, split_arrays
+from reslab.data.source import md5sum, folder_fingerprint, resolve
+from reslab.errors import ReslabError, bad_choice, one_line_errors
+from reslab.models import build_model
+from reslab.paths import CONF_DIR
+from reslab.summary import count_flops, count_params
+
+log = logging.getLogger("reslab")
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", ".*LeafSpec.*")
+warnings.filterwarnings("ignore", ".*litlogger.*")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(choice: str) -> str:
+    if choice not in DEVICES:
+        raise bad_choice("device", choice, DEVICES)
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ReslabError("device='cuda' but no CUDA device is available; valid here: auto, cpu")
+    return "cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def pick_precision(choice: str, device: str) -> str:
+    # bf16 autocast pays on tensor-core GPUs; on a CPU without AMX it is slower than fp32.
+    if choice == "auto":
+        return "bf16-mixed" if device == "cuda" and torch.cuda.is_bf16_supported() else "32-true"
+    return choice
+
+
+def set_threads(cfg: DictConfig) -> None:
+    threads = cfg.get("threads") or max(1, (os.cpu_count() or 1) // max(1, int(cfg.get("jobs") or 1)))
+    torch.set_num_threads(int(threads))
+
+
+def data_checksum(cfg: DictConfig) -> str:
+    path = resolve(cfg.data.source, Path(cfg.data.cache_dir), cfg.data.download)
+    return folder_fingerprint(path) if path.is_dir() else md5sum(path)
+
+
+def total_steps(profile: DictConfig, steps_per_epoch: int) -> int:
+    if profile.get("max_steps"):
+        return int(profile.max_steps)
+    return int(profile.epochs) * steps_per_epoch
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train one model as configured; return its result (or the stored one if already done)."""
+    set_threads(cfg)
+    model = build_model(cfg.model)  # validates the model options before any data is touched
+    device = pick_device(cfg.device)
+    precision = pick_precision(cfg.trainer.precision, device)
+    checksum = data_checksum(cfg)
+    ident = runinfo.identity(cfg, checksum, device, precision)
+    key = runinfo.key_of(ident)
+    out = runinfo.run_dir(cfg)
+    name = f"{runinfo.label(cfg)} s{cfg.seed}"
+    done = runinfo.finished(out, key)
+    if done is not None:
+        print(f"[{name}] finished earlier ({out}/result.json, same config): skipped", flush=True)
+        return done
+
+    import lightning as L
+
+    from reslab.module import Classifier
+    from reslab.probes import layer_responses
+    from reslab.probes.callback import GradNormProbe
+    from reslab.recorder import RunRecorder
+
+    runinfo.prepare(out, key)
+    io.write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    io.write_json(out / "environment.json", runinfo.environment(device))
+
+    L.seed_everything(int(cfg.seed), workers=False, verbose=False)
+    model = build_model(cfg.model)  # rebuilt after seeding: the init depends on the seed only
+    params, flops = count_params(model), count_flops(model)
+
+    arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, cfg.data.download)
+    p = cfg.profile
+    tx, ty, ex, ey, eval_split = split_arrays(arrays, cfg.data.split, p.get("train_subset"), p.get("eval_subset"),
+                                              cfg.data.subset_seed)
+    norm = Normalizer.fit(tx, cfg.data.normalize)
+    dev = torch.device(device)
+    channels_last = bool(cfg.trainer.channels_last)
+    train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
+                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, cfg.trainer.eval_batch_size, train=False,
+                               channels_last=channels_last)
+    if len(train_loader) == 0:
+        raise ReslabError(f"profile.batch_size={p.batch_size} is larger than the {len(tx)} training images")
+    steps = total_steps(p, len(train_loader))
+    warm = p.warmup
+    warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
+    module = Classifier(model, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov,
+                        milestones=p.milestones, gamma=p.gamma, total_steps=steps, warmup_steps=warmup_steps,
+                        warmup_lr=warm.lr if warmup_steps else None)
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+
+    grad_every = cfg.probes.grad_every_n_steps or max(1, len(train_loader) // max(1, cfg.probes.grad_points_per_epoch))
+    probe = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
+    recorder = RunRecorder(out / "metrics.csv", name, len(train_loader), steps)
+    logger = make_logger(cfg, name, out)
+    trainer = L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
+        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=int(p.eval_every_epochs),
+        num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[c for c in (probe, recorder) if c is not None],
+        deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader)
+    wall = time.perf_counter() - t0
+
+    rows = recorder.rows
+    good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
+    last = good[-1] if good else {}
+    status = "diverged" if module.diverged else "ok"
+    final_eval = evaluate(module.model, eval_loader, precision) if status == "ok" else {}
+    if probe is not None and probe.rows:
+        import pandas as pd
+
+        io.save_with(out / "grad_norms.csv", lambda f: pd.DataFrame(probe.rows).to_csv(f, index=False))
+    if status == "ok" and cfg.probes.responses:
+        import pandas as pd
+
+        resp = layer_responses(module.model, next(iter(eval_loader))[0])
+        io.save_with(out / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
+    if cfg.trainer.save_weights:
+        io.save_with(out / "model.pt", lambda f: torch.save(module.model.state_dict(), f))
+    images = trainer.global_step * p.batch_size
+    result = {
+        "key": key, "status": status, "study": cfg.study, "label": runinfo.label(cfg),
+        "family": runinfo.family(cfg), "depth": int(cfg.model.depth),
+        "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
+        "seed": int(cfg.seed), "profile": p.name,
+        "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
+        "test_error": final_eval.get("test_error", last.get("test_error")),
+        "test_loss": final_eval.get("test_loss", last.get("test_loss")),
+        "eval_split": eval_split, "eval_images": len(ex), "train_images": len(tx),
+        "epochs_done": len(rows), "steps": trainer.global_step, "steps_planned": steps,
+        "last_good_epoch": last.get("epoch"),
+        "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
+        "device": runinfo.device_name(device), "precision": precision,
+        "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
+        "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
+        "torch": torch.__version__, "git_commit": runinfo.git_commit(),
+    }
+    io.write_json(out / "result.json", result)
+    if logger is not None:
+        logger.experiment.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        logger.experiment.finish()
+    print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
+          f"{wall:.0f}s -> {out}", flush=True)
+    return result
+
+
+def fmt(v) -> str:
+    return f"{v:.2f}%" if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> dict:
+    model.eval()
+    loss = errs = n = 0.0
+    dtype = torch.bfloat16 if precision.startswith("bf16") else None
+    for x, y in loader:
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x).float()
+        loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        errs += (logits.argmax(1) != y).sum().item()
+        n += len(y)
+    return {"test_loss": loss / n, "test_error": 100 * errs / n}
+
+
+def make_logger(cfg: DictConfig, name: str, out: Path):
+    if not cfg.logger.get("wandb"):
+        return None
+    os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    from lightning.pytorch.loggers import WandbLogger
+
+    return WandbLogger(project=cfg.logger.project, group=f"{cfg.study}/{cfg.profile.name}", name=name,
+                       save_dir=cfg.logger.dir, mode=cfg.logger.mode,
+                       config=OmegaConf.to_container(cfg, resolve=True), log_model=False)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+@one_line_errors
+def main(cfg: DictConfig) -> float | None:
+    result = train(cfg)
+    return result.get("test_error")
+
+
+if __name__ == "__main__":
+    main()
