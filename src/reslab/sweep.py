@@ -11,12 +11,14 @@ from omegaconf import DictConfig
 
 def sweep_size(config: DictConfig) -> int:
     params = config.hydra.sweeper.get("params") or {}
-    overrides = list(config.hydra.overrides.task) + [f"{k}={v}" for k, v in params.items()]
+    overrides = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(overrides)
-    total = 1
+    sizes = {}  # later overrides of a key replace earlier ones: the command line beats the sweeper params
     for o in parsed:
-        if o.is_sweep_override():
-            total *= len(list(o.sweep_string_iterator()))
+        sizes[o.get_key_element()] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
+    total = 1
+    for n in sizes.values():
+        total *= n
     return total
 
 

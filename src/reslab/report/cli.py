@@ -1,2 +1,33 @@
-def main():
-    raise SystemExit("not yet")
+"""`reslab-report <study> [profile=quick] [runs=runs] [reports=reports]`: build reports/<study>/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from reslab.errors import ReslabError, bad_choice, one_line_errors
+
+STUDIES = ("depth", "shortcut")
+
+
+@one_line_errors
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="reslab-report", description=__doc__)
+    ap.add_argument("study")
+    ap.add_argument("overrides", nargs="*", help="profile=..., runs=..., reports=...")
+    a = ap.parse_args(argv)
+    if a.study not in STUDIES:
+        raise bad_choice("study", a.study, STUDIES)
+    opts = {"profile": "quick", "runs": "runs", "reports": "reports"}
+    for o in a.overrides:
+        k, sep, v = o.partition("=")
+        if not sep or k not in opts:
+            raise ReslabError(f"bad override {o!r}; valid: " + ", ".join(f"{k}=..." for k in opts))
+        opts[k] = v
+    module = importlib.import_module(f"reslab.report.{a.study}")
+    path = module.build(opts["runs"], opts["reports"], opts["profile"])
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

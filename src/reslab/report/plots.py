@@ -1,0 +1,132 @@
+"""Figures (matplotlib, Agg). Each function writes one PNG atomically and returns its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reslab import io  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    io.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def _colors(keys):
+    cmap = plt.get_cmap("viridis")
+    keys = list(keys)
+    return {k: cmap(i / max(1, len(keys) - 1) * 0.9) for i, k in enumerate(keys)}
+
+
+def training_curves(metrics: pd.DataFrame, panels: list[str], path: Path, by: str = "depth",
+                    title: str = "") -> Path:
+    """ResNet Fig. 6 style: one panel per family, train error dashed, test error bold, mean over seeds."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), sharey=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        d = metrics[metrics.family == panel]
+        keys = sorted(d[by].unique())
+        colors = _colors(keys)
+        for k in keys:
+            m = d[d[by] == k].groupby("step")[["train_error", "test_error"]].mean().reset_index()
+            lbl = f"{panel}-{k}" if by == "depth" else str(k)
+            ax.plot(m.step, m.train_error, "--", color=colors[k], lw=1.2)
+            if "test_error" in m and m.test_error.notna().any():
+                ax.plot(m.step, m.test_error, "-", color=colors[k], lw=2.2, label=lbl)
+        ax.set_title(panel)
+        ax.set_xlabel("iterations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("error (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path) -> Path:
+    """ResNet Fig. 7: std of each 3x3 layer's response, by layer index (top) and sorted (bottom)."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6))
+    colors = _colors(labels)
+    for lbl in labels:
+        d = resp[resp.label == lbl]
+        if d.empty:
+            continue
+        s = d.groupby("layer")["std"].mean()
+        style = "--" if lbl.startswith("plain") else "-"
+        top.plot(s.index + 1, s.values, style, color=colors[lbl], label=lbl)
+        bottom.plot(np.arange(1, len(s) + 1), np.sort(s.values)[::-1], style, color=colors[lbl], label=lbl)
+    top.set_xlabel("layer index (original order)")
+    bottom.set_xlabel("layer index (sorted by magnitude)")
+    for ax in (top, bottom):
+        ax.set_ylabel("std")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def grad_profiles(rows: pd.DataFrame, path: Path, title: str, column: str = "grad_norm") -> Path:
+    """Per-layer gradient norm against layer index (log scale), one line per net, median over seeds,
+    shaded between min and max over seeds."""
+    panels = sorted(rows.panel.unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    for ax, panel in zip(axes[0], panels):
+        d = rows[rows.panel == panel]
+        keys = sorted(d.depth.unique())
+        colors = _colors(keys)
+        for k in keys:
+            g = d[d.depth == k].groupby("layer")[column]
+            med, lo, hi = g.median(), g.min(), g.max()
+            ax.plot(med.index, med.values, color=colors[k], label=f"depth {k}")
+            ax.fill_between(med.index, lo.values, hi.values, color=colors[k], alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_title(panel)
+        ax.set_xlabel("layer index (input side = 0)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel(column.replace("_", " "))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def ratio_vs_depth(summary: pd.DataFrame, path: Path, threshold: float, title: str) -> Path:
+    """First/last-layer gradient-norm ratio against depth, one line per series, min-max bars."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for series, d in summary.groupby("series"):
+        d = d.sort_values("depth")
+        yerr = np.vstack([d.ratio_median - d.ratio_min, d.ratio_max - d.ratio_median])
+        ax.errorbar(d.depth, d.ratio_median, yerr=yerr, marker="o", capsize=3, label=series)
+    ax.axhline(threshold, color="red", ls=":", label=f"vanishing threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("depth")
+    ax.set_ylabel("grad norm: first conv / last conv")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def error_bars(df: pd.DataFrame, path: Path, title: str) -> Path:
+    """Final train/test error per variant, mean with min-max over seeds; diverged runs marked x."""
+    labels = list(df.label.unique())
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(labels)), 4))
+    x = np.arange(len(labels))
+    for off, col, name in ((-0.18, "train_error", "train"), (0.18, "test_error", "test")):
+        g = df.groupby("label", sort=False)[col]
+        mean = g.mean().reindex(labels)
+        ax.bar(x + off, mean.values, width=0.36, label=name, alpha=0.8)
+    for i, lbl in enumerate(labels):
+        if (df[df.label == lbl].status != "ok").any():
+            ax.text(i, 2, "diverged", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("final error (%)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,46 @@
+"""Reading a study's run outputs into DataFrames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from reslab.errors import ReslabError
+
+
+def study_dir(runs: Path, study: str, profile: str) -> Path:
+    return Path(runs) / study / profile
+
+
+def run_dirs(runs: Path, study: str, profile: str) -> list[Path]:
+    root = study_dir(runs, study, profile)
+    return sorted(p for p in root.glob("*") if (p / "result.json").is_file() and ".stale-" not in p.name)
+
+
+def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
+    dirs = run_dirs(runs, study, profile)
+    if not dirs:
+        raise ReslabError(
+            f"no finished runs under {str(study_dir(runs, study, profile))!r}; run `make sweep-{study} PROFILE={profile}` first"
+        )
+    rows = []
+    for d in dirs:
+        r = json.loads((d / "result.json").read_text())
+        r["run_dir"] = str(d)
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def load_csvs(results: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Concatenate `name` (e.g. metrics.csv) over runs, tagged with each run's label/family/depth/seed."""
+    frames = []
+    for _, r in results.iterrows():
+        f = Path(r["run_dir"]) / name
+        if f.is_file():
+            df = pd.read_csv(f)
+            for col in ("label", "family", "depth", "seed", "status"):
+                df[col] = r[col]
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
