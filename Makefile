@@ -12,7 +12,7 @@ STAMP      := $(VENV)/.installed
 
 PROFILE ?= quick
 DATA    ?=
-SEEDS   ?= 0
+SEEDS   ?=
 JOBS    ?= 1
 DEVICE  ?= auto
 ARGS    ?=
@@ -20,7 +20,7 @@ ARGS    ?=
 # Empty DATA means: the cache dir, then the official download (checksum checked).
 DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
-COMMON   = profile=$(PROFILE) seed=$(SEEDS) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
 .PHONY: help setup test sweep-depth sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
 

@@ -27,11 +27,11 @@ def _colors(keys):
 
 
 def training_curves(metrics: pd.DataFrame, panels: list[str], path: Path, by: str = "depth",
-                    title: str = "") -> Path:
+                    title: str = "", panel_col: str = "family") -> Path:
     """ResNet Fig. 6 style: one panel per family, train error dashed, test error bold, mean over seeds."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), sharey=True, squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        d = metrics[metrics.family == panel]
+        d = metrics[metrics[panel_col] == panel]
         keys = sorted(d[by].unique())
         colors = _colors(keys)
         for k in keys:

@@ -1,0 +1,45 @@
+"""Shared fixtures: a small synthetic CIFAR-10 in the official archive format, and CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reslab.data import synthetic
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def synth_archive(tmp_path_factory) -> Path:
+    return synthetic.write(tmp_path_factory.mktemp("data") / "cifar-10-python.tar.gz", n_train=500, n_test=100)
+
+
+@pytest.fixture()
+def env(tmp_path) -> dict:
+    e = dict(os.environ)
+    e.update(RESLAB_CACHE=str(tmp_path / "cache"), WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
+    return e
+
+
+def run_cli(tool: str, *args, env: dict, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / tool), *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture()
+def cli(tmp_path, env):
+    """Run a console script in a scratch project dir, with runs/ and reports/ under tmp_path."""
+
+    def call(tool: str, *args, check: bool = True):
+        return run_cli(tool, *args, env=env, cwd=tmp_path, check=check)
+
+    return call

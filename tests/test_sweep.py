@@ -1,0 +1,109 @@
+"""A study end to end on synthetic data: config -> multirun -> runs/ -> report, skipping, divergence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false"]
+
+
+def results(root: Path, study: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / "runs" / study / "smoke").glob("*/result.json"))]
+
+
+@pytest.fixture()
+def depth_sweep(cli, tmp_path, synth_archive):
+    def run(*extra):
+        return cli("reslab-train", "-m", "experiment=depth", *SMOKE, f"data.source={synth_archive}",
+                   "model.depth=8,14", "seed=0,1", *extra)
+
+    return run
+
+
+def test_smoke_depth_sweep_goes_from_config_to_report(depth_sweep, cli, tmp_path):
+    proc = depth_sweep()
+    assert "run 1/8" in proc.stdout and "run 8/8" in proc.stdout and "ETA" in proc.stdout
+    rows = results(tmp_path, "depth")
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
+    run = tmp_path / "runs/depth/smoke/plain-8-s0"
+    for f in ("config.yaml", "environment.json", "metrics.csv", "grad_norms.csv", "responses.csv", "result.json"):
+        assert (run / f).is_file(), f
+    r = json.loads((run / "result.json").read_text())
+    for key in ("train_error", "test_error", "params", "flops", "wall_seconds", "images_per_second", "seed",
+                "profile", "data_source", "data_checksum", "device", "torch", "git_commit"):
+        assert key in r, key
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics.epoch) == [1, 2] and {"train_loss", "train_error", "test_error", "lr", "seconds"} <= set(metrics)
+
+    cli("reslab-report", "depth", "profile=smoke")
+    report = (tmp_path / "reports/depth/README.md").read_text()
+    assert "## Verdict" in report and "Profile:** `smoke`" in report and "CPU-sized study" in report
+    assert "commit" in report and "Seeds:** 0, 1" in report
+    assert (tmp_path / "reports/depth/curves.png").stat().st_size > 0
+    assert (tmp_path / "reports/depth/responses.png").is_file()
+    table = pd.read_csv(tmp_path / "reports/depth/results.csv")
+    assert len(table) == 4 and set(table.n_seeds) == {2}
+
+
+def test_rerun_skips_finished_runs_and_a_changed_config_reruns(depth_sweep, tmp_path):
+    depth_sweep()
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs/depth/smoke").glob("*/result.json")}
+    again = depth_sweep()
+    assert again.stdout.count("skipped") == 8 and "epoch" not in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
+
+    changed = depth_sweep("profile.lr=0.05")
+    assert changed.stdout.count("skipped") == 0
+    stale = list((tmp_path / "runs/depth/smoke").glob("*.stale-*"))
+    assert len(stale) == 8, "finished runs of the old config are kept aside, not deleted"
+
+
+def test_same_config_and_seed_give_the_same_numbers(cli, tmp_path, synth_archive):
+    common = ["reslab-train", *SMOKE, f"data.source={synth_archive}", "model.depth=8"]
+    cli(*common, "study=a")
+    cli(*common, "study=b")
+    a = pd.read_csv(tmp_path / "runs/a/smoke/resnet-8-s0/metrics.csv")
+    b = pd.read_csv(tmp_path / "runs/b/smoke/resnet-8-s0/metrics.csv")
+    cols = ["train_loss", "train_error", "test_error", "lr"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(cli, tmp_path, synth_archive):
+    proc = cli("reslab-train", "-m", "study=shortcut", *SMOKE, f"data.source={synth_archive}", "model.depth=8",
+               "variant=scale-shortcut-0.5,identity-A", "profile.lr=1e6")
+    rows = {r["label"]: r for r in results(tmp_path, "shortcut")}
+    assert len(rows) == 2, proc.stdout
+    assert {r["status"] for r in rows.values()} == {"diverged"}
+    assert "DIVERGED" in proc.stdout
+
+
+def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path, synth_archive):
+    variants = "plain,identity-A,projection-B,scale-shortcut-0.5,gate-exclusive-b-6,preact"
+    cli("reslab-train", "-m", "experiment=shortcut", *SMOKE, f"data.source={synth_archive}",
+        f"variant={variants}", "seed=0,1")
+    cli("reslab-report", "shortcut", "profile=smoke")
+    report = (tmp_path / "reports/shortcut/README.md").read_text()
+    for v in variants.split(","):
+        assert f"| {v} |" in report
+    for h in ("**H1", "**H2", "**H3"):
+        assert h in report
+    assert "He2016-Identity Table 1" in report and "not comparable" in report
+    table = pd.read_csv(tmp_path / "reports/shortcut/results.csv")
+    assert table.set_index("variant_name").loc["identity-A", "extra_params"] == 0
+    assert table.set_index("variant_name").loc["projection-B", "extra_params"] > 0
+
+
+def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, depth_sweep):
+    depth_sweep()
+    cli("reslab-gradflow", f"data.source={synth_archive}", "gradflow.depths=[8,14]", "gradflow.init_seeds=[0,1]",
+        "gradflow.batches=1", "gradflow.batch_size=32")
+    rows = pd.read_csv(tmp_path / "runs/gradflow/init.csv")
+    assert set(rows.norm) == {"bn", "none"} and set(rows.depth) == {8, 14}
+    cli("reslab-report", "depth", "profile=smoke")
+    report = (tmp_path / "reports/depth/README.md").read_text()
+    assert "### At initialisation" in report and "plain bn: first/last ratio" in report
+    assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()
