@@ -1,2 +1,138 @@
-def main():
-    raise SystemExit("not yet")
+"""`reslab-bench`: measured, not guessed. Writes reports/bench/<device>.json and README.md."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from reslab import io, runinfo
+from reslab.data import DeviceLoader
+from reslab.data.loader import Normalizer
+from reslab.errors import one_line_errors
+from reslab.models import build
+from reslab.paths import CONF_DIR
+from reslab.probes import grad_norm_rows, weight_layers
+from reslab.train import pick_device, set_threads
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def bench_loader(device, n: int, batch: int, steps: int) -> dict:
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, device=device)
+    y = torch.randint(0, 10, (n,), device=device)
+    loader = DeviceLoader(x, y, Normalizer(torch.zeros(3, 32, 32), torch.ones(1, 1, 1)), batch, train=True,
+                          channels_last=True)
+    it = iter(loader)
+    sec = timed(lambda: next(it), device, 2, min(steps * 5, len(loader) - 3))
+    return {"what": "DeviceLoader train batch (index, normalise, pad+crop+flip)", "images_per_second": batch / sec}
+
+
+def bench_step(depth: int, device, batch: int, channels_last: bool, bf16: bool, probe: bool, warmup: int, steps: int):
+    torch.manual_seed(0)
+    model = build("resnet", depth=depth).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    layers = weight_layers(model)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if probe:
+            grad_norm_rows(model, layers)
+        opt.step()
+
+    sec = timed(step, device, warmup, steps)
+    return {"depth": depth, "channels_last": channels_last, "bf16": bf16, "probe_every_step": probe,
+            "images_per_second": batch / sec, "ms_per_step": 1000 * sec}
+
+
+def run(cfg: DictConfig) -> dict:
+    set_threads(cfg)
+    b = cfg.bench
+    device = torch.device(pick_device(cfg.device))
+    rows = []
+    bf16_options = [False, True] if device.type == "cuda" else [False]  # no bf16 units on this kind of CPU
+    for depth in b.depths:
+        for cl in (False, True):
+            for bf16 in bf16_options:
+                rows.append(bench_step(depth, device, b.batch_size, cl, bf16, False, b.warmup_steps, b.steps))
+                print(rows[-1], flush=True)
+        best = max((r for r in rows if r["depth"] == depth), key=lambda r: r["images_per_second"])
+        rows.append(bench_step(depth, device, b.batch_size, best["channels_last"], best["bf16"], True,
+                               b.warmup_steps, b.steps))
+        print(rows[-1], flush=True)
+    loader = bench_loader(device, b.images, b.batch_size, b.steps)
+    overhead = []
+    for depth in b.depths:
+        with_probe = [r for r in rows if r["depth"] == depth and r["probe_every_step"]][0]
+        base = [r for r in rows if r["depth"] == depth and not r["probe_every_step"]
+                and r["channels_last"] == with_probe["channels_last"] and r["bf16"] == with_probe["bf16"]][0]
+        per_probe_ms = with_probe["ms_per_step"] - base["ms_per_step"]
+        # Default: 4 probes per epoch of 390 steps (full CIFAR-10 at batch 128).
+        overhead.append({"depth": depth, "probe_ms": per_probe_ms,
+                         "overhead_pct_every_step": 100 * per_probe_ms / base["ms_per_step"],
+                         "overhead_pct_default_4_per_epoch": 100 * per_probe_ms * 4 / 390 / base["ms_per_step"]})
+    return {"device": runinfo.device_name(str(device)), "torch": torch.__version__, "git_commit": runinfo.git_commit(),
+            "batch_size": b.batch_size, "steps_timed": b.steps, "train_step": rows, "loader": loader,
+            "probe_overhead": overhead}
+
+
+def write(result: dict, out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    tag = result["device"].split(" (")[0] + ("-" + result["device"].split("(")[1].split(",")[0].replace(" ", "_").rstrip(")")
+                                             if "(" in result["device"] else "")
+    io.write_json(out_dir / f"{tag}.json", result)
+    lines = ["# Benchmarks (generated by `make bench`)", ""]
+    for f in sorted(out_dir.glob("*.json")):
+        r = io.read_json(f)
+        lines += [f"## {r['device']}", "", f"torch {r['torch']}, commit {r['git_commit']}, batch {r['batch_size']}, "
+                  f"{r['steps_timed']} timed steps after warm-up.", "",
+                  "| ResNet depth | channels_last | bf16 | grad probe every step | images/s | ms/step |", "|---|---|---|---|---|---|"]
+        for s in r["train_step"]:
+            lines.append(f"| {s['depth']} | {s['channels_last']} | {s['bf16']} | {s['probe_every_step']} | "
+                         f"{s['images_per_second']:.0f} | {s['ms_per_step']:.1f} |")
+        lines += ["", f"Input pipeline ({r['loader']['what']}): {r['loader']['images_per_second']:.0f} images/s.", "",
+                  "Gradient-probe overhead (per probe, and as a share of training at the default 4 probes per "
+                  "390-step epoch):", "", "| depth | ms per probe | % if every step | % at default interval |",
+                  "|---|---|---|---|"]
+        for o in r["probe_overhead"]:
+            lines.append(f"| {o['depth']} | {o['probe_ms']:.2f} | {o['overhead_pct_every_step']:.1f} | "
+                         f"{o['overhead_pct_default_4_per_epoch']:.2f} |")
+        lines.append("")
+    io.write_text(out_dir / "README.md", "\n".join(lines))
+    return out_dir / "README.md"
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="bench", version_base="1.3")
+@one_line_errors
+def main(cfg: DictConfig) -> None:
+    print(f"wrote {write(run(cfg), cfg.bench.out_dir)}")
+
+
+if __name__ == "__main__":
+    main()

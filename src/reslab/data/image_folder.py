@@ -10,17 +10,34 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path, PurePosixPath
 
+import io
+import warnings
+
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
 
 from reslab.data.arrays import CifarArrays
+
+try:  # torchvision's decoder is fast; it is deprecated from 0.29 on, so Pillow is the fallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_image
+except ImportError:  # pragma: no cover
+    decode_image = None
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLITS = ("train", "test")
 
 
 def _decode(raw: bytes) -> torch.Tensor:
-    img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    if decode_image is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    else:
+        from PIL import Image
+
+        img = torch.from_numpy(np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))).permute(2, 0, 1).contiguous()
     if tuple(img.shape) != (3, 32, 32):
         raise ValueError(f"expected 32x32 RGB images, got shape {tuple(img.shape)}")
     return img

@@ -30,7 +30,7 @@ def write(path: Path, n_train: int = 500, n_test: int = 100, seed: int = 0) -> P
 
 
 def write_image_folder(root: Path, data: CifarArrays, fmt: str = "png") -> Path:
-    from torchvision.io import write_png
+    from PIL import Image
 
     root = Path(root)
     for split in ("train", "test"):
@@ -38,7 +38,7 @@ def write_image_folder(root: Path, data: CifarArrays, fmt: str = "png") -> Path:
         for i, (x, y) in enumerate(zip(xs, ys)):
             d = root / split / data.classes[int(y)]
             d.mkdir(parents=True, exist_ok=True)
-            write_png(x, str(d / f"{i:05d}.{fmt}"))
+            Image.fromarray(x.permute(1, 2, 0).numpy()).save(d / f"{i:05d}.{fmt}")
     return root
 
 
