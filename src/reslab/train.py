@@ -23,8 +23,14 @@ from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
 
 log = logging.getLogger("reslab")
-for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def quiet_lightning() -> None:
+    # Lightning sets its loggers to INFO when imported; its banners would bury the progress lines.
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*litlogger.*")
 DEVICES = ("auto", "cpu", "cuda")
@@ -79,6 +85,7 @@ def train(cfg: DictConfig) -> dict:
 
     import lightning as L
 
+    quiet_lightning()
     from reslab.module import Classifier
     from reslab.probes import layer_responses
     from reslab.probes.callback import GradNormProbe

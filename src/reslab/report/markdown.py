@@ -22,7 +22,9 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
         f"on {dt.date.today().isoformat()} by `reslab-report {study}` from `runs/{study}/{results.profile.iloc[0]}/`",
-        f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged)",
+        f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "
+        f"training wall time {results.wall_seconds.sum() / 60:.1f} min in all (sum over runs, without process "
+        f"start-up and evaluation)",
     ]
     return "\n".join(lines)
 

@@ -30,12 +30,14 @@ def cite(row: pd.Series) -> str:
     return f"{row.source} {row.table}" + (f" ({row.note})" if isinstance(row.note, str) and row.note else "")
 
 
-def comparability(profile: str, data_copy: str, data_format: str) -> str | None:
+def comparability(profile: str, data_checksum: str, data_format: str) -> str | None:
     """None when our runs are like-for-like with the paper; otherwise why they are not."""
+    from reslab.data.source import OFFICIAL_MD5
+
     reasons = []
     if profile != "paper":
         reasons.append(f"the {profile} profile is not the paper's 64k-iteration recipe")
-    if "official" not in data_copy or "not the official" in data_copy:
+    if data_checksum != OFFICIAL_MD5:
         reasons.append("the data copy is not the official CIFAR-10 files"
                        + (" (JPEG re-encoding costs several points of test error)" if data_format == "image-folder" else ""))
     return "; ".join(reasons) or None

@@ -144,7 +144,7 @@ def build(runs: Path, reports: Path, profile: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
     io.save_with(out / "results.csv", lambda p: agg.to_csv(p, index=False))
-    why_not = published.comparability(profile, df.data_copy.iloc[0], df.data_format.iloc[0])
+    why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     depth = int(df.depth.iloc[0])
 
     table = pd.DataFrame({
