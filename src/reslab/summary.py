@@ -33,8 +33,8 @@ def count_flops(model: torch.nn.Module) -> int:
 
 def summarize(cfg_model) -> dict:
     model = build_model(cfg_model)
-    return {"model": cfg_model.name, "depth": cfg_model.get("depth"), "params": count_params(model),
-            "flops": count_flops(model)}
+    return {"model": cfg_model.name, "depth": cfg_model.get("depth"), "shortcut": cfg_model.get("shortcut"),
+            "params": count_params(model), "flops": count_flops(model)}
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")

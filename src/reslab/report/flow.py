@@ -82,10 +82,9 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
         lines.append(f"| {depth} | " + " | ".join(fmt_ratio(table.loc[depth, c], lo.loc[depth, c], hi.loc[depth, c])
                                                     if not math.isnan(table.loc[depth, c]) else "n/a" for c in cols) + " |")
     plots.ratio_vs_depth(s, out_dir / "gradflow_init_ratio.png", VANISHING_RATIO, "at initialisation")
-    prof = rows[rows.init_seed == rows.init_seed.min()].copy()
-    prof = prof[prof.kind == "main"]
+    norms = sorted(rows.norm.unique())
     verdicts = {}
-    for norm in sorted(prof.norm.unique()):
+    for norm in norms:
         p = rows[(rows.kind == "main") & (rows.norm == norm)].copy()
         p["panel"] = p.family + f" (norm={norm})"
         plots.grad_profiles(p, out_dir / f"gradflow_init_layers_{norm}.png",
@@ -94,7 +93,7 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
               "_How to read: each point is the first-conv/last-conv gradient-norm ratio of one net at initialisation; "
               "points below the red line mean the input-side layers get less than 1/100 of the output side's gradient._",
               ""]
-    for norm in sorted(prof.norm.unique()):
+    for norm in norms:
         lines += [f"![per-layer gradients at init, norm={norm}](gradflow_init_layers_{norm}.png)", "",
                   f"_How to read: gradient norm of every conv/linear weight by layer (input side left), log scale, "
                   f"median over init seeds with min-max shading; a line that falls steeply to the left is a vanishing "
@@ -130,7 +129,7 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     plots.layer_responses(resp, present, out_dir / name)
     lines = [f"![layer responses]({name})", "",
              "_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition) "
-             "on test images for the trained nets; dashed = plain, solid = residual. Smaller residual responses mean "
+             "on test images for the trained nets, log scale; dashed = plain, solid = residual. Smaller residual responses mean "
              "the residual functions stay close to zero, the paper's argument for the reformulation._", ""]
     means = resp[resp.label.isin(present)].groupby("label")["std"].mean()
     lines.append("Mean response std per net: " + ", ".join(f"{l} {means[l]:.3f}" for l in present if l in means) + ".")

@@ -65,7 +65,8 @@ def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path) -> Path:
     top.set_xlabel("layer index (original order)")
     bottom.set_xlabel("layer index (sorted by magnitude)")
     for ax in (top, bottom):
-        ax.set_ylabel("std")
+        ax.set_yscale("log")  # briefly trained nets can have responses orders of magnitude apart
+        ax.set_ylabel("std (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
