@@ -127,7 +127,10 @@ def build(runs: Path, reports: Path, profile: str) -> Path:
     resp = load_csvs(results, "responses.csv")
     init_lines, init_verdicts = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
-    resp_labels = [f"{f}-{d}" for f in FAMILIES for d in (20, 56, 110)]
+    present = sorted(results.depth.unique())
+    # Fig. 7 shows depths 20, 56 and 110; a study without them shows its shallowest and deepest.
+    fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
+    resp_labels = [f"{f}-{d}" for f in FAMILIES for d in fig7]
     resp_lines = flow.response_section(resp, resp_labels, out, "responses.png")
 
     cpu_note = "" if profile == "paper" else (
