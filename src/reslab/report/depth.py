@@ -125,7 +125,7 @@ def build(runs: Path, reports: Path, profile: str) -> Path:
 
     grads = load_csvs(results, "grad_norms.csv")
     resp = load_csvs(results, "responses.csv")
-    init_lines, init_verdicts = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
+    init_lines, init_verdicts, init_summary = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
     present = sorted(results.depth.unique())
     # Fig. 7 shows depths 20, 56 and 110; a study without them shows its shallowest and deepest.
@@ -158,7 +158,7 @@ def build(runs: Path, reports: Path, profile: str) -> Path:
         "### During training", "", *train_lines,
         *(_train_ratio_lines(train_summary)), "",
         "### Layer responses of the trained nets (ResNet Fig. 7)", "", *resp_lines, "",
-        "### What the gradient measurements support", "", _explanation(answer, init_verdicts, train_summary), "",
+        "### What the gradient measurements support", "", _explanation(results, init_summary, train_summary), "",
         "Aggregated rows: [results.csv](results.csv). Per-run outputs (config, environment, per-epoch metrics, "
         "gradient probes, responses) are under `runs/depth/" + profile + "/`.",
     ]
@@ -184,34 +184,55 @@ def _train_ratio_lines(s: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _explanation(answer: dict, init_verdicts: dict, train_summary: pd.DataFrame) -> str:
-    plain_bn = init_verdicts.get("plain bn")
-    plain_train = train_summary[train_summary.family == "plain"] if not train_summary.empty else train_summary
-    train_vanish = None
-    if not plain_train.empty:
-        train_vanish = bool((plain_train.ratio_median < flow.VANISHING_RATIO).any())
-    parts = []
-    if plain_bn is None and train_vanish is None:
+def _explanation(results: pd.DataFrame, init_rows: pd.DataFrame, train_summary: pd.DataFrame) -> str:
+    """The rule of experiments/depth.md, applied depth by depth: a plain-BN net counts as 'vanishing' if
+    its first/last ratio is below the threshold at init or at the end of training. Degradation at a depth
+    with no vanishing cannot be explained by vanishing gradients."""
+    plain = results[results.family == "plain"].groupby("depth").train_error.mean()
+    if plain.empty or (init_rows.empty and train_summary.empty):
         return "_Not enough gradient measurements for a statement yet._"
-    if plain_bn is False and train_vanish is not True:
-        parts.append("With BatchNorm, the plain nets' early-layer gradients are **not vanishing** by the stated "
-                     "threshold, at initialisation" + (" or during training" if train_vanish is False else "") + ".")
-        if answer.get("plain") == "rises":
-            parts.append("Since the plain nets still degrade, the data support the **optimisation-difficulty** "
-                         "explanation (He et al.) over the vanishing-gradient one.")
-        else:
-            parts.append("The plain nets did not show a clear degradation here, so there is nothing for either "
-                         "explanation to explain in this profile.")
-    elif plain_bn is True or train_vanish:
-        parts.append("The plain nets' early-layer gradients **are vanishing** by the stated threshold, which is "
-                     "consistent with the vanishing-gradient explanation of their degradation.")
-    else:
-        parts.append("The gradient ratios are mixed across depths: **inconclusive** between the two explanations.")
-    if init_verdicts.get("plain none") is True:
-        parts.append("Without BatchNorm (`norm=none`), the same probe shows vanishing gradients in the plain nets: "
-                     "BN is what keeps the backward signal alive.")
-    elif init_verdicts.get("plain none") is False:
-        parts.append("Without BatchNorm (`norm=none`) the ratio stays above the threshold too.")
+    base_depth = plain.index.min()
+    degraded = [int(d) for d, e in plain.items() if d != base_depth and e - plain[base_depth] > 1.0]
+    vanish = {}
+    for d in plain.index:
+        at_init = init_rows[(init_rows.series == "plain bn") & (init_rows.depth == d)] if not init_rows.empty else init_rows
+        at_end = train_summary[(train_summary.series == "plain end") & (train_summary.depth == d)] \
+            if not train_summary.empty else train_summary
+        vanish[int(d)] = {"init": bool((at_init.ratio_median < flow.VANISHING_RATIO).any()) if len(at_init) else None,
+                          "end": bool((at_end.ratio_median < flow.VANISHING_RATIO).any()) if len(at_end) else None,
+                          "init_ratio": float(at_init.ratio_median.iloc[0]) if len(at_init) else math.nan,
+                          "end_ratio": float(at_end.ratio_median.iloc[0]) if len(at_end) else math.nan}
+    parts = []
+    if degraded:
+        parts.append(f"Plain nets end with > 1 pp more training error than plain-{int(base_depth)} at depth "
+                     + ", ".join(map(str, degraded)) + ".")
+    v = [d for d in degraded if vanish[d]["init"] or vanish[d]["end"]]
+    nv = [d for d in degraded if vanish[d]["init"] is False and vanish[d]["end"] is False]
+    for d in sorted(vanish):
+        r = vanish[d]
+        parts.append(f"plain-{d} (BN): ratio {r['init_ratio']:.2g} at init, {r['end_ratio']:.2g} at the end of training.")
+    if nv:
+        parts.append(f"At depth {', '.join(map(str, nv))} the plain nets degrade **without** a vanishing gradient, at init "
+                     "or at the end of training: there the data support the **optimisation-difficulty** explanation "
+                     "(He et al.), not the vanishing-gradient one.")
+    if v:
+        parts.append(f"At depth {', '.join(map(str, v))} the ratio does fall below {flow.VANISHING_RATIO:g} "
+                     "(at the end of training only if not at init), so vanishing gradients are **consistent** with the "
+                     "degradation there; measured at the end, they may be a consequence of the failed training "
+                     "rather than its cause.")
+    if not degraded:
+        parts.append("No plain net degraded by more than 1 pp, so there is nothing for either explanation to explain.")
+    if init_rows is not None and not init_rows.empty:
+        big = init_rows[(init_rows.series == "plain bn")]
+        if len(big) and big.ratio_median.max() > 1:
+            top = big.sort_values("ratio_median").iloc[-1]
+            parts.append(f"With BN at init the ratio is above 1 and grows with depth (up to {top.ratio_median:.2g} at "
+                         f"depth {int(top.depth)}): the input-side layers get *larger* gradients, the opposite of vanishing.")
+        none = init_rows[init_rows.series == "plain none"]
+        if len(none):
+            word = "below" if (none.ratio_median < flow.VANISHING_RATIO).any() else "above"
+            parts.append(f"Without BatchNorm (`norm=none`) the plain nets' ratio at init stays {word} the threshold "
+                         f"(smallest median {none.ratio_median.min():.2g}).")
     return " ".join(parts)
 
 

@@ -62,7 +62,7 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
     """Markdown lines and the vanishing verdicts per series, from reslab-gradflow's CSV."""
     if not init_csv.is_file():
         return [f"_At-initialisation probes not measured yet: run `make grad-flow DATA=...` "
-                f"(writes `{init_csv}`)._"], {}
+                f"(writes `{init_csv}`)._"], {}, pd.DataFrame()
     rows = pd.read_csv(init_csv)
     meta = rows.iloc[0]
     r = ratios(rows, ["family", "norm", "depth", "init_seed"])
@@ -102,7 +102,7 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
         text, vanish = vanishing_statement(s, series)
         verdicts[series] = vanish
         lines.append(f"- {text}")
-    return lines, verdicts
+    return lines, verdicts, s
 
 
 def training_section(grads: pd.DataFrame, results: pd.DataFrame, out_dir: Path, prefix: str) -> tuple[list[str], pd.DataFrame]:
