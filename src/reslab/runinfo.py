@@ -92,7 +92,8 @@ def git_commit() -> str:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
         if sha.returncode:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        # Generated reports are tracked but are outputs, not code: they do not make the code dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"], cwd=ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha.stdout.strip()[:12] + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
