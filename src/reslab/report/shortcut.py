@@ -13,7 +13,7 @@ from reslab import io
 from reslab.report import flow, markdown, plots, published
 from reslab.report.depth import _profile_cfg
 from reslab.report.results import load_csvs, load_results
-from reslab.report.stats import ALPHA, PRACTICAL_PP, mean_std, pm
+from reslab.report.stats import ALPHA, PRACTICAL_PP, compare, mean_std, pm
 
 BASELINE = "identity-A"
 MODIFIED = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusive-b0", "gate-exclusive-b-6",
@@ -30,11 +30,9 @@ def _err(g: pd.DataFrame, col: str) -> list[float]:
 def contrast(df: pd.DataFrame, worse: str, better: str, col: str) -> dict:
     """Is `worse` - `better` > 0? Welch t-test, one-sided, plus the practical threshold."""
     a, b = _err(df[df.variant_name == worse], col), _err(df[df.variant_name == better], col)
-    ma, sa, na = mean_std(a)
-    mb, sb, nb = mean_std(b)
-    diff = ma - mb
+    diff, se, na, nb = compare(a, b)
     p = math.nan
-    if na > 1 and nb > 1 and (sa > 0 or sb > 0):
+    if na > 1 and nb > 1 and np.isfinite(se) and se > 0:
         p = float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
         p_rev = float(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
     else:
@@ -48,8 +46,7 @@ def contrast(df: pd.DataFrame, worse: str, better: str, col: str) -> dict:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
-    sd = math.sqrt(sa ** 2 / na + sb ** 2 / nb) if na > 1 and nb > 1 else math.nan
-    return {"worse": worse, "better": better, "metric": col, "diff": diff, "se": sd, "p": p, "n": min(na, nb),
+    return {"worse": worse, "better": better, "metric": col, "diff": diff, "se": se, "p": p, "n": min(na, nb),
             "verdict": verdict}
 
 
