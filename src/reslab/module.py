@@ -42,7 +42,9 @@ class Classifier(L.LightningModule):
 
     # -- training ------------------------------------------------------------------------------
     def on_train_epoch_start(self):
-        self._train_sums = torch.zeros(3, device=self.device)  # loss sum, errors, count
+        # Loss and error sums stay on the device; the image count is known on the host, so the step
+        # never copies a scalar to the device.
+        self._train_sums, self._train_n = torch.zeros(2, device=self.device), 0
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -50,7 +52,8 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits.float(), y)
         with torch.no_grad():
             errs = (logits.argmax(1) != y).sum()
-            self._train_sums += torch.stack([loss.detach() * len(y), errs.float(), torch.tensor(float(len(y)), device=self.device)])
+            self._train_sums += torch.stack([loss.detach() * len(y), errs.float()])
+        self._train_n += len(y)
         # Reading the loss on the host every step would stall an accelerator; a NaN persists in the
         # running sum, so checking it now and then (and at epoch end) loses nothing.
         if batch_idx % self.check_every == 0:
@@ -64,22 +67,25 @@ class Classifier(L.LightningModule):
         return not self.diverged
 
     def train_epoch_stats(self) -> dict:
-        loss, errs, n = self._train_sums.tolist() if self._train_sums is not None else (math.nan, math.nan, 0)
+        loss, errs = self._train_sums.tolist() if self._train_sums is not None else (math.nan, math.nan)
+        n = self._train_n if self._train_sums is not None else 0
         return {"train_loss": loss / n if n else math.nan, "train_error": 100 * errs / n if n else math.nan}
 
     # -- evaluation ----------------------------------------------------------------------------
     def on_validation_epoch_start(self):
-        self._eval_sums = torch.zeros(3, device=self.device)
+        self._eval_sums, self._eval_n = torch.zeros(2, device=self.device), 0
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
         logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y, reduction="sum")
         errs = (logits.argmax(1) != y).sum()
-        self._eval_sums += torch.stack([loss, errs.float(), torch.tensor(float(len(y)), device=self.device)])
+        self._eval_sums += torch.stack([loss, errs.float()])
+        self._eval_n += len(y)
 
     def eval_stats(self) -> dict:
-        loss, errs, n = self._eval_sums.tolist() if self._eval_sums is not None else (math.nan, math.nan, 0)
+        loss, errs = self._eval_sums.tolist() if self._eval_sums is not None else (math.nan, math.nan)
+        n = self._eval_n if self._eval_sums is not None else 0
         return {"test_loss": loss / n if n else math.nan, "test_error": 100 * errs / n if n else math.nan}
 
     # -- optimisation --------------------------------------------------------------------------
