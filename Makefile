@@ -1,5 +1,5 @@
 # reslab: every target creates .venv on first use and reuses it afterwards.
-#   make sweep-depth PROFILE=quick DATA=../shared/data/cifar10-jpeg.tar.gz
+#   make sweep-depth DATA=../shared/data/cifar10-jpeg.tar.gz JOBS=2
 #   make test
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -10,7 +10,7 @@ PY         := $(VENV)/bin/python
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 
-PROFILE ?= quick
+PROFILE ?= cpu
 DATA    ?=
 SEEDS   ?=
 JOBS    ?= 1
@@ -22,10 +22,10 @@ DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test sweep-depth sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
 
 help:
-	@echo "make sweep-depth  PROFILE=smoke|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=1"
+	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut (same variables)   make grad-flow DATA=...   make report"
 	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make wandb-sync   make clean"
 
@@ -44,6 +44,17 @@ test: $(STAMP)
 sweep-depth: $(STAMP)
 	$(BIN)/reslab-train -m experiment=depth $(COMMON)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
+
+# The depth study's pilot (experiments/depth.md, 2026-11-25): another training subset (subset_seed=1),
+# seed 100, depths 20 and 110, candidates name:lr:warm-up lr:warm-up steps:warm-up shape. D was chosen.
+PILOT_CANDIDATES := lr0.05:0.05:0.005:40:constant lr0.1:0.1:0.01:40:constant warm100:0.05:0.005:100:constant \
+                    lr0.025:0.025:0.0025:40:constant linwarm:0.025:0.0025:100:linear
+pilot-depth: $(STAMP)
+	@for c in $(PILOT_CANDIDATES); do IFS=: read -r name lr wlr wsteps shape <<< "$$c"; \
+	  $(BIN)/reslab-train -m study=depth-pilot-$$name profile=cpu profile.lr=$$lr profile.warmup.lr=$$wlr \
+	    profile.warmup.steps=$$wsteps profile.warmup.shape=$$shape data.subset_seed=1 seed=100 \
+	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) \
+	    $(LAUNCH) $(ARGS) && $(BIN)/reslab-report depth name=depth-pilot-$$name || exit 1; done
 
 sweep-shortcut: $(STAMP)
 	$(BIN)/reslab-train -m experiment=shortcut $(COMMON)

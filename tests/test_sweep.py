@@ -39,14 +39,24 @@ def test_smoke_depth_sweep_goes_from_config_to_report(depth_sweep, cli, tmp_path
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics.epoch) == [1, 2] and {"train_loss", "train_error", "test_error", "lr", "seconds"} <= set(metrics)
 
+    curves = pd.read_csv(run / "curves.csv")
+    assert curves.step.iloc[0] == 0 and curves.step.iloc[-1] == r["steps"], "curves run from step 0 to the end"
+    assert {"train_error", "test_error", "running_train_loss"} <= set(curves)
+
     cli("reslab-report", "depth", "profile=smoke")
     report = (tmp_path / "reports/depth/README.md").read_text()
-    assert "## Verdict" in report and "Profile:** `smoke`" in report and "CPU-sized study" in report
+    assert "## Verdicts" in report and "Profile:** `smoke`" in report and "CPU-sized study" in report
     assert "commit" in report and "Seeds:** 0, 1" in report
+    for name in ("H1", "H2", "interaction"):
+        assert f"**{name}" in report, name
+    assert "Holm" in report and "## What happened" in report and "Iterations:" in report
     assert (tmp_path / "reports/depth/curves.png").stat().st_size > 0
+    assert (tmp_path / "reports/depth/error_vs_depth.png").stat().st_size > 0
     assert (tmp_path / "reports/depth/responses.png").is_file()
     table = pd.read_csv(tmp_path / "reports/depth/results.csv")
     assert len(table) == 4 and set(table.n_seeds) == {2}
+    per_run = pd.read_csv(tmp_path / "reports/depth/runs.csv")
+    assert len(per_run) == 8 and {"net", "seed", "train_error", "test_error", "steps", "git_commit"} <= set(per_run)
 
 
 def test_rerun_skips_finished_runs_and_a_changed_config_reruns(depth_sweep, tmp_path):

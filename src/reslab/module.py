@@ -13,29 +13,23 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-
-def lr_factor(step: int, total: int, milestones, gamma: float, warmup_steps: int, warmup_factor: float) -> float:
-    """Step-wise schedule: `warmup_factor` for the first `warmup_steps`, then base lr divided by
-    1/gamma at each milestone (fractions of `total`, so 0.5/0.75 of 64k = the paper's 32k/48k)."""
-    if step < warmup_steps:
-        return warmup_factor
-    drops = sum(step >= round(m * total) for m in milestones)
-    return gamma ** drops
+from reslab.schedule import lr_factor
 
 
 class Classifier(L.LightningModule):
     def __init__(self, model: torch.nn.Module, *, lr: float, momentum: float, weight_decay: float,
                  nesterov: bool, milestones, gamma: float, total_steps: int, warmup_steps: int = 0,
-                 warmup_lr: float | None = None):
+                 warmup_lr: float | None = None, warmup_shape: str = "constant"):
         super().__init__()
         self.model = model
         self.opt = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         self.sched = dict(total=total_steps, milestones=list(milestones), gamma=gamma, warmup_steps=warmup_steps,
-                          warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0)
+                          warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0, warmup_shape=warmup_shape)
         self.diverged = False
         self.check_every = 25
         self._train_sums = None
         self._eval_sums = None
+        self._window_sums, self._window_n = None, 0
 
     def forward(self, x):
         return self.model(x)
@@ -52,8 +46,11 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits.float(), y)
         with torch.no_grad():
             errs = (logits.argmax(1) != y).sum()
-            self._train_sums += torch.stack([loss.detach() * len(y), errs.float()])
+            sums = torch.stack([loss.detach() * len(y), errs.float()])
+            self._train_sums += sums
+            self._window_sums = sums if self._window_sums is None else self._window_sums + sums
         self._train_n += len(y)
+        self._window_n += len(y)
         # Reading the loss on the host every step would stall an accelerator; a NaN persists in the
         # running sum, so checking it now and then (and at epoch end) loses nothing.
         if batch_idx % self.check_every == 0:
@@ -70,6 +67,16 @@ class Classifier(L.LightningModule):
         loss, errs = self._train_sums.tolist() if self._train_sums is not None else (math.nan, math.nan)
         n = self._train_n if self._train_sums is not None else 0
         return {"train_loss": loss / n if n else math.nan, "train_error": 100 * errs / n if n else math.nan}
+
+    def take_window(self) -> tuple[float, float, int]:
+        """(mean loss, error %, images) of the training steps since the last call; resets the window."""
+        if self._window_sums is None or not self._window_n:
+            self._window_sums, self._window_n = None, 0
+            return math.nan, math.nan, 0
+        loss, errs = self._window_sums.tolist()
+        n = self._window_n
+        self._window_sums, self._window_n = None, 0
+        return loss / n, 100 * errs / n, n
 
     # -- evaluation ----------------------------------------------------------------------------
     def on_validation_epoch_start(self):

@@ -19,6 +19,8 @@ from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
 from reslab.errors import ReslabError, bad_choice, one_line_errors
 from reslab.models import build_model
+from reslab.schedule import WARMUP_SHAPES
+from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
 
@@ -115,35 +117,48 @@ def train(cfg: DictConfig) -> dict:
     steps = total_steps(p, len(train_loader))
     warm = p.warmup
     warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
+    if warm and warm.get("shape", "constant") not in WARMUP_SHAPES:
+        raise bad_choice("profile.warmup.shape", warm.get("shape"), WARMUP_SHAPES)
     module = Classifier(model, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov,
                         milestones=p.milestones, gamma=p.gamma, total_steps=steps, warmup_steps=warmup_steps,
-                        warmup_lr=warm.lr if warmup_steps else None)
+                        warmup_lr=warm.lr if warmup_steps else None, warmup_shape=warm.get("shape", "constant"))
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
 
     grad_every = cfg.probes.grad_every_n_steps or max(1, len(train_loader) // max(1, cfg.probes.grad_points_per_epoch))
     probe = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
+    curve = p.get("curve") or {}
+    curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
+    curves = curve_probe(cfg, out / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
+        if curve.get("points") else None
     recorder = RunRecorder(out / "metrics.csv", name, len(train_loader), steps)
     logger = make_logger(cfg, name, out)
+    # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
+    # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
+    eval_every = int(p.get("eval_every_epochs") or 0)
     trainer = L.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
-        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=int(p.eval_every_epochs),
+        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
+        limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
         num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[c for c in (probe, recorder) if c is not None],
+        enable_model_summary=False, callbacks=[c for c in (probe, curves, recorder) if c is not None],
         deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
     )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader)
+        warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None)
     wall = time.perf_counter() - t0
 
     rows = recorder.rows
     good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
     last = good[-1] if good else {}
     status = "diverged" if module.diverged else "ok"
+    t_eval = time.perf_counter()
     final_eval = evaluate(module.model, eval_loader, precision) if status == "ok" else {}
+    eval_wall = time.perf_counter() - t_eval
     if probe is not None and probe.rows:
         import pandas as pd
 
@@ -166,6 +181,16 @@ def train(cfg: DictConfig) -> dict:
         "test_loss": final_eval.get("test_loss", last.get("test_loss")),
         "eval_split": eval_split, "eval_images": len(ex), "train_images": len(tx),
         "epochs_done": len(rows), "steps": trainer.global_step, "steps_planned": steps,
+        "steps_per_epoch": len(train_loader), "images_dropped_per_epoch": len(tx) - len(train_loader) * p.batch_size,
+        "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
+        "warmup_lr": float(warm.lr) if warmup_steps else None,
+        "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
+        "lr_drop_steps": [round(m * steps) for m in p.milestones], "lr_gamma": float(p.gamma),
+        "curve_steps": curve_steps if curves is not None else [],
+        "curve_train_images": int(curve.get("train_images") or 0) if curves is not None else 0,
+        "curve_test_images": int(curve.get("test_images") or 0) if curves is not None else 0,
+        "grad_probe_every_steps": grad_every if probe is not None else None,
+        "threads": torch.get_num_threads(), "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
         "device": runinfo.device_name(device), "precision": precision,
@@ -198,6 +223,21 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> di
         errs += (logits.argmax(1) != y).sum().item()
         n += len(y)
     return {"test_loss": loss / n, "test_error": 100 * errs / n}
+
+
+def curve_probe(cfg: DictConfig, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool):
+    """The fixed, class-balanced, un-augmented image sets that the learning curves are measured on."""
+    from reslab.data.arrays import stratified_subset
+    from reslab.probes.curves import CurveProbe
+
+    def fixed(xy, n):
+        x, y = xy
+        idx = stratified_subset(y, int(n), int(cfg.data.subset_seed))
+        xb = norm.to(dev)(x[idx].to(dev))
+        return (xb.contiguous(memory_format=torch.channels_last) if channels_last else xb), y[idx].to(dev)
+
+    c = cfg.profile.curve
+    return CurveProbe(path, steps, fixed(train, c.train_images), fixed(test, c.test_images))
 
 
 def make_logger(cfg: DictConfig, name: str, out: Path):

@@ -1,4 +1,5 @@
-"""`reslab-report <study> [profile=quick] [runs=runs] [reports=reports]`: build reports/<study>/."""
+"""`reslab-report <study> [profile=cpu] [runs=runs] [reports=reports] [name=<study>]`: build reports/<name>/
+from runs/<name>/<profile>/ with the report of <study> (name= lets a pilot, e.g. depth-pilot, use it)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     if a.study not in STUDIES:
         raise bad_choice("study", a.study, STUDIES)
-    opts = {"profile": "quick", "runs": "runs", "reports": "reports"}
+    opts = {"profile": "cpu", "runs": "runs", "reports": "reports", "name": a.study}
     for o in a.overrides:
         k, sep, v = o.partition("=")
         if not sep or k not in opts:
             raise ReslabError(f"bad override {o!r}; valid: " + ", ".join(f"{k}=..." for k in opts))
         opts[k] = v
     module = importlib.import_module(f"reslab.report.{a.study}")
-    path = module.build(opts["runs"], opts["reports"], opts["profile"])
+    extra = {"study": opts["name"]} if opts["name"] != a.study else {}
+    path = module.build(opts["runs"], opts["reports"], opts["profile"], **extra)
     print(f"wrote {path}")
 
 

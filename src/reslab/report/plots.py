@@ -50,6 +50,65 @@ def training_curves(metrics: pd.DataFrame, panels: list[str], path: Path, by: st
     return _save(fig, path)
 
 
+def learning_curves(curves: pd.DataFrame, panels: list[str], path: Path, drops=(), title: str = "") -> Path:
+    """ResNet Fig. 6 from the curve probe: fixed-set training error dashed, test error bold, against
+    iterations from step 0; mean over seeds with a min-max band; one colour per depth, one panel per family."""
+    from matplotlib.lines import Line2D
+
+    depths = sorted(curves.depth.unique())
+    colors = _colors(depths)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.0), sharey=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        d = curves[curves.family == panel]
+        for k in depths:
+            g = d[d.depth == k].groupby("step")
+            for col, style, lw in (("train_error", "--", 1.3), ("test_error", "-", 2.4)):
+                m, lo, hi = g[col].mean(), g[col].min(), g[col].max()
+                if m.empty:
+                    continue
+                ax.plot(m.index, m.values, style, color=colors[k], lw=lw)
+                if d[d.depth == k].seed.nunique() > 1:
+                    ax.fill_between(m.index, lo.values, hi.values, color=colors[k], alpha=0.12, lw=0)
+        for s in drops:
+            ax.axvline(s, color="grey", ls=":", lw=1)
+        ax.set_title(panel)
+        ax.set_xlabel("iterations")
+        ax.grid(alpha=0.3)
+        handles = [Line2D([], [], color=colors[k], lw=2, label=f"depth {k}") for k in depths]
+        handles += [Line2D([], [], color="black", ls="--", lw=1.3, label="training error"),
+                    Line2D([], [], color="black", ls="-", lw=2.4, label="test error")]
+        ax.legend(handles=handles, fontsize=7, ncol=2)
+    axes[0][0].set_ylabel("error (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def error_vs_depth(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Final error against depth: every run a dot, the mean over seeds a line; train left, test right."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    styles = {"plain": ("tab:red", "o"), "resnet": ("tab:blue", "s")}
+    for ax, col in zip(axes, ("train_error", "test_error")):
+        for fam, d in runs.groupby("family"):
+            color, marker = styles.get(fam, ("tab:gray", "^"))
+            jitter = (d.seed.rank(method="dense") - 2) * 0.012
+            ax.scatter(d.depth * (1 + jitter), d[col], color=color, marker=marker, alpha=0.55, s=22)
+            m = d.groupby("depth")[col].mean()
+            ax.plot(m.index, m.values, "-", color=color, marker=marker, lw=1.8, label=f"{fam} (mean; dots = seeds)")
+        ax.axhline(90, color="grey", ls=":", lw=1, label="chance (90 %)")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(runs.depth.unique()), [str(x) for x in sorted(runs.depth.unique())])
+        ax.minorticks_off()
+        ax.set_xlabel("depth (log scale)")
+        ax.set_title(col.replace("_", " ") + " (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("final error (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path) -> Path:
     """ResNet Fig. 7: std of each 3x3 layer's response, by layer index (top) and sorted (bottom)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6))

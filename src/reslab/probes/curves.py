@@ -1,0 +1,76 @@
+"""Learning curves as ResNet Fig. 6 draws them: error against iterations, from step 0.
+
+Per-epoch numbers give a handful of points per run and none before the first update, which hides
+the early phase where deep nets blow up or stall. This callback evaluates the model on two fixed,
+un-augmented image sets (a slice of the training subset and a slice of the test set) at step 0
+and every `every` optimizer steps, in eval mode and without gradients, so it consumes no random
+numbers and leaves training bit-for-bit unchanged. It also reads the running (train-mode,
+augmented) loss and error of the steps since the previous point, which is where a blow-up shows.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from reslab import io
+
+
+def schedule(total_steps: int, points: int, early: int = 0) -> list[int]:
+    """Step 0, `points` evenly spaced steps ending at `total_steps`, and `early` extra points at
+    total/2^(k+4), k = 0..early-1 (e.g. 1/16, 1/32, 1/64 of training), where deep nets blow up or stall."""
+    if points <= 0 or total_steps <= 0:
+        return [0]
+    even = (round(total_steps * i / points) for i in range(1, points + 1))
+    first = (round(total_steps / 2 ** (k + 4)) for k in range(early))
+    return sorted({0, *even, *(s for s in first if s > 0)})
+
+
+@torch.no_grad()
+def error_on(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
+    """(mean cross-entropy, error %) of `model` in eval mode on already normalised images."""
+    was = model.training
+    model.eval()
+    try:
+        loss = errs = 0.0
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            logits = model(xb).float()
+            loss += F.cross_entropy(logits, yb, reduction="sum").item()
+            errs += (logits.argmax(1) != yb).sum().item()
+    finally:
+        model.train(was)
+    return loss / len(y), 100 * errs / len(y)
+
+
+class CurveProbe(L.Callback):
+    """Rows of (step, lr, fixed-set train/test error and loss, running train loss/error) -> curves.csv."""
+
+    def __init__(self, path: Path, steps: list[int], train_xy, test_xy):
+        self.path, self.steps = Path(path), set(steps)
+        self.train_xy, self.test_xy = train_xy, test_xy
+        self.rows: list[dict] = []
+
+    def _point(self, trainer, pl_module) -> None:
+        step = trainer.global_step
+        tr_loss, tr_err = error_on(pl_module.model, *self.train_xy)
+        te_loss, te_err = error_on(pl_module.model, *self.test_xy)
+        run_loss, run_err, run_n = pl_module.take_window()
+        self.rows.append({
+            "step": step, "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan,
+            "train_error": tr_err, "train_loss": tr_loss, "test_error": te_err, "test_loss": te_loss,
+            "running_train_loss": run_loss, "running_train_error": run_err, "running_images": run_n,
+        })
+        io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.global_step in self.steps:
+            self._point(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step in self.steps and (not self.rows or self.rows[-1]["step"] != trainer.global_step):
+            self._point(trainer, pl_module)
