@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from reslab.report.results import load_csvs, load_results
 
-RUNS, STUDY, PROFILE = Path("runs"), "depth", "quick"
+RUNS, STUDY, PROFILE = Path("runs"), "depth", "cpu"
 results = load_results(RUNS, STUDY, PROFILE)
 results[["label", "seed", "status", "train_error", "test_error", "params", "flops", "wall_seconds"]]
 
@@ -53,3 +53,18 @@ if not grads.empty:
     ax.set_xlabel("layer (input side = 0)")
     ax.set_ylabel("weight-gradient norm")
     ax.legend(fontsize=6, ncol=2)
+
+# %% [markdown]
+# ## Learning curves from step 0 (fixed-set error, eval mode), one line per run
+
+# %%
+curves = load_csvs(results, "curves.csv")
+if not curves.empty:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    for ax, (family, g) in zip(axes, curves.groupby("family")):
+        for (label, seed), r in g.groupby(["label", "seed"]):
+            ax.plot(r.step, r.train_error, "--", lw=0.8, label=f"{label} s{seed}")
+        ax.set_title(family)
+        ax.set_xlabel("iterations")
+    axes[0].set_ylabel("training error on the fixed set (%)")
+    axes[1].legend(fontsize=5, ncol=2)

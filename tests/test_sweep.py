@@ -82,6 +82,20 @@ def test_same_config_and_seed_give_the_same_numbers(cli, tmp_path, synth_archive
     pd.testing.assert_frame_equal(a[cols], b[cols])
 
 
+def test_probes_do_not_change_training(cli, tmp_path, synth_archive):
+    # The flow probe runs forward/backward passes in the middle of training and the curve probe evaluates
+    # in eval mode; BN statistics and the random state are restored, so the numbers are bit-identical.
+    common = ["reslab-train", *SMOKE, f"data.source={synth_archive}", "model.depth=8"]
+    cli(*common, "study=probed")
+    cli(*common, "study=bare", "probes.flow_points=0", "probes.grad_norms=false", "~profile.curve")
+    a = pd.read_csv(tmp_path / "runs/probed/smoke/resnet-8-s0/metrics.csv")
+    b = pd.read_csv(tmp_path / "runs/bare/smoke/resnet-8-s0/metrics.csv")
+    cols = ["train_loss", "train_error", "test_error"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    probed = tmp_path / "runs/probed/smoke/resnet-8-s0"
+    assert {"signal.csv", "updates.csv", "curves.csv"} <= {f.name for f in probed.iterdir()}
+
+
 def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(cli, tmp_path, synth_archive):
     proc = cli("reslab-train", "-m", "study=shortcut", *SMOKE, f"data.source={synth_archive}", "model.depth=8",
                "variant=scale-shortcut-0.5,identity-A", "profile.lr=1e6")

@@ -1,4 +1,8 @@
-"""`reslab-gradflow`: gradient norms by layer at initialisation, over init seeds and batches."""
+"""`reslab-gradflow`: the backward signal by depth at initialisation, over init seeds and batches.
+
+Writes two CSVs: per-layer weight-gradient norms (`out`) and the size-free backward signal, the RMS of
+dL/dh at every block output (`out_signal`, reslab.probes.signal), for the study's nets and for the
+positive controls (nets built to vanish or explode), which the same code must classify correctly."""
 
 from __future__ import annotations
 
@@ -18,18 +22,21 @@ from reslab.errors import one_line_errors
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
 from reslab.probes import gradient_norms
+from reslab.probes.signal import backward_signal
 from reslab.recorder import fmt_seconds
 from reslab.train import pick_device, set_threads
 
 
-def model_cfg(family: str, depth: int, norm: str) -> DictConfig:
+def model_cfg(family: str, depth: int, norm: str, init_scale: float = 1.0) -> DictConfig:
     cfg = compose(config_name="train", overrides=[f"model={family}"]).model
     with open_dict(cfg):
         cfg.depth, cfg.norm = depth, norm
+        if init_scale != 1.0:
+            cfg.init_scale = float(init_scale)
     return cfg
 
 
-def measure(cfg: DictConfig) -> pd.DataFrame:
+def measure(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     set_threads(cfg)
     g = cfg.gradflow
     device = torch.device(pick_device(cfg.device))
@@ -42,30 +49,36 @@ def measure(cfg: DictConfig) -> pd.DataFrame:
         if i == g.batches:
             break
         batches.append(b)
-    jobs = [(f, d, n, s) for f in g.families for n in g.norms for d in g.depths for s in g.init_seeds]
-    rows, t0 = [], time.perf_counter()
-    for i, (family, depth, norm, seed) in enumerate(jobs, 1):
+    jobs = [(f, d, n, s, 1.0, "") for f in g.families for n in g.norms for d in g.depths for s in g.init_seeds]
+    jobs += [(c.family, int(c.depth), c.norm, s, float(c.init_scale), c.expect) for c in (g.get("controls") or [])
+             for s in g.init_seeds]
+    rows, signal, t0 = [], [], time.perf_counter()
+    for i, (family, depth, norm, seed, scale, expect) in enumerate(jobs, 1):
         torch.manual_seed(seed)
-        model = build_model(model_cfg(family, depth, norm)).to(device)
-        for r in gradient_norms(model, batches):
-            rows.append({"family": family, "depth": depth, "norm": norm, "init_seed": seed, **r})
+        model = build_model(model_cfg(family, depth, norm, scale)).to(device)
+        tag = {"family": family, "depth": depth, "norm": norm, "init_seed": seed, "init_scale": scale,
+               "control": expect}
+        if not expect:
+            for r in gradient_norms(model, batches):
+                rows.append({**tag, **r})
+        for r in backward_signal(model, batches):
+            signal.append({**tag, **r})
         el = time.perf_counter() - t0
-        print(f"[gradflow {i}/{len(jobs)}] {family}-{depth} norm={norm} seed={seed} | ETA {fmt_seconds(el / i * (len(jobs) - i))}",
-              flush=True)
-    df = pd.DataFrame(rows)
-    df["batches"], df["batch_size"] = g.batches, g.batch_size
-    df["data_copy"], df["device"] = arrays.meta["copy"], runinfo.device_name(str(device))
-    df["git_commit"] = runinfo.git_commit()
-    return df
+        what = f"control ({expect}, init x{scale:g})" if expect else ""
+        print(f"[gradflow {i}/{len(jobs)}] {family}-{depth} norm={norm} seed={seed} {what}| ETA "
+              f"{fmt_seconds(el / i * (len(jobs) - i))}", flush=True)
+    meta = {"batches": g.batches, "batch_size": g.batch_size, "data_copy": arrays.meta["copy"],
+            "device": runinfo.device_name(str(device)), "git_commit": runinfo.git_commit()}
+    return pd.DataFrame(rows).assign(**meta), pd.DataFrame(signal).assign(**meta)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="gradflow", version_base="1.3")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
-    df = measure(cfg)
-    out = Path(cfg.gradflow.out)
-    io.save_with(out, lambda p: df.to_csv(p, index=False))
-    print(f"wrote {out} ({len(df)} rows)")
+    grads, signal = measure(cfg)
+    for df, out in ((grads, Path(cfg.gradflow.out)), (signal, Path(cfg.gradflow.out_signal))):
+        io.save_with(out, lambda p: df.to_csv(p, index=False))
+        print(f"wrote {out} ({len(df)} rows)")
 
 
 if __name__ == "__main__":

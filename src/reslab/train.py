@@ -127,6 +127,7 @@ def train(cfg: DictConfig) -> dict:
 
     grad_every = cfg.probes.grad_every_n_steps or max(1, len(train_loader) // max(1, cfg.probes.grad_points_per_epoch))
     probe = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
+    flow = flow_probe(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
     curve = p.get("curve") or {}
     curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
     curves = curve_probe(cfg, out / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
@@ -141,7 +142,7 @@ def train(cfg: DictConfig) -> dict:
         max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
         limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
         num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[c for c in (probe, curves, recorder) if c is not None],
+        enable_model_summary=False, callbacks=[c for c in (probe, flow, curves, recorder) if c is not None],
         deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
     )
     t0 = time.perf_counter()
@@ -163,10 +164,17 @@ def train(cfg: DictConfig) -> dict:
         import pandas as pd
 
         io.save_with(out / "grad_norms.csv", lambda f: pd.DataFrame(probe.rows).to_csv(f, index=False))
+    if flow is not None:
+        import pandas as pd
+
+        io.save_with(out / "signal.csv", lambda f: pd.DataFrame(flow.signal_rows).to_csv(f, index=False))
+        io.save_with(out / "updates.csv", lambda f: pd.DataFrame(flow.update_rows).to_csv(f, index=False))
     if status == "ok" and cfg.probes.responses:
         import pandas as pd
 
-        resp = layer_responses(module.model, next(iter(eval_loader))[0])
+        # Fig. 7 over every eval image, BN recalibrated on (un-augmented) training images.
+        resp = layer_responses(module.model, torch.cat([xb for xb, _ in eval_loader]),
+                               calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
         io.save_with(out / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
     if cfg.trainer.save_weights:
         io.save_with(out / "model.pt", lambda f: torch.save(module.model.state_dict(), f))
@@ -190,6 +198,7 @@ def train(cfg: DictConfig) -> dict:
         "curve_train_images": int(curve.get("train_images") or 0) if curves is not None else 0,
         "curve_test_images": int(curve.get("test_images") or 0) if curves is not None else 0,
         "grad_probe_every_steps": grad_every if probe is not None else None,
+        "flow_probe_steps": sorted(flow.steps) if flow is not None else [],
         "threads": torch.get_num_threads(), "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
@@ -223,6 +232,19 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> di
         errs += (logits.argmax(1) != y).sum().item()
         n += len(y)
     return {"test_loss": loss / n, "test_error": 100 * errs / n}
+
+
+def flow_probe(cfg: DictConfig, steps: int, tx, ty, norm, dev, channels_last: bool):
+    """Backward signal and update sizes at `probes.flow_points` steps, on the same augmented batches
+    for every run (seed 0 of the loader over the training images), as the init probe."""
+    from reslab.probes.flow_callback import FlowProbe
+
+    loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, int(cfg.probes.flow_batch_size), train=True, seed=0,
+                          pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+    batches = [b for _, b in zip(range(int(cfg.probes.flow_batches)), loader)]
+    # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
+    at = sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))})
+    return FlowProbe(at, batches)
 
 
 def curve_probe(cfg: DictConfig, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool):

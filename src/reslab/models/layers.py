@@ -55,12 +55,17 @@ class Projection(nn.Sequential):
         super().__init__(conv1x1(cin, cout, stride), norm_layer(norm, cout))
 
 
-def he_init(model: nn.Module) -> nn.Module:
+def he_init(model: nn.Module, scale: float = 1.0) -> nn.Module:
     """He et al. 2015 (fan-in, ReLU gain) for every conv and linear layer; BN starts as identity.
-    Biases start at zero except where a module set its own (the gates' b_g)."""
+    Biases start at zero except where a module set its own (the gates' b_g). `scale` != 1 multiplies
+    every weight: without BN each layer then scales the backward signal by about `scale`, which is
+    how the gradient-flow study builds nets that are known to vanish (< 1) or explode (> 1)."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if scale != 1.0:
+                with torch.no_grad():
+                    m.weight.mul_(scale)
             if m.bias is not None and not getattr(m, "keep_bias_init", False):
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):

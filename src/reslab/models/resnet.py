@@ -114,7 +114,8 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, shortcut: str = "A", block: str = "basic", order: str = "post",
-                 norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, **block_opts):
+                 norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, init_scale: float = 1.0,
+                 **block_opts):
         super().__init__()
         for what, value, valid in (("model.shortcut", shortcut, SHORTCUTS), ("model.block", block, BLOCKS),
                                    ("model.order", order, ORDERS), ("model.norm", norm, NORMS),
@@ -143,7 +144,7 @@ class CifarResNet(nn.Module):
                       "relu_preact": nn.ReLU()}.get(order, nn.Identity())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
-        he_init(self)
+        he_init(self, scale=init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.final(self.stages(self.stem(x)))

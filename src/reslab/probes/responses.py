@@ -1,7 +1,15 @@
-"""Layer responses (ResNet Fig. 7): std of each 3x3 layer's output after BN, before the ReLU and
-the addition. Models mark those points with `ResponseTap`, so this works for any block."""
+"""Layer responses as in ResNet Fig. 7: the std of each 3x3 layer's output after BN, before the ReLU
+and the addition. Models mark those points with `ResponseTap`, so this works for any block.
+
+The paper's statistic is read per channel (a channel's std over all images and positions, so that
+channel offsets do not inflate it) and summarised per layer by the mean and the median over channels.
+BN uses statistics recalibrated on training images for the final weights (running averages left by
+training can be stale, e.g. after a blow-up), on a copy of the model so the trained one is untouched.
+"""
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn as nn
@@ -10,15 +18,35 @@ from reslab.models.layers import ResponseTap
 
 
 @torch.no_grad()
-def layer_responses(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> list[dict]:
-    """Std of every tapped response over the images in `x` (eval mode, BN on running stats)."""
+def recalibrate_bn(model: nn.Module, batches) -> nn.Module:
+    """Reset every BN's running statistics and re-estimate them as a plain average over `batches`."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    for x in batches:
+        model(x)
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None,
+                    batch_size: int = 500) -> list[dict]:
+    """Per tapped layer: mean and median over channels of the per-channel std over the images in `x`.
+    With `calib` (normalised training images), BN is recalibrated on them first (on a copy)."""
+    if calib is not None:
+        model = recalibrate_bn(copy.deepcopy(model), calib.split(batch_size))
     taps = [(n, m) for n, m in model.named_modules() if isinstance(m, ResponseTap)]
-    stats = {n: torch.zeros(3, dtype=torch.float64) for n, _ in taps}  # sum, sum of squares, count
+    stats: dict[str, torch.Tensor] = {}
 
     def hook(name):
         def fn(_m, _inp, out):
-            o = out.detach().double()
-            stats[name] += torch.stack([o.sum(), (o * o).sum(), torch.tensor(float(o.numel()), dtype=torch.float64, device=o.device)]).cpu()
+            o = out.detach().double().transpose(0, 1).reshape(out.shape[1], -1)  # channels x (N*H*W)
+            acc = torch.stack([o.sum(1), (o * o).sum(1), torch.full((o.shape[0],), float(o.shape[1]),
+                                                                    dtype=torch.float64, device=o.device)])
+            stats[name] = stats[name] + acc.cpu() if name in stats else acc.cpu()
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in taps]
@@ -33,7 +61,9 @@ def layer_responses(model: nn.Module, x: torch.Tensor, batch_size: int = 500) ->
         model.train(was_training)
     rows = []
     for i, (name, _) in enumerate(taps):
-        s, ss, n = stats[name].tolist()
-        var = max(ss / n - (s / n) ** 2, 0.0)
-        rows.append({"layer": i, "name": name, "std": var ** 0.5})
+        s, ss, n = stats[name]
+        std = (ss / n - (s / n) ** 2).clamp_min(0).sqrt()
+        rows.append({"layer": i, "name": name, "std": float(std.mean()), "std_median": float(std.median()),
+                     "channels": int(len(std)), "images": int(len(x)), "bn": "recalibrated" if calib is not None
+                     else "running"})
     return rows

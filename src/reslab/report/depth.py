@@ -89,12 +89,12 @@ def blow_up(curve: pd.DataFrame) -> tuple[bool, float, float]:
     return (not math.isfinite(peak)) or peak > BLOWUP_LOSS, peak, first
 
 
-def series(runs: pd.DataFrame, which: str) -> tuple[list[int], list[int], np.ndarray]:
+def series(runs: pd.DataFrame, which: str, column: str = "train_error") -> tuple[list[int], list[int], np.ndarray]:
     """(depths, seeds, seeds x depths table) of final training error for 'plain' or 'resnet', or of the
     paired gap plain - resnet ('gap'). Only seeds with every depth (both families for the gap) enter;
-    a run without a finite training error (diverged in its first epoch) counts as chance level."""
-    err = runs.assign(train_error=runs.train_error.astype(float).fillna(trend.CHANCE))
-    piv = {f: err[err.family == f].pivot_table(index="seed", columns="depth", values="train_error") for f in FAMILIES}
+    a diverged run counts as chance level (the plan's rule), whatever its last finite epoch showed."""
+    err = runs.assign(value=runs[column].astype(float).where(runs.status == "ok", trend.CHANCE).fillna(trend.CHANCE))
+    piv = {f: err[err.family == f].pivot_table(index="seed", columns="depth", values="value") for f in FAMILIES}
     if which == "gap":
         a, b = piv["plain"], piv["resnet"]
         depths = sorted(set(a.columns) & set(b.columns))
@@ -136,6 +136,20 @@ def analyse(runs: pd.DataFrame) -> list[tuple[str, str, trend.Trend | None]]:
             t.seeds_needed = trend.seeds_needed(y.mean(0), y.std(0, ddof=1), alpha=trend.ALPHA / len(HYPOTHESES))
         out.append((name, which, t))
     return out
+
+
+def secondary_lines(runs: pd.DataFrame) -> list[str]:
+    """The same tests on test error (full test set): reported beside the verdicts, not part of them."""
+    lines = []
+    for name, which, claim in HYPOTHESES:
+        depths, seeds, y = series(runs, which, "test_error")
+        if len(seeds) < 2:
+            continue
+        t = trend.trend(which, depths, y)
+        what = "gap plain − residual" if which == "gap" else f"{which} test error"
+        lines.append(f"- {name} on test error: {what}, depth {t.depths[-1]} minus {t.depths[0]}: {t.ci_text()}; "
+                     f"tau {t.tau:+.2f}, exact two-sided p = {t.p:.3g} (unadjusted).")
+    return lines
 
 
 def answer_of(name: str, t: trend.Trend | None) -> str:
@@ -257,7 +271,9 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     grads = load_csvs(results, "grad_norms.csv")
     resp = load_csvs(results, "responses.csv")
     init_lines, init_verdicts, init_summary = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
+    signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
+    tsig_lines, _ = flow.training_signal_section(load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out)
     present = sorted(results.depth.unique())
     fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
     resp_lines = flow.response_section(resp, [f"{f}-{d}" for f in FAMILIES for d in fig7], out, "responses.png")
@@ -278,6 +294,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         "three primary tests Holm-corrected together at family-wise alpha "
         f"{trend.ALPHA}; a trend is called only if the per-seed contrast deepest − shallowest is also at least "
         f"{trend.PRACTICAL_PP:g} pp; 'flat' when that contrast's 95% CI lies within ±{trend.PRACTICAL_PP:g} pp._", "",
+        "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.", "",
+        *secondary_lines(per_run), "",
         "## How the numbers were made", "", *recipe_lines(results, steps), "",
         "## Results", "",
         "Train error: running error over the last epoch (augmented images, train-mode BN), as in the paper's Fig. 6. "
@@ -300,12 +318,18 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         "## Gradient flow: do deep plain nets fail because gradients vanish?", "",
         f"Rule (experiments/depth.md): the early-layer gradient is *vanishing* when the first-conv / last-conv gradient-norm "
         f"ratio is below {flow.VANISHING_RATIO:g}.", "",
-        "### At initialisation", "", *init_lines, "",
-        "### During training", "", *train_lines,
+        "### The backward signal at initialisation (size-free)", "", *signal_lines, "",
+        "### Weight-gradient norms at initialisation (first study's statistic, not size-free)", "",
+        "_Kept for comparison with the first study: the Frobenius norm of a weight gradient depends on the tensor's "
+        "size and, with BN, on 1/|W|, so the ratio below mixes layer size with signal size; the readings above are the "
+        "ones the verdicts use._", "", *init_lines, "",
+        "### The backward signal during training", "", *tsig_lines, "",
+        "### Weight-gradient ratio during training (first study's statistic)", "", *train_lines,
         *(_train_ratio_lines(train_summary)), "",
         "### Layer responses of the trained nets (ResNet Fig. 7)", "", *resp_lines, "",
+        "### The literature", "", *flow.literature_lines(readings), "",
         "### What the gradient measurements support", "",
-        _explanation(per_run, init_summary, train_summary, answer_of("H1", tests[0][2])), "",
+        mechanism(per_run, readings, answer_of("H1", tests[0][2])), "",
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
         f"`runs/{study}/{profile}/`.",
     ]
@@ -338,7 +362,22 @@ def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:
         "- Commit of the runs: " + ", ".join(f"{c} ({n} runs)" for c, n in commits.items())
         + " (per run: `git_commit` in runs.csv).",
     ]
+    span = sweep_span(results)
+    if span is not None:
+        lines.append(f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end (file "
+                     f"times of environment.json and result.json), against {results.wall_seconds.sum() / 60:.1f} min "
+                     "of summed training time (runs in parallel overlap; evaluation and start-up are outside it).")
     return lines
+
+
+def sweep_span(results: pd.DataFrame) -> float | None:
+    starts, ends = [], []
+    for d in results.run_dir:
+        env, res = Path(d) / "environment.json", Path(d) / "result.json"
+        if env.is_file() and res.is_file():
+            starts.append(env.stat().st_mtime)
+            ends.append(res.stat().st_mtime)
+    return max(ends) - min(starts) if starts else None
 
 
 def _gap(agg: pd.DataFrame, row) -> str:
@@ -359,58 +398,44 @@ def _train_ratio_lines(s: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _explanation(results: pd.DataFrame, init_rows: pd.DataFrame, train_summary: pd.DataFrame, h1: str) -> str:
-    """The rule of experiments/depth.md, applied depth by depth: a plain-BN net counts as 'vanishing' if
-    its first/last ratio is below the threshold at init or at the end of training. Degradation at a depth
-    with no vanishing cannot be explained by vanishing gradients."""
+def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str) -> str:
+    """One computed sentence per plain-BN depth: its reading at init and whether it degraded. Only
+    written when H1 (degradation) is supported: without degradation there is nothing to explain."""
     if h1 != "supported":
         return (f"_H1 (degradation) is {h1}, so there is no established degradation for a mechanism to explain; "
                 "the measurements above are descriptive._")
-    plain = results[results.family == "plain"].groupby("depth").train_error.mean()
-    if plain.empty or (init_rows.empty and train_summary.empty):
-        return "_Not enough gradient measurements for a statement yet._"
-    base_depth = plain.index.min()
-    degraded = [int(d) for d, e in plain.items() if d != base_depth and e - plain[base_depth] > 1.0]
-    vanish = {}
-    for d in plain.index:
-        at_init = init_rows[(init_rows.series == "plain bn") & (init_rows.depth == d)] if not init_rows.empty else init_rows
-        at_end = train_summary[(train_summary.series == "plain end") & (train_summary.depth == d)] \
-            if not train_summary.empty else train_summary
-        vanish[int(d)] = {"init": bool((at_init.ratio_median < flow.VANISHING_RATIO).any()) if len(at_init) else None,
-                          "end": bool((at_end.ratio_median < flow.VANISHING_RATIO).any()) if len(at_end) else None,
-                          "init_ratio": float(at_init.ratio_median.iloc[0]) if len(at_init) else math.nan,
-                          "end_ratio": float(at_end.ratio_median.iloc[0]) if len(at_end) else math.nan}
-    parts = []
-    if degraded:
-        parts.append(f"Plain nets end with > 1 pp more training error than plain-{int(base_depth)} at depth "
-                     + ", ".join(map(str, degraded)) + ".")
-    v = [d for d in degraded if vanish[d]["init"] or vanish[d]["end"]]
-    nv = [d for d in degraded if vanish[d]["init"] is False and vanish[d]["end"] is False]
-    for d in sorted(vanish):
-        r = vanish[d]
-        parts.append(f"plain-{d} (BN): ratio {r['init_ratio']:.2g} at init, {r['end_ratio']:.2g} at the end of training.")
-    if nv:
-        parts.append(f"At depth {', '.join(map(str, nv))} the plain nets degrade **without** a vanishing gradient, at init "
-                     "or at the end of training: there the data support the **optimisation-difficulty** explanation "
-                     "(He et al.), not the vanishing-gradient one.")
-    if v:
-        parts.append(f"At depth {', '.join(map(str, v))} the ratio does fall below {flow.VANISHING_RATIO:g} "
-                     "(at the end of training only if not at init), so vanishing gradients are **consistent** with the "
-                     "degradation there; measured at the end, they may be a consequence of the failed training "
-                     "rather than its cause.")
-    if not degraded:
-        parts.append("No plain net degraded by more than 1 pp, so there is nothing for either explanation to explain.")
-    if init_rows is not None and not init_rows.empty:
-        big = init_rows[(init_rows.series == "plain bn")]
-        if len(big) and big.ratio_median.max() > 1:
-            top = big.sort_values("ratio_median").iloc[-1]
-            parts.append(f"With BN at init the ratio is above 1 and grows with depth (up to {top.ratio_median:.2g} at "
-                         f"depth {int(top.depth)}): the input-side layers get *larger* gradients, the opposite of vanishing.")
-        none = init_rows[init_rows.series == "plain none"]
-        if len(none):
-            word = "below" if (none.ratio_median < flow.VANISHING_RATIO).any() else "above"
-            parts.append(f"Without BatchNorm (`norm=none`) the plain nets' ratio at init stays {word} the threshold "
-                         f"(smallest median {none.ratio_median.min():.2g}).")
+    if readings is None or readings.empty:
+        return "_The backward signal at initialisation was not measured (`make grad-flow`), so no statement is made._"
+    plain = runs[runs.family == "plain"].groupby("depth").train_error.mean()
+    base = int(plain.index.min())
+    parts, by_reading = [], {}
+    for d, err in plain.items():
+        r = readings[(readings.family == "plain") & (readings.norm == "bn") & (readings.depth == d)
+                     & ~readings.control.astype(bool)]
+        if r.empty:
+            continue
+        r = r.iloc[0]
+        gap = err - plain[base]
+        degraded = d != base and gap >= trend.PRACTICAL_PP
+        parts.append(f"plain-{int(d)} (BN): **{r.reading}** at init (ratio {r.ratio_median:.3g}, band "
+                     f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}]); training error {gap:+.1f} pp against plain-{base}"
+                     + (" (degraded)." if degraded else "."))
+        if degraded:
+            by_reading.setdefault(r.reading, []).append(int(d))
+    if by_reading.get("vanishing"):
+        parts.append(f"At depth {', '.join(map(str, by_reading['vanishing']))} the degradation comes with a vanishing "
+                     "backward signal: consistent with the vanishing-gradient story there.")
+    if by_reading.get("exploding"):
+        parts.append(f"At depth {', '.join(map(str, by_reading['exploding']))} the degraded plain nets have an "
+                     "*exploding* backward signal at init (larger toward the input), not a vanishing one: the data "
+                     "contradict the vanishing-gradient story there and are consistent with gradient explosion in deep "
+                     "BN nets at initialisation.")
+    if by_reading.get("neither"):
+        parts.append(f"At depth {', '.join(map(str, by_reading['neither']))} the plain nets degrade while the signal "
+                     "is of comparable size at both ends: an optimisation difficulty that gradient size at init does "
+                     "not explain.")
+    parts.append("Training-time readings of this statistic need the probe redesign of issue 9 in the training runs; "
+                 "these runs recorded weight-gradient norms only.")
     return " ".join(parts)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reslab.probes import signal as sig
 from reslab.probes.gradients import first_last_ratio
 from reslab.report import plots
 
@@ -127,10 +128,187 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     if not present:
         return ["_No layer responses recorded._"]
     plots.layer_responses(resp, present, out_dir / name)
+    d = resp[resp.label.isin(present)]
+    how = ("per-channel std over all eval images, BN recalibrated on training images" if "bn" in d and
+           (d.bn == "recalibrated").all() else "std pooled over channels on one eval batch, BN running statistics "
+           "(the first study's definition; rerun `reslab-reprobe` for the paper's)")
     lines = [f"![layer responses]({name})", "",
-             "_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition) "
-             "on test images for the trained nets, log scale; dashed = plain, solid = residual. Smaller residual responses mean "
-             "the residual functions stay close to zero, the paper's argument for the reformulation._", ""]
-    means = resp[resp.label.isin(present)].groupby("label")["std"].mean()
-    lines.append("Mean response std per net: " + ", ".join(f"{l} {means[l]:.3f}" for l in present if l in means) + ".")
+             f"_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition; "
+             f"{how}), mean over seeds; dashed = plain, solid = residual; top in layer order, bottom sorted._", ""]
+    # Per net: median over layers of the per-layer response (mean over seeds), and the mean, which one
+    # outlying layer can dominate.
+    per_layer = d.groupby(["label", "layer"])["std"].mean()
+    med = per_layer.groupby("label").median()
+    mean = per_layer.groupby("label").mean()
+    lines.append("| net | median over layers | mean over layers |")
+    lines.append("|---|---|---|")
+    for l in present:
+        lines.append(f"| {l} | {med[l]:.3g} | {mean[l]:.3g} |")
+    pairs = []
+    for l in present:
+        if l.startswith("plain-"):
+            twin = "resnet-" + l.split("-", 1)[1]
+            if twin in med:
+                word = "smaller" if med[twin] < med[l] else "larger"
+                pairs.append(f"{twin} {word} than {l} ({med[twin]:.3g} vs {med[l]:.3g})")
+    if pairs:
+        smaller = sum("smaller" in p for p in pairs)
+        lines += ["", f"Median response, residual vs plain of the same depth: {'; '.join(pairs)}. "
+                  + (f"The residual nets' responses are smaller at all {len(pairs)} depths, as in the paper's Fig. 7 "
+                     "(residual functions closer to zero)." if smaller == len(pairs) else
+                     f"Smaller at {smaller} of {len(pairs)} depths only: the paper's Fig. 7 ordering does not hold "
+                     "throughout in this profile.")]
     return lines
+
+
+def signal_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per net and init seed: ratio and slope of the block-output gradient RMS (reslab.probes.signal)."""
+    out = []
+    keys = ["family", "norm", "depth", "init_scale", "control", "init_seed"]
+    for k, g in rows.fillna({"control": ""}).groupby(keys):
+        out.append({**dict(zip(keys, k)), **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
+    return pd.DataFrame(out)
+
+
+def signal_readings(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per net: median [min, max] of the ratio over init seeds, the median slope, and the reading
+    of the median ratio; for a control, whether the reading is the expected one."""
+    out = []
+    for k, g in summary.groupby(["family", "norm", "depth", "init_scale", "control"]):
+        r = g.ratio.to_numpy(dtype=float)
+        med = float(np.median(r))
+        row = dict(zip(["family", "norm", "depth", "init_scale", "control"], k))
+        row.update(ratio_median=med, ratio_min=float(r.min()), ratio_max=float(r.max()),
+                   slope_median=float(np.median(g.slope)), n=len(g), reading=sig.reading(med))
+        row["as_expected"] = (row["reading"] == row["control"]) if row["control"] else None
+        out.append(row)
+    return pd.DataFrame(out).sort_values(["control", "family", "norm", "depth"]).reset_index(drop=True)
+
+
+def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
+    """Markdown lines and the per-net readings at initialisation, from reslab-gradflow's signal CSV."""
+    if not Path(signal_csv).is_file():
+        return [f"_The backward signal at initialisation is not measured yet: run `make grad-flow DATA=...` "
+                f"(writes `{signal_csv}`)._"], pd.DataFrame()
+    rows = pd.read_csv(signal_csv)
+    readings = signal_readings(signal_summary(rows))
+    meta = rows.iloc[0]
+    lines = [
+        f"Statistic: the RMS of dL/dh at every block output h (the stem counts as block 0), averaged over "
+        f"{int(meta.batches)} batches of {int(meta.batch_size)} augmented training images per net, train-mode BN, "
+        f"{int(rows.init_seed.nunique())} init seeds; He fan-in init everywhere (it keeps the backward signal's "
+        "variance constant through ReLU convs without BN, so the no-BN nets show what the architecture does on its "
+        "own). **ratio** = input side (stem output) / output side (last block output); **slope** = fitted change of "
+        "log10 RMS over the net's relative depth, in decades (negative: larger toward the input). Reading of the "
+        f"median ratio: *vanishing* below 1/{sig.BAND:g}, *exploding* above {sig.BAND:g}, *neither* in between "
+        "(experiments/depth.md). The no-BN nets and the controls were only probed at initialisation, not trained.", "",
+        "| net | norm | init | ratio median [min, max] | slope (decades) | reading | positive control |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in readings.iterrows():
+        init = "He" if r.init_scale == 1 else f"He x{r.init_scale:g}"
+        ctrl = (f"expected {r.control}: " + ("**correct**" if r.as_expected else "**WRONG**")) if r.control else "-"
+        lines.append(f"| {r.family}-{int(r.depth)} | {r.norm} | {init} | "
+                     f"{fmt_ratio(r.ratio_median, r.ratio_min, r.ratio_max)} | {r.slope_median:+.2f} | {r.reading} | {ctrl} |")
+    plots.signal_profiles(rows[rows.control.isna() | (rows.control == "")], out_dir / "gradflow_signal_init.png",
+                          band=sig.BAND)
+    lines += ["", "![backward signal at init](gradflow_signal_init.png)", "",
+              "_How to read: RMS of the loss gradient at each block output against relative depth (0 = input side), "
+              "median over init seeds with min-max band, log scale; a line that rises toward the left is a gradient "
+              "that grows toward the input (exploding), one that falls toward the left vanishes._", ""]
+    controls = readings[readings.control.astype(bool)]
+    if len(controls):
+        ok = bool(controls.as_expected.all())
+        lines.append(("All positive controls are read as built (" if ok else "**A positive control is misread** (")
+                     + "; ".join(f"{r.family}-{int(r.depth)} no-BN init x{r.init_scale:g}: {r.reading}, ratio "
+                                 f"{r.ratio_median:.2g}" for _, r in controls.iterrows())
+                     + ("), so the probe can tell vanishing and exploding gradients apart." if ok else
+                        "): the readings above cannot be trusted."))
+    return lines, readings
+
+
+LITERATURE = """Published work on the backward signal at initialisation (checked against the papers' abstracts;
+details in [experiments/literature-gradient-flow.md](../../experiments/literature-gradient-flow.md)):
+- Yang, Pennington, Rao, Sohl-Dickstein & Schoenholz, *A Mean Field Theory of Batch Normalization*, ICLR 2019
+  (arXiv:1902.08129): in deep BN nets without skip connections, gradients **grow exponentially with depth** at
+  initialisation, and BN itself is the cause; such nets are not trainable at large depth. (Wide fully-connected
+  nets; a prediction in kind for our conv nets, not in rate.)
+- Philipp, Song & Carbonell, arXiv:1712.05577 (ICLR 2018 workshop): exploding gradients persist in BN nets; ResNets
+  have much smaller gradient scale.
+- Labatie, *Characterizing Well-Behaved vs. Pathological Deep Neural Networks*, ICML 2019 (arXiv:1811.03087):
+  feedforward nets with or without BN become pathological with depth; residual nets with BN show power-law rather
+  than exponential behaviour (conv nets included).
+- De & Smith, NeurIPS 2020 (arXiv:2002.10444): BN down-scales residual branches by about sqrt(depth), so deep
+  normalised residual blocks are near the identity and gradients well behaved (analysed for pre-activation blocks).
+- He, Zhang, Ren & Sun, *Delving Deep into Rectifiers*, ICCV 2015 (arXiv:1502.01852): the fan-in ReLU init keeps
+  the backward signal's variance constant with depth in plain nets without BN.
+- He, Zhang, Ren & Sun, CVPR 2016 (arXiv:1512.03385), section 4.1: with BN the backward gradients of the plain
+  ImageNet nets (18/34 layers) "exhibit healthy norms", so degradation is "unlikely to be caused by vanishing
+  gradients". They tested for vanishing, not for explosion."""
+
+
+def literature_lines(readings: pd.DataFrame) -> list[str]:
+    """The published predictions, then reslab's readings set beside them (computed)."""
+    lines = [LITERATURE, ""]
+    if readings is None or readings.empty:
+        return lines
+    main = readings[~readings.control.astype(bool)]
+    said = []
+    for (fam, norm), g in main.groupby(["family", "norm"]):
+        by = g.groupby("reading").depth.apply(lambda d: ", ".join(str(int(x)) for x in sorted(d)))
+        said.append(f"{fam} nets with norm={norm}: " + "; ".join(f"{r} at depth {d}" for r, d in by.items()))
+    plain_bn = main[(main.family == "plain") & (main.norm == "bn")]
+    agree = bool(len(plain_bn)) and (plain_bn.sort_values("depth").ratio_median.diff().dropna() > 0).all()
+    lines.append("reslab's readings at initialisation: " + ". ".join(said) + ". "
+                 + ("The plain BN nets' input/output ratio grows with every step in depth, the direction Yang et al. "
+                    "predict (explosion toward the input caused by BN); this is a check in kind on conv nets, not of "
+                    "their rate." if agree else "The plain BN nets' ratio does not grow monotonically with depth, so "
+                    "Yang et al.'s prediction of exponential growth is not borne out in kind here.")
+                 + " Whether the explosion *causes* the degradation is not established by a measurement at "
+                   "initialisation (Yang et al. also report that the dynamic range shrinks after one step); the "
+                   "training-time readings are what can speak to it.")
+    return lines
+
+
+def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
+    """Readings of the backward signal at the training-time probe steps (same statistic, batches and band
+    as at init), and the relative update size by layer, input side vs output side."""
+    if signal.empty:
+        return ["_The training runs did not record the backward signal (`probes.flow_points` was off when they "
+                "ran, or they predate it); see issue 9._"], pd.DataFrame()
+    per_run = []
+    for k, g in signal.groupby(["family", "depth", "seed", "step"]):
+        per_run.append({**dict(zip(["family", "depth", "seed", "step"], k)),
+                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
+    per_run = pd.DataFrame(per_run)
+    steps = sorted(per_run.step.unique())
+    summary = per_run.groupby(["family", "depth", "step"]).ratio.agg(["median", "min", "max", "count"]).reset_index()
+    lines = [f"Same statistic, band and fixed batches as at initialisation, at steps {', '.join(map(str, steps))} of "
+             "every training run (every seed); median [min, max] over seeds, and the reading of the median.", "",
+             "| net | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "|".join("---" for _ in steps) + "|"]
+    for (fam, depth), g in summary.groupby(["family", "depth"]):
+        cells = []
+        for s in steps:
+            r = g[g.step == s]
+            if r.empty:
+                cells.append("-")
+                continue
+            r = r.iloc[0]
+            spread = f" [{r['min']:.2g}, {r['max']:.2g}]" if r["count"] > 1 else ""
+            cells.append(f"{r['median']:.2g}{spread} {sig.reading(r['median'])}")
+        lines.append(f"| {fam}-{int(depth)} | " + " | ".join(cells) + " |")
+    if not updates.empty:
+        plots.relative_updates(updates, out_dir / "gradflow_updates.png")
+        u = updates[updates.kind == "main"].copy()
+        u["side"] = np.where(u.rel_layer <= 0.25, "input quarter", np.where(u.rel_layer >= 0.75, "output quarter", "middle"))
+        t = u[u.side != "middle"].groupby(["family", "depth", "side"]).rel_update.median().unstack("side")
+        lines += ["", "![relative update size by layer](gradflow_updates.png)", "",
+                  "_How to read: |w_after - w_before| / |w_before| of every conv/linear weight at the probed steps, by "
+                  "relative layer position (0 = input side), median over seeds and probe steps; if early layers "
+                  "'update slowly' their points sit below the output side's._", "",
+                  "| net | median relative update, input quarter | output quarter | input / output |", "|---|---|---|---|"]
+        for (fam, depth), r in t.iterrows():
+            lines.append(f"| {fam}-{int(depth)} | {r.get('input quarter', np.nan):.3g} | "
+                         f"{r.get('output quarter', np.nan):.3g} | "
+                         f"{r.get('input quarter', np.nan) / r.get('output quarter', np.nan):.3g} |")
+    return lines, summary

@@ -123,9 +123,12 @@ def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path) -> Path:
         bottom.plot(np.arange(1, len(s) + 1), np.sort(s.values)[::-1], style, color=colors[lbl], label=lbl)
     top.set_xlabel("layer index (original order)")
     bottom.set_xlabel("layer index (sorted by magnitude)")
+    values = resp[resp.label.isin(labels)]["std"]
+    decades = values.max() / max(values[values > 0].min(), 1e-12) > 100 if len(values) else False
     for ax in (top, bottom):
-        ax.set_yscale("log")  # briefly trained nets can have responses orders of magnitude apart
-        ax.set_ylabel("std (log scale)")
+        if decades:  # log only where the responses span decades
+            ax.set_yscale("log")
+        ax.set_ylabel("std" + (" (log scale)" if decades else ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
@@ -152,6 +155,50 @@ def grad_profiles(rows: pd.DataFrame, path: Path, title: str, column: str = "gra
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel(column.replace("_", " "))
     fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def signal_profiles(rows: pd.DataFrame, path: Path, band: float) -> Path:
+    """Backward-signal RMS by relative depth: one panel per (family, norm), one line per depth."""
+    panels = sorted({(f, n) for f, n in zip(rows.family, rows.norm)})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, sharey=True)
+    for ax, (fam, norm) in zip(axes[0], panels):
+        d = rows[(rows.family == fam) & (rows.norm == norm)]
+        keys = sorted(d.depth.unique())
+        colors = _colors(keys)
+        for k in keys:
+            g = d[d.depth == k].groupby("rel_depth").grad_rms
+            med, lo, hi = g.median(), g.min(), g.max()
+            ax.plot(med.index, med.values, color=colors[k], label=f"depth {k}")
+            ax.fill_between(med.index, lo.values, hi.values, color=colors[k], alpha=0.2, lw=0)
+        ax.set_yscale("log")
+        ax.set_title(f"{fam}, norm={norm}", fontsize=9)
+        ax.set_xlabel("relative depth (0 = input side)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("RMS of dL/dh (log)")
+    fig.suptitle(f"backward signal at initialisation; reading band: a factor {band:g} between the ends", fontsize=10)
+    return _save(fig, path)
+
+
+def relative_updates(updates: pd.DataFrame, path: Path) -> Path:
+    """Relative update size by relative layer position, one panel per family, one line per depth."""
+    u = updates[updates.kind == "main"]
+    fams = sorted(u.family.unique())
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False, sharey=True)
+    for ax, fam in zip(axes[0], fams):
+        d = u[u.family == fam]
+        keys = sorted(d.depth.unique())
+        colors = _colors(keys)
+        for k in keys:
+            m = d[d.depth == k].groupby("rel_layer").rel_update.median()
+            ax.plot(m.index, m.values, color=colors[k], label=f"depth {k}")
+        ax.set_yscale("log")
+        ax.set_title(fam)
+        ax.set_xlabel("relative layer position (0 = input side)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("|Δw| / |w| per step (log)")
     return _save(fig, path)
 
 
