@@ -4,6 +4,10 @@ activation-placement variants of Identity Mappings (He et al. 2016b, Tables 1 an
 Net: 3x3 conv(16) -> 3 stages of n basic blocks at 16/32/64 filters (the first block of stages
 2 and 3 has stride 2) -> global average pool -> linear. depth = 6n + 2.
 
+  block      basic | bottleneck     bottleneck = 1x1 (c) - 3x3 (c) - 1x1 (4c) with c = 16/32/64, so
+                                    outputs are 64/128/256 and depth = 9n + 2 (ResNet-164 of
+                                    Identity Mappings, section 4.2; order: preact, shortcut: B)
+
 Every variant is an argument of one block class, so a study changes config, not code:
   shortcut   none | A | B | C       none = plain net; A = zero-pad identity; B = projection only
                                     where the shape changes; C = 1x1 conv + BN on every shortcut
@@ -27,16 +31,50 @@ from reslab.models.registry import register
 SHORTCUTS = ("none", "A", "B", "C")
 ORDERS = ("post", "bn_after_add", "relu_before_add", "relu_preact", "preact")
 GATES = ("none", "exclusive", "shortcut_only")
-BLOCKS = ("basic",)
+BLOCKS = ("basic", "bottleneck")
 PREACT_ORDERS = ("relu_preact", "preact")
+LAYERS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
 
 
-def blocks_per_stage(depth: int) -> int:
+def blocks_per_stage(depth: int, block: str = "basic") -> int:
+    if block == "bottleneck":
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 11 or (depth - 2) % 9:
+            raise ReslabError(f"model.depth={depth!r} is not 9n+2 with n >= 1 (block bottleneck); "
+                              "valid depths: 11, 20, 29, 38, 47, 56, 110, 164, 1001, ...")
+        return (depth - 2) // 9
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
         raise ReslabError(
             f"model.depth={depth!r} is not 6n+2 with n >= 1; valid depths: 8, 14, 20, 26, 32, 44, 56, 110, 1202, ..."
         )
     return (depth - 2) // 6
+
+
+def check_widths(widths, what: str = "model.widths") -> list[int]:
+    widths = list(widths) if isinstance(widths, (list, tuple)) else widths
+    if not isinstance(widths, list) or not widths or \
+            not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        raise ReslabError(f"{what}={widths!r} is not a list of channel counts; each must be an integer >= 1")
+    return widths
+
+
+def residual_branch(convs: list[nn.Conv2d], order: str, norm: str, act) -> tuple[nn.Module, list[nn.Module]]:
+    """(pre-activation, branch layers) for a chain of convs placed in one of the Identity Mappings orders.
+    Every conv but the last is conv-BN-ReLU; the orders differ only at the two ends. A ResponseTap
+    follows each 3x3 conv, after its BN where it has one (ResNet Fig. 7 measures 3x3 layers)."""
+    pre = {"preact": nn.Sequential(norm_layer(norm, convs[0].in_channels), act()),
+           "relu_preact": act()}.get(order, nn.Identity())
+    layers: list[nn.Module] = []
+    for i, conv in enumerate(convs):
+        last = i == len(convs) - 1
+        layers.append(conv)
+        # bn_after_add moves the last BN past the addition; preact's next BN is the next unit's.
+        if not last or order not in ("bn_after_add", "preact"):
+            layers.append(norm_layer(norm, conv.out_channels))
+        if conv.kernel_size == (3, 3):
+            layers.append(ResponseTap())
+        if not last or order == "relu_before_add":
+            layers.append(act())
+    return pre, layers
 
 
 class Gate(nn.Module):
@@ -55,6 +93,13 @@ class Gate(nn.Module):
 class BasicBlock(nn.Module):
     """Two 3x3 convs; the shortcut, its modifications and the activation placement are arguments."""
 
+    # A bottleneck's projection reads the shared pre-activation (see Bottleneck); a basic block's
+    # keeps the original wiring, so the shortcut study's numbers stay what they were.
+    preact_projection = False
+
+    def convs(self, cin: int, cout: int, stride: int) -> list[nn.Conv2d]:
+        return [conv3x3(cin, cout, stride), conv3x3(cout, cout)]
+
     def __init__(self, cin: int, cout: int, stride: int = 1, *, shortcut: str = "A", order: str = "post",
                  norm: str = "bn", shortcut_scale: float = 1.0, residual_scale: float = 1.0,
                  gate: str = "none", gate_bias: float = 0.0, shortcut_dropout: float = 0.0,
@@ -67,21 +112,7 @@ class BasicBlock(nn.Module):
         self.both_preact = first and order in PREACT_ORDERS
 
         act = lambda: nn.ReLU(inplace=False)  # noqa: E731 (in-place would break the taps' recorded tensors)
-        if order == "preact":
-            self.pre = nn.Sequential(norm_layer(norm, cin), act())
-            branch = [conv3x3(cin, cout, stride), norm_layer(norm, cout), ResponseTap(), act(),
-                      conv3x3(cout, cout), ResponseTap()]
-        elif order == "relu_preact":
-            self.pre = act()
-            branch = [conv3x3(cin, cout, stride), norm_layer(norm, cout), ResponseTap(), act(),
-                      conv3x3(cout, cout), norm_layer(norm, cout), ResponseTap()]
-        else:
-            self.pre = nn.Identity()
-            second = [conv3x3(cout, cout), ResponseTap()] if order == "bn_after_add" else \
-                [conv3x3(cout, cout), norm_layer(norm, cout), ResponseTap()]
-            branch = [conv3x3(cin, cout, stride), norm_layer(norm, cout), ResponseTap(), act()] + second
-            if order == "relu_before_add":
-                branch.append(act())
+        self.pre, branch = residual_branch(self.convs(cin, cout, stride), order, norm, act)
         self.branch = nn.Sequential(*branch)
         # Without a shortcut every order reduces to the same plain stack, so `post` needs no special case.
         self.post = {"post": act(), "bn_after_add": nn.Sequential(norm_layer(norm, cout), act())}.get(order, nn.Identity())
@@ -89,7 +120,11 @@ class BasicBlock(nn.Module):
             return
 
         if shortcut == "C" or (shortcut == "B" and (stride != 1 or cin != cout)):
-            self.shortcut = Projection(cin, cout, stride, norm)
+            if self.preact_projection and order == "preact":
+                self.both_preact = True
+                self.shortcut = Projection(cin, cout, stride, "none")
+            else:
+                self.shortcut = Projection(cin, cout, stride, norm)
         else:
             self.shortcut = ZeroPadShortcut(cin, cout, stride)
         self.drop = nn.Dropout(shortcut_dropout) if shortcut_dropout > 0 else nn.Identity()
@@ -112,6 +147,22 @@ class BasicBlock(nn.Module):
         return self.post(out)
 
 
+class Bottleneck(BasicBlock):
+    """1x1 (c) - 3x3 (c) - 1x1 (4c); `cout` is the block's output, 4c. Orders, shortcuts, gates and
+    scaling are BasicBlock's. Under `preact` a projection shortcut is a bare 1x1 conv on the shared
+    BN-ReLU output, as in the Identity Mappings code (KaimingHe/resnet-1k-layers, resnet-pre-act.lua):
+    that is what gives ResNet-164 its 1,703,258 parameters."""
+
+    expansion = 4
+    preact_projection = True
+
+    def convs(self, cin: int, cout: int, stride: int) -> list[nn.Conv2d]:
+        mid = cout // self.expansion
+        # The stride sits on the 3x3 (fb.resnet.torch, torchvision). The Identity Mappings code puts
+        # it on the first 1x1, which has the same parameters but reads only 1 in 4 input positions.
+        return [conv1x1(cin, mid), conv3x3(mid, mid, stride), conv1x1(mid, cout)]
+
+
 class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, shortcut: str = "A", block: str = "basic", order: str = "post",
                  norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, init_scale: float = 1.0,
@@ -122,7 +173,9 @@ class CifarResNet(nn.Module):
                                    ("model.gate", block_opts.get("gate", "none"), GATES)):
             if value not in valid:
                 raise bad_choice(what, value, valid)
-        n = blocks_per_stage(depth)
+        n = blocks_per_stage(depth, block)
+        widths = check_widths(widths)
+        unit, expansion = (Bottleneck, Bottleneck.expansion) if block == "bottleneck" else (BasicBlock, 1)
         stem = [conv3x3(3, widths[0])]
         if order != "preact":
             stem += [norm_layer(norm, widths[0]), ResponseTap()]
@@ -130,12 +183,12 @@ class CifarResNet(nn.Module):
                 stem.append(nn.ReLU())
         self.stem = nn.Sequential(*stem)
         stages, cin = [], widths[0]
-        for s, cout in enumerate(widths):
-            blocks = []
+        for s, width in enumerate(widths):
+            blocks, cout = [], width * expansion
             for i in range(n):
                 stride = 2 if (s > 0 and i == 0) else 1
-                blocks.append(BasicBlock(cin, cout, stride, shortcut=shortcut, order=order, norm=norm,
-                                         first=(s == 0 and i == 0), **block_opts))
+                blocks.append(unit(cin, cout, stride, shortcut=shortcut, order=order, norm=norm,
+                                   first=(s == 0 and i == 0), **block_opts))
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -153,5 +206,6 @@ class CifarResNet(nn.Module):
 
 @register("resnet")
 def resnet(**opts) -> CifarResNet:
-    """He et al. 2016 CIFAR net; `shortcut: none` gives the plain net of the same depth."""
+    """He et al. 2016 CIFAR net; `shortcut: none` gives the plain net of the same depth, and
+    `block: bottleneck` the ResNet-164 family."""
     return CifarResNet(**opts)

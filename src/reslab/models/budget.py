@@ -1,0 +1,236 @@
+"""Parameter-budget matching: the configuration of a model family that lands within +-10% of a
+parameter budget, so that block types are compared at equal size.
+
+Each family starts from its YAML (conf/model/<family>.yaml) and has two knobs: its depth and one
+width (the first stage's channels, the others keeping their ratios; DenseNet's growth rate). The
+rule: at each depth, the width whose count is nearest the budget; of those depths (within
+tolerance), the one whose width is nearest the YAML's, by ratio (then the nearer count, then the
+shallower net). So the count is as close as the width grid allows, the shape stays as close to the
+published one as the budget allows, and a budget the YAML's width reaches by depth alone is met by
+depth alone (ResNet-20 for 0.27M, ResNet-56 for 0.85M).
+
+The grid is counted analytically (thousands of configurations in milliseconds); the chosen one is
+then built, on the meta device, and must have exactly the analytic count.
+
+    from reslab.models.budget import match, print_match
+    print_match(match("densenet-bc", "0.85M"))
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from omegaconf import OmegaConf
+
+from reslab.errors import ReslabError, bad_choice
+from reslab.paths import CONF_DIR
+
+TOLERANCE = 0.10
+RESNET_WIDTHS = [16, 32, 64]  # CifarResNet's default, for YAMLs that do not name widths
+
+
+# Analytic parameter counts. Each mirrors one builder for the options its family's YAML uses;
+# match() checks the chosen configuration against the built model.
+
+def resnet_params(cfg: dict, num_classes: int = 10) -> int:
+    block, order, shortcut = cfg.get("block", "basic"), cfg.get("order", "post"), cfg.get("shortcut", "A")
+    if order not in ("post", "preact") or cfg.get("norm", "bn") != "bn" or cfg.get("gate", "none") != "none":
+        raise ValueError(f"no analytic count for order={order!r} norm={cfg.get('norm')!r} gate={cfg.get('gate')!r}")
+    widths, preact, bottleneck = list(cfg.get("widths", RESNET_WIDTHS)), order == "preact", block == "bottleneck"
+    n = (cfg["depth"] - 2) // (9 if bottleneck else 6)
+    bn = lambda c: 2 * c  # noqa: E731 (weight and bias)
+    total = 27 * widths[0] + (0 if preact else bn(widths[0]))
+    cin = widths[0]
+    for s, w in enumerate(widths):
+        cout = 4 * w if bottleneck else w
+        # Only a stage's first block differs (input width, stride); the other n - 1 are alike.
+        for count, c_in, stride in ((1, cin, 1 if s == 0 else 2), (n - 1, cout, 1)):
+            if bottleneck:
+                block = c_in * w + 9 * w * w + w * cout + bn(w) + bn(w) + (bn(c_in) if preact else bn(cout))
+            else:
+                block = 9 * c_in * cout + 9 * cout * cout + bn(cout) + (bn(c_in) if preact else bn(cout))
+            if shortcut == "C" or (shortcut == "B" and (stride != 1 or c_in != cout)):
+                block += c_in * cout + (0 if bottleneck and preact else bn(cout))
+            total += count * block
+        cin = cout
+    return total + (bn(cin) if preact else 0) + (cin + 1) * num_classes
+
+
+def densenet_params(cfg: dict, num_classes: int = 10) -> int:
+    k, bottleneck, compression = cfg["growth_rate"], cfg["bottleneck"], cfg["compression"]
+    n = (cfg["depth"] - 4) // (6 if bottleneck else 3)
+    c = cfg.get("stem_channels") or (2 * k if bottleneck and compression < 1 else 16)
+    total = 27 * c
+    for s in range(3):
+        if s > 0:
+            reduced = math.floor(compression * c)
+            total += 2 * c + c * reduced
+            c = reduced
+        for _ in range(n):
+            total += 2 * c + (c * 4 * k + 8 * k + 36 * k * k if bottleneck else 9 * c * k)
+            c += k
+    return total + 2 * c + (c + 1) * num_classes
+
+
+def vovnet_params(cfg: dict, num_classes: int = 10) -> int:
+    from reslab.models.vovnet import modules_for
+
+    layers, widths, outs = cfg["layers_per_module"], cfg["widths"], cfg["out_channels"]
+    mods = modules_for(cfg["depth"], len(widths), layers, cfg.get("modules_per_stage"))
+    cin = cfg["stem_channels"]
+    total = 27 * cin + 2 * cin
+    for w, o, m in zip(widths, outs, mods):
+        for _ in range(m):
+            total += 9 * cin * w + 9 * w * w * (layers - 1) + 2 * w * layers   # 3x3 convs + BN
+            total += (cin + layers * w) * o + 2 * o                             # concat 1x1 + BN
+            total += o * o + o if cfg["version"] == 2 else 0                    # eSE
+            cin = o
+    return total + (cin + 1) * num_classes
+
+
+@dataclass(frozen=True)
+class Family:
+    count: Callable[[dict], int]
+    depths: Callable[[dict], list[int]]       # candidate depths, given the YAML
+    width: Callable[[dict], int]              # the YAML's width
+    widths: range                             # candidate widths
+    scale: Callable[[dict, int], dict]        # the options that set width b
+
+
+def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = None) -> dict:
+    """The channel options for first-stage width b, every channel count keeping its ratio to the YAML's."""
+    defaults = defaults or {}
+    b0 = _first_width(base)
+    out = {}
+    for key in keys:
+        value = base.get(key, defaults.get(key))
+        out[key] = [round(c * b / b0) for c in value] if isinstance(value, list) else round(value * b / b0)
+    return out
+
+
+def _first_width(cfg: dict) -> int:
+    return list(cfg.get("widths", RESNET_WIDTHS))[0]
+
+
+def _vovnet_depths(cfg: dict, first: int) -> list[int]:
+    step = len(cfg["widths"]) * (cfg["layers_per_module"] + 1)
+    return [2 + step * m for m in range(first, 7)]
+
+
+_RESNET = dict(count=resnet_params, width=_first_width, widths=range(4, 65),
+               scale=lambda base, b: _scaled(base, b, ("widths",), {"widths": RESNET_WIDTHS}))
+_VOVNET = dict(count=vovnet_params, width=_first_width, widths=range(4, 65),
+               scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "out_channels")))
+
+FAMILIES: dict[str, Family] = {
+    "resnet": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET),
+    "preact": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET),
+    "bottleneck": Family(depths=lambda cfg: [9 * n + 2 for n in range(1, 112)], **_RESNET),
+    "densenet-bc": Family(count=densenet_params, depths=lambda cfg: [6 * n + 4 for n in range(1, 42)],
+                          width=lambda cfg: cfg["growth_rate"], widths=range(2, 65),
+                          scale=lambda base, k: {"growth_rate": k}),
+    "vovnet": Family(depths=lambda cfg: _vovnet_depths(cfg, 1), **_VOVNET),
+    # Two modules per stage at least: with one, V2 has no identity shortcut and is V1 with eSE.
+    "vovnet-v2": Family(depths=lambda cfg: _vovnet_depths(cfg, 2), **_VOVNET),
+}
+
+
+def model_yaml(name: str) -> dict:
+    """conf/model/<name>.yaml with its `defaults` applied (this group uses only `- parent` and `- _self_`)."""
+    raw = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"), resolve=True)
+    merged: dict = {}
+    for entry in raw.pop("defaults", ["_self_"]):
+        merged.update(raw if entry == "_self_" else model_yaml(entry))
+    return merged
+
+
+def parse_budget(budget) -> float:
+    """A parameter count: a number, or a string such as '0.27M', '850k', '269722'."""
+    text = str(budget).strip()
+    scale = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6}.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if scale != 1 else text) * scale
+    except ValueError:
+        value = float("nan")
+    if isinstance(budget, bool) or not value > 0 or math.isinf(value):
+        raise ReslabError(f"budget {budget!r} is not a positive parameter count (e.g. 270000, 0.27M, 850k)")
+    return value
+
+
+@dataclass(frozen=True)
+class Match:
+    family: str
+    budget: float
+    params: int
+    config: dict                                  # the full model config (build_model takes it)
+    changed: dict = field(default_factory=dict)   # the options that differ from the family's YAML
+    new_keys: tuple = ()                          # those of them the YAML does not have
+
+    @property
+    def deviation(self) -> float:
+        return self.params / self.budget - 1
+
+    def overrides(self) -> list[str]:
+        """Hydra overrides that select this configuration, e.g. for reslab-train."""
+        fmt = lambda v: "[" + ",".join(map(str, v)) + "]" if isinstance(v, list) else str(v)  # noqa: E731
+        return [f"model={self.family}"] + [f"{'+' if k in self.new_keys else ''}model.{k}={fmt(v)}"
+                                           for k, v in self.changed.items()]
+
+    def describe(self) -> str:
+        knobs = " ".join(f"{k}={v}" for k, v in self.changed.items()) or "as in its YAML"
+        return (f"{self.family} at {self.budget / 1e6:.3g}M: {knobs} -> {self.params:,} parameters "
+                f"({self.deviation:+.1%})")
+
+
+def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
+    """The configuration of `family` within +-tolerance of `budget` parameters (rule: module docstring).
+    `fixed` options replace the YAML's for the search, e.g. layers_per_module=3 for a VoVNet."""
+    if family not in FAMILIES:
+        raise bad_choice("family", family, FAMILIES)
+    target = parse_budget(budget)
+    fam, yaml = FAMILIES[family], model_yaml(family)
+    base = {**yaml, **fixed}
+    w0, depths = fam.width(base), fam.depths(base)
+    count = lambda b, depth: fam.count({**base, **fam.scale(base, b), "depth": depth})  # noqa: E731
+    fits: dict[int, tuple] = {}  # depth -> (|params - budget|, width, params) of its best-fitting width
+    for b in fam.widths:
+        for depth in depths:  # counts grow with depth (and width): stop once past the band
+            params = count(b, depth)
+            if params > (1 + tolerance) * target:
+                break
+            fit = (abs(params - target), b, params)
+            if params >= (1 - tolerance) * target and (depth not in fits or fit[:2] < fits[depth][:2]):
+                fits[depth] = fit
+    if not fits:
+        lo, hi = count(fam.widths[0], depths[0]), count(fam.widths[-1], depths[-1])
+        raise ReslabError(f"no {family} configuration within +-{tolerance:.0%} of budget {target:,.0f} parameters; "
+                          f"reachable: {lo:,} to {hi:,}")
+    depth, (_, b, params) = min(fits.items(), key=lambda f: (round(abs(math.log(f[1][1] / w0)), 12), f[1][0], f[0]))
+    knobs = {**fixed, **fam.scale(base, b), "depth": depth}
+    config = {**yaml, **knobs}
+    defaults = {**fam.scale(yaml, fam.width(yaml)), **yaml}
+    changed = {k: v for k, v in knobs.items() if defaults.get(k) != v}
+    built = _built_params(config)
+    if built != params:
+        raise RuntimeError(f"budget: analytic count {params:,} != built {built:,} for {config}; "
+                           f"fix {fam.count.__name__}")
+    return Match(family, target, params, config, changed, tuple(k for k in changed if k not in yaml))
+
+
+def _built_params(config: dict) -> int:
+    import torch
+
+    from reslab.models import build_model
+
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        return sum(p.numel() for p in build_model(config).parameters())
+
+
+def print_match(m: Match, file=None) -> None:
+    """Print what was chosen and how to run it."""
+    print(m.describe(), file=file or sys.stdout)
+    print("  reslab-train " + " ".join(m.overrides()), file=file or sys.stdout)
+
