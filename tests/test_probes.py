@@ -64,13 +64,26 @@ def test_first_last_ratio_compares_stem_with_last_3x3_conv():
     assert first_last_ratio(rows) == pytest.approx(1e-3)
 
 
-def test_layer_responses_are_the_std_at_each_tap():
+def test_layer_responses_are_the_per_channel_std_at_each_tap():
     torch.manual_seed(0)
     model = build("resnet", depth=8).eval()
     x = torch.randn(64, 3, 32, 32)
     rows = layer_responses(model, x, batch_size=16)
     assert len(rows) == 7  # stem + 2 per block x 3 blocks
-    # BN in eval mode with fresh running stats is the identity, so the stem tap is the stem conv's output.
+    # BN in eval mode with fresh running stats is the identity, so the stem tap is the stem conv's output;
+    # ResNet Fig. 7 reads each channel's std over images and positions, summarised over channels.
     with torch.no_grad():
-        expected = model.stem[0](x).std(unbiased=False).item()
-    assert rows[0]["std"] == pytest.approx(expected, rel=1e-4)
+        per_channel = model.stem[0](x).transpose(0, 1).reshape(16, -1).std(1, unbiased=False)
+    assert rows[0]["std"] == pytest.approx(per_channel.mean().item(), rel=1e-4)
+    assert rows[0]["std_median"] == pytest.approx(per_channel.median().item(), rel=1e-4)
+
+
+def test_recalibrated_bn_leaves_the_trained_model_untouched():
+    torch.manual_seed(0)
+    model = build("resnet", depth=8).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = layer_responses(model, torch.randn(32, 3, 32, 32), calib=torch.randn(64, 3, 32, 32) * 3 + 1)
+    assert all(r["bn"] == "recalibrated" for r in rows)
+    # Recalibrated on inputs of std 3: the stem's BN output is normalised again (per-channel std near 1).
+    assert rows[0]["std"] == pytest.approx(1 / 3, rel=0.2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

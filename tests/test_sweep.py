@@ -129,5 +129,9 @@ def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, 
     assert set(rows.norm) == {"bn", "none"} and set(rows.depth) == {8, 14}
     cli("reslab-report", "depth", "profile=smoke")
     report = (tmp_path / "reports/depth/README.md").read_text()
-    assert "### At initialisation" in report and "plain bn: first/last ratio" in report
+    assert "### The backward signal at initialisation (size-free)" in report and "plain bn: first/last ratio" in report
     assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()
+    assert (tmp_path / "reports/depth/gradflow_signal_init.png").is_file()
+    # The positive controls are in the same table and must be read as built.
+    assert report.count("expected vanishing: **correct**") == 1 and report.count("expected exploding: **correct**") == 1
+    assert "All positive controls are read as built" in report
