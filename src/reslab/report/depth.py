@@ -200,8 +200,8 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int) -
     first = agg[agg.first_loss_mean > math.log(10) + 0.5]
     if len(first):
         out.append("Initial loss above chance (first probe window, mean over seeds): " + ", ".join(
-            f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows()) + " (ln 10 = 2.30): deep residual nets "
-            "start with large logits because each block adds variance to the identity path.")
+            f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows()) + " (ln 10 = 2.30), growing with depth: "
+            "consistent with the identity path summing the variance of every block at initialisation (no zero-init of the last BN).")
     chance = agg[agg.at_chance]
     if len(chance):
         out.append("**Stuck at chance** (mean training error within 2 binomial SEs of 90 %): "

@@ -140,6 +140,11 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     per_layer = d.groupby(["label", "layer"])["std"].mean()
     med = per_layer.groupby("label").median()
     mean = per_layer.groupby("label").mean()
+    lines.append("With BN statistics recalibrated on training images, a channel's response std after BN is its learned "
+                 "scale |gamma| (times the ratio of its test to training spread), so this figure reads how far training "
+                 "has moved the BN scales from their initial 1; a mean far above the median comes from channels that "
+                 "are almost constant on the calibration images (BN then divides by about sqrt(eps)).")
+    lines.append("")
     lines.append("| net | median over layers | mean over layers |")
     lines.append("|---|---|---|")
     for l in present:
