@@ -200,7 +200,7 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int) -
     first = agg[agg.first_loss_mean > math.log(10) + 0.5]
     if len(first):
         out.append("Initial loss above chance (first probe window, mean over seeds): " + ", ".join(
-            f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows()) + " (ln 10 = 2.30), growing with depth: "
+            f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows()) + " (ln 10 = 2.30): "
             "consistent with the identity path summing the variance of every block at initialisation (no zero-init of the last BN).")
     chance = agg[agg.at_chance]
     if len(chance):
