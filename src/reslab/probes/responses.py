@@ -43,10 +43,12 @@ def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | Non
 
     def hook(name):
         def fn(_m, _inp, out):
-            o = out.detach().double().transpose(0, 1).reshape(out.shape[1], -1)  # channels x (N*H*W)
-            acc = torch.stack([o.sum(1), (o * o).sum(1), torch.full((o.shape[0],), float(o.shape[1]),
-                                                                    dtype=torch.float64, device=o.device)])
-            stats[name] = stats[name] + acc.cpu() if name in stats else acc.cpu()
+            # Per-batch sums over images and positions in float32 (cheap, no layout copy), accumulated
+            # across batches in float64 on the device; read once at the end.
+            o = out.detach().float()
+            n = torch.full((o.shape[1],), float(o.numel() // o.shape[1]), dtype=torch.float64, device=o.device)
+            acc = torch.stack([o.sum((0, 2, 3)).double(), o.square().sum((0, 2, 3)).double(), n])
+            stats[name] = stats[name] + acc if name in stats else acc
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in taps]
@@ -61,7 +63,7 @@ def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | Non
         model.train(was_training)
     rows = []
     for i, (name, _) in enumerate(taps):
-        s, ss, n = stats[name]
+        s, ss, n = stats[name].cpu()
         std = (ss / n - (s / n) ** 2).clamp_min(0).sqrt()
         rows.append({"layer": i, "name": name, "std": float(std.mean()), "std_median": float(std.median()),
                      "channels": int(len(std)), "images": int(len(x)), "bn": "recalibrated" if calib is not None
