@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from reslab import io
 from reslab.data import load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
+from reslab import options
 from reslab.errors import ReslabError, one_line_errors
 from reslab.models import build_model
 from reslab.probes.responses import layer_responses
@@ -53,12 +54,7 @@ def main(argv=None) -> None:
     ap.add_argument("study")
     ap.add_argument("overrides", nargs="*", help="profile=..., runs=..., depths=20,56,110")
     a = ap.parse_args(argv)
-    opts = {"profile": "cpu", "runs": "runs", "depths": ""}
-    for o in a.overrides:
-        k, sep, v = o.partition("=")
-        if not sep or k not in opts:
-            raise ReslabError(f"bad override {o!r}; valid: " + ", ".join(f"{k}=..." for k in opts))
-        opts[k] = v
+    opts = options.parse(a.overrides, {"profile": "cpu", "runs": "runs", "depths": ""})
     try:
         depths = {int(d) for d in opts["depths"].split(",") if d}
     except ValueError:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from reslab.errors import ReslabError, bad_choice, one_line_errors
+from reslab import options
+from reslab.errors import bad_choice, one_line_errors
 
 STUDIES = ("depth", "shortcut")
 
@@ -19,12 +20,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     if a.study not in STUDIES:
         raise bad_choice("study", a.study, STUDIES)
-    opts = {"profile": "cpu", "runs": "runs", "reports": "reports", "name": a.study}
-    for o in a.overrides:
-        k, sep, v = o.partition("=")
-        if not sep or k not in opts:
-            raise ReslabError(f"bad override {o!r}; valid: " + ", ".join(f"{k}=..." for k in opts))
-        opts[k] = v
+    opts = options.parse(a.overrides, {"profile": "cpu", "runs": "runs", "reports": "reports", "name": a.study})
     module = importlib.import_module(f"reslab.report.{a.study}")
     extra = {"study": opts["name"]} if opts["name"] != a.study else {}
     path = module.build(opts["runs"], opts["reports"], opts["profile"], **extra)
