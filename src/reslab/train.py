@@ -91,6 +91,8 @@ def train(cfg: DictConfig) -> dict:
     from reslab.module import Classifier
     from reslab.probes import layer_responses
     from reslab.probes.callback import GradNormProbe
+    from reslab.probes.curves import CurveProbe
+    from reslab.probes.flow_callback import FlowProbe
     from reslab.recorder import RunRecorder
 
     runinfo.prepare(out, key)
@@ -127,10 +129,10 @@ def train(cfg: DictConfig) -> dict:
 
     grad_every = cfg.probes.grad_every_n_steps or max(1, len(train_loader) // max(1, cfg.probes.grad_points_per_epoch))
     probe = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
-    flow = flow_probe(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
+    flow = FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
     curve = p.get("curve") or {}
     curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
-    curves = curve_probe(cfg, out / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
+    curves = CurveProbe.for_run(cfg, out / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
         if curve.get("points") else None
     recorder = RunRecorder(out / "metrics.csv", name, len(train_loader), steps)
     logger = make_logger(cfg, name, out)
@@ -232,34 +234,6 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> di
         errs += (logits.argmax(1) != y).sum().item()
         n += len(y)
     return {"test_loss": loss / n, "test_error": 100 * errs / n}
-
-
-def flow_probe(cfg: DictConfig, steps: int, tx, ty, norm, dev, channels_last: bool):
-    """Backward signal and update sizes at `probes.flow_points` steps, on the same augmented batches
-    for every run (seed 0 of the loader over the training images), as the init probe."""
-    from reslab.probes.flow_callback import FlowProbe
-
-    loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, int(cfg.probes.flow_batch_size), train=True, seed=0,
-                          pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
-    batches = [b for _, b in zip(range(int(cfg.probes.flow_batches)), loader)]
-    # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
-    at = sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))})
-    return FlowProbe(at, batches)
-
-
-def curve_probe(cfg: DictConfig, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool):
-    """The fixed, class-balanced, un-augmented image sets that the learning curves are measured on."""
-    from reslab.data.arrays import stratified_subset
-    from reslab.probes.curves import CurveProbe
-
-    def fixed(xy, n):
-        x, y = xy
-        idx = stratified_subset(y, int(n), int(cfg.data.subset_seed))
-        xb = norm.to(dev)(x[idx].to(dev))
-        return (xb.contiguous(memory_format=torch.channels_last) if channels_last else xb), y[idx].to(dev)
-
-    c = cfg.profile.curve
-    return CurveProbe(path, steps, fixed(train, c.train_images), fixed(test, c.test_images))
 
 
 def make_logger(cfg: DictConfig, name: str, out: Path):

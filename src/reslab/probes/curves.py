@@ -55,6 +55,20 @@ class CurveProbe(L.Callback):
         self.train_xy, self.test_xy = train_xy, test_xy
         self.rows: list[dict] = []
 
+    @classmethod
+    def for_run(cls, cfg, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool) -> "CurveProbe":
+        """On fixed, class-balanced, un-augmented sets of `profile.curve` training and test images."""
+        from reslab.data.arrays import stratified_subset
+
+        def fixed(xy, n):
+            x, y = xy
+            idx = stratified_subset(y, int(n), int(cfg.data.subset_seed))
+            xb = norm.to(dev)(x[idx].to(dev))
+            return (xb.contiguous(memory_format=torch.channels_last) if channels_last else xb), y[idx].to(dev)
+
+        c = cfg.profile.curve
+        return cls(path, steps, fixed(train, c.train_images), fixed(test, c.test_images))
+
     def _point(self, trainer, pl_module) -> None:
         step = trainer.global_step
         tr_loss, tr_err = error_on(pl_module.model, *self.train_xy)

@@ -30,6 +30,19 @@ class FlowProbe(L.Callback):
         self.update_rows: list[dict] = []
         self._before = None
 
+    @classmethod
+    def for_run(cls, cfg, steps: int, tx, ty, norm, dev, channels_last: bool) -> "FlowProbe":
+        """At `probes.flow_points` steps, on the same augmented batches for every run (seed 0 of the
+        loader over the training images), as the init probe."""
+        from reslab.data import DeviceLoader
+        from reslab.probes.curves import schedule
+
+        loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, int(cfg.probes.flow_batch_size), train=True, seed=0,
+                              pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+        batches = [b for _, b in zip(range(int(cfg.probes.flow_batches)), loader)]
+        # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
+        return cls(sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))}), batches)
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         step = trainer.global_step
         if step not in self.steps:
