@@ -26,6 +26,18 @@ def _colors(keys):
     return {k: cmap(i / max(1, len(keys) - 1) * 0.9) for i, k in enumerate(keys)}
 
 
+def _lines_by_depth(ax, d: pd.DataFrame, x: str, y: str, band: bool = True) -> None:
+    """One line per depth: the median of `y` over seeds at each `x`, shaded between min and max."""
+    keys = sorted(d.depth.unique())
+    colors = _colors(keys)
+    for k in keys:
+        g = d[d.depth == k].groupby(x)[y]
+        med = g.median()
+        ax.plot(med.index, med.values, color=colors[k], label=f"depth {k}")
+        if band:
+            ax.fill_between(med.index, g.min().values, g.max().values, color=colors[k], alpha=0.2, lw=0)
+
+
 def training_curves(metrics: pd.DataFrame, panels: list[str], path: Path, by: str = "depth",
                     title: str = "", panel_col: str = "family") -> Path:
     """ResNet Fig. 6 style: one panel per family, train error dashed, test error bold, mean over seeds."""
@@ -140,14 +152,7 @@ def grad_profiles(rows: pd.DataFrame, path: Path, title: str, column: str = "gra
     panels = sorted(rows.panel.unique())
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
     for ax, panel in zip(axes[0], panels):
-        d = rows[rows.panel == panel]
-        keys = sorted(d.depth.unique())
-        colors = _colors(keys)
-        for k in keys:
-            g = d[d.depth == k].groupby("layer")[column]
-            med, lo, hi = g.median(), g.min(), g.max()
-            ax.plot(med.index, med.values, color=colors[k], label=f"depth {k}")
-            ax.fill_between(med.index, lo.values, hi.values, color=colors[k], alpha=0.2)
+        _lines_by_depth(ax, rows[rows.panel == panel], "layer", column)
         ax.set_yscale("log")
         ax.set_title(panel)
         ax.set_xlabel("layer index (input side = 0)")
@@ -163,14 +168,7 @@ def signal_profiles(rows: pd.DataFrame, path: Path, band: float) -> Path:
     panels = sorted({(f, n) for f, n in zip(rows.family, rows.norm)})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False, sharey=True)
     for ax, (fam, norm) in zip(axes[0], panels):
-        d = rows[(rows.family == fam) & (rows.norm == norm)]
-        keys = sorted(d.depth.unique())
-        colors = _colors(keys)
-        for k in keys:
-            g = d[d.depth == k].groupby("rel_depth").grad_rms
-            med, lo, hi = g.median(), g.min(), g.max()
-            ax.plot(med.index, med.values, color=colors[k], label=f"depth {k}")
-            ax.fill_between(med.index, lo.values, hi.values, color=colors[k], alpha=0.2, lw=0)
+        _lines_by_depth(ax, rows[(rows.family == fam) & (rows.norm == norm)], "rel_depth", "grad_rms")
         ax.set_yscale("log")
         ax.set_title(f"{fam}, norm={norm}", fontsize=9)
         ax.set_xlabel("relative depth (0 = input side)")
@@ -187,12 +185,7 @@ def relative_updates(updates: pd.DataFrame, path: Path) -> Path:
     fams = sorted(u.family.unique())
     fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False, sharey=True)
     for ax, fam in zip(axes[0], fams):
-        d = u[u.family == fam]
-        keys = sorted(d.depth.unique())
-        colors = _colors(keys)
-        for k in keys:
-            m = d[d.depth == k].groupby("rel_layer").rel_update.median()
-            ax.plot(m.index, m.values, color=colors[k], label=f"depth {k}")
+        _lines_by_depth(ax, u[u.family == fam], "rel_layer", "rel_update", band=False)
         ax.set_yscale("log")
         ax.set_title(fam)
         ax.set_xlabel("relative layer position (0 = input side)")
