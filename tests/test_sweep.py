@@ -72,6 +72,19 @@ def test_rerun_skips_finished_runs_and_a_changed_config_reruns(depth_sweep, tmp_
     assert len(stale) == 8, "finished runs of the old config are kept aside, not deleted"
 
 
+def test_a_run_missing_a_requested_measurement_is_trained_again(cli, tmp_path, synth_archive):
+    common = ["reslab-train", *SMOKE, f"data.source={synth_archive}", "model.depth=8"]
+    cli(*common, "probes.flow_points=0")
+    run = tmp_path / "runs/adhoc/smoke/resnet-8-s0"
+    assert not (run / "signal.csv").exists()
+    again = cli(*common, "probes.flow_points=2")
+    assert "skipped" not in again.stdout, "the flow readings were asked for and are missing"
+    assert (run / "signal.csv").is_file() and len(list(run.parent.glob("*.stale-*"))) == 1
+    first = pd.read_csv(next(run.parent.glob("*.stale-*")) / "metrics.csv")
+    second = pd.read_csv(run / "metrics.csv")
+    pd.testing.assert_frame_equal(first[["train_loss", "test_error"]], second[["train_loss", "test_error"]])
+
+
 def test_same_config_and_seed_give_the_same_numbers(cli, tmp_path, synth_archive):
     common = ["reslab-train", *SMOKE, f"data.source={synth_archive}", "model.depth=8"]
     cli(*common, "study=a")

@@ -56,8 +56,12 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.runs) / cfg.study / cfg.profile.name / f"{label(cfg)}-s{cfg.seed}"
 
 
-def finished(path: Path, key: str) -> dict | None:
-    """The stored result if this exact run already finished, else None."""
+def finished(path: Path, key: str, probes: dict | None = None) -> dict | None:
+    """The stored result if this exact run already finished with the measurements asked for, else None.
+
+    Probes do not change a run's numbers (a test checks that training is bit-identical with and
+    without them), so they are not part of the identity; but a run that lacks a measurement the
+    config now asks for is not finished: it is trained again, and the old one is kept aside."""
     result = path / "result.json"
     if not result.is_file():
         return None
@@ -65,7 +69,9 @@ def finished(path: Path, key: str) -> dict | None:
         stored = io.read_json(result)
     except (OSError, ValueError):
         return None
-    return stored if stored.get("key") == key else None
+    if stored.get("key") != key:
+        return None
+    return stored if probes is None or stored.get("probes") == probes else None
 
 
 def prepare(path: Path, key: str) -> None:

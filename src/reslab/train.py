@@ -80,7 +80,8 @@ def train(cfg: DictConfig) -> dict:
     key = runinfo.key_of(ident)
     out = runinfo.run_dir(cfg)
     name = f"{runinfo.label(cfg)} s{cfg.seed}"
-    done = runinfo.finished(out, key)
+    probes = OmegaConf.to_container(cfg.probes, resolve=True)
+    done = runinfo.finished(out, key, probes)
     if done is not None:
         print(f"[{name}] finished earlier ({out}/result.json, same config): skipped", flush=True)
         return done
@@ -200,7 +201,7 @@ def train(cfg: DictConfig) -> dict:
         "curve_train_images": int(curve.get("train_images") or 0) if curves is not None else 0,
         "curve_test_images": int(curve.get("test_images") or 0) if curves is not None else 0,
         "grad_probe_every_steps": grad_every if probe is not None else None,
-        "flow_probe_steps": sorted(flow.steps) if flow is not None else [],
+        "flow_probe_steps": sorted(flow.steps) if flow is not None else [], "probes": probes,
         "threads": torch.get_num_threads(), "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,

@@ -50,6 +50,7 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
     statistics, as in training). The weights are not changed; their .grad is cleared afterwards."""
     points = block_outputs(model)
     sums = np.zeros(len(points))
+    sizes = [0] * len(points)
     grads: dict[int, torch.Tensor] = {}
 
     def keep(i):
@@ -68,6 +69,7 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
             loss_fn(model(x), y).backward()
             sums += np.array([float(grads[i].float().pow(2).mean().sqrt()) if i in grads else math.nan
                               for i in range(len(points))])
+            sizes = [grads[i][0].numel() if i in grads else 0 for i in range(len(points))]
             n += 1
     finally:
         for h in handles:
@@ -75,7 +77,9 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
         model.zero_grad(set_to_none=True)
         model.train(was)
     k = len(points)
-    return [{"block": i, "name": name, "rel_depth": i / (k - 1) if k > 1 else 0.0, "grad_rms": sums[i] / max(n, 1)}
+    return [{"block": i, "name": name, "rel_depth": i / (k - 1) if k > 1 else 0.0, "grad_rms": sums[i] / max(n, 1),
+             # per-example size of h_l: lets a reader convert the RMS to a per-example norm (RMS * sqrt(size))
+             "elements": sizes[i]}
             for i, (name, _) in enumerate(points)]
 
 
