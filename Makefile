@@ -22,7 +22,7 @@ DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -56,9 +56,20 @@ pilot-depth: $(STAMP)
 	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) \
 	    $(LAUNCH) $(ARGS) && $(BIN)/reslab-report depth name=depth-pilot-$$name || exit 1; done
 
+# Two arms of one study: the deeper arm first (its runs are the longest).
 sweep-shortcut: $(STAMP)
+	$(BIN)/reslab-train -m experiment=shortcut-deep $(COMMON)
 	$(BIN)/reslab-train -m experiment=shortcut $(COMMON)
 	$(BIN)/reslab-report shortcut profile=$(PROFILE)
+
+# The shortcut study's pilot (experiments/shortcut.md, 2026-11-25): another training subset
+# (subset_seed=1), seeds 100 and 101, every variant at depth 20 and the H3 pair at depth 56.
+PILOT_SHORTCUT = study=shortcut-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(JOBS) \
+                 device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+pilot-shortcut: $(STAMP)
+	$(BIN)/reslab-train -m experiment=shortcut-deep variant=identity-A,preact $(PILOT_SHORTCUT)
+	$(BIN)/reslab-train -m experiment=shortcut $(PILOT_SHORTCUT)
+	$(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-pilot
 
 report: $(STAMP)
 	$(BIN)/reslab-report depth profile=$(PROFILE)

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from reslab.errors import ReslabError
 from reslab.models import build, build_model, names
-from reslab.models.layers import Projection, ResponseTap, ZeroPadShortcut
+from reslab.models.layers import Projection, ResponseTap, ShortcutDropout, ZeroPadShortcut
 from reslab.models.resnet import Gate
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
@@ -87,6 +87,32 @@ def test_exclusive_gate_at_minus_6_starts_close_to_the_identity():
     x = torch.randn(2, 16, 8, 8).relu()
     # y = relu((1-g) x + g F(x)) with g ~ sigmoid(-6) ~ 0.0025: the unit passes x almost unchanged.
     assert torch.allclose(block(x), x, atol=0.2)
+
+
+def test_dropout_shortcut_imposes_the_papers_expected_scale_of_one_half_in_train_and_test():
+    # Identity Mappings: dropout "statistically imposes a scale of lambda with an expectation of 0.5 on
+    # the shortcut". PyTorch's inverted dropout would impose an expectation of 1.
+    torch.manual_seed(0)
+    drop = ShortcutDropout(0.5)
+    x = torch.ones(200_000)
+    train = drop.train()(x)
+    assert set(train.unique().tolist()) == {0.0, 1.0} and abs(train.mean().item() - 0.5) < 0.01
+    assert torch.equal(drop.eval()(x), 0.5 * x)
+    inverted = ShortcutDropout(0.5, rescale=True)
+    assert abs(inverted.train()(x).mean().item() - 1.0) < 0.02 and torch.equal(inverted.eval()(x), x)
+    model = build("resnet", depth=8, shortcut_dropout=0.5)
+    assert sum(isinstance(m, ShortcutDropout) and not m.rescale for m in model.modules()) == 3
+
+
+def test_relu_before_addition_makes_every_residual_non_negative_so_the_signal_only_grows():
+    # Identity Mappings Fig. 4(c): the residual ends in a ReLU, so x_{l+1} = x_l + F(x_l) >= x_l.
+    torch.manual_seed(0)
+    model = build("resnet", depth=20, order="relu_before_add").train()
+    x = model.stem(torch.randn(8, 3, 32, 32))
+    for block in model.stages[0]:
+        y = block(x)
+        assert torch.all(block.branch(x) >= 0) and torch.all(y >= x)
+        x = y
 
 
 def test_norm_none_removes_every_batchnorm():

@@ -125,10 +125,16 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
     cli("reslab-report", "shortcut", "profile=smoke")
     report = (tmp_path / "reports/shortcut/README.md").read_text()
     for v in variants.split(","):
-        assert f"| {v} |" in report
+        assert f"| {v}-8 |" in report
     for h in ("**H1", "**H2", "**H3"):
         assert h in report
-    assert "He2016-Identity Table 1" in report and "not comparable" in report
+    assert "He2016-Identity Table 1" in report and "no: published at depth 110, ours 8" in report
+    assert "Holm" in report and "## Outliers diagnosed" in report and "95% CI" in report
+    contrasts = pd.read_csv(tmp_path / "reports/shortcut/contrasts.csv")
+    assert set(contrasts.family) == {"primary", "per-variant"} and (contrasts.p_holm >= contrasts.p).all()
+    assert {"right_only_worse", "p_mcnemar"} <= set(contrasts.columns), "per-image predictions feed McNemar"
+    per_run = pd.read_csv(tmp_path / "reports/shortcut/runs.csv")
+    assert len(per_run) == 12 and set(per_run.seed) == {0, 1}
     table = pd.read_csv(tmp_path / "reports/shortcut/results.csv")
     assert table.set_index("variant_name").loc["identity-A", "extra_params"] == 0
     assert table.set_index("variant_name").loc["projection-B", "extra_params"] > 0
@@ -137,8 +143,11 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
 def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, depth_sweep):
     depth_sweep()
     cli("reslab-gradflow", f"data.source={synth_archive}", "gradflow.depths=[8,14]", "gradflow.init_seeds=[0,1]",
-        "gradflow.batches=1", "gradflow.batch_size=32")
+        "gradflow.batches=1", "gradflow.batch_size=32", "gradflow.variant_depths=[8]",
+        "gradflow.variants=[plain,identity-A,relu-before-add]")
     rows = pd.read_csv(tmp_path / "runs/gradflow/init.csv")
+    variants = pd.read_csv(tmp_path / "runs/gradflow/signal_variants.csv")
+    assert set(variants.variant) == {"plain", "identity-A", "relu-before-add"} and {"grad_rms", "act_rms"} <= set(variants)
     assert set(rows.norm) == {"bn", "none"} and set(rows.depth) == {8, 14}
     cli("reslab-report", "depth", "profile=smoke")
     report = (tmp_path / "reports/depth/README.md").read_text()

@@ -27,8 +27,8 @@ from reslab.recorder import fmt_seconds
 from reslab.train import pick_device, set_threads
 
 
-def model_cfg(family: str, depth: int, norm: str, init_scale: float = 1.0) -> DictConfig:
-    cfg = compose(config_name="train", overrides=[f"model={family}"]).model
+def model_cfg(family: str, depth: int, norm: str, init_scale: float = 1.0, variant: str | None = None) -> DictConfig:
+    cfg = compose(config_name="train", overrides=[f"variant={variant}" if variant else f"model={family}"]).model
     with open_dict(cfg):
         cfg.depth, cfg.norm = depth, norm
         if init_scale != 1.0:
@@ -67,16 +67,32 @@ def measure(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         what = f"control ({expect}, init x{scale:g})" if expect else ""
         print(f"[gradflow {i}/{len(jobs)}] {family}-{depth} norm={norm} seed={seed} {what}| ETA "
               f"{fmt_seconds(el / i * (len(jobs) - i))}", flush=True)
+    # The shortcut study's variants (conf/variant/), with BN as trained: backward and forward signal.
+    vjobs = [(v, d, s) for d in (g.get("variant_depths") or []) for v in (g.get("variants") or []) for s in g.init_seeds]
+    variants, t0 = [], time.perf_counter()
+    for i, (variant, depth, seed) in enumerate(vjobs, 1):
+        torch.manual_seed(seed)
+        model = build_model(model_cfg("resnet", depth, "bn", variant=variant)).to(device)
+        tag = {"family": variant, "variant": variant, "depth": depth, "norm": "bn", "init_seed": seed,
+               "init_scale": 1.0, "control": ""}
+        variants += [{**tag, **r} for r in backward_signal(model, batches)]
+        el = time.perf_counter() - t0
+        print(f"[gradflow variants {i}/{len(vjobs)}] {variant}-{depth} seed={seed} | ETA "
+              f"{fmt_seconds(el / i * (len(vjobs) - i))}", flush=True)
     meta = {"batches": g.batches, "batch_size": g.batch_size, "data_copy": arrays.meta["copy"],
             "device": runinfo.device_name(str(device)), "git_commit": runinfo.git_commit()}
-    return pd.DataFrame(rows).assign(**meta), pd.DataFrame(signal).assign(**meta)
+    return (pd.DataFrame(rows).assign(**meta), pd.DataFrame(signal).assign(**meta),
+            pd.DataFrame(variants).assign(**meta))
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="gradflow", version_base="1.3")
 @one_line_errors
 def main(cfg: DictConfig) -> None:
-    grads, signal = measure(cfg)
-    for df, out in ((grads, Path(cfg.gradflow.out)), (signal, Path(cfg.gradflow.out_signal))):
+    grads, signal, variants = measure(cfg)
+    outs = [(grads, Path(cfg.gradflow.out)), (signal, Path(cfg.gradflow.out_signal))]
+    if len(variants):
+        outs.append((variants, Path(cfg.gradflow.out_variants)))
+    for df, out in outs:
         io.save_with(out, lambda p: df.to_csv(p, index=False))
         print(f"wrote {out} ({len(df)} rows)")
 

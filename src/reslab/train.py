@@ -163,6 +163,16 @@ def train(cfg: DictConfig) -> dict:
     t_eval = time.perf_counter()
     final_eval = evaluate(module.model, eval_loader, precision) if status == "ok" else {}
     eval_wall = time.perf_counter() - t_eval
+    if "predictions" in final_eval:
+        import numpy as np
+
+        # Per-image predictions in eval-set order: paired per-image tests (McNemar) between runs.
+        pred, label = final_eval.pop("predictions"), final_eval.pop("labels")
+        def save(f: Path) -> None:
+            with open(f, "wb") as fh:  # a file object: np.savez would append ".npz" to the temp name
+                np.savez_compressed(fh, pred=pred, label=label)
+
+        io.save_with(out / "predictions.npz", save)
     if probe is not None and probe.rows:
         import pandas as pd
 
@@ -228,13 +238,18 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> di
     model.eval()
     loss = errs = n = 0.0
     dtype = torch.bfloat16 if precision.startswith("bf16") else None
+    preds, labels = [], []
     for x, y in loader:
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
             logits = model(x).float()
         loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        errs += (logits.argmax(1) != y).sum().item()
+        pred = logits.argmax(1)
+        errs += (pred != y).sum().item()
         n += len(y)
-    return {"test_loss": loss / n, "test_error": 100 * errs / n}
+        preds.append(pred.to(torch.uint8).cpu())
+        labels.append(y.to(torch.uint8).cpu())
+    return {"test_loss": loss / n, "test_error": 100 * errs / n,
+            "predictions": torch.cat(preds).numpy(), "labels": torch.cat(labels).numpy()}
 
 
 def make_logger(cfg: DictConfig, name: str, out: Path):

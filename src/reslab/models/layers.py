@@ -48,6 +48,31 @@ class ZeroPadShortcut(nn.Module):
         return x
 
 
+class ShortcutDropout(nn.Module):
+    """Dropout on the shortcut as Identity Mappings analyses it: it "statistically imposes a scale of
+    lambda with an expectation of 0.5 on the shortcut" (section 3.1). That is the original dropout
+    (Srivastava et al. 2014): keep each element with probability 1-p, no rescaling in training, and
+    multiply by 1-p at test time, so the expected scale is 1-p in both modes. PyTorch's nn.Dropout is
+    *inverted* dropout (x / (1-p) in training, identity at test): expectation 1, a different net.
+    `rescale=True` gives the inverted form, kept for the comparison."""
+
+    def __init__(self, p: float, rescale: bool = False):
+        super().__init__()
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"shortcut dropout p={p} must lie in (0, 1)")
+        self.p, self.rescale = float(p), bool(rescale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = 1.0 - self.p
+        if not self.training:
+            return x if self.rescale else x * keep
+        mask = torch.empty_like(x).bernoulli_(keep)
+        return x * mask / keep if self.rescale else x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, rescale={self.rescale}"
+
+
 class Projection(nn.Sequential):
     """Options B and C: 1x1 conv (with the block's stride) + BN."""
 

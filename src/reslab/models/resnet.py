@@ -15,7 +15,7 @@ Every variant is an argument of one block class, so a study changes config, not 
   order      post | bn_after_add | relu_before_add | relu_preact | preact   (Identity Mappings Fig. 4)
   shortcut_scale, residual_scale    y = s*h(x) + r*F(x)                    (constant scaling)
   gate       none | exclusive | shortcut_only, with gate_bias b_g          (gating)
-  shortcut_dropout                  dropout on h(x)                        (dropout shortcut)
+  shortcut_dropout                  dropout on h(x), expected scale 1-p    (dropout shortcut; see ShortcutDropout)
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 
 from reslab.errors import ReslabError, bad_choice
-from reslab.models.layers import (NORMS, Projection, ResponseTap, ZeroPadShortcut, conv1x1, conv3x3,
-                                  he_init, norm_layer)
+from reslab.models.layers import (NORMS, Projection, ResponseTap, ShortcutDropout, ZeroPadShortcut, conv1x1,
+                                  conv3x3, he_init, norm_layer)
 from reslab.models.registry import register
 
 SHORTCUTS = ("none", "A", "B", "C")
@@ -103,7 +103,7 @@ class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int = 1, *, shortcut: str = "A", order: str = "post",
                  norm: str = "bn", shortcut_scale: float = 1.0, residual_scale: float = 1.0,
                  gate: str = "none", gate_bias: float = 0.0, shortcut_dropout: float = 0.0,
-                 first: bool = False):
+                 shortcut_dropout_rescale: bool = False, first: bool = False):
         super().__init__()
         self.order, self.plain = order, shortcut == "none"
         self.shortcut_scale, self.residual_scale, self.gate_kind = shortcut_scale, residual_scale, gate
@@ -127,7 +127,7 @@ class BasicBlock(nn.Module):
                 self.shortcut = Projection(cin, cout, stride, norm)
         else:
             self.shortcut = ZeroPadShortcut(cin, cout, stride)
-        self.drop = nn.Dropout(shortcut_dropout) if shortcut_dropout > 0 else nn.Identity()
+        self.drop = ShortcutDropout(shortcut_dropout, shortcut_dropout_rescale) if shortcut_dropout > 0 else nn.Identity()
         self.gate = Gate(cin, cout, stride, gate_bias) if gate != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

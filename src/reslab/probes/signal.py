@@ -50,11 +50,15 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
     statistics, as in training). The weights are not changed; their .grad is cleared afterwards."""
     points = block_outputs(model)
     sums = np.zeros(len(points))
+    fwd_sums = np.zeros(len(points))
     sizes = [0] * len(points)
     grads: dict[int, torch.Tensor] = {}
 
+    acts: dict[int, float] = {}
+
     def keep(i):
         def fwd(_m, _inp, out):
+            acts[i] = float(out.detach().float().pow(2).mean().sqrt())
             out.register_hook(lambda g: grads.__setitem__(i, g.detach()))
         return fwd
 
@@ -70,6 +74,7 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
             sums += np.array([float(grads[i].float().pow(2).mean().sqrt()) if i in grads else math.nan
                               for i in range(len(points))])
             sizes = [grads[i][0].numel() if i in grads else 0 for i in range(len(points))]
+            fwd_sums += np.array([acts.get(i, math.nan) for i in range(len(points))])
             n += 1
     finally:
         for h in handles:
@@ -79,7 +84,9 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
     k = len(points)
     return [{"block": i, "name": name, "rel_depth": i / (k - 1) if k > 1 else 0.0, "grad_rms": sums[i] / max(n, 1),
              # per-example size of h_l: lets a reader convert the RMS to a per-example norm (RMS * sqrt(size))
-             "elements": sizes[i]}
+             "elements": sizes[i],
+             # the forward signal at the same point (RMS of h_l): how the activations grow through the net
+             "act_rms": fwd_sums[i] / max(n, 1)}
             for i, (name, _) in enumerate(points)]
 
 

@@ -230,3 +230,75 @@ def error_bars(df: pd.DataFrame, path: Path, title: str) -> Path:
     ax.legend()
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def fixed_colors(names) -> dict:
+    """One distinct colour per name, fixed by the name's position in `names` (pass the study's full list,
+    so a variant keeps its colour in every panel and every figure)."""
+    names = list(names)
+    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    # tab20 pairs a dark and a light shade of each hue; taking darks first keeps neighbours distinct.
+    idx = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)] if len(names) > 10 else list(range(10))
+    return {n: cmap(idx[i % len(idx)]) for i, n in enumerate(names)}
+
+
+def variant_curves(curves: pd.DataFrame, panels: dict, colors: dict, path: Path, drops=(), title: str = "") -> Path:
+    """Curve-probe training (dashed) and test (solid) error against iterations, one panel per group of
+    variants; mean over seeds with a min-max band; every curve in its panel's legend."""
+    from matplotlib.lines import Line2D
+
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 4.2 * nrows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (panel, labels) in zip(axes.flat, panels.items()):
+        handles = []
+        for lbl in labels:
+            d = curves[curves.label == lbl]
+            if d.empty:
+                continue
+            g = d.groupby("step")
+            for col, style, lw in (("train_error", "--", 1.1), ("test_error", "-", 2.0)):
+                m = g[col].mean()
+                ax.plot(m.index, m.values, style, color=colors[lbl], lw=lw)
+                if d.seed.nunique() > 1:
+                    ax.fill_between(m.index, g[col].min().values, g[col].max().values, color=colors[lbl],
+                                    alpha=0.10, lw=0)
+            handles.append(Line2D([], [], color=colors[lbl], lw=2, label=lbl))
+        for s in drops:
+            ax.axvline(s, color="grey", ls=":", lw=1)
+        handles += [Line2D([], [], color="black", ls="--", lw=1.1, label="training error"),
+                    Line2D([], [], color="black", ls="-", lw=2.0, label="test error")]
+        ax.legend(handles=handles, fontsize=7, ncol=1, loc="upper right", framealpha=0.8)
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("iterations")
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("error (%), probe's fixed images")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def variant_errors(runs: pd.DataFrame, order: list, colors: dict, path: Path, title: str = "") -> Path:
+    """Final training and test error per variant: every seed a dot, mean ± sd a bar; linear axis."""
+    labels = [o for o in order if o in set(runs.label)]
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.9 * len(labels)), 4.2), sharey=True)
+    x = np.arange(len(labels))
+    for ax, col, name in ((axes[0], "train_error", "training error"), (axes[1], "test_error", "test error")):
+        for i, lbl in enumerate(labels):
+            d = runs[runs.label == lbl]
+            v = d[col].astype(float)
+            ax.scatter(np.full(len(v), i) + np.linspace(-0.12, 0.12, len(v)), v, s=12, color=colors[lbl], zorder=3)
+            if len(v.dropna()) > 1:
+                ax.errorbar(i, v.mean(), yerr=v.std(ddof=1), fmt="_", ms=16, color="black", lw=1.2, zorder=4)
+            if (d.status != "ok").any():
+                ax.text(i, np.nanmax(v) if v.notna().any() else 50, " diverged", rotation=90, fontsize=7, color="red")
+        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("final error (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -1,4 +1,7 @@
-"""reports/shortcut/: is the shortcut effective, and which shortcut? From runs/shortcut/<profile>/."""
+"""reports/shortcut/: is the shortcut effective, and which shortcut? From runs/<study>/<profile>/.
+
+The decision rule is experiments/shortcut.md (plan of 2026-11-25): paired tests over seeds, Holm within
+each family, a practical threshold, and the seeds that would decide what stays inconclusive."""
 
 from __future__ import annotations
 
@@ -7,213 +10,487 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from reslab import io
-from reslab.report import flow, markdown, plots, published
+from reslab.probes import signal as sig
+from reslab.report import flow, markdown, paired, plots, published
 from reslab.report.depth import _profile_cfg
 from reslab.report.results import load_csvs, load_results
-from reslab.report.stats import ALPHA, PRACTICAL_PP, compare, mean_std, pm
+from reslab.report.stats import mean_std, pm
 
 BASELINE = "identity-A"
-MODIFIED = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusive-b0", "gate-exclusive-b-6",
-            "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5"]
-CHANCE = 90.0  # a diverged run with no finite metric counts as chance-level error
+VARIANTS = ["plain", "identity-A", "projection-B", "projection-C", "scale-shortcut-0.5", "scale-both-0.5",
+            "gate-exclusive-b0", "gate-exclusive-b-6", "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5",
+            "bn-after-add", "relu-before-add", "relu-preact", "preact"]
+TABLE1 = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusive-b0", "gate-exclusive-b-6",
+          "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5"]
+CHANCE = 90.0            # a diverged run with no finite metric counts as chance-level error
+ORIGINAL = "original"    # the published row every Identity Mappings variant is compared with
+DEPART_PP = 10.0         # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
+PAPER_MODEST_PP = 2.0
+MODE_GAP_PP = 5.0        # train-mode vs eval-mode training error: a gap this large needs explaining
 TABLES = {("He2016-ResNet", "Table 3"), ("He2016-Identity", "Table 1"), ("He2016-Identity", "Table 2")}
 
-
-def _err(g: pd.DataFrame, col: str) -> list[float]:
-    """Per-seed errors; a diverged run keeps its last good value, or chance if it had none."""
-    return [v if (v is not None and np.isfinite(v)) else CHANCE for v in g[col].astype(float)]
-
-
-def contrast(df: pd.DataFrame, worse: str, better: str, col: str) -> dict:
-    """Is `worse` - `better` > 0? Welch t-test, one-sided, plus the practical threshold."""
-    a, b = _err(df[df.variant_name == worse], col), _err(df[df.variant_name == better], col)
-    diff, se, na, nb = compare(a, b)
-    p = math.nan
-    if na > 1 and nb > 1 and np.isfinite(se) and se > 0:
-        p = float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
-        p_rev = float(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
-    else:
-        p_rev = math.nan
-    diverged = bool((df[df.variant_name == worse].status != "ok").any())
-    if diverged and not (df[df.variant_name == better].status != "ok").any():
-        verdict = "supported (diverged)"
-    elif diff > PRACTICAL_PP and p < ALPHA:
-        verdict = "supported"
-    elif diff < -PRACTICAL_PP and p_rev < ALPHA:
-        verdict = "contradicted"
-    else:
-        verdict = "inconclusive"
-    return {"worse": worse, "better": better, "metric": col, "diff": diff, "se": se, "p": p, "n": min(na, nb),
-            "verdict": verdict}
+# What checks each variant's wiring against the paper's figure (tests/test_models.py), for the diagnosis.
+IMPLEMENTATION_CHECKS = {
+    "relu-before-add": "test_relu_before_addition_makes_every_residual_non_negative_so_the_signal_only_grows "
+                       "(Fig. 4c: the residual ends in BN-ReLU, nothing after the addition)",
+    "dropout-0.5": "test_dropout_shortcut_imposes_the_papers_expected_scale_of_one_half_in_train_and_test "
+                   "(section 3.1: an expected scale of 0.5 on the shortcut)",
+    "gate-exclusive-b-6": "test_exclusive_gate_at_minus_6_starts_close_to_the_identity",
+    "gate-exclusive-b0": "test_gate_bias_starts_at_the_configured_b_g",
+    "gate-shortcut-b0": "test_gate_bias_starts_at_the_configured_b_g",
+    "gate-shortcut-b-6": "test_gate_bias_starts_at_the_configured_b_g",
+}
+# Defects found in an earlier study and corrected in the code before this one ran (with the evidence).
+CORRECTED = {
+    "dropout-0.5": "the first (quick-profile) study used PyTorch's inverted dropout, which keeps the shortcut's "
+                   "expected scale at 1 (x2 or 0 in training, x1 at test), not the paper's 0.5; corrected on "
+                   "2026-11-25 (reslab.models.layers.ShortcutDropout: keep with p = 0.5, no rescaling in training, "
+                   "x0.5 at test), before this study's pilot",
+}
 
 
-def _contrast_text(c: dict) -> str:
-    se = f" ± {c['se']:.2f} (se)" if np.isfinite(c["se"]) else ""
-    p = f", one-sided Welch p = {c['p']:.3g}" if np.isfinite(c["p"]) else ", no seed spread: no test"
-    return (f"{c['worse']} − {c['better']} {c['metric'].replace('_', ' ')} = {c['diff']:+.2f}{se} pp over "
-            f"{c['n']} seed(s){p} → **{c['verdict']}**")
+def _values(df: pd.DataFrame, label: str, col: str) -> dict:
+    """{seed: value}; a diverged run keeps its last good value, or chance if it had none."""
+    d = df[df.label == label]
+    return {int(s): (float(v) if v is not None and np.isfinite(v) else CHANCE) for s, v in zip(d.seed, d[col].astype(float))}
 
 
-def verdicts(df: pd.DataFrame) -> list[str]:
-    have = set(df.variant_name)
+def _correct(df: pd.DataFrame, label: str) -> dict:
+    out = {}
+    for _, r in df[df.label == label].iterrows():
+        f = Path(r.run_dir) / "predictions.npz"
+        if f.is_file():
+            z = np.load(f)
+            out[int(r.seed)] = z["pred"] == z["label"]
+    return out
+
+
+def _mcnemar(df: pd.DataFrame, a: str, b: str) -> dict:
+    ca, cb = _correct(df, a), _correct(df, b)
+    seeds = sorted(set(ca) & set(cb))
+    if not seeds:
+        return {}
+    only_a, only_b, p = paired.mcnemar(np.concatenate([ca[s] for s in seeds]), np.concatenate([cb[s] for s in seeds]))
+    return {"right_only_worse": only_a, "right_only_better": only_b, "p_mcnemar": p, "mcnemar_seeds": len(seeds)}
+
+
+def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paired.Paired], list[paired.Paired]]:
+    """(primary, secondary) contrasts of experiments/shortcut.md, decided with Holm within each family.
+    Every contrast is 'worse - better' in the direction the papers predict."""
+    have = set(df.label)
+    lab = lambda v, d: f"{v}-{d}"  # noqa: E731
+    primary = []
+    if {lab("plain", main), lab(BASELINE, main)} <= have:
+        primary.append(paired.paired("H1", "train_error", lab("plain", main), lab(BASELINE, main),
+                                     _values(df, lab("plain", main), "train_error"),
+                                     _values(df, lab(BASELINE, main), "train_error")))
+    h3 = deep if deep is not None else main
+    if {lab("preact", h3), lab(BASELINE, h3)} <= have:
+        primary.append(paired.paired("H3", "test_error", lab(BASELINE, h3), lab("preact", h3),
+                                     _values(df, lab(BASELINE, h3), "test_error"),
+                                     _values(df, lab("preact", h3), "test_error")))
+    secondary = []
+    for v in VARIANTS:
+        if v in ("plain", BASELINE) or lab(v, main) not in have or lab(BASELINE, main) not in have:
+            continue
+        if v == "preact":  # predicted better than the identity: the contrast is identity - preact
+            c = paired.paired(f"H3 at depth {main}", "test_error", lab(BASELINE, main), lab(v, main),
+                              _values(df, lab(BASELINE, main), "test_error"), _values(df, lab(v, main), "test_error"))
+        else:
+            c = paired.paired(v, "test_error", lab(v, main), lab(BASELINE, main),
+                              _values(df, lab(v, main), "test_error"), _values(df, lab(BASELINE, main), "test_error"))
+        secondary.append(c)
+    if deep is not None and {lab("plain", deep), lab(BASELINE, deep)} <= have:
+        secondary.append(paired.paired(f"H1 at depth {deep}", "train_error", lab("plain", deep), lab(BASELINE, deep),
+                                       _values(df, lab("plain", deep), "train_error"),
+                                       _values(df, lab(BASELINE, deep), "train_error")))
+    paired.decide_family(primary, "primary")
+    paired.decide_family(secondary, "per-variant")
+    for c in primary + secondary:
+        c.extra.update(_mcnemar(df, c.worse, c.better) if c.metric == "test_error" else {})
+        m = max(1, len(primary if c.family == "primary" else secondary))
+        # Seeds that would decide an undecided contrast: power 0.8 at the strictest Holm level of its
+        # family, for the observed effect if it is practical, else for the practical threshold.
+        effect = c.mean if np.isfinite(c.mean) and abs(c.mean) >= paired.PRACTICAL_PP else paired.PRACTICAL_PP
+        c.extra["seeds_needed"] = paired.seeds_needed(effect, c.sd, paired.ALPHA / m) if np.isfinite(c.sd) else None
+    return primary, secondary
+
+
+def _ci(c: paired.Paired) -> str:
+    return f"[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" if np.isfinite(c.ci[0]) else "n/a"
+
+
+def _p(v: float) -> str:
+    return f"{v:.3g}" if np.isfinite(v) else "n/a"
+
+
+def _undecided(c: paired.Paired) -> str:
+    if c.verdict != "inconclusive":
+        return ""
+    n = c.extra.get("seeds_needed")
+    return (f"; to decide it, about {n} seeds per variant (80% power at this family's strictest Holm level)"
+            if n else "; no seed count up to 200 would decide it at the observed spread")
+
+
+def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> list[str]:
+    words = {"H1": f"**H1: a shortcut beats none** (plain − identity-A, training error, depth {main})",
+             "H3": f"**H3: full pre-activation beats post-activation** (identity-A − preact, test error, depth "
+                   f"{deep if deep is not None else main})"}
     lines = []
-    if {"plain", BASELINE} <= have:
-        c = contrast(df, "plain", BASELINE, "train_error")
-        t = contrast(df, "plain", BASELINE, "test_error")
-        lines += ["**H1: a shortcut beats none at equal depth and parameters.** " + _contrast_text(c)
-                  + "; on test error: " + _contrast_text(t) + "."]
-    mods = [m for m in MODIFIED if m in have]
-    if BASELINE in have and mods:
-        cs = [contrast(df, m, BASELINE, "test_error") for m in mods]
-        n_sup = sum(c["verdict"].startswith("supported") for c in cs)
-        n_con = sum(c["verdict"] == "contradicted" for c in cs)
-        overall = ("supported" if n_sup == len(cs) else "contradicted" if n_con else
-                   "partly supported" if n_sup else "inconclusive")
-        lines += ["", f"**H2: the clean identity beats every modified shortcut** → **{overall}** "
-                      f"({n_sup} of {len(cs)} modified shortcuts are worse than the identity by the rule, "
-                      f"{n_con} better):", ""]
-        lines += [f"- {_contrast_text(c)}" for c in cs]
-    if {"preact", BASELINE} <= have:
-        c = contrast(df, BASELINE, "preact", "test_error")
-        lines += ["", "**H3: full pre-activation beats post-activation.** " + _contrast_text(c) + "."]
+    for c in primary:
+        mc = c.extra
+        mcn = (f"; McNemar over {mc['mcnemar_seeds']} seed(s) of test images: {mc['right_only_better']} right only "
+               f"with {c.better}, {mc['right_only_worse']} only with {c.worse}, p = {_p(mc['p_mcnemar'])}") if mc.get("p_mcnemar") is not None else ""
+        lines.append(f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {_ci(c)}, "
+                     f"paired t p = {_p(c.p)}, Holm-adjusted p = {_p(c.p_adj)} → **{c.verdict}**{mcn}{_undecided(c)}.")
     return lines
 
 
-def published_rows(df: pd.DataFrame, agg: pd.DataFrame, why_not: str | None) -> pd.DataFrame:
-    pub = published.load()
-    pub = pub[[(s, t) in TABLES for s, t in zip(pub.source, pub.table)]]
-    depth = int(df.depth.iloc[0])
+def design_line(primary: list[paired.Paired], secondary: list[paired.Paired]) -> str:
+    """Seeds a next design needs: pooled sd of the paired differences per family, and the seeds for 80%
+    power at the practical threshold and each family's strictest Holm level (what the pilot sizes)."""
+    parts = []
+    for name, fam in (("primary", primary), ("per-variant", secondary)):
+        ok = [c for c in fam if c.n > 1 and np.isfinite(c.sd)]
+        if not ok:
+            continue
+        dof = sum(c.n - 1 for c in ok)
+        pooled = math.sqrt(sum((c.n - 1) * c.sd ** 2 for c in ok) / dof)
+        level = paired.ALPHA / len(fam)
+        n = paired.seeds_needed(paired.PRACTICAL_PP, pooled, level)
+        worst = max(ok, key=lambda c: c.sd)
+        n_worst = paired.seeds_needed(paired.PRACTICAL_PP, worst.sd, level)
+        parts.append(f"{name} family ({len(fam)} contrasts): pooled sd of the per-seed differences {pooled:.2f} pp "
+                     f"({dof} df); {n or '> 200'} seeds give 80% power for a {paired.PRACTICAL_PP:g} pp effect at the "
+                     f"strictest Holm level {level:.4g} (largest single sd {worst.sd:.2f} pp, {worst.name}: "
+                     f"{n_worst or '> 200'} seeds)")
+    return ("- **Design numbers** (for sizing the next run): " + "; ".join(parts) + ".") if parts else ""
+
+
+def _direction(c: paired.Paired) -> str:
+    return {"supported": f"{c.worse.rsplit('-', 1)[0]} worse" if not c.name.startswith("H3") else "preact better",
+            "contradicted": f"{c.worse.rsplit('-', 1)[0]} better" if not c.name.startswith("H3") else "preact worse"
+            }.get(c.verdict, c.verdict)
+
+
+def secondary_table(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for _, p in pub.iterrows():
-        ours = agg[[p.variant in v for v in agg.published]]
-        ours = ours[(ours.variant_name == "plain") == (p.model == "plain")] if len(ours) else ours
-        mine = ours.iloc[0] if len(ours) else None
-        reasons = []
-        if p.dataset != "CIFAR-10":
-            reasons.append(f"published on {p.dataset}")
-        if p.depth != str(depth):
-            reasons.append(f"published at depth {p.depth}, ours {depth}")
-        if why_not:
-            reasons.append(why_not)
-        value = published.as_float(p.value)
-        ours_te = mine.test_error_mean if mine is not None else math.nan
-        delta = "not comparable: " + "; ".join(reasons) if reasons else (
-            f"{ours_te - value:+.2f}" if value is not None and np.isfinite(ours_te) else
-            ("ours fails too" if p.value == "fail" and ours_te > 20 else "-"))
-        rows.append({"published row": f"{p.model}-{p.depth} {p.variant}", "source": published.cite(p),
-                     "published": p.value + (" (fail = > 20% error)" if p.value == "fail" else ""),
-                     "our variant": mine.variant_name if mine is not None else "-",
-                     f"ours (depth {depth}) test err %": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
-                     if mine is not None else "-", "delta": delta})
+    cfg_rows = pub[(pub.source == "He2016-Identity") & (pub.depth == "110") & (pub.model == "resnet")]
+    orig = cfg_rows[cfg_rows.variant == ORIGINAL]
+    base = published.as_float(orig.value.iloc[0]) if len(orig) else None
+    published_by = {r.variant: r.value for r in cfg_rows.itertuples()}
+    names = dict(zip(agg.label, agg.published))
+    for c in secondary:
+        pubs = names.get(c.worse if not c.name.startswith("H3") else c.better) or []
+        pv = next((published_by[p] for p in pubs if p in published_by), None)
+        if pv is None:
+            paper = "-"
+        elif pv == "fail":
+            paper = "fail (> 20%)"
+        else:
+            v = published.as_float(pv)
+            paper = f"{v - base:+.2f} vs original" if v is not None and base is not None else str(pv)
+        mc = c.extra
+        rows.append({"contrast": c.name if c.name.startswith("H") else f"{c.worse} − {c.better}",
+                     "metric": c.metric.replace("_", " "), "seeds": c.n, "mean diff (pp)": f"{c.mean:+.2f}",
+                     "95% CI": _ci(c), "paired p": _p(c.p), "Holm p": _p(c.p_adj), "verdict": _direction(c),
+                     "McNemar (only worse right / only better right, p)":
+                         f"{mc['right_only_worse']} / {mc['right_only_better']}, {_p(mc['p_mcnemar'])}"
+                         if mc.get("p_mcnemar") is not None else "-",
+                     "seeds to decide": (str(mc.get("seeds_needed") or "> 200") if c.verdict == "inconclusive" else ""),
+                     "paper (ResNet-110)": paper})
     return pd.DataFrame(rows)
 
 
+def h2_line(secondary: list[paired.Paired]) -> str:
+    t1 = [c for c in secondary if c.name in TABLE1]
+    if not t1:
+        return ""
+    worse = [c.name for c in t1 if c.verdict == "supported"]
+    better = [c.name for c in t1 if c.verdict == "contradicted"]
+    same = [c.name for c in t1 if c.verdict == "no practical difference"]
+    open_ = [c.name for c in t1 if c.verdict == "inconclusive"]
+    overall = ("supported" if len(worse) == len(t1) else "contradicted" if (better or same) else
+               "partly supported" if worse else "inconclusive")
+    return (f"- **H2: the clean identity beats every modified shortcut of Identity Mappings Table 1** → **{overall}** "
+            f"(Holm over the per-variant family): worse than the identity: {', '.join(worse) or 'none'}; better: "
+            f"{', '.join(better) or 'none'}; no practical difference: {', '.join(same) or 'none'}; undecided: "
+            f"{', '.join(open_) or 'none'}.")
+
+
+def mode_gaps(df: pd.DataFrame) -> pd.Series:
+    """Per label: final training error measured in train mode (running over the last epoch: BN batch
+    statistics, dropout on) minus the curve probe's eval-mode error on fixed training images at the end,
+    median over seeds. A large gap means the net behaves differently in the two modes."""
+    curves = load_csvs(df, "curves.csv")
+    if curves.empty:
+        return pd.Series(dtype=float)
+    last = curves[curves.step == curves.groupby(["label", "seed"]).step.transform("max")]
+    ev = last.set_index(["label", "seed"]).train_error
+    tr = df.set_index(["label", "seed"]).train_error.astype(float)
+    return (tr - ev.reindex(tr.index)).groupby(level=0).median()
+
+
+def init_forward(variant_signal: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and depth at init: forward growth (last / first block-output RMS) and the backward
+    ratio with its reading, medians over init seeds."""
+    if variant_signal.empty:
+        return pd.DataFrame()
+    out = []
+    for (v, d, s), g in variant_signal.groupby(["variant", "depth", "init_seed"]):
+        g = g.sort_values("block")
+        out.append({"variant": v, "depth": d, "seed": s, "forward_growth": g.act_rms.iloc[-1] / g.act_rms.iloc[0],
+                    **sig.summarise(g.grad_rms.to_numpy())})
+    out = pd.DataFrame(out)
+    agg = out.groupby(["variant", "depth"]).agg(forward_growth=("forward_growth", "median"), ratio=("ratio", "median"),
+                                                 ratio_min=("ratio", "min"), ratio_max=("ratio", "max"),
+                                                 slope=("slope", "median"), n=("seed", "count")).reset_index()
+    agg["reading"] = agg.ratio.map(sig.reading)
+    return agg
+
+
+def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFrame, gaps: pd.Series,
+             init: pd.DataFrame, main: int) -> list[str]:
+    """A diagnosis line for every variant that departs strongly from the paper's ordering (the plan's
+    criteria): a decided effect against the paper's direction, an effect of DEPART_PP or more where the
+    paper's is under PAPER_MODEST_PP, a run that diverged where the paper's did not fail, or a
+    train-mode/eval-mode gap of MODE_GAP_PP or more."""
+    cfg_rows = pub[(pub.source == "He2016-Identity") & (pub.depth == "110") & (pub.model == "resnet")]
+    published_by = {r.variant: r.value for r in cfg_rows.itertuples()}
+    base = published.as_float(published_by.get(ORIGINAL))
+    pubs = dict(zip(agg.label, agg.published))
+    diverged = dict(zip(agg.label, agg.diverged))
+    base_gap = gaps.get(f"{BASELINE}-{main}", math.nan)
+    lines = []
+    for c in secondary:
+        if c.name.startswith("H"):
+            continue
+        label = c.worse
+        pv = next((published_by[p] for p in (pubs.get(label) or []) if p in published_by), None)
+        pdelta = None if pv in (None, "fail") else (published.as_float(pv) - base if base is not None else None)
+        reasons = []
+        if c.verdict == "contradicted" and (pv == "fail" or (pdelta is not None and pdelta > 0)):
+            reasons.append("better than the identity here, worse in the paper")
+        if c.verdict == "supported" and pdelta is not None and pdelta < 0:
+            reasons.append("worse than the identity here, better in the paper")
+        if np.isfinite(c.mean) and c.mean >= DEPART_PP and pdelta is not None and abs(pdelta) < PAPER_MODEST_PP:
+            reasons.append(f"{c.mean:+.1f} pp here against {pdelta:+.2f} pp in the paper")
+        if diverged.get(label, 0) and pv != "fail":
+            reasons.append("diverged here, trained in the paper")
+        gap = gaps.get(label, math.nan)
+        if np.isfinite(gap) and abs(gap) >= MODE_GAP_PP:
+            reasons.append(f"train-mode training error {gap:+.1f} pp from eval mode (identity-A: {base_gap:+.1f} pp)")
+        if not reasons:
+            continue
+        v = label.rsplit("-", 1)[0]
+        facts = []
+        ini = init[(init.variant == v) & (init.depth == main)] if not init.empty else init
+        ref = init[(init.variant == BASELINE) & (init.depth == main)] if not init.empty else init
+        if len(ini) and len(ref):
+            r, b = ini.iloc[0], ref.iloc[0]
+            facts.append(f"at init the forward signal grows x{r.forward_growth:.3g} from the first to the last block "
+                         f"(identity-A x{b.forward_growth:.3g}) and the backward ratio is {r.ratio:.3g} "
+                         f"({r.reading}; identity-A {b.ratio:.3g})")
+        if np.isfinite(gap):
+            facts.append(f"train-mode minus eval-mode training error {gap:+.1f} pp (identity-A {base_gap:+.1f} pp)")
+        if v in IMPLEMENTATION_CHECKS:
+            facts.append(f"wiring checked against the paper by `{IMPLEMENTATION_CHECKS[v]}`")
+        status = (f"**a corrected defect**: {CORRECTED[v]}; the numbers here are from the corrected code, so what "
+                  "remains is a finding of this profile" if v in CORRECTED else
+                  "**a finding of this profile**, not a defect: the wiring matches the paper's figure")
+        lines.append(f"- **{label}** departs ({'; '.join(reasons)}). Evidence: {'; '.join(facts) or 'none recorded'}. "
+                     f"Diagnosis: {status}.")
+    return lines or ["- No variant departs from the paper's ordering by the plan's criteria."]
+
+
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    base_params = df[df.variant_name == BASELINE].params
-    base = int(base_params.iloc[0]) if len(base_params) else None
     rows = []
-    for name, g in df.groupby("variant_name", sort=False):
-        tr, tr_sd, n = mean_std(_err(g, "train_error"))
-        te, te_sd, _ = mean_std(_err(g, "test_error"))
+    for label, g in df.groupby("label", sort=False):
+        base = df[(df.variant_name == BASELINE) & (df.depth == g.depth.iloc[0])].params
+        tr, tr_sd, n = mean_std(list(_values(df, label, "train_error").values()))
+        te, te_sd, _ = mean_std(list(_values(df, label, "test_error").values()))
         v = g.variant.iloc[0]
-        rows.append({"variant_name": name, "group": v["group"], "description": v["description"],
-                     "published": list(v.get("published") or []), "n_seeds": len(g),
-                     "diverged": int((g.status != "ok").sum()), "train_error_mean": tr, "train_error_std": tr_sd,
-                     "test_error_mean": te, "test_error_std": te_sd, "params": int(g.params.iloc[0]),
-                     "extra_params": int(g.params.iloc[0]) - base if base is not None else None,
+        rows.append({"label": label, "variant_name": g.variant_name.iloc[0], "depth": int(g.depth.iloc[0]),
+                     "group": v["group"], "description": v["description"], "published": list(v.get("published") or []),
+                     "n_seeds": len(g), "diverged": int((g.status != "ok").sum()), "train_error_mean": tr,
+                     "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd,
+                     "params": int(g.params.iloc[0]),
+                     "extra_params": int(g.params.iloc[0]) - int(base.iloc[0]) if len(base) else None,
                      "flops": int(g.flops.iloc[0]), "images_per_second": float(g.images_per_second.mean())})
     return pd.DataFrame(rows)
 
 
-def build(runs: Path, reports: Path, profile: str) -> Path:
-    df = load_results(runs, "shortcut", profile)
+def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) -> pd.DataFrame:
+    pub = pub[[(s, t) in TABLES for s, t in zip(pub.source, pub.table)]]
+    rows = []
+    for _, p in pub.iterrows():
+        ours = agg[[p.variant in v for v in agg.published]]
+        ours = ours[(ours.variant_name == "plain") == (p.model == "plain")] if len(ours) else ours
+        for _, mine in (ours.iterrows() if len(ours) else [(None, None)]):
+            reasons = []
+            if p.dataset != "CIFAR-10":
+                reasons.append(f"published on {p.dataset}")
+            if mine is not None and p.depth != str(mine.depth):
+                reasons.append(f"published at depth {p.depth}, ours {mine.depth}")
+            if why_not:
+                reasons.append(why_not)
+            rows.append({"published row": f"{p.model}-{p.depth} {p.variant}", "source": published.cite(p),
+                         "published": p.value + (" (fail = > 20% error)" if p.value == "fail" else ""),
+                         "our run": mine.label if mine is not None else "-",
+                         "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
+                         if mine is not None else "-",
+                         "comparable?": "no: " + "; ".join(reasons) if reasons else "yes"})
+    return pd.DataFrame(rows)
+
+
+def signal_lines(init: pd.DataFrame, df: pd.DataFrame, out: Path, order: list) -> list[str]:
+    """Issue 9 for the variants: vanishing / exploding / neither at init and during training."""
+    lines = []
+    if init.empty:
+        lines.append("_The variants' backward signal at initialisation is not measured yet: `make grad-flow DATA=...` "
+                     "writes `runs/gradflow/signal_variants.csv`._")
+    else:
+        lines += [f"**At initialisation** (statistic, batches and band as in the depth report: RMS of dL/dh per block "
+                  f"output, ratio = input side / output side, *vanishing* below 1/{sig.BAND:g}, *exploding* above "
+                  f"{sig.BAND:g}; median [min, max] over {int(init.n.max())} init seeds; forward growth = RMS of the "
+                  "last block's output / the first's).", "",
+                  "| variant | depth | backward ratio | slope (decades) | reading | forward growth |", "|---|---|---|---|---|---|"]
+        rank = {v: i for i, v in enumerate(VARIANTS)}
+        for _, r in init.sort_values(["depth", "variant"], key=lambda s: s.map(rank) if s.name == "variant" else s).iterrows():
+            lines.append(f"| {r.variant} | {int(r.depth)} | {flow.fmt_ratio(r.ratio, r.ratio_min, r.ratio_max)} | "
+                         f"{r.slope:+.2f} | {r.reading} | x{r.forward_growth:.3g} |")
+    sig_rows = load_csvs(df, "signal.csv")
+    upd = load_csvs(df, "updates.csv")
+    if not sig_rows.empty:
+        sig_rows["family"], sig_rows["depth"] = sig_rows.label.str.rsplit("-", n=1).str[0], sig_rows.depth
+        if not upd.empty:
+            upd["family"] = upd.label.str.rsplit("-", n=1).str[0]
+        keep = {"plain", BASELINE, "preact", "scale-shortcut-0.5", "relu-before-add", "dropout-0.5"}
+        tlines, _ = flow.training_signal_section(sig_rows, upd[upd.family.isin(keep)] if not upd.empty else upd, out)
+        lines += ["", "**During training** (every run, every seed):", "", *tlines]
+    else:
+        lines += ["", "_The runs recorded no training-time backward signal (probes.flow_points was off)._"]
+    return lines
+
+
+def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> Path:
+    df = load_results(runs, study, profile)
     df["variant_name"] = [v["name"] for v in df.variant]
-    order = [v for v in ["plain", BASELINE, "projection-B", *MODIFIED, "bn-after-add", "relu-before-add",
-                         "relu-preact", "preact"] if v in set(df.variant_name)]
-    order += sorted(set(df.variant_name) - set(order))
-    df["variant_name"] = pd.Categorical(df.variant_name, order, ordered=True)
-    df = df.sort_values(["variant_name", "seed"])
-    df["variant_name"] = df.variant_name.astype(str)
-    out = Path(reports) / "shortcut"
+    df["label"] = [f"{v}-{d}" for v, d in zip(df.variant_name, df.depth)]
+    depths = sorted(df.depth.unique())
+    main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
+    order = [f"{v}-{d}" for d in depths for v in VARIANTS if f"{v}-{d}" in set(df.label)]
+    order += sorted(set(df.label) - set(order))
+    df["label"] = pd.Categorical(df.label, order, ordered=True)
+    df = df.sort_values(["label", "seed"])
+    df["label"] = df.label.astype(str)
+    out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
     io.save_with(out / "results.csv", lambda p: agg.to_csv(p, index=False))
+    per_run = df[["label", "variant_name", "depth", "seed", "status", "train_error", "test_error", "train_loss",
+                  "test_loss", "steps", "params", "wall_seconds", "git_commit"]]
+    io.save_with(out / "runs.csv", lambda p: per_run.to_csv(p, index=False))
+    pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
-    depth = int(df.depth.iloc[0])
+    primary, secondary = contrasts(df, main, deep)
+    sec = secondary_table(secondary, agg, pub)
+    io.save_with(out / "contrasts.csv", lambda p: pd.DataFrame(
+        [{"family": c.family, "name": c.name, "metric": c.metric, "worse": c.worse, "better": c.better, "n": c.n,
+          "mean": c.mean, "sd": c.sd, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p, "p_holm": c.p_adj,
+          "verdict": c.verdict, **c.extra} for c in primary + secondary]).to_csv(p, index=False))
+    gaps = mode_gaps(df)
+    vsig_path = Path(runs) / "gradflow" / "signal_variants.csv"
+    init = init_forward(pd.read_csv(vsig_path)) if vsig_path.is_file() else pd.DataFrame()
 
     table = pd.DataFrame({
-        "variant": agg.variant_name, "what": agg.description,
+        "variant": agg.label, "what": agg.description,
         "train err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)],
         "test err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)],
-        "seeds": agg.n_seeds, "diverged": agg.diverged,
-        "params": agg.params.map("{:,}".format),
+        "train-mode − eval-mode train err (pp)": [f"{gaps.get(l, math.nan):+.1f}" for l in agg.label],
+        "seeds": agg.n_seeds, "diverged": agg.diverged, "params": agg.params.map("{:,}".format),
         "shortcut params (vs identity)": agg.extra_params.map(lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"),
     })
-    plot_df = df.assign(label=df.variant_name)
-    plots.error_bars(plot_df, out / "errors.png", f"depth {depth}, profile {profile}: final error per variant")
-    metrics = load_csvs(df.assign(label=df.variant_name), "metrics.csv")
-    groups = {v["name"]: v["group"] for v in df.variant}
-    if not metrics.empty:
-        metrics["group"] = metrics.label.map(groups)
-        # The identity baseline appears in every panel so each variant is read against it.
-        base = metrics[metrics.label == BASELINE]
-        metrics = pd.concat([metrics] + [base.assign(group=g) for g in set(groups.values()) - {groups.get(BASELINE)}])
-        panels = [g for g in ("shortcut type", "shortcut modification", "activation placement") if g in set(metrics.group)]
-        plots.training_curves(metrics, panels, out / "curves.png", by="label", panel_col="group",
-                              title=f"depth {depth}, profile {profile}: train (dashed) and test (bold) error, mean over seeds")
-
-    grads = load_csvs(df.assign(label=df.variant_name), "grad_norms.csv")
-    flow_lines = ["_No gradient probes were recorded._"]
-    if not grads.empty:
-        r = flow.ratios(grads, ["label", "seed", "step"])
-        first = r.groupby("label").step.transform("min")
-        last = r.groupby("label").step.transform("max")
-        g_rows = []
-        for lbl in order:
-            d = r[r.label == lbl]
-            if d.empty:
-                continue
-            s0 = d[d.step == first[d.index]].ratio
-            s1 = d[d.step == last[d.index]].ratio
-            g_rows.append({"variant": lbl, "first/last ratio at first probe": f"{np.nanmedian(s0):.2g}",
-                           "at last probe": f"{np.nanmedian(s1):.2g}",
-                           "vanishing (< 1e-2)?": "yes" if np.nanmedian(s1) < flow.VANISHING_RATIO else "no"})
-        flow_lines = ["Median over seeds of the first-conv / last-conv weight-gradient norm ratio, at the first and "
-                      "the last probe of training (diverged runs: last finite probe).", "",
-                      markdown.table(pd.DataFrame(g_rows))]
-    resp = load_csvs(df.assign(label=df.variant_name), "responses.csv")
-    resp_lines = flow.response_section(resp, ["plain", BASELINE, "preact", "scale-shortcut-0.5"], out, "responses.png")
+    colors = plots.fixed_colors(VARIANTS)
+    colors = {l: colors.get(l.rsplit("-", 1)[0], "black") for l in order}
+    plots.variant_errors(df, order, colors, out / "errors.png", f"profile {profile}: final error per run and variant")
+    curves = load_csvs(df, "curves.csv")
+    groups = {}
+    for l, g in zip(agg.label, agg.group):
+        groups.setdefault(g, []).append(l)
+    panels = {}
+    for d in depths:
+        for g in ("shortcut type", "shortcut modification", "activation placement"):
+            labels = [l for l in groups.get(g, []) if l.endswith(f"-{d}")]
+            if labels:
+                base = f"{BASELINE}-{d}"
+                panels[f"{g}, depth {d}"] = ([base] if base not in labels else []) + labels
+    if not curves.empty:
+        mods = [l for l in panels.get(f"shortcut modification, depth {main}", [])]
+        if len(mods) > 6:  # two panels keep eight modifications readable
+            half = 1 + (len(mods) - 1) // 2
+            panels[f"shortcut modification, depth {main}"] = mods[:half]
+            panels[f"shortcut modification (cont.), depth {main}"] = [mods[0]] + mods[half:]
+        drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
+        plots.variant_curves(curves, panels, colors, out / "curves.png", drops,
+                             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
+    resp = load_csvs(df, "responses.csv")
+    resp_lines = flow.response_section(resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")],
+                                       out, "responses.png")
 
     cpu_note = "" if profile == "paper" else (
-        f"> **CPU-sized study (`{profile}` profile, depth {depth}), not a paper reproduction.** The paper's Tables 1 "
-        "and 2 use ResNet-110 trained for 64k iterations; here every variant trains briefly at depth "
-        f"{depth} on a subset, so compare variants with each other, not with the paper.\n\n")
+        f"> **CPU-sized study (`{profile}` profile, depth {', '.join(map(str, depths))}), not a paper reproduction.** "
+        "Identity Mappings Tables 1 and 2 use ResNet-110 trained for 64k iterations; here every variant trains "
+        "briefly on a subset, so compare variants with each other, not with the paper's numbers.\n\n")
     lines = [
         "# Is the shortcut effective, and which shortcut?", "",
-        cpu_note + markdown.provenance(df, _profile_cfg(df), "shortcut"), "",
-        "Plan, hypotheses and decision rule (fixed before running): [experiments/shortcut.md](../../experiments/shortcut.md).", "",
-        "## Verdicts (computed by the decision rule)", "", *verdicts(df), "",
+        cpu_note + markdown.provenance(df, _profile_cfg(df), study), "",
+        "Plan, hypotheses and decision rule (fixed before the confirmatory run): "
+        "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25.", "",
+        "## Verdicts (computed by the decision rule)", "",
+        f"Paired over seeds (a seed fixes the data order and augmentation for every variant); two-sided paired t-tests, "
+        f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "
+        f"{paired.PRACTICAL_PP:g} pp, and 'no practical difference' only if the whole 95% CI lies within "
+        f"±{paired.PRACTICAL_PP:g} pp. Primary family: H1 and H3.", "",
+        *primary_lines(primary, main, deep), h2_line(secondary), design_line(primary, secondary), "",
+        "### Every variant against the clean identity (per-variant family, Holm)", "",
+        "Each row is 'variant − identity-A' on test error at the same depth (training error for H1 at depth "
+        f"{deep}); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
+        "McNemar: test images that only one of the two nets gets right, summed over seeds (secondary: it tests these "
+        "trained nets, not the seed population).", "",
+        markdown.table(sec) if len(sec) else "_No contrasts._", "",
         "## Results per variant", "",
-        f"All nets have depth {depth}. ± is the sample sd over seeds. A diverged run (non-finite loss) keeps its last "
-        f"good metrics, or counts as {CHANCE:.0f}% (chance) if it had none. 'Shortcut params' are the parameters a "
-        "variant adds over the parameter-free identity (option A).", "",
+        f"± is the sample sd over seeds. A diverged run keeps its last good metrics, or counts as {CHANCE:.0f}% "
+        "(chance) if it had none. 'Train-mode − eval-mode' is the last epoch's training error in train mode (BN batch "
+        "statistics, dropout on) minus the eval-mode error on the curve probe's fixed training images at the end. "
+        "'Shortcut params' are the parameters a variant adds over the parameter-free identity (option A).", "",
         markdown.table(table), "",
         "![final errors](errors.png)", "",
-        "_How to read: final training (left bar) and test (right bar) error per variant, mean over seeds; "
-        "lower is better; 'diverged' marks variants with a run that hit a non-finite loss._", "",
-        "![training curves](curves.png)", "",
-        "_How to read: training (dashed) and test (bold) error against iterations, one panel per family of "
-        "variants, each with the identity baseline for reference._", "",
+        "_How to read: one dot per seed, the black bar is mean ± sd; lower is better; linear axis; one colour per "
+        "variant in every figure._", "",
+    ]
+    if (out / "curves.png").is_file() and not curves.empty:
+        lines += ["![training curves](curves.png)", "",
+                  "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
+                  "iterations, mean over seeds with a min-max band; each panel includes identity-A; the dotted line is "
+                  "the lr drop._", ""]
+    lines += [
+        "## Outliers diagnosed", "",
+        f"Criteria (plan): a decided effect against the paper's direction; an effect of {DEPART_PP:g} pp or more where "
+        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode/eval-mode gap "
+        f"of {MODE_GAP_PP:g} pp or more.", "",
+        *outliers(secondary, agg, pub, gaps, init, main), "",
         "## Ours vs published", "",
-        "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, "
-        "beside our run of the matching variant.", "",
-        markdown.table(published_rows(df, agg, why_not)), "",
-        "## Gradient flow per variant", "", *flow_lines, "",
+        "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, beside "
+        "our runs of the matching variant.", "",
+        markdown.table(published_rows(agg, pub, why_not)), "",
+        "## Gradient flow per variant: vanishing, exploding or neither", "",
+        *signal_lines(init, df, out, order), "",
         "### Layer responses", "", *resp_lines, "",
-        f"Aggregated rows: [results.csv](results.csv). Per-run outputs are under `runs/shortcut/{profile}/`.",
+        "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
+        f"aggregates: [results.csv](results.csv). Per-run outputs are under `runs/{study}/{profile}/`.",
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
     return out / "README.md"
