@@ -456,8 +456,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         f"±{paired.PRACTICAL_PP:g} pp. Primary family: H1 and H3.", "",
         *primary_lines(primary, main, deep), h2_line(secondary), design_line(primary, secondary), "",
         "### Every variant against the clean identity (per-variant family, Holm)", "",
-        "Each row is 'variant − identity-A' on test error at the same depth (training error for H1 at depth "
-        f"{deep}); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
+        "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
+        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
         "McNemar: test images that only one of the two nets gets right, summed over seeds (secondary: it tests these "
         "trained nets, not the seed population).", "",
         markdown.table(sec) if len(sec) else "_No contrasts._", "",
