@@ -28,7 +28,7 @@ CHANCE = 90.0            # a diverged run with no finite metric counts as chance
 ORIGINAL = "original"    # the published row every Identity Mappings variant is compared with
 DEPART_PP = 10.0         # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
 PAPER_MODEST_PP = 2.0
-MODE_GAP_PP = 5.0        # train-mode vs eval-mode training error: a gap this large needs explaining
+MODE_GAP_PP = 5.0        # train-mode minus eval-mode training error, this far from identity-A's, needs explaining
 TABLES = {("He2016-ResNet", "Table 3"), ("He2016-Identity", "Table 1"), ("He2016-Identity", "Table 2")}
 
 # What checks each variant's wiring against the paper's figure (tests/test_models.py), for the diagnosis.
@@ -280,8 +280,10 @@ def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFram
         if diverged.get(label, 0) and pv != "fail":
             reasons.append("diverged here, trained in the paper")
         gap = gaps.get(label, math.nan)
-        if np.isfinite(gap) and abs(gap) >= MODE_GAP_PP:
-            reasons.append(f"train-mode training error {gap:+.1f} pp from eval mode (identity-A: {base_gap:+.1f} pp)")
+        # Augmentation, the epoch's running average and 256 probe images make every net's gap non-zero;
+        # what needs explaining is a gap unlike the clean identity's.
+        if np.isfinite(gap) and np.isfinite(base_gap) and abs(gap - base_gap) >= MODE_GAP_PP:
+            reasons.append(f"train-mode minus eval-mode training error {gap:+.1f} pp against identity-A's {base_gap:+.1f} pp")
         if not reasons:
             continue
         v = label.rsplit("-", 1)[0]
@@ -479,8 +481,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     lines += [
         "## Outliers diagnosed", "",
         f"Criteria (plan): a decided effect against the paper's direction; an effect of {DEPART_PP:g} pp or more where "
-        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode/eval-mode gap "
-        f"of {MODE_GAP_PP:g} pp or more.", "",
+        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode minus eval-mode "
+        f"training-error gap {MODE_GAP_PP:g} pp or more away from identity-A's.", "",
         *outliers(secondary, agg, pub, gaps, init, main), "",
         "## Ours vs published", "",
         "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, beside "
