@@ -56,10 +56,12 @@ pilot-depth: $(STAMP)
 	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) \
 	    $(LAUNCH) $(ARGS) && $(BIN)/reslab-report depth name=depth-pilot-$$name || exit 1; done
 
-# Two arms of one study: the deeper arm first (its runs are the longest).
+# One study in three multiruns (experiments/shortcut.md): the deeper arm first (its runs are the
+# longest), every variant at depth 20, then the H1 pair's extra seeds.
 sweep-shortcut: $(STAMP)
 	$(BIN)/reslab-train -m experiment=shortcut-deep $(COMMON)
 	$(BIN)/reslab-train -m experiment=shortcut $(COMMON)
+	$(BIN)/reslab-train -m experiment=shortcut-h1 $(COMMON)
 	$(BIN)/reslab-report shortcut profile=$(PROFILE)
 
 # The shortcut study's pilot (experiments/shortcut.md, 2026-11-25): another training subset

@@ -273,7 +273,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     init_lines, init_verdicts, init_summary = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
-    tsig_lines, _ = flow.training_signal_section(load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out)
+    tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out)
     present = sorted(results.depth.unique())
     fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
     resp_lines = flow.response_section(resp, [f"{f}-{d}" for f in FAMILIES for d in fig7], out, "responses.png")
@@ -329,7 +329,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         "### Layer responses of the trained nets (ResNet Fig. 7)", "", *resp_lines, "",
         "### The literature", "", *flow.literature_lines(readings), "",
         "### What the gradient measurements support", "",
-        mechanism(per_run, readings, answer_of("H1", tests[0][2])), "",
+        mechanism(per_run, readings, answer_of("H1", tests[0][2]), tsig_summary), "",
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
         f"`runs/{study}/{profile}/`.",
     ]
@@ -398,9 +398,23 @@ def _train_ratio_lines(s: pd.DataFrame) -> list[str]:
     return lines
 
 
-def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str) -> str:
-    """One computed sentence per plain-BN depth: its reading at init and whether it degraded. Only
-    written when H1 (degradation) is supported: without degradation there is nothing to explain."""
+def _training_readings(summary: pd.DataFrame | None, family: str, depth: int) -> tuple[str, str]:
+    """(majority reading over the training probes after step 0, the readings as text) for one net."""
+    if summary is None or summary.empty:
+        return "", ""
+    g = summary[(summary.family == family) & (summary.depth == depth) & (summary.step > 0)].sort_values("step")
+    if g.empty:
+        return "", ""
+    reads = [flow.sig.reading(m) for m in g["median"]]
+    top = max(set(reads), key=reads.count)
+    ratios = ", ".join(f"{m:.2g}" for m in g["median"])
+    return top, f"{top} at {reads.count(top)} of {len(reads)} training probes (ratios {ratios})"
+
+
+def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary: pd.DataFrame | None = None) -> str:
+    """One computed sentence per plain-BN depth: its reading at init and during training, and whether it
+    degraded. Only written when H1 (degradation) is supported: without degradation there is nothing to
+    explain."""
     if h1 != "supported":
         return (f"_H1 (degradation) is {h1}, so there is no established degradation for a mechanism to explain; "
                 "the measurements above are descriptive._")
@@ -408,7 +422,7 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str) -> str:
         return "_The backward signal at initialisation was not measured (`make grad-flow`), so no statement is made._"
     plain = runs[runs.family == "plain"].groupby("depth").train_error.mean()
     base = int(plain.index.min())
-    parts, by_reading = [], {}
+    parts, by_reading, by_training = [], {}, {}
     for d, err in plain.items():
         r = readings[(readings.family == "plain") & (readings.norm == "bn") & (readings.depth == d)
                      & ~readings.control.astype(bool)]
@@ -417,25 +431,37 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str) -> str:
         r = r.iloc[0]
         gap = err - plain[base]
         degraded = d != base and gap >= trend.PRACTICAL_PP
+        during, during_text = _training_readings(train_summary, "plain", d)
         parts.append(f"plain-{int(d)} (BN): **{r.reading}** at init (ratio {r.ratio_median:.3g}, band "
-                     f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}]); training error {gap:+.1f} pp against plain-{base}"
-                     + (" (degraded)." if degraded else "."))
+                     f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}])"
+                     + (f", **{during_text}**" if during_text else "")
+                     + f"; training error {gap:+.1f} pp against plain-{base}" + (" (degraded)." if degraded else "."))
         if degraded:
             by_reading.setdefault(r.reading, []).append(int(d))
+            if during:
+                by_training.setdefault(during, []).append(int(d))
     if by_reading.get("vanishing"):
         parts.append(f"At depth {', '.join(map(str, by_reading['vanishing']))} the degradation comes with a vanishing "
                      "backward signal: consistent with the vanishing-gradient story there.")
     if by_reading.get("exploding"):
         parts.append(f"At depth {', '.join(map(str, by_reading['exploding']))} the degraded plain nets have an "
-                     "*exploding* backward signal at init (larger toward the input), not a vanishing one: the data "
-                     "contradict the vanishing-gradient story there and are consistent with gradient explosion in deep "
-                     "BN nets at initialisation.")
+                     "*exploding* backward signal at init (larger toward the input), not a vanishing one: at "
+                     "initialisation the data contradict the vanishing-gradient story there and are consistent with "
+                     "gradient explosion in deep BN nets.")
     if by_reading.get("neither"):
         parts.append(f"At depth {', '.join(map(str, by_reading['neither']))} the plain nets degrade while the signal "
                      "is of comparable size at both ends: an optimisation difficulty that gradient size at init does "
                      "not explain.")
-    parts.append("Training-time readings of this statistic need the probe redesign of issue 9 in the training runs; "
-                 "these runs recorded weight-gradient norms only.")
+    if by_training:
+        said = {"vanishing": "a *vanishing* backward signal once training has started: consistent with the "
+                             "vanishing-gradient story, at least after the first updates",
+                "exploding": "an *exploding* backward signal during training",
+                "neither": "a backward signal of comparable size at both ends during training: the degradation "
+                           "there is an optimisation difficulty that gradient size does not explain"}
+        parts += [f"During training, the degraded plain nets at depth {', '.join(map(str, ds))} show {said[k]}."
+                  for k, ds in sorted(by_training.items())]
+    else:
+        parts.append("The training runs recorded no backward-signal probes, so only the readings at init are stated.")
     return " ".join(parts)
 
 

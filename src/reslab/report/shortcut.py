@@ -27,8 +27,8 @@ TABLE1 = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusiv
 CHANCE = 90.0            # a diverged run with no finite metric counts as chance-level error
 ORIGINAL = "original"    # the published row every Identity Mappings variant is compared with
 DEPART_PP = 10.0         # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
-PAPER_MODEST_PP = 2.0
-MODE_GAP_PP = 5.0        # train-mode vs eval-mode training error: a gap this large needs explaining
+PAPER_MODEST_PP = 5.0    # the paper trained it to within 5 pp of the original
+MODE_GAP_PP = 5.0        # train-mode minus eval-mode training error, this far from identity-A's, needs explaining
 TABLES = {("He2016-ResNet", "Table 3"), ("He2016-Identity", "Table 1"), ("He2016-Identity", "Table 2")}
 
 # What checks each variant's wiring against the paper's figure (tests/test_models.py), for the diagnosis.
@@ -41,6 +41,12 @@ IMPLEMENTATION_CHECKS = {
     "gate-exclusive-b0": "test_gate_bias_starts_at_the_configured_b_g",
     "gate-shortcut-b0": "test_gate_bias_starts_at_the_configured_b_g",
     "gate-shortcut-b-6": "test_gate_bias_starts_at_the_configured_b_g",
+}
+# The first (quick-profile) study's unexplained outliers (issue 10): always diagnosed, whether or not they
+# still depart, so the report says what became of them.
+FLAGGED_EARLIER = {
+    "relu-before-add": "83% training error in the first (quick-profile, lr 0.1, 1,000 test images) study",
+    "dropout-0.5": "89.5% test error against 79.3% training error in the first (quick-profile) study",
 }
 # Defects found in an earlier study and corrected in the code before this one ran (with the evidence).
 CORRECTED = {
@@ -280,11 +286,15 @@ def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFram
         if diverged.get(label, 0) and pv != "fail":
             reasons.append("diverged here, trained in the paper")
         gap = gaps.get(label, math.nan)
-        if np.isfinite(gap) and abs(gap) >= MODE_GAP_PP:
-            reasons.append(f"train-mode training error {gap:+.1f} pp from eval mode (identity-A: {base_gap:+.1f} pp)")
+        # Augmentation, the epoch's running average and 256 probe images make every net's gap non-zero;
+        # what needs explaining is a gap unlike the clean identity's.
+        if np.isfinite(gap) and np.isfinite(base_gap) and abs(gap - base_gap) >= MODE_GAP_PP:
+            reasons.append(f"train-mode minus eval-mode training error {gap:+.1f} pp against identity-A's {base_gap:+.1f} pp")
+        v = label.rsplit("-", 1)[0]
+        if v in FLAGGED_EARLIER:
+            reasons.append(f"flagged earlier: {FLAGGED_EARLIER[v]}; here {c.mean:+.1f} pp test error against identity-A")
         if not reasons:
             continue
-        v = label.rsplit("-", 1)[0]
         facts = []
         ini = init[(init.variant == v) & (init.depth == main)] if not init.empty else init
         ref = init[(init.variant == BASELINE) & (init.depth == main)] if not init.empty else init
@@ -300,7 +310,7 @@ def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFram
         status = (f"**a corrected defect**: {CORRECTED[v]}; the numbers here are from the corrected code, so what "
                   "remains is a finding of this profile" if v in CORRECTED else
                   "**a finding of this profile**, not a defect: the wiring matches the paper's figure")
-        lines.append(f"- **{label}** departs ({'; '.join(reasons)}). Evidence: {'; '.join(facts) or 'none recorded'}. "
+        lines.append(f"- **{label}** ({'; '.join(reasons)}). Evidence: {'; '.join(facts) or 'none recorded'}. "
                      f"Diagnosis: {status}.")
     return lines or ["- No variant departs from the paper's ordering by the plan's criteria."]
 
@@ -456,8 +466,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         f"±{paired.PRACTICAL_PP:g} pp. Primary family: H1 and H3.", "",
         *primary_lines(primary, main, deep), h2_line(secondary), design_line(primary, secondary), "",
         "### Every variant against the clean identity (per-variant family, Holm)", "",
-        "Each row is 'variant − identity-A' on test error at the same depth (training error for H1 at depth "
-        f"{deep}); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
+        "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
+        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
         "McNemar: test images that only one of the two nets gets right, summed over seeds (secondary: it tests these "
         "trained nets, not the seed population).", "",
         markdown.table(sec) if len(sec) else "_No contrasts._", "",
@@ -479,8 +489,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     lines += [
         "## Outliers diagnosed", "",
         f"Criteria (plan): a decided effect against the paper's direction; an effect of {DEPART_PP:g} pp or more where "
-        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode/eval-mode gap "
-        f"of {MODE_GAP_PP:g} pp or more.", "",
+        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode minus eval-mode "
+        f"training-error gap {MODE_GAP_PP:g} pp or more away from identity-A's.", "",
         *outliers(secondary, agg, pub, gaps, init, main), "",
         "## Ours vs published", "",
         "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, beside "
