@@ -233,13 +233,11 @@ def error_bars(df: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def fixed_colors(names) -> dict:
-    """One distinct colour per name, fixed by the name's position in `names` (pass the study's full list,
-    so a variant keeps its colour in every panel and every figure)."""
-    names = list(names)
-    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
-    # tab20 pairs a dark and a light shade of each hue; taking darks first keeps neighbours distinct.
-    idx = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)] if len(names) > 10 else list(range(10))
-    return {n: cmap(idx[i % len(idx)]) for i, n in enumerate(names)}
+    """One distinct hue per name, fixed by the name's position in `names` (pass the study's full list,
+    so a variant keeps its colour in every panel and every figure). tab10's ten hues, then five more
+    that none of them resembles (tab20's light shades would pair with their dark twins)."""
+    palette = [plt.get_cmap("tab10")(i) for i in range(10)] + ["black", "#000080", "#b8860b", "#ff00ff", "#008080"]
+    return {n: palette[i % len(palette)] for i, n in enumerate(list(names))}
 
 
 def variant_curves(curves: pd.DataFrame, panels: dict, colors: dict, path: Path, drops=(), title: str = "") -> Path:
@@ -268,8 +266,8 @@ def variant_curves(curves: pd.DataFrame, panels: dict, colors: dict, path: Path,
             handles.append(Line2D([], [], color=colors[lbl], lw=2, label=lbl))
         for s in drops:
             ax.axvline(s, color="grey", ls=":", lw=1)
-        handles += [Line2D([], [], color="black", ls="--", lw=1.1, label="training error"),
-                    Line2D([], [], color="black", ls="-", lw=2.0, label="test error")]
+        handles += [Line2D([], [], color="grey", ls="--", lw=1.1, label="training error (style)"),
+                    Line2D([], [], color="grey", ls="-", lw=2.0, label="test error (style)")]
         ax.legend(handles=handles, fontsize=7, ncol=1, loc="upper right", framealpha=0.8)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("iterations")

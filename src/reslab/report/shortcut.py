@@ -437,12 +437,19 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
             if labels:
                 base = f"{BASELINE}-{d}"
                 panels[f"{g}, depth {d}"] = ([base] if base not in labels else []) + labels
+    # A panel holding only the baseline says nothing; eight modifications need two panels to stay readable.
+    ordered = {}
+    for name, labels in panels.items():
+        if len(labels) < 2:
+            continue
+        if len(labels) > 6:
+            half = 1 + (len(labels) - 1) // 2
+            ordered[name] = labels[:half]
+            ordered[name.replace(",", " (cont.),", 1)] = [labels[0]] + labels[half:]
+        else:
+            ordered[name] = labels
+    panels = ordered
     if not curves.empty:
-        mods = [l for l in panels.get(f"shortcut modification, depth {main}", [])]
-        if len(mods) > 6:  # two panels keep eight modifications readable
-            half = 1 + (len(mods) - 1) // 2
-            panels[f"shortcut modification, depth {main}"] = mods[:half]
-            panels[f"shortcut modification (cont.), depth {main}"] = [mods[0]] + mods[half:]
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
         plots.variant_curves(curves, panels, colors, out / "curves.png", drops,
                              f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
