@@ -208,8 +208,14 @@ def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
         raise bad_choice("family", family, FAMILIES)
     target = parse_budget(budget)
     fam, yaml = FAMILIES[family], model_yaml(family)
+    knobs_of = sorted({*fam.scale(yaml, fam.width(yaml)), "depth"})
+    for key in fixed:  # the matcher's own knobs cannot be fixed: it would silently overwrite them
+        if key in knobs_of:
+            raise ReslabError(f"model.{key}={fixed[key]!r} cannot be fixed: the matcher chooses {', '.join(knobs_of)} "
+                              f"for {family}; fix other options only (e.g. layers_per_module=3 for a VoVNet)")
     base = {**yaml, **fixed}
     w0, depths = fam.width(base), fam.depths(base)
+    _built_params({**base, "depth": depths[0]})  # a bad fixed option (a count <= 0, an unknown key) fails here, in one line
     count = lambda b, depth: fam.count({**base, **fam.scale(base, b), "depth": depth})  # noqa: E731
     fits: dict[int, tuple] = {}  # depth -> (|params - budget|, width, params) of its best-fitting width
     for b in fam.widths:
