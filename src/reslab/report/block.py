@@ -110,7 +110,9 @@ def pareto_front(points: pd.DataFrame, cost: str, higher_is_better: bool = False
 def nets_by(agg: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(family, budget) -> the net's label; the study's own entry first where a family has two at a budget."""
     out: dict[tuple[str, str], str] = {}
-    for _, r in agg.iterrows():
+    own = pd.Series([l.startswith(f"{f}-{b}-") for l, f, b in zip(agg.label, agg.family, agg.budget)],
+                    index=agg.index)  # the nets named by a conf/block entry
+    for _, r in pd.concat([agg[own], agg[~own]]).iterrows():
         out.setdefault((r.family, r.budget), r.label)
     return out
 
