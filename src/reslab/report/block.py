@@ -122,8 +122,8 @@ def budgets_of(agg: pd.DataFrame) -> list[str]:
 
 
 def _contrast(df, name, worse, better, metric="test_error") -> paired.Paired:
-    c = paired.paired(name, metric, worse, better, skeleton.values(df, worse, metric), skeleton.values(df, better, metric))
-    return c
+    return paired.paired(name, metric, worse, better, skeleton.values(df, worse, metric),
+                         skeleton.values(df, better, metric))
 
 
 def contrasts(df: pd.DataFrame, agg: pd.DataFrame) -> dict[str, list[paired.Paired]]:
