@@ -16,17 +16,18 @@ SEEDS   ?=
 JOBS    ?= 1
 DEVICE  ?= auto
 ARGS    ?=
+COST_ARGS ?=
 
 # Empty DATA means: the cache dir, then the official download (checksum checked).
 DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block sweep-block cost-block report grad-flow bench summary notebooks wandb-sync clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
-	@echo "make sweep-shortcut (same variables)   make grad-flow DATA=...   make report"
+	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
 	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make wandb-sync   make clean"
 
 setup: $(STAMP)
@@ -73,9 +74,32 @@ pilot-shortcut: $(STAMP)
 	$(BIN)/reslab-train -m experiment=shortcut $(PILOT_SHORTCUT)
 	$(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-pilot
 
+# Question 3 (experiments/block.md): 6 block families x 2 parameter budgets (conf/block/, pinned from the budget
+# matcher) x 3 seeds; then the cost of each net, measured after the sweep and alone, so that no parallel run
+# disturbs the timings (runs/block/<profile>/cost.csv); then the report.
+sweep-block: $(STAMP)
+	$(BIN)/reslab-train -m experiment=block $(COMMON)
+	$(BIN)/reslab-cost study=block profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
+	$(BIN)/reslab-report block profile=$(PROFILE)
+
+# The cost step alone (e.g. again on another device: DEVICE=cuda); COST_ARGS='cost.repeats=5 ...' (conf/cost.yaml).
+cost-block: $(STAMP)
+	$(BIN)/reslab-cost study=block profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
+	$(BIN)/reslab-report block profile=$(PROFILE)
+
+# The block study's pilot (experiments/block.md): another training subset (subset_seed=1), seeds 100 and 101,
+# every net of the study; its cost too (the time the cost step takes, and the spread of its repeats).
+PILOT_BLOCK = study=block-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(JOBS) device=$(DEVICE) \
+              $(DATA_ARG) $(LAUNCH) $(ARGS)
+pilot-block: $(STAMP)
+	$(BIN)/reslab-train -m experiment=block $(PILOT_BLOCK)
+	$(BIN)/reslab-cost study=block-pilot profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
+	$(BIN)/reslab-report block profile=$(PROFILE) name=block-pilot
+
 report: $(STAMP)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
 	@if [ -d runs/shortcut/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE); fi
+	@if [ -d runs/block/$(PROFILE) ]; then $(BIN)/reslab-report block profile=$(PROFILE); fi
 
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)

@@ -1,8 +1,17 @@
-"""`key=value` options of the small command-line tools (reslab-report, reslab-reprobe)."""
+"""`key=value` options of the small command-line tools (reslab-report, reslab-reprobe), and the check of
+config-group names given to the Hydra tools (reslab-train, reslab-cost)."""
 
 from __future__ import annotations
 
-from reslab.errors import ReslabError
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+from reslab.errors import ReslabError, bad_choice, fail
+from reslab.paths import CONF_DIR
+
+SIMPLE_NAME = re.compile(r"[\w.\-]+")
 
 
 def parse(overrides: list[str], defaults: dict[str, str]) -> dict[str, str]:
@@ -14,3 +23,34 @@ def parse(overrides: list[str], defaults: dict[str, str]) -> dict[str, str]:
             raise ReslabError(f"bad override {o!r}; valid: " + ", ".join(f"{k}=..." for k in opts))
         opts[k] = v
     return opts
+
+
+def check_config_groups(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
+    """A one-line error for `group=name` where conf/<group>/name.yaml does not exist, e.g. `block=densnet-bc-0.27M`
+    (Hydra's own message runs to a dozen lines). Sweeps `group=a,b` are checked name by name; anything that
+    is not a plain name (choice(...), glob(...), interpolations) is left to Hydra."""
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if not sep or arg.startswith("~") or not key or not (conf_dir / key).is_dir():
+            continue
+        names = value.split(",")
+        if not all(SIMPLE_NAME.fullmatch(n) for n in names):
+            continue
+        valid = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        for name in names:
+            if name != "null" and name not in valid:
+                raise bad_choice(key, name, valid)
+
+
+def hydra_entry(hydra_main: Callable) -> Callable:
+    """The console entry of a Hydra tool: config-group names are checked before Hydra composes."""
+
+    def entry():
+        try:
+            check_config_groups(sys.argv[1:])
+        except ReslabError as err:
+            fail(err)
+        return hydra_main()
+
+    entry.__doc__ = hydra_main.__doc__
+    return entry

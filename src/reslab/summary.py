@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
+from reslab import options
 from reslab.errors import one_line_errors
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
@@ -39,9 +40,11 @@ def summarize(cfg_model) -> dict:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 @one_line_errors
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     print(json.dumps(summarize(cfg.model)), flush=True)
 
+
+main = options.hydra_entry(_main)  # the console script: a misspelt config-group name is one line
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io, runinfo
+from reslab import io, options, runinfo
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
@@ -266,10 +266,12 @@ def make_logger(cfg: DictConfig, name: str, out: Path):
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 @one_line_errors
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     result = train(cfg)
     return result.get("test_error")
 
+
+main = options.hydra_entry(run)  # the console script: a misspelt config-group name is one line
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,14 @@ then built, on the meta device, and must have exactly the analytic count.
 
     from reslab.models.budget import match, print_match
     print_match(match("densenet-bc", "0.85M"))
+
+From the shell, `reslab-budget densenet-bc 0.85M` prints the same; with `--yaml` it prints the block
+study's entry for that net (conf/block/<family>-<budget>.yaml), the chosen configuration pinned as data.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ from typing import Callable
 
 from omegaconf import OmegaConf
 
-from reslab.errors import ReslabError, bad_choice
+from reslab.errors import ReslabError, bad_choice, one_line_errors
 from reslab.paths import CONF_DIR
 
 TOLERANCE = 0.10
@@ -98,6 +102,7 @@ class Family:
     width: Callable[[dict], int]              # the YAML's width
     widths: range                             # candidate widths
     scale: Callable[[dict, int], dict]        # the options that set width b
+    about: str = ""                           # one line for the block study's entry and report
 
 
 def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = None) -> dict:
@@ -126,15 +131,26 @@ _VOVNET = dict(count=vovnet_params, width=_first_width, widths=range(4, 65),
                scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "out_channels")))
 
 FAMILIES: dict[str, Family] = {
-    "resnet": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET),
-    "preact": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET),
-    "bottleneck": Family(depths=lambda cfg: [9 * n + 2 for n in range(1, 112)], **_RESNET),
+    "resnet": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET,
+                     about="He et al. 2016 CIFAR ResNet: basic blocks (two 3x3 convs), post-activation, "
+                           "zero-pad identity shortcuts (option A)"),
+    "preact": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET,
+                     about="Identity Mappings full pre-activation basic blocks (BN-ReLU-conv x2, then add), option A"),
+    "bottleneck": Family(depths=lambda cfg: [9 * n + 2 for n in range(1, 112)], **_RESNET,
+                         about="Identity Mappings pre-activation bottleneck blocks 1x1 (c) - 3x3 (c) - 1x1 (4c), "
+                               "projection where the shape changes (option B)"),
     "densenet-bc": Family(count=densenet_params, depths=lambda cfg: [6 * n + 4 for n in range(1, 42)],
                           width=lambda cfg: cfg["growth_rate"], widths=range(2, 65),
-                          scale=lambda base, k: {"growth_rate": k}),
-    "vovnet": Family(depths=lambda cfg: _vovnet_depths(cfg, 1), **_VOVNET),
+                          scale=lambda base, k: {"growth_rate": k},
+                          about="Huang et al. 2017 DenseNet-BC: dense layers BN-ReLU-1x1 (4k)-BN-ReLU-3x3 (k), each "
+                                "concatenated to all before it; transitions compress by 0.5"),
+    "vovnet": Family(depths=lambda cfg: _vovnet_depths(cfg, 1), **_VOVNET,
+                     about="Lee et al. 2019 VoVNet (V1): one-shot aggregation modules, five 3x3 layers concatenated "
+                           "once at the end and reduced by a 1x1 conv"),
     # Two modules per stage at least: with one, V2 has no identity shortcut and is V1 with eSE.
-    "vovnet-v2": Family(depths=lambda cfg: _vovnet_depths(cfg, 2), **_VOVNET),
+    "vovnet-v2": Family(depths=lambda cfg: _vovnet_depths(cfg, 2), **_VOVNET,
+                        about="Lee & Park 2020 VoVNetV2: VoVNet plus an identity shortcut around every module but "
+                              "the first of a stage, and eSE channel attention"),
 }
 
 
@@ -192,8 +208,14 @@ def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
         raise bad_choice("family", family, FAMILIES)
     target = parse_budget(budget)
     fam, yaml = FAMILIES[family], model_yaml(family)
+    knobs_of = sorted({*fam.scale(yaml, fam.width(yaml)), "depth"})
+    for key in fixed:  # the matcher's own knobs cannot be fixed: it would silently overwrite them
+        if key in knobs_of:
+            raise ReslabError(f"model.{key}={fixed[key]!r} cannot be fixed: the matcher chooses {', '.join(knobs_of)} "
+                              f"for {family}; fix other options only (e.g. layers_per_module=3 for a VoVNet)")
     base = {**yaml, **fixed}
     w0, depths = fam.width(base), fam.depths(base)
+    _built_params({**base, "depth": depths[0]})  # a bad fixed option (a count <= 0, an unknown key) fails here, in one line
     count = lambda b, depth: fam.count({**base, **fam.scale(base, b), "depth": depth})  # noqa: E731
     fits: dict[int, tuple] = {}  # depth -> (|params - budget|, width, params) of its best-fitting width
     for b in fam.widths:
@@ -234,3 +256,62 @@ def print_match(m: Match, file=None) -> None:
     print(m.describe(), file=file or sys.stdout)
     print("  reslab-train " + " ".join(m.overrides()), file=file or sys.stdout)
 
+
+
+def budget_name(budget) -> str:
+    """The budget as the study names it: '0.27M' and '850k' stay; a plain count becomes millions, 3 digits."""
+    text = str(budget).strip()
+    return text if text[-1:] in ("k", "K", "m", "M") else f"{parse_budget(budget) / 1e6:.3g}M"
+
+
+def block_yaml(m: Match, budget: str, command: str) -> str:
+    """The block study's entry for a matched net (conf/block/<family>-<budget>.yaml): the configuration
+    pinned as data, so that the sweep stays the same if the matcher changes (a test compares them)."""
+    budget = budget_name(budget)
+    fmt = lambda v: "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)  # noqa: E731
+    return "\n".join([
+        "# @package _global_",
+        f"# {m.family} at the {budget} parameter budget: {m.params:,} parameters ({m.deviation:+.1%}).",
+        f"# Chosen by `{command}` (reslab.models.budget.match: per depth the width",
+        "# nearest the budget, then the depth whose width is nearest the family's YAML; within +-10%) and pinned",
+        "# here as data, so that the sweep does not move if the matcher does. tests/test_block_study.py checks",
+        "# that the matcher still chooses this and that the built net has `params` parameters.",
+        "defaults:",
+        f"  - override /model: {m.family}",
+        "variant:",
+        f"  name: {m.family}-{budget}",
+        f"  family: {m.family}",
+        f"  budget: {budget}",
+        f"  params: {m.params}",
+        f"  description: \"{FAMILIES[m.family].about}\"",
+        *(["model:", *(f"  {k}: {fmt(v)}" for k, v in m.changed.items())] if m.changed else ["model: {}"]),
+    ]) + "\n"
+
+
+@one_line_errors
+def main(argv=None) -> None:
+    """`reslab-budget FAMILY BUDGET [key=value ...] [--yaml]`: the configuration of FAMILY within +-10% of
+    BUDGET parameters and how to train it; --yaml prints the block study's entry instead."""
+    import yaml
+
+    ap = argparse.ArgumentParser(prog="reslab-budget", description=main.__doc__)
+    ap.add_argument("family")
+    ap.add_argument("budget")
+    ap.add_argument("fixed", nargs="*", help="model options held fixed, e.g. layers_per_module=3")
+    ap.add_argument("--yaml", action="store_true", help="print conf/block/<family>-<budget>.yaml")
+    a = ap.parse_args(argv)
+    fixed = {}
+    for item in a.fixed:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ReslabError(f"bad option {item!r}; expected key=value, e.g. layers_per_module=3")
+        fixed[key] = yaml.safe_load(value)
+    m = match(a.family, a.budget, **fixed)
+    if a.yaml:
+        sys.stdout.write(block_yaml(m, a.budget, " ".join(["reslab-budget", a.family, a.budget, *a.fixed, "--yaml"])))
+    else:
+        print_match(m)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ import importlib
 from reslab import options
 from reslab.errors import bad_choice, one_line_errors
 
-STUDIES = ("depth", "shortcut")
+STUDIES = ("depth", "shortcut", "block")
 
 
 @one_line_errors

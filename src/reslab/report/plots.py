@@ -300,3 +300,40 @@ def variant_errors(runs: pd.DataFrame, order: list, colors: dict, path: Path, ti
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: dict, colors: dict, markers: dict,
+           path: Path, title: str = "") -> Path:
+    """Test error against a cost, one panel per (column, axis label, log x): every net a point at its mean
+    over seeds with a ±sd bar, one colour per family and one marker per budget; the nets on the panel's
+    Pareto front (`fronts[column]`: no other net has both lower error and lower cost) ringed and joined."""
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.8), squeeze=False, sharey=True)
+    for ax, (col, xlabel, log) in zip(axes[0], panels):
+        d = points[points[col].notna() & np.isfinite(points.test_error_mean.astype(float))]
+        for _, r in d.iterrows():
+            sd = r.test_error_std if np.isfinite(r.test_error_std) else None
+            ax.errorbar(r[col], r.test_error_mean, yerr=sd, fmt=markers.get(r.budget, "o"), color=colors[r.family],
+                        ms=7, capsize=3, lw=1)
+            ax.annotate(r.label, (r[col], r.test_error_mean), fontsize=6, xytext=(4, 3), textcoords="offset points")
+        front = d[d.label.isin(fronts.get(col, []))].sort_values(col)
+        if len(front):
+            ax.scatter(front[col], front.test_error_mean, s=180, facecolors="none", edgecolors="black", lw=1, zorder=4)
+            ax.plot(front[col], front.test_error_mean, ":", color="black", lw=1)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+        if d.empty:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", color="grey")
+    axes[0][0].set_ylabel("final test error (%), mean ± sd over seeds")
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=f) for f, c in colors.items()
+               if f in set(points.family)]
+    handles += [Line2D([], [], color="black", marker=m, ls="", label=f"budget {b}") for b, m in markers.items()
+                if b in set(points.budget)]
+    handles.append(Line2D([], [], color="black", marker="o", ms=12, mfc="none", ls=":", label="Pareto front"))
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,453 @@
+"""reports/block/: the residual block vs DenseNet and VoVNet at matched parameter budgets, from
+runs/<study>/<profile>/ (the trained nets) and its cost.csv (reslab-cost: throughput and memory, measured
+after the sweep).
+
+Decision rule: experiments/block.md (plan draft of 2026-11-25): paired tests over seeds
+(reslab.report.paired), Holm within each family, a 2 pp practical threshold and the seeds that would decide
+what stays open; cost ratios against a 10% practical threshold over interleaved repeats; FLOPs and
+parameters are exact counts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reslab import io
+from reslab.models.budget import TOLERANCE, parse_budget
+from reslab.report import flow, markdown, paired, plots, published, skeleton
+from reslab.report.results import load_csvs, load_results
+from reslab.report.stats import mean_std, pm
+
+FAMILIES = ["resnet", "preact", "bottleneck", "densenet-bc", "vovnet", "vovnet-v2"]  # fixed colours, table order
+RESNET, DENSENET, VOVNET, VOVNET2 = "resnet", "densenet-bc", "vovnet", "vovnet-v2"
+SPEED_RATIO = 1.10    # faster / slower: at least 10% more / fewer images per second in every repeat
+MEMORY_RATIO = 0.90   # lighter / heavier: at most 90% / at least 1/0.9 of the peak training-step memory
+OFF_BUDGET = "off-budget"
+MARKERS = ["o", "s", "^", "D", "v", "P"]
+PLAN = "[experiments/block.md](../../experiments/block.md), plan draft of 2026-11-25"
+
+# What each claim's paired verdict means when the claim predicts "at least as good", not "better".
+AS_GOOD = {"supported": "worse: the claim fails", "no practical difference": "as good: the claim holds",
+           "contradicted": "better: the claim holds", "inconclusive": "open"}
+
+
+# Runs -> nets.
+
+def nearest_budget(params: float, budgets: dict[str, float]) -> str:
+    """The study budget a net's parameter count falls in (within the matcher's tolerance), else off-budget."""
+    fits = [(abs(params / v - 1), name) for name, v in budgets.items() if abs(params / v - 1) <= TOLERANCE]
+    return min(fits)[1] if fits else OFF_BUDGET
+
+
+def load(runs: Path, study: str, profile: str) -> pd.DataFrame:
+    """Finished runs with the net's family and budget: from the block entry (conf/block/) the run was
+    trained with, or for any other net (e.g. your own block) from its parameter count."""
+    df = load_results(runs, study, profile)
+    entries = [v if isinstance(v, dict) else {} for v in (df["variant"] if "variant" in df else [None] * len(df))]
+    budgets = {e["budget"]: parse_budget(e["budget"]) for e in entries if e.get("budget")}
+    df["family"] = [e.get("family") or f for e, f in zip(entries, df.family)]
+    df["budget"] = [e.get("budget") or nearest_budget(p, budgets) for e, p in zip(entries, df.params)]
+    df["budget_params"] = df.budget.map(lambda b: parse_budget(b) if b != OFF_BUDGET else math.inf)
+    rank = {f: i for i, f in enumerate(FAMILIES)}
+    df["family_rank"] = df.family.map(lambda f: rank.get(f, len(rank)))
+    return df.sort_values(["budget_params", "family_rank", "family", "label", "seed"]).reset_index(drop=True)
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label, g in df.groupby("label", sort=False):
+        tr, tr_sd, n = mean_std(list(skeleton.values(df, label, "train_error").values()))
+        te, te_sd, _ = mean_std(list(skeleton.values(df, label, "test_error").values()))
+        rows.append({"label": label, "family": g.family.iloc[0], "budget": g.budget.iloc[0],
+                     "depth": int(g.depth.iloc[0]), "params": int(g.params.iloc[0]), "flops": int(g.flops.iloc[0]),
+                     "n_seeds": len(g), "diverged": int((g.status != "ok").sum()),
+                     "train_error_mean": tr, "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd,
+                     "wall_seconds_mean": float(g.wall_seconds.mean())})
+    return pd.DataFrame(rows)
+
+
+def load_cost(runs: Path, study: str, profile: str) -> pd.DataFrame | None:
+    f = Path(runs) / study / profile / "cost.csv"
+    return pd.read_csv(f) if f.is_file() else None
+
+
+def cost_summary(cost: pd.DataFrame | None) -> pd.DataFrame:
+    """Per net: median [min, max] of training and inference images/s over the repeats, and the memory."""
+    cols = ["label", "train_ips", "train_ips_min", "train_ips_max", "infer_ips", "infer_ips_min", "infer_ips_max",
+            "peak_memory_bytes", "repeats"]
+    if cost is None or cost.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "label" else float) for c in cols})
+    g = cost.groupby("label")
+    return pd.DataFrame({
+        "train_ips": g.train_images_per_s.median(), "train_ips_min": g.train_images_per_s.min(),
+        "train_ips_max": g.train_images_per_s.max(), "infer_ips": g.infer_images_per_s.median(),
+        "infer_ips_min": g.infer_images_per_s.min(), "infer_ips_max": g.infer_images_per_s.max(),
+        "peak_memory_bytes": g.peak_memory_bytes.median(), "repeats": g.repeat.nunique()}).reset_index()[cols]
+
+
+# Pareto fronts.
+
+def pareto_front(points: pd.DataFrame, cost: str, higher_is_better: bool = False,
+                 error: str = "test_error_mean") -> list[str]:
+    """Labels of the nets that no other net beats on both axes: error no higher and cost no worse, one of
+    them strictly."""
+    d = points[points[cost].notna() & np.isfinite(points[error].astype(float))]
+    sign = -1.0 if higher_is_better else 1.0
+    e, c = d[error].to_numpy(float), sign * d[cost].to_numpy(float)
+    front = []
+    for i, label in enumerate(d.label):
+        beaten = ((e <= e[i]) & (c <= c[i]) & ((e < e[i]) | (c < c[i]))).any()
+        if not beaten:
+            front.append(label)
+    return front
+
+
+# Contrasts and claims.
+
+def nets_by(agg: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(family, budget) -> the net's label; the study's own entry first where a family has two at a budget."""
+    out: dict[tuple[str, str], str] = {}
+    own = pd.Series([l.startswith(f"{f}-{b}-") for l, f, b in zip(agg.label, agg.family, agg.budget)],
+                    index=agg.index)  # the nets named by a conf/block entry
+    for _, r in pd.concat([agg[own], agg[~own]]).iterrows():
+        out.setdefault((r.family, r.budget), r.label)
+    return out
+
+
+def budgets_of(agg: pd.DataFrame) -> list[str]:
+    return sorted({b for b in agg.budget if b != OFF_BUDGET}, key=parse_budget)
+
+
+def _contrast(df, name, worse, better, metric="test_error") -> paired.Paired:
+    return paired.paired(name, metric, worse, better, skeleton.values(df, worse, metric),
+                         skeleton.values(df, better, metric))
+
+
+def contrasts(df: pd.DataFrame, agg: pd.DataFrame) -> dict[str, list[paired.Paired]]:
+    """The plan's two families, each 'worse − better' on test error in the direction the claim or paper predicts:
+    - claims (primary): A1 at each budget (ResNet − DenseNet-BC at equal weights), A2 (ResNet at the largest
+      budget − DenseNet-BC at the smallest: fewer weights), B1 at each budget (VoVNet − DenseNet-BC);
+    - per-block (secondary): pre-activation, bottleneck and VoVNetV2 against their references."""
+    net, budgets = nets_by(agg), budgets_of(agg)
+    claims, secondary = [], []
+    for b in budgets:
+        if (RESNET, b) in net and (DENSENET, b) in net:
+            claims.append(_contrast(df, f"A1 at {b}", net[RESNET, b], net[DENSENET, b]))
+    if len(budgets) > 1 and (RESNET, budgets[-1]) in net and (DENSENET, budgets[0]) in net:
+        claims.append(_contrast(df, "A2", net[RESNET, budgets[-1]], net[DENSENET, budgets[0]]))
+    for b in budgets:
+        if (VOVNET, b) in net and (DENSENET, b) in net:
+            claims.append(_contrast(df, f"B1 at {b}", net[VOVNET, b], net[DENSENET, b]))
+    for b in budgets:
+        for worse, better in ((RESNET, "preact"), (RESNET, "bottleneck"), (VOVNET, VOVNET2), (VOVNET2, DENSENET)):
+            if (worse, b) in net and (better, b) in net:
+                secondary.append(_contrast(df, f"{better} vs {worse} at {b}", net[worse, b], net[better, b]))
+    families = {"claims": claims, "per-block": secondary}
+    skeleton.decide(families, df)
+    return families
+
+
+def ratio_verdict(lo: float, hi: float, threshold: float, more: str, less: str) -> str:
+    """A cost ratio (this net / reference) seen over repeats in [lo, hi]: `more` if every repeat is at least
+    `threshold`, `less` if every repeat is at most 1/threshold, 'no practical difference' if all lie
+    between, else inconclusive."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not measured"
+    if lo >= threshold:
+        return more
+    if hi <= 1 / threshold:
+        return less
+    if lo > 1 / threshold and hi < threshold:
+        return "no practical difference"
+    return "inconclusive"
+
+
+def speed(cost: pd.DataFrame | None, a: str, b: str, col: str) -> tuple[float, float, float, str]:
+    """Images/s of net a over net b per repeat (the repeats are interleaved, so repeat r of both nets ran
+    close in time): (median, min, max, verdict)."""
+    if cost is None or cost.empty or not {a, b} <= set(cost.label):
+        return math.nan, math.nan, math.nan, "not measured"
+    ra = cost[cost.label == a].set_index("repeat")[col]
+    rb = cost[cost.label == b].set_index("repeat")[col]
+    r = (ra / rb).dropna()
+    if r.empty:
+        return math.nan, math.nan, math.nan, "not measured"
+    return float(r.median()), float(r.min()), float(r.max()), ratio_verdict(r.min(), r.max(), SPEED_RATIO, "faster",
+                                                                            "slower")
+
+
+def memory(agg: pd.DataFrame, a: str, b: str) -> tuple[float, str]:
+    """Peak training-step memory of net a over net b (one measurement each: a count, not a timing)."""
+    m = agg.set_index("label").peak_memory_bytes.astype(float)
+    if a not in m or b not in m or not (m[a] > 0 and m[b] > 0):
+        return math.nan, "not measured"
+    r = float(m[a] / m[b])
+    return r, ratio_verdict(1 / r, 1 / r, 1 / MEMORY_RATIO, "lighter", "heavier")
+
+
+def _find(fams: dict, name: str) -> paired.Paired | None:
+    return next((c for cs in fams.values() for c in cs if c.name == name), None)
+
+
+def _flops(agg: pd.DataFrame, label: str) -> int:
+    return int(agg.set_index("label").flops[label])
+
+
+def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[str]:
+    """Claim (a), 'DenseNet does better than ResNet with fewer weights and less computation': decided on the
+    A2 pair (DenseNet-BC at the smallest budget against ResNet at the largest: fewer weights by construction)
+    with exact FLOPs for 'less computation'; A1 reads it at equal weights."""
+    net, budgets = nets_by(agg), budgets_of(agg)
+    lines = []
+    a2 = _find(fams, "A2")
+    if a2 is None:
+        lines.append(f"- _A2 needs {RESNET} and {DENSENET} at two budgets; this study has "
+                     f"{', '.join(sorted(set(agg.label))) or 'no nets'}: claim (a) is not tested._")
+        overall = "not tested"
+    else:
+        fd, fr = _flops(agg, a2.better), _flops(agg, a2.worse)
+        pd_, pr = int(agg.set_index("label").params[a2.better]), int(agg.set_index("label").params[a2.worse])
+        lines.append(skeleton.verdict_line(a2, f"**A2, fewer weights** ({pd_:,} vs {pr:,} parameters)", {
+            "supported": "better with fewer weights", "no practical difference": "as good, not better, with fewer weights",
+            "contradicted": "worse with fewer weights", "inconclusive": "open"}))
+        less = fd < fr
+        lines.append(f"- **Less computation** (exact forward FLOPs per image): {a2.better} {fd:,} vs {a2.worse} {fr:,} "
+                     f"(ratio {fd / fr:.2f}) → {'less' if less else 'not less'}.")
+        s = speed(cost, a2.better, a2.worse, "train_images_per_s")
+        if s[3] != "not measured":
+            lines.append(f"- Measured training throughput (reported, not part of the rule), {a2.better} / {a2.worse}: "
+                         f"{s[0]:.2f} [{s[1]:.2f}, {s[2]:.2f}] over repeats → {s[3]}.")
+        if not less:
+            overall = "contradicted: DenseNet-BC with fewer weights needs more computation"
+        else:
+            overall = {"supported": "supported", "no practical difference":
+                       "partly supported: as good as ResNet with fewer weights and less computation, not better",
+                       "contradicted": "contradicted: worse than ResNet", "inconclusive": "inconclusive"}[a2.verdict]
+    lines.append(f"- **Claim (a) → {overall}.**")
+    eq = []
+    for b in budgets:
+        c = _find(fams, f"A1 at {b}")
+        if c is None:
+            continue
+        fd, fr = _flops(agg, c.better), _flops(agg, c.worse)
+        eq.append(skeleton.verdict_line(c, f"A1 at {b}, equal weights") +
+                  f" FLOPs {c.better} / {c.worse}: {fd / fr:.2f} ({'less' if fd < fr else 'more'} computation).")
+    if eq:
+        lines += ["", "At equal weights (the study's matched budgets; same Holm family):", *eq]
+    return lines
+
+
+def claim_b(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[str]:
+    """Claim (b), 'VoVNet keeps DenseNet's strengths while being faster and lighter', per budget: accuracy kept
+    (B1 not decided worse: as good or better), faster (inference images/s, the speed Lee et al. report) and
+    lighter (peak training-step memory). Supported if all three hold at every budget, contradicted if one fails."""
+    net, lines, outcomes = nets_by(agg), [], []
+    for b in budgets_of(agg):
+        c = _find(fams, f"B1 at {b}")
+        if c is None:
+            continue
+        v, d = net[VOVNET, b], net[DENSENET, b]
+        kept = {"supported": False, "no practical difference": True, "contradicted": True}.get(c.verdict)
+        si = speed(cost, v, d, "infer_images_per_s")
+        st = speed(cost, v, d, "train_images_per_s")
+        mr, mv = memory(agg, v, d)
+        fast = {"faster": True, "slower": False, "no practical difference": False}.get(si[3])
+        light = {"lighter": True, "heavier": False, "no practical difference": False}.get(mv)
+        parts = [kept, fast, light]
+        outcome = "contradicted" if False in parts else "supported" if all(p is True for p in parts) else "inconclusive"
+        outcomes.append(outcome)
+        fl = _flops(agg, v) / _flops(agg, d)
+        lines += [f"- **At {b}:**",
+                  "  " + skeleton.verdict_line(c, "accuracy kept", AS_GOOD),
+                  f"  - faster: inference images/s {v} / {d} = " + (f"{si[0]:.2f} [{si[1]:.2f}, {si[2]:.2f}] over "
+                  f"repeats → **{si[3]}**; training {st[0]:.2f} [{st[1]:.2f}, {st[2]:.2f}] → {st[3]}" if si[3] !=
+                  "not measured" else "**not measured** (run `reslab-cost`)") + ".",
+                  f"  - lighter: peak training-step memory {v} / {d} = " + (f"{mr:.2f} → **{mv}**" if mv !=
+                  "not measured" else "**not measured**") + f"; forward FLOPs {v} / {d} = {fl:.2f}.",
+                  f"  - at {b} → **{outcome}**."]
+    if not outcomes:
+        return [f"- _B1 needs {VOVNET} and {DENSENET} at the same budget; not in this study: claim (b) is not tested._",
+                "- **Claim (b) → not tested.**"]
+    overall = ("contradicted" if "contradicted" in outcomes else "supported" if set(outcomes) == {"supported"}
+               else "inconclusive")
+    return lines + [f"- **Claim (b) → {overall}** (over {len(outcomes)} budget(s))."]
+
+
+# Published numbers.
+
+def _published_params(note: str) -> str | None:
+    """'0.8M' from a published row's note such as 'C10+ (augmented); params 0.8M'."""
+    for part in str(note).split(";"):
+        words = part.split()
+        if len(words) == 2 and words[0] == "params":
+            return words[1]
+    return None
+
+
+def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) -> pd.DataFrame:
+    """Every DenseNet row of shared/reference/published.csv (Huang et al. 2017, Table 2), and the ResNet rows at
+    our ResNets' depths, each beside our net of the same family and size (parameters within the budget
+    tolerance; for ResNet the same depth), if the study has one."""
+    rows = pub[(pub.source == "Huang2017-DenseNet") | ((pub.source == "He2016-ResNet") & (pub.model == RESNET)
+                                                       & pub.depth.isin({str(d) for d in agg[agg.family == RESNET].depth}))]
+    rows = rows[(rows.metric == "test_error_pct") & (rows.dataset == "CIFAR-10")]
+    out = []
+    for _, p in rows.iterrows():
+        size = _published_params(p.note)
+        ours = agg[agg.family == p.model]
+        if p.model == RESNET or size is None:
+            ours = ours[ours.depth.astype(str) == p.depth]
+        else:
+            ours = ours[(ours.params / parse_budget(size) - 1).abs() <= TOLERANCE]
+        mine = ours.iloc[0] if len(ours) else None
+        reasons = [f"published depth {p.depth}, ours {mine.depth}"] if mine is not None and str(mine.depth) != p.depth else []
+        reasons += [why_not] if why_not else []
+        out.append({"published net": f"{p.model}-{p.depth} ({p.variant})", "source": published.cite(p),
+                    "published test err %": p.value, "published params": size or "-",
+                    "our net": mine.label if mine is not None else "- (none of this size in the study)",
+                    "our params": f"{mine.params:,}" if mine is not None else "-",
+                    "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
+                    if mine is not None else "-",
+                    "comparable?": "-" if mine is None else ("no: " + "; ".join(reasons)) if reasons else "yes"})
+    return pd.DataFrame(out)
+
+
+# Sections.
+
+def _mib(v) -> str:
+    return f"{v / 2 ** 20:.0f}" if v is not None and np.isfinite(v) else "-"
+
+
+def _ips(med, lo, hi) -> str:
+    return f"{med:.0f} [{lo:.0f}, {hi:.0f}]" if np.isfinite(med) else "-"
+
+
+def results_table(agg: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "family": agg.family, "budget": agg.budget, "net": agg.label, "params": agg.params.map("{:,}".format),
+        "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
+        "train img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.train_ips, agg.train_ips_min, agg.train_ips_max)],
+        "infer img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.infer_ips, agg.infer_ips_min, agg.infer_ips_max)],
+        "peak step memory (MiB)": agg.peak_memory_bytes.map(_mib),
+        "train err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)],
+        "test err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)],
+        "seeds": agg.n_seeds, "diverged": agg.diverged})
+
+
+def cost_note(cost: pd.DataFrame | None, study: str, profile: str) -> str:
+    if cost is None or cost.empty:
+        return (f"_Throughput and memory not measured yet: `reslab-cost study={study} profile={profile}` (part of "
+                f"`make sweep-block`) writes `runs/{study}/{profile}/cost.csv` after the training sweep._")
+    r = cost.iloc[0]
+    method = "; ".join(sorted(set(cost.memory_method.dropna())))
+    return (f"Cost measured by `reslab-cost` on {r.device} (torch {r.torch}, {int(r.threads)} threads, precision "
+            f"{r.precision}, channels_last {r.channels_last}), one net at a time after the training sweep: images/s at "
+            f"batch {int(r.batch_size)} over {int(r.timed_steps)} timed steps after {int(r.warmup_steps)} warm-up steps, "
+            f"median [min, max] over {int(cost.repeat.nunique())} interleaved repeats; peak step memory at batch "
+            f"{int(r.memory_batch)}: {method}. FLOPs: torch.utils.flop_counter, multiply-add = 2, one 32x32 image.")
+
+
+def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
+    """The backward signal during training per net (the flow probe's signal.csv), as the depth report reads it."""
+    sig_rows = load_csvs(df, "signal.csv")
+    if sig_rows.empty:
+        return ["_The runs recorded no backward signal (probes.flow_points was 0)._"]
+    upd = load_csvs(df, "updates.csv")
+    fam = df.drop_duplicates("label").set_index("label").family
+    # The table is per net: the net's name without its depth, so that the row reads as the label.
+    sig_rows["family"] = sig_rows.label.str.rsplit("-", n=1).str[0]
+    if not upd.empty:
+        upd["family"] = upd.label.map(fam)  # one panel per block type, one line per depth (= per budget)
+    lines, _ = flow.training_signal_section(sig_rows, upd, out)
+    return ["Block outputs are what each family stacks: residual blocks; dense layers and transitions; OSA modules "
+            "and the max-pools between stages. The ratio compares the stem's output with the last block's, so it "
+            "reads every family the same way.", "", *lines]
+
+
+def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
+    df = load(runs, study, profile)
+    out = Path(reports) / study
+    out.mkdir(parents=True, exist_ok=True)
+    cost = load_cost(runs, study, profile)
+    agg = aggregate(df).merge(cost_summary(cost), on="label", how="left")
+    fams = contrasts(df, agg)
+    skeleton.write_csv(df, out / "runs.csv", ["label", "family", "budget", "depth", "seed", "status", "train_error",
+                                              "test_error", "train_loss", "test_loss", "steps", "params", "flops",
+                                              "wall_seconds", "images_per_second", "git_commit", "key"])
+    skeleton.write_csv(agg, out / "results.csv")
+    skeleton.write_csv(skeleton.contrasts_frame(fams["claims"] + fams["per-block"]), out / "contrasts.csv")
+    if cost is not None:
+        skeleton.write_csv(cost, out / "cost.csv")
+
+    families = FAMILIES + sorted(set(agg.family) - set(FAMILIES))
+    colors = plots.fixed_colors(families)
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets_of(agg) + [OFF_BUDGET])}
+    fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
+    plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
+                 fronts, colors, markers, out / "pareto.png", f"profile {profile}: test error against size and speed")
+    curves = load_csvs(df, "curves.csv")
+    if not curves.empty:
+        label_colors = {l: colors[f] for l, f in zip(agg.label, agg.family)}
+        panels = {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
+                  if (agg.budget == b).any()}
+        drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
+        plots.variant_curves(curves, panels, label_colors, out / "curves.png", drops,
+                             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
+    pub = published.load()
+    why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
+    steps = int(df.steps_planned.max())
+
+    lines = [
+        *skeleton.header("Residual block vs DenseNet vs VoVNet at matched parameter budgets", df, study, PLAN,
+                         skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
+                                                      "the blocks with each other at equal budgets, not with the papers' "
+                                                      "numbers, and read the speeds as this device's.")),
+        "## Verdicts (computed by the decision rule)", "",
+        skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
+                           f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
+                           f"peak step memory at most {MEMORY_RATIO:.0%} of the other's); parameters and FLOPs are "
+                           "exact counts."), "",
+        '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"', "",
+        *claim_a(fams, agg, cost), "",
+        '### Claim (b): "VoVNet keeps DenseNet\'s strengths while being faster and lighter"', "",
+        *claim_b(fams, agg, cost), "",
+        skeleton.design_line(fams), "",
+        "### Every block against its reference (per-block family, Holm)", "",
+        "Pre-activation and bottleneck blocks against the post-activation basic block; VoVNetV2 against VoVNet and "
+        "against DenseNet-BC. McNemar: test images only one of the two nets gets right, summed over seeds (it tests "
+        "these trained nets, not the seed population).", "",
+        markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._", "",
+        "## Results per net", "",
+        f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as {skeleton.CHANCE:.0f}% "
+        "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "
+        "error: the evaluation set after training.", "", cost_note(cost, study, profile), "",
+        markdown.table(results_table(agg)), "",
+        "![Pareto plot](pareto.png)", "",
+        "_How to read: every net a point (mean test error over seeds, bar ± sd), colour = block family, marker = "
+        "budget; left against parameters, right against measured training images/s; ringed and joined: the Pareto "
+        "front, nets no other net beats on both axes (fewer parameters or more images/s, and lower error)._", "",
+        f"- Pareto front, error vs parameters: {', '.join(fronts['params']) or '-'}.",
+        f"- Pareto front, error vs training throughput: {', '.join(fronts['train_ips']) or 'throughput not measured'}.",
+        "",
+    ]
+    if not curves.empty:
+        lines += ["## Learning curves", "", "![learning curves](curves.png)", "",
+                  "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
+                  "iterations, mean over seeds with a min-max band; one panel per budget, one colour per family; the "
+                  "dotted line is the lr drop._", ""]
+    lines += [
+        "## Gradient flow per block", "", *signal_lines(df, out), "",
+        "## Ours vs published (DenseNet, and ResNet at our depths)", "",
+        "Rows from `shared/reference/published.csv` (copied to `src/reslab/report/published.csv`), the source in every "
+        "row. " + (f"No delta is computed: {why_not}." if why_not else "Like-for-like: paper profile, official data."), "",
+        markdown.table(published_rows(agg, pub, why_not)), "",
+        "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
+        "per-net aggregates with cost: [results.csv](results.csv)"
+        + ("; cost per repeat: [cost.csv](cost.csv)" if cost is not None else "")
+        + f". Per-run outputs are under `runs/{study}/{profile}/`.",
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
