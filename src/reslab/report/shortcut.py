@@ -13,7 +13,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.probes import signal as sig
-from reslab.report import flow, markdown, paired, plots, published
+from reslab.report import flow, markdown, paired, plots, published, skeleton
 from reslab.report.depth import _profile_cfg
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
@@ -57,31 +57,6 @@ CORRECTED = {
 }
 
 
-def _values(df: pd.DataFrame, label: str, col: str) -> dict:
-    """{seed: value}; a diverged run keeps its last good value, or chance if it had none."""
-    d = df[df.label == label]
-    return {int(s): (float(v) if v is not None and np.isfinite(v) else CHANCE) for s, v in zip(d.seed, d[col].astype(float))}
-
-
-def _correct(df: pd.DataFrame, label: str) -> dict:
-    out = {}
-    for _, r in df[df.label == label].iterrows():
-        f = Path(r.run_dir) / "predictions.npz"
-        if f.is_file():
-            z = np.load(f)
-            out[int(r.seed)] = z["pred"] == z["label"]
-    return out
-
-
-def _mcnemar(df: pd.DataFrame, a: str, b: str) -> dict:
-    ca, cb = _correct(df, a), _correct(df, b)
-    seeds = sorted(set(ca) & set(cb))
-    if not seeds:
-        return {}
-    only_a, only_b, p = paired.mcnemar(np.concatenate([ca[s] for s in seeds]), np.concatenate([cb[s] for s in seeds]))
-    return {"right_only_worse": only_a, "right_only_better": only_b, "p_mcnemar": p, "mcnemar_seeds": len(seeds)}
-
-
 def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paired.Paired], list[paired.Paired]]:
     """(primary, secondary) contrasts of experiments/shortcut.md, decided with Holm within each family.
     Every contrast is 'worse - better' in the direction the papers predict."""
@@ -90,32 +65,32 @@ def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paire
     primary = []
     if {lab("plain", main), lab(BASELINE, main)} <= have:
         primary.append(paired.paired("H1", "train_error", lab("plain", main), lab(BASELINE, main),
-                                     _values(df, lab("plain", main), "train_error"),
-                                     _values(df, lab(BASELINE, main), "train_error")))
+                                     skeleton.values(df, lab("plain", main), "train_error"),
+                                     skeleton.values(df, lab(BASELINE, main), "train_error")))
     h3 = deep if deep is not None else main
     if {lab("preact", h3), lab(BASELINE, h3)} <= have:
         primary.append(paired.paired("H3", "test_error", lab(BASELINE, h3), lab("preact", h3),
-                                     _values(df, lab(BASELINE, h3), "test_error"),
-                                     _values(df, lab("preact", h3), "test_error")))
+                                     skeleton.values(df, lab(BASELINE, h3), "test_error"),
+                                     skeleton.values(df, lab("preact", h3), "test_error")))
     secondary = []
     for v in VARIANTS:
         if v in ("plain", BASELINE) or lab(v, main) not in have or lab(BASELINE, main) not in have:
             continue
         if v == "preact":  # predicted better than the identity: the contrast is identity - preact
             c = paired.paired(f"H3 at depth {main}", "test_error", lab(BASELINE, main), lab(v, main),
-                              _values(df, lab(BASELINE, main), "test_error"), _values(df, lab(v, main), "test_error"))
+                              skeleton.values(df, lab(BASELINE, main), "test_error"), skeleton.values(df, lab(v, main), "test_error"))
         else:
             c = paired.paired(v, "test_error", lab(v, main), lab(BASELINE, main),
-                              _values(df, lab(v, main), "test_error"), _values(df, lab(BASELINE, main), "test_error"))
+                              skeleton.values(df, lab(v, main), "test_error"), skeleton.values(df, lab(BASELINE, main), "test_error"))
         secondary.append(c)
     if deep is not None and {lab("plain", deep), lab(BASELINE, deep)} <= have:
         secondary.append(paired.paired(f"H1 at depth {deep}", "train_error", lab("plain", deep), lab(BASELINE, deep),
-                                       _values(df, lab("plain", deep), "train_error"),
-                                       _values(df, lab(BASELINE, deep), "train_error")))
+                                       skeleton.values(df, lab("plain", deep), "train_error"),
+                                       skeleton.values(df, lab(BASELINE, deep), "train_error")))
     paired.decide_family(primary, "primary")
     paired.decide_family(secondary, "per-variant")
     for c in primary + secondary:
-        c.extra.update(_mcnemar(df, c.worse, c.better) if c.metric == "test_error" else {})
+        c.extra.update(skeleton.mcnemar(df, c.worse, c.better) if c.metric == "test_error" else {})
         m = max(1, len(primary if c.family == "primary" else secondary))
         # Seeds that would decide an undecided contrast: power 0.8 at the strictest Holm level of its
         # family, for the observed effect if it is practical, else for the practical threshold.
@@ -319,8 +294,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, g in df.groupby("label", sort=False):
         base = df[(df.variant_name == BASELINE) & (df.depth == g.depth.iloc[0])].params
-        tr, tr_sd, n = mean_std(list(_values(df, label, "train_error").values()))
-        te, te_sd, _ = mean_std(list(_values(df, label, "test_error").values()))
+        tr, tr_sd, n = mean_std(list(skeleton.values(df, label, "train_error").values()))
+        te, te_sd, _ = mean_std(list(skeleton.values(df, label, "test_error").values()))
         v = g.variant.iloc[0]
         rows.append({"label": label, "variant_name": g.variant_name.iloc[0], "depth": int(g.depth.iloc[0]),
                      "group": v["group"], "description": v["description"], "published": list(v.get("published") or []),
