@@ -99,14 +99,6 @@ def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paire
     return primary, secondary
 
 
-def _ci(c: paired.Paired) -> str:
-    return f"[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" if np.isfinite(c.ci[0]) else "n/a"
-
-
-def _p(v: float) -> str:
-    return f"{v:.3g}" if np.isfinite(v) else "n/a"
-
-
 def _undecided(c: paired.Paired) -> str:
     if c.verdict != "inconclusive":
         return ""
@@ -123,31 +115,10 @@ def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> 
     for c in primary:
         mc = c.extra
         mcn = (f"; McNemar over {mc['mcnemar_seeds']} seed(s) of test images: {mc['right_only_better']} right only "
-               f"with {c.better}, {mc['right_only_worse']} only with {c.worse}, p = {_p(mc['p_mcnemar'])}") if mc.get("p_mcnemar") is not None else ""
-        lines.append(f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {_ci(c)}, "
-                     f"paired t p = {_p(c.p)}, Holm-adjusted p = {_p(c.p_adj)} → **{c.verdict}**{mcn}{_undecided(c)}.")
+               f"with {c.better}, {mc['right_only_worse']} only with {c.worse}, p = {skeleton.p_text(mc['p_mcnemar'])}") if mc.get("p_mcnemar") is not None else ""
+        lines.append(f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {skeleton.ci_text(c)}, "
+                     f"paired t p = {skeleton.p_text(c.p)}, Holm-adjusted p = {skeleton.p_text(c.p_adj)} → **{c.verdict}**{mcn}{_undecided(c)}.")
     return lines
-
-
-def design_line(primary: list[paired.Paired], secondary: list[paired.Paired]) -> str:
-    """Seeds a next design needs: pooled sd of the paired differences per family, and the seeds for 80%
-    power at the practical threshold and each family's strictest Holm level (what the pilot sizes)."""
-    parts = []
-    for name, fam in (("primary", primary), ("per-variant", secondary)):
-        ok = [c for c in fam if c.n > 1 and np.isfinite(c.sd)]
-        if not ok:
-            continue
-        dof = sum(c.n - 1 for c in ok)
-        pooled = math.sqrt(sum((c.n - 1) * c.sd ** 2 for c in ok) / dof)
-        level = paired.ALPHA / len(fam)
-        n = paired.seeds_needed(paired.PRACTICAL_PP, pooled, level)
-        worst = max(ok, key=lambda c: c.sd)
-        n_worst = paired.seeds_needed(paired.PRACTICAL_PP, worst.sd, level)
-        parts.append(f"{name} family ({len(fam)} contrasts): pooled sd of the per-seed differences {pooled:.2f} pp "
-                     f"({dof} df); {n or '> 200'} seeds give 80% power for a {paired.PRACTICAL_PP:g} pp effect at the "
-                     f"strictest Holm level {level:.4g} (largest single sd {worst.sd:.2f} pp, {worst.name}: "
-                     f"{n_worst or '> 200'} seeds)")
-    return ("- **Design numbers** (for sizing the next run): " + "; ".join(parts) + ".") if parts else ""
 
 
 def _direction(c: paired.Paired) -> str:
@@ -176,9 +147,9 @@ def secondary_table(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.D
         mc = c.extra
         rows.append({"contrast": c.name if c.name.startswith("H") else f"{c.worse} − {c.better}",
                      "metric": c.metric.replace("_", " "), "seeds": c.n, "mean diff (pp)": f"{c.mean:+.2f}",
-                     "95% CI": _ci(c), "paired p": _p(c.p), "Holm p": _p(c.p_adj), "verdict": _direction(c),
+                     "95% CI": skeleton.ci_text(c), "paired p": skeleton.p_text(c.p), "Holm p": skeleton.p_text(c.p_adj), "verdict": _direction(c),
                      "McNemar (only worse right / only better right, p)":
-                         f"{mc['right_only_worse']} / {mc['right_only_better']}, {_p(mc['p_mcnemar'])}"
+                         f"{mc['right_only_worse']} / {mc['right_only_better']}, {skeleton.p_text(mc['p_mcnemar'])}"
                          if mc.get("p_mcnemar") is not None else "-",
                      "seeds to decide": (str(mc.get("seeds_needed") or "> 200") if c.verdict == "inconclusive" else ""),
                      "paper (ResNet-110)": paper})
@@ -446,7 +417,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "
         f"{paired.PRACTICAL_PP:g} pp, and 'no practical difference' only if the whole 95% CI lies within "
         f"±{paired.PRACTICAL_PP:g} pp. Primary family: H1 and H3.", "",
-        *primary_lines(primary, main, deep), h2_line(secondary), design_line(primary, secondary), "",
+        *primary_lines(primary, main, deep), h2_line(secondary), skeleton.design_line({"primary": primary, "per-variant": secondary}), "",
         "### Every variant against the clean identity (per-variant family, Holm)", "",
         "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
         "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
