@@ -34,11 +34,17 @@ def cfg(*overrides):
 
 # The study's nets.
 
-def test_the_study_sweeps_six_families_at_two_budgets_over_seeds_0_1_2():
-    sweep = OmegaConf.load(CONF_DIR / "experiment" / "block.yaml").hydra.sweeper.params
-    assert sorted(sweep.block.split(",")) == ENTRIES
+def test_the_two_arms_together_sweep_six_families_at_two_budgets_over_seeds_0_1_2():
+    main = OmegaConf.load(CONF_DIR / "experiment" / "block.yaml").hydra.sweeper.params
+    large = OmegaConf.load(CONF_DIR / "experiment" / "block-large.yaml").hydra.sweeper.params
+    nets = main.block.split(",") + large.block.split(",")
+    assert sorted(nets) == ENTRIES and len(set(nets)) == len(nets)
     assert ENTRIES == sorted(f"{f}-{b}" for f in FAMILIES for b in ("0.27M", "0.85M"))
-    assert sweep.seed == "0,1,2" and cfg("experiment=block").profile.name == "cpu"
+    # The main arm holds every net of the 0.27M budget and ResNet-56, claim (a)'s decisive comparator.
+    assert set(main.block.split(",")) == {f"{f}-0.27M" for f in FAMILIES} | {"resnet-0.85M"}
+    assert main.seed == large.seed == "0,1,2"
+    assert cfg("experiment=block").profile.name == cfg("experiment=block-large").profile.name == "cpu"
+    assert cfg("experiment=block").study == cfg("experiment=block-large").study == "block"
 
 
 def test_the_pilot_is_a_study_of_its_own():
