@@ -31,7 +31,10 @@ class SweepProgress(Callback):
             os.environ["RESLAB_SWEEP_TOTAL"] = str(sweep_size(config))
         except Exception:  # progress is a nicety; never fail a sweep over it
             os.environ.pop("RESLAB_SWEEP_TOTAL", None)
-        record(config)
+        try:
+            record(config)
+        except Exception as err:  # without the record a report falls back to the study's config; train anyway
+            print(f"reslab: warning: the sweep's job list was not recorded ({type(err).__name__}: {err})", flush=True)
 
 
 def record(config: DictConfig) -> Path | None:
