@@ -27,7 +27,7 @@ SPEED_RATIO = 1.10    # faster / slower: at least 10% more / fewer images per se
 MEMORY_RATIO = 0.90   # lighter / heavier: at most 90% / at least 1/0.9 of the peak training-step memory
 OFF_BUDGET = "off-budget"
 MARKERS = ["o", "s", "^", "D", "v", "P"]
-PLAN = "[experiments/block.md](../../experiments/block.md), plan draft of 2026-11-25"
+PLAN = "[experiments/block.md](../../experiments/block.md), plan of 2026-11-25 (two arms and seeds: 2026-11-30, before the confirmatory run)"
 
 # What each claim's paired verdict means when the claim predicts "at least as good", not "better".
 AS_GOOD = {"supported": "worse: the claim fails", "no practical difference": "as good: the claim holds",
@@ -367,6 +367,31 @@ def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
             "reads every family the same way.", "", *lines]
 
 
+ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml; experiments/block.md, "Two arms"
+
+
+def arm_lines(df: pd.DataFrame) -> list[str]:
+    """Which arms of the design have runs, and the sweep's wall time against its summed training time."""
+    from omegaconf import OmegaConf
+
+    from reslab.paths import CONF_DIR
+
+    have = {v.get("name") for v in df["variant"] if isinstance(v, dict)} if "variant" in df else set()
+    lines = []
+    for arm, name in ARMS.items():
+        nets = str(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params.block).split(",")
+        done = [n for n in nets if n in have]
+        state = ("run" if len(done) == len(nets) else f"{len(done)} of its {len(nets)} nets run" if done
+                 else "**not run**: the contrasts that need its nets are not tested")
+        lines.append(f"- {arm} arm (`experiment={name}`, {len(nets)} nets: {', '.join(nets)}): {state}.")
+    span = skeleton.sweep_span(df)
+    if span is not None:
+        lines.append(f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end, against "
+                     f"{df.wall_seconds.sum() / 60:.1f} min of summed training time (two runs at a time with JOBS=2; "
+                     "start-up, evaluation and probes are outside the training time).")
+    return lines
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
     df = load(runs, study, profile)
     out = Path(reports) / study
@@ -405,6 +430,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
                          skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
                                                       "the blocks with each other at equal budgets, not with the papers' "
                                                       "numbers, and read the speeds as this device's.")),
+        "## Design as run", "", *arm_lines(df), "",
         "## Verdicts (computed by the decision rule)", "",
         skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
                            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "

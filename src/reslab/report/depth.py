@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import flow, markdown, plots, published, trend
+from reslab.report import flow, markdown, plots, published, skeleton, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -228,17 +228,16 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     results = load_results(runs, study, profile)
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
-    cfg = _profile_cfg(results)
     curves = load_csvs(results, "curves.csv")
     per_run = run_rows(results, curves)
-    io.save_with(out / "runs.csv", lambda f: per_run.to_csv(f, index=False))
+    skeleton.write_csv(per_run, out / "runs.csv")
     agg = aggregate(per_run)
     params = results.groupby("label")[["params", "flops"]].first()
     agg["params"] = agg.label.map(params.params)
     agg["flops"] = agg.label.map(params.flops)
     why_not = published.comparability(profile, results.data_checksum.iloc[0], results.data_format.iloc[0])
     agg = published_columns(agg, published.load(), why_not)
-    io.save_with(out / "results.csv", lambda p: agg.to_csv(p, index=False))
+    skeleton.write_csv(agg, out / "results.csv")
 
     steps = int(results.steps_planned.max())
     tests = analyse(per_run)
@@ -278,15 +277,13 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
     resp_lines = flow.response_section(resp, [f"{f}-{d}" for f in FAMILIES for d in fig7], out, "responses.png")
 
-    cpu_note = "" if profile == "paper" else (
-        f"> **CPU-sized study (`{profile}` profile), not a paper reproduction.** It trains for {steps} iterations on a "
-        "subset, so the errors are far above the paper's; what it tests is whether deeper plain nets train worse than "
-        "shallower ones (degradation) and whether the shortcut removes that, within this budget.\n\n")
+    banner = skeleton.cpu_banner(profile, f"It trains for {steps} iterations on a subset, so the errors are far above "
+                                 "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "
+                                 "(degradation) and whether the shortcut removes that, within this budget.")
     lines = [
-        "# Is deeper better? Plain vs residual nets across depth", "",
-        cpu_note + markdown.provenance(results, cfg, study), "",
-        "Plan, controls and decision rule (fixed before the confirmatory run): "
-        "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25.", "",
+        *skeleton.header("Is deeper better? Plain vs residual nets across depth", results, study,
+                         "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
+                         "confirmatory run)", banner),
         "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps)), "",
         "## Verdicts (computed by the pre-registered rules)", "", *verdict_lines(per_run, tests, steps), "",
         "_Rules: per seed, the final training error (running error over the last epoch) of every depth; the seasonal "
@@ -362,22 +359,12 @@ def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:
         "- Commit of the runs: " + ", ".join(f"{c} ({n} runs)" for c, n in commits.items())
         + " (per run: `git_commit` in runs.csv).",
     ]
-    span = sweep_span(results)
+    span = skeleton.sweep_span(results)
     if span is not None:
         lines.append(f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end (file "
                      f"times of environment.json and result.json), against {results.wall_seconds.sum() / 60:.1f} min "
                      "of summed training time (runs in parallel overlap; evaluation and start-up are outside it).")
     return lines
-
-
-def sweep_span(results: pd.DataFrame) -> float | None:
-    starts, ends = [], []
-    for d in results.run_dir:
-        env, res = Path(d) / "environment.json", Path(d) / "result.json"
-        if env.is_file() and res.is_file():
-            starts.append(env.stat().st_mtime)
-            ends.append(res.stat().st_mtime)
-    return max(ends) - min(starts) if starts else None
 
 
 def _gap(agg: pd.DataFrame, row) -> str:
@@ -463,10 +450,3 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
     else:
         parts.append("The training runs recorded no backward-signal probes, so only the readings at init are stated.")
     return " ".join(parts)
-
-
-def _profile_cfg(results: pd.DataFrame) -> dict | None:
-    import yaml
-
-    f = Path(results.run_dir.iloc[0]) / "config.yaml"
-    return yaml.safe_load(f.read_text()).get("profile") if f.is_file() else None

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
+from reslab.report import consistency
 from reslab.runinfo import git_commit
 
 
@@ -25,6 +26,7 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "
         f"training wall time {results.wall_seconds.sum() / 60:.1f} min in all (sum over runs, without process "
         f"start-up and evaluation)",
+        consistency.completeness_line(results),
     ]
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from reslab.errors import ReslabError
+from reslab.report import consistency
 
 
 def study_dir(runs: Path, study: str, profile: str) -> Path:
@@ -30,7 +31,9 @@ def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
         r = json.loads((d / "result.json").read_text())
         r["run_dir"] = str(d)
         rows.append(r)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    consistency.check(df, str(study_dir(runs, study, profile)))
+    return df
 
 
 def load_csvs(results: pd.DataFrame, name: str) -> pd.DataFrame:

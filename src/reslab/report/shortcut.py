@@ -14,7 +14,6 @@ import pandas as pd
 from reslab import io
 from reslab.probes import signal as sig
 from reslab.report import flow, markdown, paired, plots, published, skeleton
-from reslab.report.depth import _profile_cfg
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -345,10 +344,10 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
-    io.save_with(out / "results.csv", lambda p: agg.to_csv(p, index=False))
+    skeleton.write_csv(agg, out / "results.csv")
     per_run = df[["label", "variant_name", "depth", "seed", "status", "train_error", "test_error", "train_loss",
                   "test_loss", "steps", "params", "wall_seconds", "git_commit"]]
-    io.save_with(out / "runs.csv", lambda p: per_run.to_csv(p, index=False))
+    skeleton.write_csv(per_run, out / "runs.csv")
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     primary, secondary = contrasts(df, main, deep)
@@ -403,15 +402,13 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     resp_lines = flow.response_section(resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")],
                                        out, "responses.png")
 
-    cpu_note = "" if profile == "paper" else (
-        f"> **CPU-sized study (`{profile}` profile, depth {', '.join(map(str, depths))}), not a paper reproduction.** "
-        "Identity Mappings Tables 1 and 2 use ResNet-110 trained for 64k iterations; here every variant trains "
-        "briefly on a subset, so compare variants with each other, not with the paper's numbers.\n\n")
+    banner = skeleton.cpu_banner(profile, f"Depth {', '.join(map(str, depths))}. Identity Mappings Tables 1 and 2 use "
+                                 "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
+                                 "so compare variants with each other, not with the paper's numbers.")
     lines = [
-        "# Is the shortcut effective, and which shortcut?", "",
-        cpu_note + markdown.provenance(df, _profile_cfg(df), study), "",
-        "Plan, hypotheses and decision rule (fixed before the confirmatory run): "
-        "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25.", "",
+        *skeleton.header("Is the shortcut effective, and which shortcut?", df, study,
+                         "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25 (fixed before "
+                         "the confirmatory run)", banner),
         "## Verdicts (computed by the decision rule)", "",
         f"Paired over seeds (a seed fixes the data order and augmentation for every variant); two-sided paired t-tests, "
         f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "

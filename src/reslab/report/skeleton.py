@@ -2,7 +2,8 @@
 link), the per-run and per-contrast CSVs, and the paired verdicts of reslab.report.paired as Markdown
 (Holm per family, McNemar on the saved predictions, the seeds that would decide an open contrast).
 
-The block report uses it; the depth and shortcut reports still carry their own copies and can switch."""
+All three reports (depth, shortcut, block) build their header from it; the paired reports (shortcut, block)
+also their verdicts."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ def header(title: str, results: pd.DataFrame, study: str, plan: str, banner: str
     """Title, banner, provenance (profile, data, seeds, device, commits, runs) and the plan it follows."""
     return [f"# {title}", "", banner + markdown.provenance(results, profile_cfg(results), study), "",
             f"Plan, hypotheses and decision rule: {plan}.", ""]
+
+
+def sweep_span(results: pd.DataFrame) -> float | None:
+    """Seconds from the first run's start to the last run's end (file times of environment.json and
+    result.json): the sweep's wall time, to set beside the summed training time of its runs."""
+    starts, ends = [], []
+    for d in results.run_dir:
+        env, res = Path(d) / "environment.json", Path(d) / "result.json"
+        if env.is_file() and res.is_file():
+            starts.append(env.stat().st_mtime)
+            ends.append(res.stat().st_mtime)
+    return max(ends) - min(starts) if starts else None
 
 
 # Per-run values and CSVs.

@@ -1,0 +1,163 @@
+"""What a report may put side by side, and whether its study is complete.
+
+A comparison is fair only between runs of one recipe: the same profile (every number of it), the same data
+copy, split and augmentation, the same precision and device type. Runs of a study directory that differ in
+any of these are refused with one line naming the setting and the runs on each side, rather than averaged
+under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1").
+
+Completeness compares the runs found with the runs expected: those of the sweeps started for this study and
+profile (runs/<study>/<profile>/_sweeps/*.json, written by reslab.sweep when a multirun starts), or, for
+studies swept before those records existed, the study's experiment configs (conf/experiment/*.yaml whose
+`study` is this one).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from reslab.errors import ReslabError
+from reslab.paths import CONF_DIR
+
+SWEEPS = "_sweeps"
+DATA_PATH_KEYS = ("source", "cache_dir", "download")  # where the data are, not what they are (the checksum is)
+
+
+def _flat(d, prefix: str) -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}"))
+    return out
+
+
+def recipe(run_dir: Path, result: dict) -> dict:
+    """The settings of one run that must be equal across a comparison, flattened to dotted keys."""
+    f = Path(run_dir) / "config.yaml"
+    cfg = yaml.safe_load(f.read_text()) if f.is_file() else {}
+    data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
+    return {**_flat(cfg.get("profile") or {}, "profile"), **_flat(data, "data"),
+            "data checksum": result.get("data_checksum"), "precision": result.get("precision"),
+            "device type": str(result.get("device", "")).split(" ")[0]}
+
+
+def _names(runs: list[str], most: int = 4) -> str:
+    return ", ".join(runs[:most]) + (f" and {len(runs) - most} more" if len(runs) > most else "")
+
+
+def check(results: pd.DataFrame, where: str) -> None:
+    """Refuse (one line) a set of runs that mixes recipes; name the first differing setting's groups."""
+    recipes = [recipe(Path(d), r) for d, r in zip(results.run_dir, results.to_dict("records"))]
+    keys = sorted(set().union(*recipes))
+    for key in keys:
+        groups: dict[str, list[str]] = {}
+        for rec, d in zip(recipes, results.run_dir):
+            groups.setdefault(json.dumps(rec.get(key, "<missing>"), sort_keys=True), []).append(Path(d).name)
+        if len(groups) > 1:
+            sides = "; ".join(f"{key} = {v} in {len(r)} run(s) ({_names(r)})" for v, r in groups.items())
+            others = [k for k in keys if k != key and len({json.dumps(rec.get(k), sort_keys=True) for rec in recipes}) > 1]
+            more = f" (also differing: {', '.join(others)})" if others else ""
+            raise ReslabError(f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
+                              "move the odd runs away or rerun them with the study's config")
+
+
+# Completeness.
+
+def _expand(overrides: list[str]) -> list[list[str]]:
+    """Every job of a multirun: the cartesian product of the comma-separated sweep values (later keys win)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    by_key: dict[str, list[str]] = {}
+    for o in parsed:
+        key = o.get_key_element()
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        by_key[key] = [f"{key}={v}" for v in values]
+    return [list(job) for job in itertools.product(*by_key.values())]
+
+
+def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
+    """The override list of every job of a sweep (sweeper params first: the command line beats them)."""
+    return _expand([f"{k}={v}" for k, v in (params or {}).items()] + list(task_overrides))
+
+
+def _from_experiments(study: str, profile: str) -> tuple[list[list[str]], str]:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    jobs, names = [], []
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
+            cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
+            if cfg.study != study:
+                continue
+            params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
+            jobs += sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"])
+            names.append(f"experiment={f.stem}")
+    return jobs, ", ".join(names)
+
+
+def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None, str]:
+    """Names of the run directories the study's sweeps asked for, and where that list comes from."""
+    manifests = sorted((Path(study_dir) / SWEEPS).glob("*.json"))
+    if manifests:
+        jobs = [j for m in manifests for j in json.loads(m.read_text())["jobs"]]
+        source = f"{len(manifests)} recorded sweep(s)"
+    else:
+        jobs, names = _from_experiments(study, profile)
+        if not jobs:
+            return None, "no recorded sweep and no experiment config for this study"
+        source = f"the study's config ({names})"
+    from hydra import compose, initialize_config_dir
+
+    from reslab import runinfo
+
+    names_out = set()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for job in jobs:
+            cfg = compose("train", overrides=[o for o in job if not o.startswith("hydra")])
+            names_out.add(runinfo.run_dir(cfg).name)
+    return names_out, source
+
+
+def completeness(results: pd.DataFrame) -> dict:
+    """Expected vs found, finished (ok / diverged), failed, missing, and superseded runs kept aside."""
+    study_dir = Path(results.run_dir.iloc[0]).parent
+    study, profile = str(results.study.iloc[0]), str(results.profile.iloc[0])
+    found = {Path(d).name: s for d, s in zip(results.run_dir, results.status)}
+    try:
+        exp, source = expected(study_dir, study, profile)
+    except Exception as err:  # an expected list is a check, never a reason to lose the report
+        exp, source = None, f"the expected runs could not be listed ({type(err).__name__}: {err})"
+    failed = sorted(p.name for p in study_dir.iterdir()
+                    if p.is_dir() and (p / "failed.json").is_file() and p.name not in found)
+    stale = sorted(p.name for p in study_dir.iterdir() if p.is_dir() and ".stale-" in p.name)
+    out = {"source": source, "found": len(found), "ok": sum(s == "ok" for s in found.values()),
+           "diverged": sum(s == "diverged" for s in found.values()), "failed": failed, "superseded": stale}
+    if exp is not None:
+        out |= {"expected": len(exp), "missing": sorted(exp - set(found) - set(failed)),
+                "unexpected": sorted(set(found) - exp)}
+    return out
+
+
+def completeness_line(results: pd.DataFrame) -> str:
+    c = completeness(results)
+    parts = [f"{c['found']} finished ({c['ok']} ok, {c['diverged']} diverged)"]
+    if "expected" in c:
+        head = f"expected {c['expected']} (from {c['source']}); "
+    else:
+        head = f"expected: not known ({c['source']}); "
+    parts.append(f"{len(c['failed'])} failed" + (f" ({_names(c['failed'])})" if c["failed"] else ""))
+    if "missing" in c:
+        parts.append(f"{len(c['missing'])} missing" + (f" ({_names(c['missing'])})" if c["missing"] else ""))
+        if c["unexpected"]:
+            parts.append(f"{len(c['unexpected'])} not in those sweeps ({_names(c['unexpected'])})")
+    if c["superseded"]:
+        parts.append(f"{len(c['superseded'])} superseded run(s) kept aside, not used ({_names(c['superseded'])})")
+    complete = "expected" in c and not c["missing"] and not c["failed"]
+    return f"- **Completeness:** {head}{'; '.join(parts)}" + (" — complete." if complete else ".")

@@ -1,0 +1,99 @@
+"""A report compares like with like and says whether its study is complete.
+
+Claims: runs of one study that differ in their training recipe (profile numbers, data copy, precision) are refused
+with one line naming the setting, not averaged under the first run's profile; the report lists the runs its sweeps
+asked for but did not finish (missing, failed) and the superseded runs it left out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from reslab.errors import ReslabError
+from reslab.paths import CONF_DIR
+from reslab.report import consistency, results
+from reslab.sweep import record
+
+
+def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20"):
+    d = study_dir / name
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"profile": {"name": "smoke", "lr": lr, "epochs": 1},
+                                                   "data": {"source": f"/somewhere/{name}", "subset_seed": 0}}))
+    (d / "result.json").write_text(json.dumps({
+        "status": status, "study": study_dir.parent.name, "profile": "smoke", "label": label, "seed": seed,
+        "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}))
+    return d
+
+
+def test_runs_trained_with_two_learning_rates_are_refused_naming_the_setting(tmp_path):
+    study = tmp_path / "runs" / "mix" / "smoke"
+    fake_run(study, "resnet-20-s0", lr=0.1)
+    fake_run(study, "resnet-20-s1", lr=0.1, seed=1)
+    fake_run(study, "resnet-20-s2", lr=0.01, seed=2)
+    with pytest.raises(ReslabError) as err:
+        results.load_results(tmp_path / "runs", "mix", "smoke")
+    msg = str(err.value)
+    assert "\n" not in msg and "profile.lr = 0.1 in 2 run(s)" in msg and "profile.lr = 0.01 in 1 run(s) (resnet-20-s2)" in msg
+
+
+def test_runs_on_two_data_copies_are_refused_but_a_different_data_path_is_not(tmp_path):
+    study = tmp_path / "runs" / "mix" / "smoke"
+    fake_run(study, "resnet-20-s0", checksum="abc")
+    fake_run(study, "resnet-20-s1", checksum="abc", seed=1)  # same data at another path: fine
+    assert len(results.load_results(tmp_path / "runs", "mix", "smoke")) == 2
+    fake_run(study, "resnet-20-s2", checksum="xyz", seed=2)
+    with pytest.raises(ReslabError, match="data checksum"):
+        results.load_results(tmp_path / "runs", "mix", "smoke")
+
+
+def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
+    study = tmp_path / "runs" / "depth" / "smoke"
+    fake_run(study, "resnet-20-s0", lr=0.1)
+    fake_run(study, "resnet-20-s1", lr=0.01, seed=1)
+    proc = subprocess.run([sys.executable, "-m", "reslab.report.cli", "depth", "profile=smoke", "runs=runs",
+                           "reports=reports"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "mixes training recipes" in proc.stderr and not (tmp_path / "reports").exists()
+
+
+def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded_sweep(tmp_path):
+    study = tmp_path / "runs" / "ctest" / "smoke"
+    manifest = {"jobs": [["study=ctest", "profile=smoke", "model.depth=20", f"seed={s}"] for s in (0, 1, 2)]}
+    (study / consistency.SWEEPS).mkdir(parents=True)
+    (study / consistency.SWEEPS / "x.json").write_text(json.dumps(manifest))
+    fake_run(study, "resnet-20-s0")
+    fake_run(study, "resnet-20-s0.stale-1234abcd")
+    (study / "resnet-20-s1").mkdir()
+    (study / "resnet-20-s1" / "failed.json").write_text("{}")
+    df = results.load_results(tmp_path / "runs", "ctest", "smoke")
+    line = consistency.completeness_line(df)
+    assert "expected 3 (from 1 recorded sweep(s))" in line
+    assert "1 finished (1 ok, 0 diverged)" in line and "1 failed (resnet-20-s1)" in line
+    assert "1 missing (resnet-20-s2)" in line and "resnet-20-s0.stale-1234abcd" in line
+    assert "complete." not in line
+
+
+def test_a_sweep_records_its_jobs_where_its_runs_go(tmp_path):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=block", "profile=smoke", f"paths.runs={tmp_path}"],
+                      return_hydra_config=True)
+    with open_dict(cfg):  # as Hydra hands it to on_multirun_start: the command line, sweeps unexpanded
+        cfg.hydra.overrides.task = ["experiment=block", "profile=smoke", "seed=7,8", f"paths.runs={tmp_path}"]
+    path = record(cfg)
+    jobs = json.loads(path.read_text())["jobs"]
+    assert path.parent == tmp_path / "block" / "smoke" / consistency.SWEEPS
+    assert len(jobs) == 7 * 2  # the main arm's seven nets x the two seeds of the command line, not the config's three
+    assert all("seed=7" in j or "seed=8" in j for j in jobs)
+
+
+def test_a_finished_study_without_sweep_records_is_checked_against_its_experiment_configs(tmp_path):
+    names, source = consistency.expected(tmp_path, "shortcut", "cpu")
+    assert "experiment=shortcut" in source and "experiment=shortcut-h1" in source
+    assert "identity-A-20-s4" in names and "preact-56-s3" in names and "preact-56-s4" not in names
