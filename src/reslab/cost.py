@@ -227,6 +227,27 @@ def study_nets(runs: Path, study: str, profile: str) -> list[dict]:
     return list(nets.values())
 
 
+SETTINGS = ("batch_size", "warmup_steps", "timed_steps", "memory_batch", "precision", "channels_last")
+
+
+def measured_before(out: Path, nets: list[dict], settings: dict, device: str, repeats: int) -> bool:
+    """True when `out` already holds this measurement: the same nets (labels and parameter counts), device,
+    settings and number of repeats. A rerun of a finished sweep then measures nothing again, so its report
+    does not change; nets added to the study (e.g. the large arm) make every net be measured again, interleaved."""
+    if not out.is_file():
+        return False
+    import pandas as pd
+
+    try:
+        old = pd.read_csv(out)
+        params = old.groupby("label").params.first().to_dict()
+        want = {n["label"]: count_params(build_model(n["model"])) for n in nets}
+        return (params == want and set(old.device) == {device} and old.repeat.nunique() == repeats
+                and all(set(old[k].astype(str)) == {str(v)} for k, v in settings.items()))
+    except (OSError, ValueError, KeyError, AttributeError):
+        return False  # unreadable or from an older layout: measure again
+
+
 def run(cfg: DictConfig) -> Path:
     from reslab.train import pick_device, pick_precision, set_threads
 
@@ -240,6 +261,13 @@ def run(cfg: DictConfig) -> Path:
     channels_last = bool(cfg.trainer.channels_last)
     opt = {k: cfg.profile[k] for k in ("lr", "momentum", "weight_decay", "nesterov")}
     nets = study_nets(Path(cfg.paths.runs), cfg.study, cfg.profile.name)
+    out = Path(c.out)
+    settings = dict(zip(SETTINGS, (int(c.batch_size), int(c.warmup_steps), int(c.steps), int(c.memory_batch),
+                                  precision, channels_last)))
+    if not c.get("force") and measured_before(out, nets, settings, runinfo.device_name(device_type), int(c.repeats)):
+        print(f"cost of these {len(nets)} nets on this device measured earlier ({out}): skipped; cost.force=true "
+              "measures again", flush=True)
+        return out
     common = {"device": runinfo.device_name(device_type), "torch": torch.__version__, "git_commit": runinfo.git_commit()}
     rows, t0 = [], time.perf_counter()
     memory: dict[str, dict] = {}
@@ -259,7 +287,6 @@ def run(cfg: DictConfig) -> Path:
                   flush=True)
     import pandas as pd
 
-    out = Path(c.out)
     io.save_with(out, lambda f: pd.DataFrame(rows).to_csv(f, index=False))
     return out
 
