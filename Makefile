@@ -23,7 +23,7 @@ DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block sweep-block sweep-block-large cost-block report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks wandb-sync clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -87,6 +87,13 @@ sweep-block-large: $(STAMP)
 	$(BIN)/reslab-train -m experiment=block-large $(COMMON)
 	$(BIN)/reslab-cost study=block profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
 	$(BIN)/reslab-report block profile=$(PROFILE)
+
+# Claim (a)'s follow-up (experiments/block.md, amendment of 2026-11-30): the A2/A1 nets on seven fresh seeds, its own
+# study and report (reports/block-followup/), about 55 min on 2 cores.
+sweep-block-followup: $(STAMP)
+	$(BIN)/reslab-train -m experiment=block-followup $(COMMON)
+	$(BIN)/reslab-cost study=block-followup profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
+	$(BIN)/reslab-report block profile=$(PROFILE) name=block-followup
 
 # The cost step alone (e.g. again on another device: DEVICE=cuda); COST_ARGS='cost.repeats=5 ...' (conf/cost.yaml).
 cost-block: $(STAMP)

@@ -370,15 +370,16 @@ def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
 ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml; experiments/block.md, "Two arms"
 
 
-def arm_lines(df: pd.DataFrame) -> list[str]:
-    """Which arms of the design have runs, and the sweep's wall time against its summed training time."""
+def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
+    """Which arms of the design have runs (for the block study itself; a pilot or follow-up is one sweep), and the
+    sweep's wall time against its summed training time."""
     from omegaconf import OmegaConf
 
     from reslab.paths import CONF_DIR
 
     have = {v.get("name") for v in df["variant"] if isinstance(v, dict)} if "variant" in df else set()
     lines = []
-    for arm, name in ARMS.items():
+    for arm, name in ARMS.items() if study == "block" else ():
         nets = str(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params.block).split(",")
         done = [n for n in nets if n in have]
         state = ("run" if len(done) == len(nets) else f"{len(done)} of its {len(nets)} nets run" if done
@@ -430,7 +431,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
                          skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
                                                       "the blocks with each other at equal budgets, not with the papers' "
                                                       "numbers, and read the speeds as this device's.")),
-        "## Design as run", "", *arm_lines(df), "",
+        "## Design as run", "", *arm_lines(df, study), "",
         "## Verdicts (computed by the decision rule)", "",
         skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
                            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
