@@ -2,7 +2,7 @@
 
 - `SweepGuard.on_multirun_start` composes every job's config, as the launcher will, and checks each with
   reslab.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
-- `recorded` wraps the task: inside a multirun a job that fails (an exception other than a stop request)
+- `recorded` wraps the task: inside a multirun a job that fails (an exception, not a stop request)
   leaves `<run>.next/failed.json` with its message and traceback, prints one line, and the next job starts;
   nothing finished is moved, since a run is committed only when it ends (reslab.runinfo).
 - `SweepGuard.on_multirun_end` ends the sweep with exit code 1 and one line if any job failed.
@@ -46,9 +46,9 @@ def record_failure(cfg: DictConfig, err: BaseException) -> str:
     return f"{message} (recorded in {path})"
 
 
-def recorded(task, passthrough: tuple[type[BaseException], ...] = ()):
-    """One run: a ReslabError is one line and exit 2. In a multirun: a failed job is recorded and the sweep
-    goes on; exceptions in `passthrough` (a stop request) end the sweep as they would end one run."""
+def recorded(task):
+    """One run: a ReslabError is one line and exit 2. In a multirun: a failed job is recorded and the sweep goes
+    on. A stop request (SIGINT, SIGTERM: SystemExit, KeyboardInterrupt) ends a sweep as it ends one run."""
     single = one_line_errors(task)
 
     @functools.wraps(task)
@@ -57,8 +57,6 @@ def recorded(task, passthrough: tuple[type[BaseException], ...] = ()):
             return single(cfg)
         try:
             return task(cfg)
-        except passthrough:
-            raise
         except Exception as err:
             where = f"{runinfo.label(cfg)} s{cfg.seed}"
             print(f"reslab: error: [{where}] failed: {record_failure(cfg, err)}; the sweep goes on",

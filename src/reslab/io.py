@@ -80,6 +80,31 @@ def save_torch(path: Path, obj: Any) -> Path:
     return _atomic(path, save)
 
 
+def save_weights(path: Path, model) -> Path:
+    """A model's state_dict as contiguous CPU tensors: the same bytes whatever device and memory format trained it."""
+    from collections import OrderedDict
+
+    return save_torch(path, OrderedDict((k, v.detach().cpu().contiguous()) for k, v in model.state_dict().items()))
+
+
+def save_npz(path: Path, **arrays) -> Path:
+    """np.savez_compressed, atomically, with a fixed timestamp on its members, so that equal arrays give equal bytes."""
+    import io as bytes_io
+    import zipfile
+
+    import numpy as np
+
+    def save(p: Path) -> None:
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in arrays.items():
+                buf = bytes_io.BytesIO()
+                np.save(buf, np.asarray(arr), allow_pickle=False)
+                zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
+                            compress_type=zipfile.ZIP_DEFLATED)
+
+    return _atomic(path, save)
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io as _io
 import logging
 import math
 import os
 import sys
 import time
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 
 import hydra
@@ -184,7 +182,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     if "predictions" in final_eval:
         # Per-image predictions in eval-set order: paired per-image tests (McNemar) between runs.
         pred, label = final_eval.pop("predictions"), final_eval.pop("labels")
-        io.save_with(work / "predictions.npz", lambda f: save_npz(f, pred=pred, label=label))
+        io.save_npz(work / "predictions.npz", pred=pred, label=label)
     if probe is not None and probe.rows:
         import pandas as pd
 
@@ -202,7 +200,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
                                calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
         io.save_with(work / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
     if cfg.trainer.save_weights:
-        io.save_torch(work / "model.pt", portable_state(module.model))
+        io.save_weights(work / "model.pt", module.model)
     images = (trainer.global_step - (recorder.start_step or 0)) * p.batch_size
     result = {
         "key": key, "status": status, "study": cfg.study, "label": runinfo.label(cfg),
@@ -240,25 +238,6 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
           f"{wall:.0f}s -> {out}", flush=True)
     return result
-
-
-def portable_state(model: torch.nn.Module) -> "OrderedDict[str, torch.Tensor]":
-    """The weights as contiguous CPU tensors: the same bytes whatever the device and memory format trained them."""
-    return OrderedDict((k, v.detach().cpu().contiguous()) for k, v in model.state_dict().items())
-
-
-def save_npz(path: Path, **arrays) -> None:
-    """np.savez_compressed with a fixed member timestamp, so that equal arrays give equal bytes."""
-    import zipfile
-
-    import numpy as np
-
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            buf = _io.BytesIO()
-            np.save(buf, np.asarray(arr), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
-                        compress_type=zipfile.ZIP_DEFLATED)
 
 
 def fmt(v) -> str:
