@@ -41,6 +41,22 @@ def set_rng_states(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def usable(path: Path) -> Path | None:
+    """`path` if it holds a checkpoint this code can resume from; else None, and the file is removed (the run starts
+    over: it was written by another version of reslab, or not by it)."""
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if not any(k.startswith(Checkpointer.__qualname__) for k in ckpt.get("callbacks", {})):
+            raise ValueError("it lacks the random states and the loader position")
+        return path
+    except Exception as err:
+        print(f"ignoring checkpoint {path} ({type(err).__name__}: {err}): the run starts over", flush=True)
+        path.unlink(missing_ok=True)
+        return None
+
+
 class Checkpointer(L.Callback):
     """Saves `path` every `every` steps (0: never) and on SIGINT/SIGTERM; must come last among the callbacks,
     so that the others have finished their step when their state is saved."""

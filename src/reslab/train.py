@@ -103,7 +103,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     import lightning as L
 
     quiet_lightning()
-    from reslab.checkpoint import Checkpointer
+    from reslab.checkpoint import Checkpointer, usable
     from reslab.module import Classifier
     from reslab.probes import layer_responses
     from reslab.probes.callback import GradNormProbe
@@ -146,7 +146,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     # Last among the callbacks: the others have finished their step when their state is saved.
     checkpointer = Checkpointer(work / runinfo.CHECKPOINT, int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
                                 train_loader)
-    resume = work / runinfo.CHECKPOINT if (work / runinfo.CHECKPOINT).is_file() else None
+    resume = usable(work / runinfo.CHECKPOINT)
     logger = make_logger(cfg, name, out)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
@@ -167,6 +167,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
+        # Lightning cannot see that the Checkpointer restores the loader's position: its warning does not apply.
         warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None,
                     ckpt_path=resume, weights_only=False)  # our own checkpoint: it holds RNG states, not only tensors
