@@ -17,10 +17,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from reslab import io, runinfo, validate
+from reslab import io, runinfo
 from reslab.data import load_cifar10, synthetic
 from reslab.errors import ReslabError
-from reslab.lock import run_lock
 from reslab.paths import CONF_DIR
 
 SMOKE = ["profile=smoke", "logger=none", "model.depth=8"]
@@ -81,17 +80,23 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("override, message", BAD_VALUES, ids=[o.lstrip("+") for o, _ in BAD_VALUES])
 def test_the_schema_names_the_bad_value_and_what_is_valid(override, message):
+    from reslab import validate
+
     with pytest.raises(ReslabError) as err:
         validate.check(config("profile=smoke", "logger=none", override))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_the_defaults_and_every_profile_pass_the_schema(tmp_path):
+    from reslab import validate
+
     for profile in ("smoke", "cpu", "quick", "paper"):
         validate.check(config(f"profile={profile}", f"paths.runs={tmp_path / 'runs'}"))
 
 
 def test_a_runs_directory_that_cannot_be_written_is_refused(tmp_path):
+    from reslab import validate
+
     (tmp_path / "file").write_text("")
     with pytest.raises(ReslabError, match="paths.runs=.* cannot be written: .* is not a directory"):
         validate.check(config("profile=smoke", f"paths.runs={tmp_path / 'file' / 'runs'}"))
@@ -192,6 +197,8 @@ def test_a_killed_attempt_is_kept_for_its_config_and_cleared_for_another(tmp_pat
 # -- 3: one writer per run ----------------------------------------------------------------------------------------
 
 def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
+    from reslab.lock import run_lock
+
     run = tmp_path / "runs/s/p/resnet-8-s0"
     with run_lock(run) as first:
         with run_lock(run) as second:

@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 from reslab import io, runinfo
 from reslab.errors import ReslabError, fail, one_line_errors
 
-FAILED = "failed.json"
 TASK = "train"  # Hydra's job name of reslab-train; reslab-summary/-cost share its config but not this guard
 
 
@@ -35,7 +34,7 @@ def _in_multirun() -> bool:
 
 
 def _failed_path(cfg: DictConfig):
-    return runinfo.next_dir(runinfo.run_dir(cfg)) / FAILED
+    return runinfo.next_dir(runinfo.run_dir(cfg)) / runinfo.FAILED
 
 
 def record_failure(cfg: DictConfig, err: BaseException) -> str:

@@ -123,24 +123,26 @@ def finished(path: Path, run_key: RunKey, probes: dict | None = None) -> dict | 
     return stored if probes is None or stored.get("probes") == probes else None
 
 
-ATTEMPT = "attempt.json"  # in <run>.next: the key of the config being trained there
+ATTEMPT = "attempt.json"  # in <run>.next: the key and probes of the config being trained there
 CHECKPOINT = "checkpoint.pt"  # in <run>.next: where a killed attempt resumes (reslab.checkpoint)
+FAILED = "failed.json"  # in <run>.next: why the last attempt failed, inside a multirun (reslab.guard)
 
 
-def begin(run: Path, key: str) -> Path:
-    """The work directory of `run` for config `key`: `<run>.next` as a killed attempt of this same config left
-    it (with its checkpoint), else emptied. The finished run at `run`, if any, is not touched."""
+def begin(run: Path, key: str, probes: dict | None = None) -> Path:
+    """The work directory of `run`: `<run>.next` as a killed attempt of this same config and probes left it, if
+    it left a checkpoint to resume from; else emptied. The finished run at `run`, if any, is not touched."""
     work = next_dir(run)
+    attempt = {"key": key, "probes": probes}
     try:
-        same = io.read_json(work / ATTEMPT).get("key") == key
-    except (OSError, ValueError, AttributeError):
-        same = False
-    if not same:
+        kept = io.read_json(work / ATTEMPT) == attempt and (work / CHECKPOINT).is_file()
+    except (OSError, ValueError):
+        kept = False
+    if not kept:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        io.write_json(work / ATTEMPT, {"key": key})
-    (work / "failed.json").unlink(missing_ok=True)
+        io.write_json(work / ATTEMPT, attempt)
+    (work / FAILED).unlink(missing_ok=True)
     return work
 
 

@@ -76,7 +76,7 @@ def train(cfg: DictConfig) -> dict | None:
         if done is not None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
-        work = runinfo.begin(out, run_key.key)
+        work = runinfo.begin(out, run_key.key, probes)
         result = fit(cfg, data, run_key.key, device, precision, name, out, work)
         aside = runinfo.commit(out, work)
     if aside is not None:
