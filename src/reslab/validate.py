@@ -70,14 +70,20 @@ class Num:
 
 @dataclass(frozen=True)
 class Bool:
+    def valid(self) -> str:
+        return "true or false"
+
     def check(self, key: str, value) -> None:
         if not isinstance(value, bool):
-            raise _bad(key, value, "true or false")
+            raise _bad(key, value, self.valid())
 
 
 @dataclass(frozen=True)
 class Choice:
     options: tuple
+
+    def valid(self) -> str:
+        return "one of " + ", ".join(map(str, self.options))
 
     def check(self, key: str, value) -> None:
         if value not in self.options:
@@ -86,21 +92,27 @@ class Choice:
 
 @dataclass(frozen=True)
 class Name:
-    """A plain name that becomes a directory (study): no slashes, no spaces."""
+    """A plain name that becomes a directory (study, profile): no slashes, no spaces."""
+
+    def valid(self) -> str:
+        return "a plain name of letters, digits, '.', '_' and '-'"
 
     def check(self, key: str, value) -> None:
         if not isinstance(value, str) or not SIMPLE_NAME.fullmatch(value):
-            raise _bad(key, value, "a plain name of letters, digits, '.', '_' and '-'")
+            raise _bad(key, value, self.valid())
 
 
 @dataclass(frozen=True)
 class Fractions:
     """Points in training as fractions of it, in (0, 1] (profile.milestones)."""
 
+    def valid(self) -> str:
+        return "a list of fractions of training in (0, 1], e.g. [0.5, 0.75]"
+
     def check(self, key: str, value) -> None:
         if not isinstance(value, (list, tuple)) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value):
-            raise _bad(key, value, "a list of fractions of training in (0, 1], e.g. [0.5, 0.75]")
+            raise _bad(key, value, self.valid())
 
 
 SCHEMA = {
@@ -164,7 +176,7 @@ def check_values(cfg: DictConfig) -> None:
         if value is MISSING:
             if key in DEFAULTS:
                 continue
-            raise ReslabError(f"{key} is missing from the config; valid: {getattr(field, 'valid', lambda: 'see conf/')()}")
+            raise ReslabError(f"{key} is missing from the config; valid: {field.valid()}")
         field.check(key, value)
     for group, fields in OPTIONAL.items():
         sub = _value(cfg, group)
@@ -174,7 +186,7 @@ def check_values(cfg: DictConfig) -> None:
             key = f"{group}.{name}"
             value = sub.get(name, DEFAULTS.get(key, MISSING)) if isinstance(sub, dict) else MISSING
             if value is MISSING:
-                raise ReslabError(f"{key} is missing from the config; valid: {getattr(field, 'valid', lambda: '')()}")
+                raise ReslabError(f"{key} is missing from the config; valid: {field.valid()}")
             field.check(key, value)
     if cfg.profile.get("max_steps") is None and cfg.profile.get("epochs") is None:
         raise ReslabError("profile.epochs and profile.max_steps are both null; valid: either an integer >= 1")
