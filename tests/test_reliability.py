@@ -175,6 +175,26 @@ def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(cli, env, tmp
                                   pd.read_csv(run / "metrics.csv").drop(columns=TIMING_COLUMNS))
 
 
+def test_a_resumed_loader_yields_the_batches_an_uninterrupted_one_yields():
+    from reslab.data import DeviceLoader
+    from reslab.data.loader import Normalizer
+
+    data = synthetic.make(n_train=40, n_test=10)
+    norm = Normalizer.fit(data.train_x, "pixel_mean")
+
+    def loader():
+        return DeviceLoader(data.train_x, data.train_y, norm, batch_size=8, train=True, seed=3)
+
+    uninterrupted = loader()
+    whole = [list(uninterrupted) for _ in range(2)][1]  # its epoch 1
+    resumed = loader()
+    resumed.resume_at(1, 3)  # killed after batch 3 of epoch 1
+    rest = list(resumed)
+    assert len(rest) == 2
+    for (x, y), (x0, y0) in zip(rest, whole[3:]):
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
 def test_a_new_run_replaces_a_finished_one_only_when_it_commits(tmp_path):
     run = tmp_path / "runs/s/p/resnet-8-s0"
     io.write_json(run / "result.json", {"key": "old-config-key"})
