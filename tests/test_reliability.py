@@ -360,7 +360,7 @@ def test_weights_are_saved_byte_identically_whatever_the_file_name(tmp_path):
 def test_files_are_created_with_the_users_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        for path in (io.write_text(tmp_path / "a.json", "{}"), io.save_torch(tmp_path / "b.pt", {})):
+        for path in (io.write_text(tmp_path / "a.json", "{}"), io.save_with(tmp_path / "b.csv", lambda p: p.write_text("x"))):
             assert path.stat().st_mode & 0o777 == 0o640, path
     finally:
         os.umask(old)
