@@ -100,6 +100,10 @@ def test_a_runs_directory_that_cannot_be_written_is_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ReslabError, match="paths.runs=.* cannot be written: .* is not a directory"):
         validate.check(config("profile=smoke", f"paths.runs={tmp_path / 'file' / 'runs'}"))
+    (tmp_path / "runs" / "adhoc").mkdir(parents=True)
+    (tmp_path / "runs" / "adhoc" / "smoke").write_text("")  # where the run's folder would go
+    with pytest.raises(ReslabError, match="runs/adhoc/smoke' is not a directory"):
+        validate.check(config("profile=smoke", f"paths.runs={tmp_path / 'runs'}"))
     if os.geteuid() != 0:  # root writes anywhere
         (tmp_path / "ro").mkdir(mode=0o555)
         with pytest.raises(ReslabError, match="is not writable"):

@@ -192,10 +192,10 @@ def check_values(cfg: DictConfig) -> None:
         raise ReslabError("profile.epochs and profile.max_steps are both null; valid: either an integer >= 1")
 
 
-def check_writable(runs: str | Path) -> None:
-    """The runs directory, or the nearest folder above it that exists, must be a folder we can write."""
-    path = Path(runs).expanduser().absolute()
-    here = path
+def check_writable(runs: str | Path, where: Path | None = None) -> None:
+    """The folder a run will live in (`where`, under `runs`), or the nearest folder above it that exists, must be
+    a folder we can write."""
+    here = Path(where if where is not None else runs).expanduser().absolute()
     while not here.exists() and here != here.parent:
         here = here.parent
     if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
@@ -221,4 +221,6 @@ def check(cfg: DictConfig) -> None:
     build_model(cfg.model)  # the model's own options (depth 6n+2, shortcut kinds, ...)
     pick_device(cfg.device)
     check_source(cfg)
-    check_writable(cfg.paths.runs)
+    from reslab.runinfo import run_dir
+
+    check_writable(cfg.paths.runs, run_dir(cfg).parent)
