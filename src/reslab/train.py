@@ -66,7 +66,7 @@ def train(cfg: DictConfig) -> dict | None:
     if done is not None:
         print(f"[{name}] finished earlier ({out}/result.json, same config): skipped", flush=True)
         return done
-    data = load_data(cfg, device)
+    data = load_data(cfg)
     # One writer per run: a second sweep of the same study leaves this run to the process that holds it.
     with run_lock(out) as mine:
         if not mine:
@@ -84,7 +84,7 @@ def train(cfg: DictConfig) -> dict | None:
     return result
 
 
-def load_data(cfg: DictConfig, device: str) -> dict:
+def load_data(cfg: DictConfig) -> dict:
     """The run's training and eval tensors on the device; a profile that does not fit the data fails here."""
     arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, cfg.data.download)
     p = cfg.profile
