@@ -229,6 +229,7 @@ def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
             assert first and not second
     with run_lock(run) as again:
         assert again, "the lock is released with its holder"
+    assert list(run.parent.iterdir()) == [], "and its file removed: runs/ lists runs"
 
 
 def test_two_concurrent_sweeps_train_each_run_once(env, tmp_path, synth_archive):
