@@ -15,6 +15,17 @@ class ReslabError(Exception):
     """An error caused by the user's input; printed as one line, never as a traceback."""
 
 
+class Interrupted(Exception):
+    """A run stopped by SIGINT/SIGTERM after saving its checkpoint; running it again resumes it."""
+
+    def __init__(self, signum: int, step: int, path):
+        import signal
+
+        self.signum, self.step, self.path = signum, step, path
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}, checkpoint {path}; "
+                         "run the same command again to resume")
+
+
 def bad_choice(what: str, value, choices: Iterable) -> ReslabError:
     valid = ", ".join(str(c) for c in choices)
     return ReslabError(f"unknown {what} {value!r}; valid choices: {valid}")

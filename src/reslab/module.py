@@ -95,6 +95,25 @@ class Classifier(L.LightningModule):
         n = self._eval_n if self._eval_sums is not None else 0
         return {"test_loss": loss / n if n else math.nan, "test_error": 100 * errs / n if n else math.nan}
 
+    # -- checkpoints ---------------------------------------------------------------------------
+    # A checkpoint falls in the middle of an epoch: the epoch's running sums must survive it, or the
+    # resumed epoch's training error would count only the batches after the restart.
+    SUMS = ("_train_sums", "_train_n", "_window_sums", "_window_n", "_eval_sums", "_eval_n", "diverged")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["reslab_sums"] = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in
+                                     ((k, getattr(self, k, None)) for k in self.SUMS)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        for k, v in checkpoint.get("reslab_sums", {}).items():
+            setattr(self, k, v)
+
+    def on_train_start(self):
+        for k in self.SUMS:  # sums restored from a checkpoint were saved on the CPU
+            v = getattr(self, k, None)
+            if torch.is_tensor(v):
+                setattr(self, k, v.to(self.device))
+
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.model.parameters(), **self.opt)

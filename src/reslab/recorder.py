@@ -43,12 +43,24 @@ class RunRecorder(L.Callback):
         self.rows: list[dict] = []
         self.where = sweep_position()
         self.t0 = self.t_epoch = None
+        self.elapsed_before = self.epoch_before = 0.0  # seconds spent before a restart (timings only)
+        self.start_step = 0
+
+    def state_dict(self) -> dict:
+        now = time.perf_counter()
+        return {"rows": self.rows, "elapsed": self.elapsed_before + now - self.t0,
+                "epoch_elapsed": self.epoch_before + now - self.t_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = list(state["rows"])
+        self.elapsed_before, self.epoch_before = state["elapsed"], state["epoch_elapsed"]
 
     def on_train_start(self, trainer, pl_module):
-        self.t0 = time.perf_counter()
+        self.t0 = self.t_epoch = time.perf_counter()
+        self.start_step = trainer.global_step  # > 0 when resumed from a checkpoint
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self.t_epoch = time.perf_counter()
+        self.t_epoch, self.epoch_before = time.perf_counter(), 0.0
 
     def on_train_epoch_end(self, trainer, pl_module):
         pl_module.check_finite()
@@ -58,14 +70,14 @@ class RunRecorder(L.Callback):
         if pl_module._eval_sums is not None:
             row.update(pl_module.eval_stats())
             pl_module._eval_sums = None
-        row["seconds"] = now - self.t_epoch
-        row["elapsed"] = now - self.t0
+        row["seconds"] = self.epoch_before + now - self.t_epoch
+        row["elapsed"] = self.elapsed_before + now - self.t0
         self.rows.append(row)
         io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
         for key in ("train_loss", "train_error", "test_loss", "test_error"):
             pl_module.log(key, row.get(key, math.nan), on_epoch=True, on_step=False)
         total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        eta = (now - self.t0) / trainer.global_step * (self.total_steps - trainer.global_step) if trainer.global_step else math.nan
+        eta = row["elapsed"] / trainer.global_step * (self.total_steps - trainer.global_step) if trainer.global_step else math.nan
         test = f" test err {row['test_error']:5.1f}%" if "test_error" in row else ""
         flag = "  DIVERGED (non-finite loss)" if pl_module.diverged else ""
         print(f"[{self.where}{self.name}] epoch {row['epoch']}/{total_epochs} step {trainer.global_step}/{self.total_steps}"

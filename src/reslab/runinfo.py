@@ -1,8 +1,13 @@
 """A run's identity and bookkeeping: its directory, its config hash, its environment record.
 
 A run is identified by everything that changes its numbers (model, profile, data copy and
-split, seed, device type, precision) and by nothing else (paths, loggers, thread counts), so a
-rerun of a sweep can skip exactly the runs whose results already stand.
+split, seed, device type, precision, memory format, torch thread count, deterministic kernels) and by
+nothing else (paths, loggers, probes), so a rerun of a sweep can skip exactly the runs whose results
+already stand.
+
+A run trains in `<run>.next` and becomes `<run>` only when its result.json is written (`commit`): a
+finished run of another config is moved aside (`<run>.stale-<key>`) at that moment, not before, so a
+crash of the new run leaves the old one where it was.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -35,7 +41,8 @@ def family(cfg: DictConfig) -> str:
     return "plain" if cfg.model.get("shortcut") == "none" else str(cfg.model.name)
 
 
-def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str) -> dict:
+def legacy_identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str) -> dict:
+    """The identity of runs written before the thread count and trainer.deterministic joined it."""
     return {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "profile": OmegaConf.to_container(cfg.profile, resolve=True),
@@ -48,15 +55,57 @@ def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: s
     }
 
 
+def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> dict:
+    # The thread count changes how a CPU splits (and so sums) a convolution, and deterministic kernels
+    # change what a GPU computes: both change the numbers.
+    return legacy_identity(cfg, data_checksum, device_type, precision) | {
+        "threads": int(threads), "deterministic": bool(cfg.trainer.deterministic)}
+
+
 def key_of(ident: dict) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """A run's key, and what a result written under the older identity must show to count as the same run."""
+
+    key: str
+    legacy: str
+    threads: int
+    deterministic: bool
+
+    @classmethod
+    def of(cls, cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> "RunKey":
+        return cls(key_of(identity(cfg, data_checksum, device_type, precision, threads)),
+                   key_of(legacy_identity(cfg, data_checksum, device_type, precision)),
+                   int(threads), bool(cfg.trainer.deterministic))
+
+    def matches(self, stored: dict, run: Path) -> bool:
+        if stored.get("key") == self.key:
+            return True
+        # A result of the older identity is this run if it was trained with as many threads and the same
+        # deterministic setting (read from its config.yaml): finished studies are not retrained for a new hash.
+        return (stored.get("key") == self.legacy and stored.get("threads") == self.threads
+                and stored_deterministic(run) == self.deterministic)
+
+
+def stored_deterministic(run: Path) -> bool | None:
+    try:
+        return bool(OmegaConf.select(OmegaConf.load(run / "config.yaml"), "trainer.deterministic", default=False))
+    except Exception:  # an unreadable config: not provably the same run
+        return None
 
 
 def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.runs) / cfg.study / cfg.profile.name / f"{label(cfg)}-s{cfg.seed}"
 
 
-def finished(path: Path, key: str, probes: dict | None = None) -> dict | None:
+def next_dir(run: Path) -> Path:
+    return run.with_name(f"{run.name}.next")
+
+
+def finished(path: Path, run_key: RunKey, probes: dict | None = None) -> dict | None:
     """The stored result if this exact run already finished with the measurements asked for, else None.
 
     Probes do not change a run's numbers (a test checks that training is bit-identical with and
@@ -69,28 +118,64 @@ def finished(path: Path, key: str, probes: dict | None = None) -> dict | None:
         stored = io.read_json(result)
     except (OSError, ValueError):
         return None
-    if stored.get("key") != key:
+    if not run_key.matches(stored, path):
         return None
     return stored if probes is None or stored.get("probes") == probes else None
 
 
-def prepare(path: Path, key: str) -> None:
-    """Make `path` ready for a fresh run. A finished run of another config is moved aside, never
-    deleted; a half-written run (no result.json) is cleared."""
-    if (path / "result.json").is_file():
+ATTEMPT = "attempt.json"  # in <run>.next: the key and probes of the config being trained there
+CHECKPOINT = "checkpoint.pt"  # in <run>.next: where a killed attempt resumes (reslab.checkpoint)
+FAILED = "failed.json"  # in <run>.next: why the last attempt failed, inside a multirun (reslab.guard)
+
+
+def begin(run: Path, key: str, probes: dict | None = None) -> Path:
+    """The work directory of `run`: `<run>.next` as a killed attempt of this same config and probes left it, if
+    it left a checkpoint to resume from; else emptied. The finished run at `run`, if any, is not touched."""
+    work = next_dir(run)
+    attempt = {"key": key, "probes": probes}
+    try:
+        kept = io.read_json(work / ATTEMPT) == attempt and (work / CHECKPOINT).is_file()
+    except (OSError, ValueError):
+        kept = False
+    if not kept:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        io.write_json(work / ATTEMPT, attempt)
+    (work / FAILED).unlink(missing_ok=True)
+    return work
+
+
+def commit(run: Path, work: Path) -> Path | None:
+    """Make the finished attempt in `work` (its result.json written) the run. A finished run of another config
+    at `run` is moved aside, never deleted, and its new name returned; a half-written one is cleared."""
+    for leftover in (CHECKPOINT, ATTEMPT):
+        (work / leftover).unlink(missing_ok=True)
+    aside = None
+    if (run / "result.json").is_file():
         try:
-            old = io.read_json(path / "result.json").get("key", "unknown")
+            old = io.read_json(run / "result.json").get("key", "unknown")
         except (OSError, ValueError):
             old = "unreadable"
-        aside = path.with_name(f"{path.name}.stale-{old[:8]}")
+        aside = run.with_name(f"{run.name}.stale-{old[:8]}")
         n = 1
         while aside.exists():
-            aside = path.with_name(f"{path.name}.stale-{old[:8]}-{n}")
+            aside = run.with_name(f"{run.name}.stale-{old[:8]}-{n}")
             n += 1
-        path.rename(aside)
-    elif path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+        run.rename(aside)
+    elif run.exists():
+        shutil.rmtree(run)
+    work.rename(run)
+    return aside
+
+
+def recover(run: Path, run_key: RunKey, probes: dict | None = None) -> dict | None:
+    """A run killed between writing its result and its commit: commit it now and return its result."""
+    work = next_dir(run)
+    done = finished(work, run_key, probes)
+    if done is not None:
+        commit(run, work)
+    return done
 
 
 def git_commit() -> str:

@@ -7,22 +7,23 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
-def sweep_size(config: DictConfig) -> int:
+def job_overrides(config: DictConfig) -> list[list[str]]:
+    """The overrides of every job of a multirun, as Hydra's basic sweeper will launch them: the study's sweeper
+    params first, then the command line, a later override of a key replacing an earlier one."""
     params = config.hydra.sweeper.get("params") or {}
     overrides = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(overrides)
-    sizes = {}  # later overrides of a key replace earlier ones: the command line beats the sweeper params
-    for o in parsed:
-        sizes[o.get_key_element()] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
-    total = 1
-    for n in sizes.values():
-        total *= n
-    return total
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def sweep_size(config: DictConfig) -> int:
+    return len(job_overrides(config))
 
 
 class SweepProgress(Callback):

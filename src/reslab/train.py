@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -13,13 +14,15 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io, options, runinfo
+from reslab import io, options, runinfo, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
-from reslab.errors import ReslabError, bad_choice, one_line_errors
+from reslab.device import DEVICES, pick_device, pick_precision, set_threads  # noqa: F401 (bench, cost, gradflow)
+from reslab.errors import Interrupted, ReslabError
+from reslab.guard import recorded
+from reslab.lock import lock_path, run_lock
 from reslab.models import build_model
-from reslab.schedule import WARMUP_SHAPES
 from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
@@ -35,27 +38,6 @@ def quiet_lightning() -> None:
 
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*litlogger.*")
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def pick_device(choice: str) -> str:
-    if choice not in DEVICES:
-        raise bad_choice("device", choice, DEVICES)
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ReslabError("device='cuda' but no CUDA device is available; valid here: auto, cpu")
-    return "cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu"
-
-
-def pick_precision(choice: str, device: str) -> str:
-    # bf16 autocast pays on tensor-core GPUs; on a CPU without AMX it is slower than fp32.
-    if choice == "auto":
-        return "bf16-mixed" if device == "cuda" and torch.cuda.is_bf16_supported() else "32-true"
-    return choice
-
-
-def set_threads(cfg: DictConfig) -> None:
-    threads = cfg.get("threads") or max(1, (os.cpu_count() or 1) // max(1, int(cfg.get("jobs") or 1)))
-    torch.set_num_threads(int(threads))
 
 
 def data_checksum(cfg: DictConfig) -> str:
@@ -69,26 +51,59 @@ def total_steps(profile: DictConfig, steps_per_epoch: int) -> int:
     return int(profile.epochs) * steps_per_epoch
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train one model as configured; return its result (or the stored one if already done)."""
-    set_threads(cfg)
-    model = build_model(cfg.model)  # validates the model options before any data is touched
+def train(cfg: DictConfig) -> dict | None:
+    """Train one model as configured; return its result (or the stored one if already done, or None if another
+    process is training it). Nothing is written under paths.runs before the config and the data have been checked."""
+    validate.check(cfg)
+    threads = set_threads(cfg)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.trainer.precision, device)
-    checksum = data_checksum(cfg)
-    ident = runinfo.identity(cfg, checksum, device, precision)
-    key = runinfo.key_of(ident)
+    run_key = runinfo.RunKey.of(cfg, data_checksum(cfg), device, precision, threads)
     out = runinfo.run_dir(cfg)
     name = f"{runinfo.label(cfg)} s{cfg.seed}"
     probes = OmegaConf.to_container(cfg.probes, resolve=True)
-    done = runinfo.finished(out, key, probes)
+    done = runinfo.finished(out, run_key, probes)
     if done is not None:
         print(f"[{name}] finished earlier ({out}/result.json, same config): skipped", flush=True)
         return done
+    data = load_data(cfg)
+    # One writer per run: a second sweep of the same study leaves this run to the process that holds it.
+    with run_lock(out) as mine:
+        if not mine:
+            print(f"[{name}] another process is training {out} (it holds {lock_path(out)}): skipped", flush=True)
+            return None
+        done = runinfo.finished(out, run_key, probes) or runinfo.recover(out, run_key, probes)
+        if done is not None:
+            print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
+            return done
+        work = runinfo.begin(out, run_key.key, probes)
+        result = fit(cfg, data, run_key.key, device, precision, name, out, work)
+        aside = runinfo.commit(out, work)
+    if aside is not None:
+        print(f"[{name}] the earlier finished run of another config was kept as {aside}", flush=True)
+    return result
 
+
+def load_data(cfg: DictConfig) -> dict:
+    """The run's training and eval tensors on the device; a profile that does not fit the data fails here."""
+    arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, cfg.data.download)
+    p = cfg.profile
+    tx, ty, ex, ey, eval_split = split_arrays(arrays, cfg.data.split, p.get("train_subset"), p.get("eval_subset"),
+                                              cfg.data.subset_seed)
+    if len(tx) < p.batch_size:
+        raise ReslabError(f"profile.batch_size={p.batch_size} is larger than the {len(tx)} training images; "
+                          f"valid: 1 to {len(tx)}")
+    return {"arrays": arrays, "tx": tx, "ty": ty, "ex": ex, "ey": ey, "eval_split": eval_split,
+            "norm": Normalizer.fit(tx, cfg.data.normalize)}
+
+
+def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path) -> dict:
+    """Train in `work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
+    write the outputs there, result.json last. `out` is where the run will live once committed."""
     import lightning as L
 
     quiet_lightning()
+    from reslab.checkpoint import Checkpointer, usable
     from reslab.module import Classifier
     from reslab.probes import layer_responses
     from reslab.probes.callback import GradNormProbe
@@ -96,32 +111,24 @@ def train(cfg: DictConfig) -> dict:
     from reslab.probes.flow_callback import FlowProbe
     from reslab.recorder import RunRecorder
 
-    runinfo.prepare(out, key)
-    io.write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    io.write_json(out / "environment.json", runinfo.environment(device))
+    io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    io.write_json(work / "environment.json", runinfo.environment(device))
 
     L.seed_everything(int(cfg.seed), workers=False, verbose=False)
-    model = build_model(cfg.model)  # rebuilt after seeding: the init depends on the seed only
+    model = build_model(cfg.model)  # built after seeding: the init depends on the seed only
     params, flops = count_params(model), count_flops(model)
 
-    arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, cfg.data.download)
+    arrays, tx, ty, ex, ey, norm = (data[k] for k in ("arrays", "tx", "ty", "ex", "ey", "norm"))
     p = cfg.profile
-    tx, ty, ex, ey, eval_split = split_arrays(arrays, cfg.data.split, p.get("train_subset"), p.get("eval_subset"),
-                                              cfg.data.subset_seed)
-    norm = Normalizer.fit(tx, cfg.data.normalize)
     dev = torch.device(device)
     channels_last = bool(cfg.trainer.channels_last)
     train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
                                 pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
     eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, cfg.trainer.eval_batch_size, train=False,
                                channels_last=channels_last)
-    if len(train_loader) == 0:
-        raise ReslabError(f"profile.batch_size={p.batch_size} is larger than the {len(tx)} training images")
     steps = total_steps(p, len(train_loader))
     warm = p.warmup
     warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
-    if warm and warm.get("shape", "constant") not in WARMUP_SHAPES:
-        raise bad_choice("profile.warmup.shape", warm.get("shape"), WARMUP_SHAPES)
     module = Classifier(model, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov,
                         milestones=p.milestones, gamma=p.gamma, total_steps=steps, warmup_steps=warmup_steps,
                         warmup_lr=warm.lr if warmup_steps else None, warmup_shape=warm.get("shape", "constant"))
@@ -133,9 +140,13 @@ def train(cfg: DictConfig) -> dict:
     flow = FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
     curve = p.get("curve") or {}
     curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
-    curves = CurveProbe.for_run(cfg, out / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
+    curves = CurveProbe.for_run(cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
         if curve.get("points") else None
-    recorder = RunRecorder(out / "metrics.csv", name, len(train_loader), steps)
+    recorder = RunRecorder(work / "metrics.csv", name, len(train_loader), steps)
+    # Last among the callbacks: the others have finished their step when their state is saved.
+    checkpointer = Checkpointer(work / runinfo.CHECKPOINT, int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
+                                train_loader)
+    resume = usable(work / runinfo.CHECKPOINT)
     logger = make_logger(cfg, name, out)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
@@ -145,15 +156,21 @@ def train(cfg: DictConfig) -> dict:
         max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
         limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
         num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[c for c in (probe, flow, curves, recorder) if c is not None],
+        enable_model_summary=False,
+        callbacks=[c for c in (probe, flow, curves, recorder, checkpointer) if c is not None],
         deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
     )
+    if resume is not None:
+        print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None)
+        # Lightning cannot see that the Checkpointer restores the loader's position: its warning does not apply.
+        warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None,
+                    ckpt_path=resume, weights_only=False)  # our own checkpoint: it holds RNG states, not only tensors
     wall = time.perf_counter() - t0
 
     rows = recorder.rows
@@ -164,34 +181,28 @@ def train(cfg: DictConfig) -> dict:
     final_eval = evaluate(module.model, eval_loader, precision) if status == "ok" else {}
     eval_wall = time.perf_counter() - t_eval
     if "predictions" in final_eval:
-        import numpy as np
-
         # Per-image predictions in eval-set order: paired per-image tests (McNemar) between runs.
         pred, label = final_eval.pop("predictions"), final_eval.pop("labels")
-        def save(f: Path) -> None:
-            with open(f, "wb") as fh:  # a file object: np.savez would append ".npz" to the temp name
-                np.savez_compressed(fh, pred=pred, label=label)
-
-        io.save_with(out / "predictions.npz", save)
+        io.save_npz(work / "predictions.npz", pred=pred, label=label)
     if probe is not None and probe.rows:
         import pandas as pd
 
-        io.save_with(out / "grad_norms.csv", lambda f: pd.DataFrame(probe.rows).to_csv(f, index=False))
+        io.save_with(work / "grad_norms.csv", lambda f: pd.DataFrame(probe.rows).to_csv(f, index=False))
     if flow is not None:
         import pandas as pd
 
-        io.save_with(out / "signal.csv", lambda f: pd.DataFrame(flow.signal_rows).to_csv(f, index=False))
-        io.save_with(out / "updates.csv", lambda f: pd.DataFrame(flow.update_rows).to_csv(f, index=False))
+        io.save_with(work / "signal.csv", lambda f: pd.DataFrame(flow.signal_rows).to_csv(f, index=False))
+        io.save_with(work / "updates.csv", lambda f: pd.DataFrame(flow.update_rows).to_csv(f, index=False))
     if status == "ok" and cfg.probes.responses:
         import pandas as pd
 
         # Fig. 7 over every eval image, BN recalibrated on (un-augmented) training images.
         resp = layer_responses(module.model, torch.cat([xb for xb, _ in eval_loader]),
                                calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
-        io.save_with(out / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
+        io.save_with(work / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
     if cfg.trainer.save_weights:
-        io.save_with(out / "model.pt", lambda f: torch.save(module.model.state_dict(), f))
-    images = trainer.global_step * p.batch_size
+        io.save_weights(work / "model.pt", module.model)
+    images = (trainer.global_step - (recorder.start_step or 0)) * p.batch_size
     result = {
         "key": key, "status": status, "study": cfg.study, "label": runinfo.label(cfg),
         "family": runinfo.family(cfg), "depth": int(cfg.model.depth),
@@ -200,7 +211,7 @@ def train(cfg: DictConfig) -> dict:
         "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
         "test_error": final_eval.get("test_error", last.get("test_error")),
         "test_loss": final_eval.get("test_loss", last.get("test_loss")),
-        "eval_split": eval_split, "eval_images": len(ex), "train_images": len(tx),
+        "eval_split": data["eval_split"], "eval_images": len(ex), "train_images": len(tx),
         "epochs_done": len(rows), "steps": trainer.global_step, "steps_planned": steps,
         "steps_per_epoch": len(train_loader), "images_dropped_per_epoch": len(tx) - len(train_loader) * p.batch_size,
         "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
@@ -211,8 +222,9 @@ def train(cfg: DictConfig) -> dict:
         "curve_train_images": int(curve.get("train_images") or 0) if curves is not None else 0,
         "curve_test_images": int(curve.get("test_images") or 0) if curves is not None else 0,
         "grad_probe_every_steps": grad_every if probe is not None else None,
-        "flow_probe_steps": sorted(flow.steps) if flow is not None else [], "probes": probes,
-        "threads": torch.get_num_threads(), "eval_seconds": eval_wall,
+        "flow_probe_steps": sorted(flow.steps) if flow is not None else [], "probes": OmegaConf.to_container(cfg.probes, resolve=True),
+        "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
+        "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
         "device": runinfo.device_name(device), "precision": precision,
@@ -220,7 +232,7 @@ def train(cfg: DictConfig) -> dict:
         "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
         "torch": torch.__version__, "git_commit": runinfo.git_commit(),
     }
-    io.write_json(out / "result.json", result)
+    io.write_json(work / "result.json", result)
     if logger is not None:
         logger.experiment.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         logger.experiment.finish()
@@ -264,11 +276,21 @@ def make_logger(cfg: DictConfig, name: str, out: Path):
                        config=OmegaConf.to_container(cfg, resolve=True), log_model=False)
 
 
+def stop(err: Interrupted) -> None:
+    """A run stopped by SIGINT/SIGTERM: one line, and the exit status a shell gives a process that signal ended."""
+    print(f"reslab: {err}", file=sys.stderr, flush=True)
+    sys.exit(128 + err.signum)
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-@one_line_errors
+@recorded
 def run(cfg: DictConfig) -> float | None:
-    result = train(cfg)
-    return result.get("test_error")
+    io.exit_cleanly_on_sigterm()  # temp files and locks are cleaned up on SIGTERM as on Ctrl-C
+    try:
+        result = train(cfg)
+    except Interrupted as err:
+        stop(err)
+    return result.get("test_error") if result else None
 
 
 main = options.hydra_entry(run)  # the console script: a misspelt config-group name is one line

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from reslab.data.arrays import CifarArrays
+from reslab.data.arrays import CIFAR10_CLASSES, CifarArrays
 
 try:  # torchvision's decoder is fast; it is deprecated from 0.29 on, so Pillow is the fallback
     with warnings.catch_warnings():
@@ -27,6 +27,10 @@ except ImportError:  # pragma: no cover
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLITS = ("train", "test")
+
+
+class BadImageFolder(ValueError):
+    """An image-folder tree that is not a CIFAR-10 copy (its message names the split, class or file)."""
 
 
 def _decode(raw: bytes) -> torch.Tensor:
@@ -58,17 +62,35 @@ def _split_entries(names: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _check_classes(entries: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Both splits must hold the same 10 class folders: a missing class would silently change the task."""
+    found = {split: sorted({cls for cls, _ in entries[split]}) for split in SPLITS}
+    if not found["train"] or not found["test"]:
+        raise BadImageFolder("no train/<class>/<image> and test/<class>/<image> files found")
+    for split, other in (("train", "test"), ("test", "train")):
+        missing = sorted(set(found[other]) - set(found[split]))
+        if missing:
+            raise BadImageFolder(f"{split}/ lacks the classes {missing} that {other}/ has; valid: the same "
+                                 f"{len(CIFAR10_CLASSES)} class folders in train/ and test/")
+    if len(found["train"]) != len(CIFAR10_CLASSES):
+        raise BadImageFolder(f"{len(found['train'])} class folders {found['train']}; valid: CIFAR-10's "
+                             f"{len(CIFAR10_CLASSES)} ({', '.join(CIFAR10_CLASSES)})")
+    return found["train"]
+
+
+def _decode_named(name: str, raw: bytes) -> torch.Tensor:
+    try:
+        return _decode(raw)
+    except (ValueError, RuntimeError) as err:
+        raise BadImageFolder(f"image {name!r}: {err}") from None
+
+
 def _assemble(entries: dict[str, list[tuple[str, str]]], read) -> CifarArrays:
-    classes = sorted({cls for cls, _ in entries["train"]})
-    if not classes or not entries["test"]:
-        raise ValueError("no train/<class>/<image> and test/<class>/<image> files found")
+    classes = _check_classes(entries)
     index = {c: i for i, c in enumerate(classes)}
     tensors = {}
     for split in SPLITS:
-        unknown = {cls for cls, _ in entries[split]} - set(index)
-        if unknown:
-            raise ValueError(f"{split} has classes missing from train: {sorted(unknown)}")
-        x = torch.stack([_decode(read(name)) for _, name in entries[split]])
+        x = torch.stack([_decode_named(name, read(name)) for _, name in entries[split]])
         y = torch.tensor([index[cls] for cls, _ in entries[split]], dtype=torch.int64)
         tensors[split] = (x, y)
     return CifarArrays(*tensors["train"], *tensors["test"], classes=tuple(classes)).check()

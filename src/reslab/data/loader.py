@@ -43,6 +43,14 @@ class Normalizer:
         return (x_uint8.float().div_(255) - self.mean) / self.std
 
 
+def crop_flip_draws(b: int, pad: int, flip: bool, g: torch.Generator, device) -> tuple:
+    """The random numbers of one batch's augmentation: row and column offsets, which images to mirror."""
+    oy = torch.randint(0, 2 * pad + 1, (b,), device=device, generator=g)
+    ox = torch.randint(0, 2 * pad + 1, (b,), device=device, generator=g)
+    mirrored = torch.rand(b, device=device, generator=g) < 0.5 if flip else None
+    return oy, ox, mirrored
+
+
 def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, g: torch.Generator) -> torch.Tensor:
     """Pad with zeros (the mean, after normalisation), take a random 32x32 crop, maybe mirror.
 
@@ -50,11 +58,9 @@ def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, g: torch.Generator) 
     """
     b, _, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
-    ox = torch.randint(0, 2 * pad + 1, (b,), device=x.device, generator=g)
+    oy, ox, mirrored = crop_flip_draws(b, pad, flip, g, x.device)
     cols = ox[:, None] + torch.arange(w, device=x.device)
     if flip:
-        mirrored = torch.rand(b, device=x.device, generator=g) < 0.5
         cols = torch.where(mirrored[:, None], cols.flip(1), cols)
     rows = oy[:, None] + torch.arange(h, device=x.device)
     out = xp[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
@@ -65,7 +71,8 @@ class DeviceLoader:
     """An iterable of (images, labels) batches; a new shuffle and augmentation each epoch.
 
     The batch order and augmentation of epoch e depend only on (seed, e), so a run is
-    reproducible whatever else shares the device's random state.
+    reproducible whatever else shares the device's random state, and a run resumed from a checkpoint
+    (`resume_at`) gets the batches an uninterrupted run gets.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, batch_size: int,
@@ -74,6 +81,12 @@ class DeviceLoader:
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.pad, self.flip, self.channels_last = pad, flip, channels_last
         self.epoch = 0
+        self.skip = 0  # batches of the next epoch already trained (set by resume_at)
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """Start the next iteration at batch `batches_done` of epoch `epoch` (0-based), as if the earlier
+        batches had been drawn: their random numbers are drawn again and thrown away."""
+        self.epoch, self.skip = int(epoch), int(batches_done)
 
     def __len__(self) -> int:
         n = len(self.x)
@@ -87,7 +100,10 @@ class DeviceLoader:
         else:
             g, order = None, torch.arange(len(self.x), device=device)
         self.epoch += 1
-        for i in range(len(self)):
+        start, self.skip = self.skip, 0
+        for _ in range(start if self.train else 0):
+            crop_flip_draws(self.batch_size, self.pad, self.flip, g, device)
+        for i in range(start if self.train else 0, len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             xb = self.normalize(self.x[idx])
             if self.train:

@@ -7,6 +7,7 @@ else the official download, whose published MD5 is checked before anything is re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import tarfile
 import time
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 OFFICIAL_NAME = "cifar-10-python.tar.gz"
-CACHE_FORMAT = 2  # bump when the cached tensors' layout changes
+CACHE_FORMAT = 3  # bump when the cached tensors' layout changes (3: the arrays' SHA-256 stored with them)
+TRUNCATED = ("unexpected end of data", "end-of-stream marker", "compressed file ended")
 
 HOW_TO_PASS = (
     "pass DATA=<path> (make) or data.source=<path> (reslab-train): the official "
@@ -53,6 +55,26 @@ def folder_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+def unreadable(path: Path, err: BaseException) -> ReslabError:
+    """One line for an archive that cannot be read, saying 'truncated' when it ends early (a partial download or copy)."""
+    if isinstance(err, EOFError) or any(t in str(err).lower() for t in TRUNCATED):
+        size = path.stat().st_size if path.is_file() else 0
+        return ReslabError(f"truncated archive {str(path)!r}: it ends after {size:,} bytes, before its last member "
+                           f"(corrupt, e.g. a partial download or copy; {type(err).__name__}: {err}); {HOW_TO_PASS}")
+    return ReslabError(f"corrupt or unreadable archive {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}")
+
+
+def arrays_sha256(blob: dict) -> str:
+    """SHA-256 of the decoded arrays and class names: what the cache must still hold when it is read back."""
+    h = hashlib.sha256()
+    for k in ("train_x", "train_y", "test_x", "test_y"):
+        t = blob[k].contiguous()
+        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.numpy().tobytes())
+    h.update(json.dumps([list(blob["classes"]), blob["format"]]).encode())
+    return h.hexdigest()
+
+
 def detect_format(path: Path) -> str:
     if path.is_dir():
         if pickle_format.is_pickle_folder(path):
@@ -63,7 +85,7 @@ def detect_format(path: Path) -> str:
     try:
         layout = image_folder.archive_layout(path)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise ReslabError(f"corrupt or unreadable archive {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}") from None
+        raise unreadable(path, err) from None
     if layout is None:
         raise ReslabError(f"archive {str(path)!r} holds neither the official CIFAR-10 batches nor train/ and test/ image folders; {HOW_TO_PASS}")
     return layout
@@ -107,7 +129,13 @@ def _read(path: Path, fmt: str) -> CifarArrays:
     }[(fmt, path.is_dir())]
     try:
         return reader(path)
-    except (tarfile.TarError, EOFError, OSError, zlib.error, KeyError, ValueError, RuntimeError) as err:
+    except ReslabError:
+        raise
+    except image_folder.BadImageFolder as err:
+        raise ReslabError(f"image folder {str(path)!r} refused: {err}; {HOW_TO_PASS}") from None
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        raise unreadable(path, err) from None
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise ReslabError(f"cannot read {fmt} data at {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}") from None
 
 
@@ -128,6 +156,9 @@ def load_cifar10(source: str | None, cache_dir: str | Path, download: bool = Tru
     if cache.is_file():
         try:
             blob = torch.load(cache, map_location="cpu", weights_only=True)
+            # torch.load reads a flipped bit in the arrays without complaint; the checksum does not.
+            if blob.get("sha256") != arrays_sha256(blob):
+                raise ValueError("the arrays' SHA-256 differs from the one stored with them")
             meta = {"source": str(path), "format": blob["format"], "checksum": checksum,
                     "copy": describe_copy(blob["format"], checksum)}
             return CifarArrays(blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"],
@@ -140,6 +171,7 @@ def load_cifar10(source: str | None, cache_dir: str | Path, download: bool = Tru
     arrays.meta = {"source": str(path), "format": fmt, "checksum": checksum, "copy": describe_copy(fmt, checksum)}
     blob = {"train_x": arrays.train_x, "train_y": arrays.train_y, "test_x": arrays.test_x,
             "test_y": arrays.test_y, "classes": list(arrays.classes), "format": fmt}
-    io.save_with(cache, lambda p: torch.save(blob, p))
+    blob["sha256"] = arrays_sha256(blob)
+    io.save_torch(cache, blob)
     log.info("decoded %s (%s) in %.1fs; cached at %s", path, fmt, time.perf_counter() - t0, cache)
     return arrays

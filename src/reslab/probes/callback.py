@@ -19,6 +19,12 @@ class GradNormProbe(L.Callback):
         self.rows: list[dict] = []
         self._layers = None
 
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = list(state["rows"])
+
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         step = trainer.global_step
         if step % self.every:

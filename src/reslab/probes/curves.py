@@ -81,8 +81,15 @@ class CurveProbe(L.Callback):
         })
         io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
 
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = list(state["rows"])
+
     def on_train_start(self, trainer, pl_module):
-        if trainer.global_step in self.steps:
+        # A resumed run starts at a step whose point, if it has one, was taken before the checkpoint.
+        if trainer.global_step in self.steps and (not self.rows or self.rows[-1]["step"] != trainer.global_step):
             self._point(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):

@@ -43,6 +43,12 @@ class FlowProbe(L.Callback):
         # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
         return cls(sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))}), batches)
 
+    def state_dict(self) -> dict:
+        return {"signal_rows": self.signal_rows, "update_rows": self.update_rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.signal_rows, self.update_rows = list(state["signal_rows"]), list(state["update_rows"])
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         step = trainer.global_step
         if step not in self.steps:

@@ -1,0 +1,37 @@
+"""Which device, precision and thread count a run uses: each of these changes its numbers."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from reslab.errors import ReslabError, bad_choice
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(choice: str) -> str:
+    if choice not in DEVICES:
+        raise bad_choice("device", choice, DEVICES)
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ReslabError("device='cuda' but no CUDA device is available; valid here: auto, cpu")
+    return "cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+def pick_precision(choice: str, device: str) -> str:
+    # bf16 autocast pays on tensor-core GPUs; on a CPU without AMX it is slower than fp32.
+    if choice == "auto":
+        return "bf16-mixed" if device == "cuda" and torch.cuda.is_bf16_supported() else "32-true"
+    return choice
+
+
+def threads_for(cfg) -> int:
+    """`threads`, or the cores shared out among the `jobs` parallel runs."""
+    return int(cfg.get("threads") or max(1, (os.cpu_count() or 1) // max(1, int(cfg.get("jobs") or 1))))
+
+
+def set_threads(cfg) -> int:
+    """Set torch's thread count; return the count torch actually uses (part of the run's identity)."""
+    torch.set_num_threads(threads_for(cfg))
+    return torch.get_num_threads()

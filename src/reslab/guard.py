@@ -1,0 +1,97 @@
+"""A multirun of `reslab-train` is checked whole before its first job, and one failing job does not end it.
+
+- `SweepGuard.on_multirun_start` composes every job's config, as the launcher will, and checks each with
+  reslab.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
+- `recorded` wraps the task: inside a multirun a job that fails (an exception, not a stop request)
+  leaves `<run>.next/failed.json` with its message and traceback, prints one line, and the next job starts;
+  nothing finished is moved, since a run is committed only when it ends (reslab.runinfo).
+- `SweepGuard.on_multirun_end` ends the sweep with exit code 1 and one line if any job failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from reslab import io, runinfo
+from reslab.errors import ReslabError, fail, one_line_errors
+
+TASK = "train"  # Hydra's job name of reslab-train; reslab-summary/-cost share its config but not this guard
+
+
+def _in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:
+        return False
+
+
+def _failed_path(cfg: DictConfig):
+    return runinfo.next_dir(runinfo.run_dir(cfg)) / runinfo.FAILED
+
+
+def record_failure(cfg: DictConfig, err: BaseException) -> str:
+    message = str(err) if isinstance(err, ReslabError) else f"{type(err).__name__}: {err}"
+    path = _failed_path(cfg)
+    io.write_json(path, {"label": runinfo.label(cfg), "seed": cfg.seed, "error": message,
+                         "traceback": "".join(traceback.format_exception(err))})
+    return f"{message} (recorded in {path})"
+
+
+def recorded(task):
+    """One run: a ReslabError is one line and exit 2. In a multirun: a failed job is recorded and the sweep goes
+    on. A stop request (SIGINT, SIGTERM: SystemExit, KeyboardInterrupt) ends a sweep as it ends one run."""
+    single = one_line_errors(task)
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig):
+        if not _in_multirun():
+            return single(cfg)
+        try:
+            return task(cfg)
+        except Exception as err:
+            where = f"{runinfo.label(cfg)} s{cfg.seed}"
+            print(f"reslab: error: [{where}] failed: {record_failure(cfg, err)}; the sweep goes on",
+                  file=sys.stderr, flush=True)
+            return None
+
+    return wrapper
+
+
+class SweepGuard(Callback):
+    def __init__(self):
+        self.jobs: list[DictConfig] = []
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.job.name != TASK:
+            return
+        from hydra.core.global_hydra import GlobalHydra
+
+        from reslab import validate
+        from reslab.sweep import job_overrides
+
+        loader = GlobalHydra.instance().config_loader()
+        try:
+            for i, overrides in enumerate(job_overrides(config)):
+                cfg = loader.load_sweep_config(config, list(overrides))
+                try:
+                    validate.check(cfg)
+                except ReslabError as err:
+                    raise ReslabError(f"{err} (job {i + 1}: {' '.join(overrides)}); nothing was run") from None
+                self.jobs.append(cfg)
+        except ReslabError as err:
+            fail(err)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        failed = [p for p in (_failed_path(cfg) for cfg in self.jobs) if p.is_file()]
+        if failed:
+            print(f"reslab: error: {len(failed)} of {len(self.jobs)} runs failed: "
+                  + ", ".join(str(p) for p in failed), file=sys.stderr, flush=True)
+            sys.exit(1)
