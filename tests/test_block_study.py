@@ -234,8 +234,9 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
     cli("reslab-train", "-m", "experiment=block", "block=resnet-0.27M,densenet-bc-0.27M", "seed=0,1",
         f"data.source={synth_archive}", *SMOKE)
     runs = tmp_path / "runs/block/smoke"
-    assert {p.name for p in runs.iterdir()} == {"resnet-0.27M-20-s0", "resnet-0.27M-20-s1",
-                                                 "densenet-bc-0.27M-52-s0", "densenet-bc-0.27M-52-s1"}
+    # One directory per run, beside the sweep's record of what it asked for (the report's completeness line).
+    assert {p.name for p in runs.iterdir()} == {"resnet-0.27M-20-s0", "resnet-0.27M-20-s1", "densenet-bc-0.27M-52-s0",
+                                                 "densenet-bc-0.27M-52-s1", "_sweeps"}
     cli("python", "-m", "reslab.cost", "study=block", "profile=smoke", "cost.batch_size=4", "cost.warmup_steps=1",
         "cost.steps=1", "cost.repeats=2", "cost.memory_batch=8")
     assert len(pd.read_csv(runs / "cost.csv")) == 4
