@@ -234,7 +234,8 @@ def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
 
 def test_two_concurrent_sweeps_train_each_run_once(env, tmp_path, synth_archive):
     args = [str(Path(sys.executable).parent / "reslab-train"), "-m", "experiment=depth", *SMOKE[:2],
-            f"data.source={synth_archive}", "model.depth=8", "seed=0,1", "trainer.save_weights=false"]
+            f"data.source={synth_archive}", "model.depth=8", "seed=0,1", "threads=1", "trainer.save_weights=false",
+            "probes.flow_points=0", "probes.responses=false"]
     procs = [subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]

@@ -13,7 +13,6 @@ studies swept before those records existed, the study's experiment configs (conf
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -68,22 +67,15 @@ def check(results: pd.DataFrame, where: str) -> None:
 
 # Completeness.
 
-def _expand(overrides: list[str]) -> list[list[str]]:
-    """Every job of a multirun: the cartesian product of the comma-separated sweep values (later keys win)."""
+def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
+    """The override list of every job of a sweep, as Hydra's basic sweeper launches them: the sweeper params
+    first, then the command line, a later override of a key replacing an earlier one."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    overrides = [f"{k}={v}" for k, v in (params or {}).items()] + list(task_overrides)
     parsed = OverridesParser.create().parse_overrides(overrides)
-    by_key: dict[str, list[str]] = {}
-    for o in parsed:
-        key = o.get_key_element()
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-        by_key[key] = [f"{key}={v}" for v in values]
-    return [list(job) for job in itertools.product(*by_key.values())]
-
-
-def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
-    """The override list of every job of a sweep (sweeper params first: the command line beats them)."""
-    return _expand([f"{k}={v}" for k, v in (params or {}).items()] + list(task_overrides))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 def _from_experiments(study: str, profile: str) -> tuple[list[list[str]], str]:
