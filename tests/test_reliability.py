@@ -242,11 +242,14 @@ def test_two_concurrent_sweeps_train_each_run_once(env, tmp_path, synth_archive)
     assert [p.returncode for p in procs] == [0, 0], outs
     stdout = "".join(o for o, _ in outs)
     runs = tmp_path / "runs/depth/smoke"
-    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["plain-8-s0", "plain-8-s1", "resnet-8-s0",
-                                                                    "resnet-8-s1"]
+    # Exactly the runs (and each sweep's record of what it asked for), nothing half-written beside them.
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["_sweeps", "plain-8-s0", "plain-8-s1",
+                                                                    "resnet-8-s0", "resnet-8-s1"]
+    assert len(list((runs / "_sweeps").iterdir())) == 2
     assert stdout.count(" ok: ") == 4, "each run trained exactly once, by one of the two sweeps"
     assert stdout.count("skipped") == 4, "and skipped by the other (finished, or held by the first)"
-    keys = {json.loads((d / "result.json").read_text())["key"] for d in runs.iterdir() if d.is_dir()}
+    keys = {json.loads((d / "result.json").read_text())["key"]
+            for d in runs.iterdir() if d.is_dir() and d.name != "_sweeps"}
     assert len(keys) == 4
 
 

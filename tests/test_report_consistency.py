@@ -70,8 +70,8 @@ def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded
     (study / consistency.SWEEPS / "x.json").write_text(json.dumps(manifest))
     fake_run(study, "resnet-20-s0")
     fake_run(study, "resnet-20-s0.stale-1234abcd")
-    (study / "resnet-20-s1").mkdir()
-    (study / "resnet-20-s1" / "failed.json").write_text("{}")
+    (study / "resnet-20-s1.next").mkdir()  # where a job that failed inside a multirun leaves its message
+    (study / "resnet-20-s1.next" / "failed.json").write_text("{}")
     df = results.load_results(tmp_path / "runs", "ctest", "smoke")
     line = consistency.completeness_line(df)
     assert "expected 3 (from 1 recorded sweep(s))" in line

@@ -7,19 +7,15 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
 def job_overrides(config: DictConfig) -> list[list[str]]:
-    """The overrides of every job of a multirun, as Hydra's basic sweeper will launch them: the study's sweeper
-    params first, then the command line, a later override of a key replacing an earlier one."""
-    params = config.hydra.sweeper.get("params") or {}
-    overrides = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    """The overrides of every job of a multirun, as Hydra's basic sweeper will launch them."""
+    from reslab.report.consistency import sweep_jobs
+
+    return sweep_jobs(dict(config.hydra.sweeper.get("params") or {}), list(config.hydra.overrides.task))
 
 
 def sweep_size(config: DictConfig) -> int:
@@ -41,9 +37,9 @@ class SweepProgress(Callback):
 def record(config: DictConfig) -> Path | None:
     """Write the sweep's job list where its runs go; a sweep over studies or profiles has no one place (none)."""
     from reslab import io
-    from reslab.report.consistency import SWEEPS, sweep_jobs
+    from reslab.report.consistency import SWEEPS
 
-    jobs = sweep_jobs(dict(config.hydra.sweeper.get("params") or {}), list(config.hydra.overrides.task))
+    jobs = job_overrides(config)
     for key in ("study", "profile"):
         if len({o for job in jobs for o in job if o.startswith(f"{key}=")}) > 1:
             return None

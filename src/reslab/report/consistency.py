@@ -126,8 +126,9 @@ def completeness(results: pd.DataFrame) -> dict:
         exp, source = expected(study_dir, study, profile)
     except Exception as err:  # an expected list is a check, never a reason to lose the report
         exp, source = None, f"the expected runs could not be listed ({type(err).__name__}: {err})"
-    failed = sorted(p.name for p in study_dir.iterdir()
-                    if p.is_dir() and (p / "failed.json").is_file() and p.name not in found)
+    # A job that failed inside a multirun leaves <run>.next/failed.json (reslab.guard); a killed one, <run>.next alone.
+    failed = sorted(p.name.removesuffix(".next") for p in study_dir.iterdir() if p.is_dir()
+                    and (p / "failed.json").is_file() and p.name.removesuffix(".next") not in found)
     stale = sorted(p.name for p in study_dir.iterdir() if p.is_dir() and ".stale-" in p.name)
     out = {"source": source, "found": len(found), "ok": sum(s == "ok" for s in found.values()),
            "diverged": sum(s == "diverged" for s in found.values()), "failed": failed, "superseded": stale}

@@ -17,7 +17,9 @@ def study_dir(runs: Path, study: str, profile: str) -> Path:
 
 def run_dirs(runs: Path, study: str, profile: str) -> list[Path]:
     root = study_dir(runs, study, profile)
-    return sorted(p for p in root.glob("*") if (p / "result.json").is_file() and ".stale-" not in p.name)
+    # Not the superseded runs (.stale-*), not an attempt that has not committed yet (.next), not the sweep records.
+    return sorted(p for p in root.glob("*") if (p / "result.json").is_file() and ".stale-" not in p.name
+                  and not p.name.endswith(".next") and not p.name.startswith("_"))
 
 
 def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
