@@ -74,7 +74,7 @@ def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded
     (study / "resnet-20-s1.next" / "failed.json").write_text("{}")
     df = results.load_results(tmp_path / "runs", "ctest", "smoke")
     line = consistency.completeness_line(df)
-    assert "expected 3 (from 1 recorded sweep(s))" in line
+    assert "expected 3 (from the sweeps recorded in `_sweeps/`)" in line
     assert "1 finished (1 ok, 0 diverged)" in line and "1 failed (resnet-20-s1)" in line
     assert "1 missing (resnet-20-s2)" in line and "resnet-20-s0.stale-1234abcd" in line
     assert "complete." not in line

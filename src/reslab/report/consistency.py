@@ -99,7 +99,8 @@ def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None
     manifests = sorted((Path(study_dir) / SWEEPS).glob("*.json"))
     if manifests:
         jobs = [j for m in manifests for j in json.loads(m.read_text())["jobs"]]
-        source = f"{len(manifests)} recorded sweep(s)"
+        # Not the number of sweeps: a rerun adds a record, and a rerun's report must read the same.
+        source = f"the sweeps recorded in `{SWEEPS}/`"
     else:
         jobs, names = _from_experiments(study, profile)
         if not jobs:
