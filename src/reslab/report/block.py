@@ -385,11 +385,7 @@ def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
         state = ("run" if len(done) == len(nets) else f"{len(done)} of its {len(nets)} nets run" if done
                  else "**not run**: the contrasts that need its nets are not tested")
         lines.append(f"- {arm} arm (`experiment={name}`, {len(nets)} nets: {', '.join(nets)}): {state}.")
-    span = skeleton.sweep_span(df)
-    if span is not None:
-        lines.append(f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end, against "
-                     f"{df.wall_seconds.sum() / 60:.1f} min of summed training time (two runs at a time with JOBS=2; "
-                     "start-up, evaluation and probes are outside the training time).")
+    lines += skeleton.sweep_lines(df)
     return lines
 
 

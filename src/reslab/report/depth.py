@@ -359,11 +359,7 @@ def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:
         "- Commit of the runs: " + ", ".join(f"{c} ({n} runs)" for c, n in commits.items())
         + " (per run: `git_commit` in runs.csv).",
     ]
-    span = skeleton.sweep_span(results)
-    if span is not None:
-        lines.append(f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end (file "
-                     f"times of environment.json and result.json), against {results.wall_seconds.sum() / 60:.1f} min "
-                     "of summed training time (runs in parallel overlap; evaluation and start-up are outside it).")
+    lines += skeleton.sweep_lines(results)
     return lines
 
 

@@ -55,6 +55,16 @@ def sweep_span(results: pd.DataFrame) -> float | None:
     return max(ends) - min(starts) if starts else None
 
 
+def sweep_lines(results: pd.DataFrame) -> list[str]:
+    """The sweep's wall time beside the summed training time of its runs (none if the runs lack the files)."""
+    span = sweep_span(results)
+    if span is None:
+        return []
+    return [f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end (file times of "
+            f"environment.json and result.json), against {results.wall_seconds.sum() / 60:.1f} min of summed training "
+            "time (runs in parallel overlap; start-up, evaluation and probes are outside the training time)."]
+
+
 # Per-run values and CSVs.
 
 def values(df: pd.DataFrame, label: str, col: str) -> dict[int, float]:
