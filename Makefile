@@ -23,7 +23,7 @@ DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks wandb-sync clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -106,6 +106,12 @@ PILOT_BLOCK = study=block-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,1
               $(DATA_ARG) $(LAUNCH) $(ARGS)
 pilot-block: $(STAMP)
 	$(BIN)/reslab-train -m experiment=block $(PILOT_BLOCK)
+	$(BIN)/reslab-cost study=block-pilot profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
+	$(BIN)/reslab-report block profile=$(PROFILE) name=block-pilot
+
+# The large arm's nets in the same pilot (same subset and seeds), before the large arm's confirmatory run.
+pilot-block-large: $(STAMP)
+	$(BIN)/reslab-train -m experiment=block-large $(PILOT_BLOCK)
 	$(BIN)/reslab-cost study=block-pilot profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
 	$(BIN)/reslab-report block profile=$(PROFILE) name=block-pilot
 
