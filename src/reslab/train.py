@@ -20,8 +20,10 @@ from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
 from reslab.device import DEVICES, pick_device, pick_precision, set_threads  # noqa: F401 (bench, cost, gradflow)
 from reslab.errors import Interrupted, ReslabError
+from reslab.evaluate import evaluate
 from reslab.guard import recorded
 from reslab.lock import lock_path, run_lock
+from reslab.logger import make_logger
 from reslab.models import build_model
 from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
@@ -243,37 +245,6 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
 
 def fmt(v) -> str:
     return f"{v:.2f}%" if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> dict:
-    model.eval()
-    loss = errs = n = 0.0
-    dtype = torch.bfloat16 if precision.startswith("bf16") else None
-    preds, labels = [], []
-    for x, y in loader:
-        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x).float()
-        loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        pred = logits.argmax(1)
-        errs += (pred != y).sum().item()
-        n += len(y)
-        preds.append(pred.to(torch.uint8).cpu())
-        labels.append(y.to(torch.uint8).cpu())
-    return {"test_loss": loss / n, "test_error": 100 * errs / n,
-            "predictions": torch.cat(preds).numpy(), "labels": torch.cat(labels).numpy()}
-
-
-def make_logger(cfg: DictConfig, name: str, out: Path):
-    if not cfg.logger.get("wandb"):
-        return None
-    os.environ.setdefault("WANDB_MODE", cfg.logger.mode)
-    os.environ.setdefault("WANDB_SILENT", "true")
-    from lightning.pytorch.loggers import WandbLogger
-
-    return WandbLogger(project=cfg.logger.project, group=f"{cfg.study}/{cfg.profile.name}", name=name,
-                       save_dir=cfg.logger.dir, mode=cfg.logger.mode,
-                       config=OmegaConf.to_container(cfg, resolve=True), log_model=False)
 
 
 def stop(err: Interrupted) -> None:
