@@ -409,6 +409,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         *skeleton.header("Is the shortcut effective, and which shortcut?", df, study,
                          "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25 (fixed before "
                          "the confirmatory run)", banner),
+        *skeleton.sweep_lines(df), "",
         "## Verdicts (computed by the decision rule)", "",
         f"Paired over seeds (a seed fixes the data order and augmentation for every variant); two-sided paired t-tests, "
         f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "
