@@ -17,18 +17,20 @@ JOBS    ?= 1
 DEVICE  ?= auto
 ARGS    ?=
 COST_ARGS ?=
+STUDY   ?= depth
 
 # Empty DATA means: the cache dir, then the official download (checksum checked).
 DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
 LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
-	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make wandb-sync   make clean"
+	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make clean"
+	@echo "make dashboard STUDY=depth PROFILE=cpu (offline, in the terminal)   make wandb-sync STUDY=...   make wandb-dashboard STUDY=..."
 
 setup: $(STAMP)
 
@@ -133,8 +135,16 @@ summary: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/jupytext --to ipynb notebooks/*.py
 
+# A study's offline W&B runs (group <study>/<profile>, found at any depth under the logger's dir): in W&B's terminal
+# UI, offline; uploaded (explicit run paths); one saved W&B workspace. See conf/dashboard.yaml and reslab-wandb -h.
+dashboard: $(STAMP)
+	$(BIN)/reslab-wandb dashboard $(STUDY) profile=$(PROFILE)
+
 wandb-sync: $(STAMP)
-	$(BIN)/wandb sync --sync-all wandb
+	$(BIN)/reslab-wandb sync $(STUDY) profile=$(PROFILE)
+
+wandb-dashboard: $(STAMP)
+	$(BIN)/reslab-wandb workspace $(STUDY) profile=$(PROFILE)
 
 clean:
 	rm -rf runs outputs multirun wandb .pytest_cache
