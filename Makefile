@@ -29,7 +29,8 @@ COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
-	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make clean"
+	@echo "make bench (images/s: reslab vs the tutorial's loop vs the model alone, reports/bench/; a quiet machine, <10 min)"
+	@echo "make test   make summary ARGS='model=plain model.depth=56'   make clean"
 	@echo "make dashboard STUDY=depth PROFILE=cpu (offline, in the terminal)   make wandb-sync STUDY=...   make wandb-dashboard STUDY=..."
 
 setup: $(STAMP)
@@ -126,8 +127,10 @@ grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
 
+# Random CIFAR-shaped data (speed does not depend on the pixels): no DATA needed. ARGS='bench.steps=1 bench.repeats=1'
+# checks that it runs; the figures need a machine where nothing else runs.
 bench: $(STAMP)
-	$(BIN)/reslab-bench device=$(DEVICE) $(DATA_ARG) $(ARGS)
+	$(BIN)/reslab-bench device=$(DEVICE) $(ARGS)
 
 summary: $(STAMP)
 	$(BIN)/reslab-summary $(ARGS)

@@ -27,6 +27,7 @@ from reslab.models import build_model
 from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
+from reslab.trainer import make_trainer
 
 log = logging.getLogger("reslab")
 
@@ -152,15 +153,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
     eval_every = int(p.get("eval_every_epochs") or 0)
-    trainer = L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
-        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
-        limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
-        num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[c for c in (probe, flow, curves, recorder, checkpointer) if c is not None],
-        deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
-    )
+    trainer = make_trainer(cfg, device, precision, steps, len(train_loader), eval_every,
+                           [c for c in (probe, flow, curves, recorder, checkpointer) if c is not None], logger)
     if resume is not None:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
