@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from reslab.data.loader import NORMALIZATIONS, SPLITS
 from reslab.device import DEVICES, pick_device
 from reslab.errors import ReslabError, bad_choice
+from reslab.logger import MODES as WANDB_MODES
 from reslab.options import SIMPLE_NAME
 from reslab.schedule import WARMUP_SHAPES
 
@@ -154,6 +155,10 @@ SCHEMA = {
     "probes.flow_batch_size": Int(1),
     "probes.responses": Bool(),
     "probes.response_calib_images": Int(1),
+    "logger.wandb": Bool(),
+    "logger.mode": Choice(WANDB_MODES),
+    "logger.project": Name(),
+    "logger.log_every_n_steps": Int(1),
 }
 OPTIONAL = {  # sub-configs a profile may leave out; when present, their values are checked
     "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True),

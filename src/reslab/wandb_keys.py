@@ -22,6 +22,13 @@ GRAD_NORM_PREFIX = "grad_norm/"
 UPDATE_PREFIX = "update/"
 
 
+def layer_id(index: int, name: str) -> str:
+    """A weight layer as its series names it: its index from the input side (the CSVs' `layer`), zero-padded so
+    that sorting the series by name orders them input to output, then its module name (the CSVs' `name`),
+    e.g. "003-stages.0.1.branch.0"."""
+    return f"{int(index):03d}-{name}"
+
+
 def grad_norm_key(layer: str) -> str:
     return GRAD_NORM_PREFIX + layer
 
