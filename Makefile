@@ -130,8 +130,10 @@ bench: $(STAMP)
 summary: $(STAMP)
 	$(BIN)/reslab-summary $(ARGS)
 
+# notebooks/*.py (jupytext percent format) are the source, and what `make test` executes on smoke runs; this writes
+# each as an .ipynb beside it (ignored by git), keeping the outputs of one that is already there.
 notebooks: $(STAMP)
-	$(BIN)/jupytext --to ipynb notebooks/*.py
+	$(BIN)/jupytext --update --to ipynb notebooks/*.py
 
 wandb-sync: $(STAMP)
 	$(BIN)/wandb sync --sync-all wandb
