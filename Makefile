@@ -135,8 +135,10 @@ bench: $(STAMP)
 summary: $(STAMP)
 	$(BIN)/reslab-summary $(ARGS)
 
+# notebooks/*.py (jupytext percent format) are the source, and what `make test` executes on smoke runs; this writes
+# each as an .ipynb beside it (ignored by git), keeping the outputs of one that is already there.
 notebooks: $(STAMP)
-	$(BIN)/jupytext --to ipynb notebooks/*.py
+	$(BIN)/jupytext --update --to ipynb notebooks/*.py
 
 # A study's offline W&B runs (group <study>/<profile>, found at any depth under the logger's dir): in W&B's terminal
 # UI, offline; uploaded (explicit run paths); one saved W&B workspace. See conf/dashboard.yaml and reslab-wandb -h.

@@ -367,6 +367,20 @@ def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
             "reads every family the same way.", "", *lines]
 
 
+def styles(agg: pd.DataFrame) -> tuple[dict, dict]:
+    """(family -> colour, budget -> marker): a family keeps its colour in every figure, your own blocks after the
+    study's."""
+    families = FAMILIES + sorted(set(agg.family) - set(FAMILIES))
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets_of(agg) + [OFF_BUDGET])}
+    return plots.fixed_colors(families), markers
+
+
+def curve_panels(agg: pd.DataFrame) -> dict[str, list[str]]:
+    """The learning-curve panels: one per budget, the nets off every budget last."""
+    return {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
+            if (agg.budget == b).any()}
+
+
 ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml; experiments/block.md, "Two arms"
 
 
@@ -404,17 +418,14 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
-    families = FAMILIES + sorted(set(agg.family) - set(FAMILIES))
-    colors = plots.fixed_colors(families)
-    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets_of(agg) + [OFF_BUDGET])}
+    colors, markers = styles(agg)
     fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
     plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
                  fronts, colors, markers, out / "pareto.png", f"profile {profile}: test error against size and speed")
     curves = load_csvs(df, "curves.csv")
     if not curves.empty:
         label_colors = {l: colors[f] for l, f in zip(agg.label, agg.family)}
-        panels = {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
-                  if (agg.budget == b).any()}
+        panels = curve_panels(agg)
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
         plots.variant_curves(curves, panels, label_colors, out / "curves.png", drops,
                              f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
