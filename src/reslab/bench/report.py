@@ -79,6 +79,7 @@ def section(r: dict) -> list[str]:
                          f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target.")
     if plain:
         lines += ["### Plainly", "", *plain, ""]
+    lines += lane_lines(r.get("lanes")) + sweep_lines(r.get("sweeps") or [])
     for c in r["cases"]:
         lines += [f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
                   f"forward MFLOPs per image, {c['steps']} timed steps)", ""]
@@ -98,6 +99,38 @@ def section(r: dict) -> list[str]:
                           "(one run alone on the device)."]
         lines.append("")
     return lines
+
+
+def lane_lines(lanes: dict | None) -> list[str]:
+    if not lanes:
+        return []
+    rows = [[k, f"{max(v):.0f}", f"{sorted(v)[len(v) // 2]:.0f}"] for k, v in lanes["img_s"].items()]
+    best = max(lanes["img_s"], key=lambda k: sorted(lanes["img_s"][k])[len(lanes["img_s"][k]) // 2])
+    return ["### How a sweep should use the cores (JOBS)", "",
+            f"{' '.join(lanes['overrides'])} at batch {lanes['batch']}: summed training img/s of the runs going on at "
+            f"once, each its own process on one fixed batch for {lanes['seconds']:g} s, {lanes['repeats']} repeats "
+            "interleaved (src/reslab/lane_bench.py).", "",
+            *table(("layout", "img/s best", "img/s median"), rows), "",
+            f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
+            f"`JOBS={lanes['cores']}` runs one thread per run.", ""]
+
+
+def sweep_lines(sweeps: list[dict]) -> list[str]:
+    if not sweeps:
+        return []
+    m = lambda s: f"{s / 60:.1f}"  # noqa: E731
+    rows = [[f"{w['study']}/{w['profile']}", str(w["runs"]), str(w["lanes"]), m(w["span"]), m(w["training"]),
+             f"{w['summed_ratio']:.2f}", f"{w['per_lane_ratio']:.2f}",
+             *(pct(w[k] / (w["span"] * w["lanes"])) for k in ("training", "evaluation", "other", "outside"))]
+            for w in sweeps]
+    return ["### Whole sweeps (the runs under `runs/` on this machine)", "",
+            "Wall time from the first run's start to the last run's end against the runs' summed pure training time, "
+            "and where the lane time (lanes x wall) went: training, the final evaluation of the eval set, other work "
+            "inside the runs (Fig. 7 responses, saving, set-up), outside the runs (start-up, data loading, idle tail). "
+            "Read from the runs' files (src/reslab/report/sweep_time.py); a sweep that shared the machine with other "
+            "work is slower than its own cost.", "",
+            *table(("sweep", "runs", "lanes", "wall min", "summed training min", "wall / summed training",
+                    "wall / training per lane", "training", "evaluation", "other in runs", "outside runs"), rows), ""]
 
 
 def write(result: dict, out_dir: Path) -> Path:

@@ -231,6 +231,7 @@ def run(cfg: DictConfig) -> dict:
             cases.append({"label": case.label, "batch": batch, "steps": steps,
                           "model": OmegaConf.to_container(model_cfg, resolve=True), "params": count_params(model),
                           "flops_forward": count_flops(model), "vs": vs, "counts": counts})
+    lanes = lane_rows(b, device, threads)
     peak = {dtype_name(k): max(v) for k, v in peaks.items()}
     out_cases = []
     for c in cases:
@@ -256,4 +257,40 @@ def run(cfg: DictConfig) -> dict:
             "flops_convention": FLOPS_CONVENTION, "data": DATA,
             "settings": {"warmup_steps": warmup, "repeats": repeats, "target_of_limit": float(b.target_of_limit),
                          "as_fast_within": float(b.as_fast_within)},
-            "cases": out_cases, "wall_seconds": time.perf_counter() - t_start}
+            "cases": out_cases, "lanes": lanes, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
+            "wall_seconds": time.perf_counter() - t_start}
+
+
+def lane_rows(b: DictConfig, device: str, threads: int) -> dict | None:
+    """One run with every core's thread vs one single-thread run per core (a CPU with 2+ cores only)."""
+    lanes = b.get("lanes")
+    cores = os.cpu_count() or 1
+    if not lanes or device != "cpu" or cores < 2:
+        return None
+    from reslab import lane_bench
+
+    seconds = float(lanes.seconds) if not b.steps else 1.0  # bench.steps set: a quick check, not a figure
+    repeats = int(lanes.repeats) if not b.steps else 1
+    rows = lane_bench.compare(cores, seconds, int(lanes.batch), list(lanes.overrides), repeats)
+    print("[bench lanes] " + ", ".join(f"{k}: {max(v):.0f} img/s" for k, v in rows.items()), flush=True)
+    return {"overrides": list(lanes.overrides), "batch": int(lanes.batch), "seconds": seconds, "repeats": repeats,
+            "cores": cores, "img_s": rows}
+
+
+def sweep_rows(cfg: DictConfig) -> list[dict]:
+    """Where the wall time of every finished study sweep under paths.runs went (reslab.report.sweep_time)."""
+    from reslab.report import sweep_time
+    from reslab.report.results import load_results
+
+    rows = []
+    runs = Path(cfg.paths.runs)
+    for prof in sorted(p for p in runs.glob("*/*") if p.is_dir() and not p.parent.name.startswith("_")):
+        try:
+            t = sweep_time.measure(load_results(runs, prof.parent.name, prof.name))
+        except Exception:  # a study dir without finished runs: nothing to say about it
+            continue
+        if t is not None:
+            rows.append({"study": prof.parent.name, "profile": prof.name, "runs": t.runs, "lanes": t.lanes,
+                         "span": t.span, "training": t.training, "evaluation": t.evaluation, "other": t.other,
+                         "outside": t.outside, "summed_ratio": t.summed_ratio, "per_lane_ratio": t.per_lane_ratio})
+    return rows
