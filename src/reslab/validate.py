@@ -217,14 +217,16 @@ def check_source(cfg: DictConfig) -> None:
         raise ReslabError(f"data source {str(source)!r} does not exist; {HOW_TO_PASS}")
 
 
-def check(cfg: DictConfig) -> None:
+def check(cfg: DictConfig, here: bool = True) -> None:
     """Every value of a training config, its model, device, data source and runs directory; raises the
-    first problem as a one-line ReslabError. Reads nothing but the config and the file system's metadata."""
+    first problem as a one-line ReslabError. Reads nothing but the config and the file system's metadata.
+    here=False: the run will go on another machine (a Slurm node), whose devices are not this one's."""
     from reslab.models import build_model
 
     check_values(cfg)
     build_model(cfg.model)  # the model's own options (depth 6n+2, shortcut kinds, ...)
-    pick_device(cfg.device)
+    if here:
+        pick_device(cfg.device)
     check_source(cfg)
     from reslab.runinfo import run_dir
 
