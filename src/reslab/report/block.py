@@ -403,6 +403,19 @@ def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
     return lines
 
 
+def followup_lines(reports: Path, study: str) -> list[str]:
+    """A pointer from the main study to its follow-up's report, once that report exists (experiments/block.md,
+    amendment of 2026-11-30: claim (a) on fresh seeds, analysed alone, so its verdicts live in their own report)."""
+    if study != "block" or not (reports / FOLLOWUP / "README.md").is_file():
+        return []
+    return [f"- Follow-up of claim (a) (`experiment={FOLLOWUP}`, fresh seeds, analysed alone as the plan's amendment "
+            f"of 2026-11-30 fixes): its verdicts are in [reports/{FOLLOWUP}](../{FOLLOWUP}/README.md); the verdicts "
+            "below are this study's seeds only."]
+
+
+FOLLOWUP = "block-followup"
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
     df = load(runs, study, profile)
     out = Path(reports) / study
@@ -438,7 +451,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
                          skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
                                                       "the blocks with each other at equal budgets, not with the papers' "
                                                       "numbers, and read the speeds as this device's.")),
-        "## Design as run", "", *arm_lines(df, study), "",
+        "## Design as run", "", *arm_lines(df, study), *followup_lines(Path(reports), study), "",
         "## Verdicts (computed by the decision rule)", "",
         skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
                            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
