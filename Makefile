@@ -1,5 +1,6 @@
 # reslab: every target creates .venv on first use and reuses it afterwards.
 #   make sweep-depth DATA=../shared/data/cifar10-jpeg.tar.gz JOBS=2
+#   make sweep-depth LAUNCHER=slurm ARGS='hydra.launcher.partition=gpu'   (conf/hydra/launcher/slurm.yaml)
 #   make test
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -14,21 +15,32 @@ PROFILE ?= cpu
 DATA    ?=
 SEEDS   ?=
 JOBS    ?= 1
+LAUNCHER ?= local
 DEVICE  ?= auto
 ARGS    ?=
 COST_ARGS ?=
+STUDY   ?= depth
 
 # Empty DATA means: the cache dir, then the official download (checksum checked).
 DATA_ARG := $(if $(DATA),data.source=$(abspath $(DATA)),)
-LAUNCH   := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
-COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+# Where a sweep's runs go: local (JOBS>1: that many side by side, Hydra's joblib launcher) or slurm (one job array,
+# conf/hydra/launcher/slurm.yaml; JOBS>1 caps the runs at once, and each run has its job's CPUs to itself).
+LAUNCH_local := $(if $(filter-out 1,$(JOBS)),hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS),)
+LAUNCH_slurm := hydra/launcher=slurm $(if $(filter-out 1,$(JOBS)),hydra.launcher.array_parallelism=$(JOBS),)
+$(if $(filter $(LAUNCHER),local slurm),,$(error LAUNCHER=$(LAUNCHER) is not valid; valid: local, slurm))
+LAUNCH   := $(LAUNCH_$(LAUNCHER))
+RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
+COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks wandb-sync clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
-	@echo "make test   make bench   make summary ARGS='model=plain model.depth=56'   make wandb-sync   make clean"
+	@echo "make bench (images/s: reslab vs the tutorial's loop vs the model alone, reports/bench/; a quiet machine, <10 min)"
+	@echo "make test   make test-slurm   make summary ARGS='model=plain model.depth=56'   make clean"
+	@echo "make dashboard STUDY=depth PROFILE=cpu (offline, in the terminal)   make wandb-sync STUDY=...   make wandb-dashboard STUDY=..."
+	@echo "make sweep-depth LAUNCHER=slurm ARGS='hydra.launcher.partition=gpu'   (conf/hydra/launcher/slurm.yaml)"
 
 setup: $(STAMP)
 
@@ -42,6 +54,11 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+# Opt-in, root: a single-node Slurm cluster on this machine (tests/slurm/cluster.sh installs Debian's slurm-wlm and
+# munge if missing and stops what it started), a smoke sweep submitted to it through submitit, its report.
+test-slurm: $(STAMP)
+	RESLAB_SLURM=1 $(PY) -m pytest tests/test_slurm.py
+
 sweep-depth: $(STAMP)
 	$(BIN)/reslab-train -m experiment=depth $(COMMON)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
@@ -54,7 +71,7 @@ pilot-depth: $(STAMP)
 	@for c in $(PILOT_CANDIDATES); do IFS=: read -r name lr wlr wsteps shape <<< "$$c"; \
 	  $(BIN)/reslab-train -m study=depth-pilot-$$name profile=cpu profile.lr=$$lr profile.warmup.lr=$$wlr \
 	    profile.warmup.steps=$$wsteps profile.warmup.shape=$$shape data.subset_seed=1 seed=100 \
-	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(JOBS) device=$(DEVICE) $(DATA_ARG) \
+	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) \
 	    $(LAUNCH) $(ARGS) && $(BIN)/reslab-report depth name=depth-pilot-$$name || exit 1; done
 
 # One study in three multiruns (experiments/shortcut.md): the deeper arm first (its runs are the
@@ -67,7 +84,7 @@ sweep-shortcut: $(STAMP)
 
 # The shortcut study's pilot (experiments/shortcut.md, 2026-11-25): another training subset
 # (subset_seed=1), seeds 100 and 101, every variant at depth 20 and the H3 pair at depth 56.
-PILOT_SHORTCUT = study=shortcut-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(JOBS) \
+PILOT_SHORTCUT = study=shortcut-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(RUN_JOBS) \
                  device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 pilot-shortcut: $(STAMP)
 	$(BIN)/reslab-train -m experiment=shortcut-deep variant=identity-A,preact $(PILOT_SHORTCUT)
@@ -102,7 +119,7 @@ cost-block: $(STAMP)
 
 # The block study's pilot (experiments/block.md): another training subset (subset_seed=1), seeds 100 and 101,
 # every net of the study; its cost too (the time the cost step takes, and the spread of its repeats).
-PILOT_BLOCK = study=block-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(JOBS) device=$(DEVICE) \
+PILOT_BLOCK = study=block-pilot profile=$(PROFILE) data.subset_seed=1 seed=100,101 jobs=$(RUN_JOBS) device=$(DEVICE) \
               $(DATA_ARG) $(LAUNCH) $(ARGS)
 pilot-block: $(STAMP)
 	$(BIN)/reslab-train -m experiment=block $(PILOT_BLOCK)
@@ -124,17 +141,29 @@ grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
 
+# Random CIFAR-shaped data (speed does not depend on the pixels): no DATA needed. ARGS='bench.steps=1 bench.repeats=1'
+# checks that it runs; the figures need a machine where nothing else runs.
 bench: $(STAMP)
-	$(BIN)/reslab-bench device=$(DEVICE) $(DATA_ARG) $(ARGS)
+	$(BIN)/reslab-bench device=$(DEVICE) $(ARGS)
 
 summary: $(STAMP)
 	$(BIN)/reslab-summary $(ARGS)
 
+# notebooks/*.py (jupytext percent format) are the source, and what `make test` executes on smoke runs; this writes
+# each as an .ipynb beside it (ignored by git), keeping the outputs of one that is already there.
 notebooks: $(STAMP)
-	$(BIN)/jupytext --to ipynb notebooks/*.py
+	$(BIN)/jupytext --update --to ipynb notebooks/*.py
+
+# A study's offline W&B runs (group <study>/<profile>, found at any depth under the logger's dir): in W&B's terminal
+# UI, offline; uploaded (explicit run paths); one saved W&B workspace. See conf/dashboard.yaml and reslab-wandb -h.
+dashboard: $(STAMP)
+	$(BIN)/reslab-wandb dashboard $(STUDY) profile=$(PROFILE)
 
 wandb-sync: $(STAMP)
-	$(BIN)/wandb sync --sync-all wandb
+	$(BIN)/reslab-wandb sync $(STUDY) profile=$(PROFILE)
+
+wandb-dashboard: $(STAMP)
+	$(BIN)/reslab-wandb workspace $(STUDY) profile=$(PROFILE)
 
 clean:
 	rm -rf runs outputs multirun wandb .pytest_cache

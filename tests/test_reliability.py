@@ -75,6 +75,8 @@ BAD_VALUES = [
     ("trainer.precision=fp8", "unknown trainer.precision 'fp8'"),
     ("trainer.checkpoint_every_n_steps=-1", "trainer.checkpoint_every_n_steps=-1 is not valid"),
     ("study=a/b", "study='a/b' is not valid; valid: a plain name"),
+    ("logger.log_every_n_steps=0", "logger.log_every_n_steps=0 is not valid; valid: an integer >= 1"),
+    ("logger.mode=cloud", "unknown logger.mode 'cloud'; valid choices: offline, online, disabled"),
 ]
 
 

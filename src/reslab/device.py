@@ -26,9 +26,17 @@ def pick_precision(choice: str, device: str) -> str:
     return choice
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: a Slurm job's (or a cpuset's) share of the node, not the whole node."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
+
+
 def threads_for(cfg) -> int:
-    """`threads`, or the cores shared out among the `jobs` parallel runs."""
-    return int(cfg.get("threads") or max(1, (os.cpu_count() or 1) // max(1, int(cfg.get("jobs") or 1))))
+    """`threads`, or the usable cores shared out among the `jobs` parallel runs."""
+    return int(cfg.get("threads") or max(1, usable_cores() // max(1, int(cfg.get("jobs") or 1))))
 
 
 def set_threads(cfg) -> int:

@@ -6,6 +6,10 @@
   leaves `<run>.next/failed.json` with its message and traceback, prints one line, and the next job starts;
   nothing finished is moved, since a run is committed only when it ends (reslab.runinfo).
 - `SweepGuard.on_multirun_end` ends the sweep with exit code 1 and one line if any job failed.
+
+The callbacks run in the launching process, the jobs wherever the launcher puts them (joblib's workers, Slurm nodes
+through submitit): the checks and the failure records meet on the file system both see. A Slurm job's device is not
+the launching node's, so there it is left to the job's own check (`runs_elsewhere`).
 """
 
 from __future__ import annotations
@@ -65,6 +69,12 @@ def recorded(task):
     return wrapper
 
 
+def runs_elsewhere(config: DictConfig) -> bool:
+    """Whether the launcher sends the jobs to other machines (Slurm): their GPUs are not the launching node's.
+    The file system is shared, so the data source and the runs directory are checked here all the same."""
+    return "SlurmLauncher" in str(config.hydra.launcher.get("_target_", ""))
+
+
 class SweepGuard(Callback):
     def __init__(self):
         self.jobs: list[DictConfig] = []
@@ -78,11 +88,12 @@ class SweepGuard(Callback):
         from reslab.sweep import job_overrides
 
         loader = GlobalHydra.instance().config_loader()
+        here = not runs_elsewhere(config)
         try:
             for i, overrides in enumerate(job_overrides(config)):
                 cfg = loader.load_sweep_config(config, list(overrides))
                 try:
-                    validate.check(cfg)
+                    validate.check(cfg, here=here)
                 except ReslabError as err:
                     raise ReslabError(f"{err} (job {i + 1}: {' '.join(overrides)}); nothing was run") from None
                 self.jobs.append(cfg)

@@ -36,10 +36,24 @@ def check_config_groups(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
         names = value.split(",")
         if not all(SIMPLE_NAME.fullmatch(n) for n in names):
             continue
-        valid = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        valid = sorted({p.stem for p in (conf_dir / key).glob("*.yaml")} | plugin_configs(key))
         for name in names:
             if name != "null" and name not in valid:
                 raise bad_choice(key, name, valid)
+
+
+def plugin_configs(group: str) -> set[str]:
+    """Names Hydra's plugins give a group of Hydra's own (hydra/launcher: basic, joblib, submitit_slurm, ...)."""
+    if not group.startswith("hydra/"):
+        return set()
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # imports the installed plugins, which put their configs in the store
+    try:
+        return {Path(name).stem for name in ConfigStore.instance().list(group)}
+    except OSError:  # not a group the store knows
+        return set()
 
 
 def hydra_entry(hydra_main: Callable) -> Callable:

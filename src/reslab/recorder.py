@@ -1,4 +1,7 @@
-"""Per-epoch metrics to CSV (rewritten atomically each epoch) and one progress line per epoch."""
+"""Per-epoch metrics to CSV (rewritten atomically each epoch) and one progress line per epoch.
+
+The rows reach W&B through reslab.wandb_series, under the same names, not through Lightning's `log`: Lightning would
+add its own 0-based `epoch` to them."""
 
 from __future__ import annotations
 
@@ -74,8 +77,6 @@ class RunRecorder(L.Callback):
         row["elapsed"] = self.elapsed_before + now - self.t0
         self.rows.append(row)
         io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
-        for key in ("train_loss", "train_error", "test_loss", "test_error"):
-            pl_module.log(key, row.get(key, math.nan), on_epoch=True, on_step=False)
         total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         eta = row["elapsed"] / trainer.global_step * (self.total_steps - trainer.global_step) if trainer.global_step else math.nan
         test = f" test err {row['test_error']:5.1f}%" if "test_error" in row else ""

@@ -22,11 +22,12 @@ from reslab.errors import Interrupted, ReslabError
 from reslab.evaluate import evaluate
 from reslab.guard import recorded
 from reslab.lock import lock_path, run_lock
-from reslab.logger import make_logger
+from reslab.logger import log_result, wandb_run
 from reslab.models import build_model
 from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
+from reslab.trainer import make_trainer
 
 log = logging.getLogger("reslab")
 
@@ -39,6 +40,8 @@ def quiet_lightning() -> None:
 
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*litlogger.*")
+# A run trains on one device in one process; on a machine with SLURM installed Lightning would ask for srun anyway.
+warnings.filterwarnings("ignore", ".*The `srun` command is available on your system but is not used.*")
 
 
 def data_checksum(cfg: DictConfig) -> str:
@@ -78,7 +81,8 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
-        result = fit(cfg, data, run_key.key, device, precision, name, out, work)
+        with wandb_run(cfg, name) as logger:  # finished however the run ends: a failed job leaves no open run
+            result = fit(cfg, data, run_key.key, device, precision, name, out, work, logger)
         aside = runinfo.commit(out, work)
     if aside is not None:
         print(f"[{name}] the earlier finished run of another config was kept as {aside}", flush=True)
@@ -98,7 +102,8 @@ def load_data(cfg: DictConfig) -> dict:
             "norm": Normalizer.fit(tx, cfg.data.normalize)}
 
 
-def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path) -> dict:
+def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path,
+        logger=None) -> dict:
     """Train in `work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
     write the outputs there, result.json last. `out` is where the run will live once committed."""
     import lightning as L
@@ -111,6 +116,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     from reslab.probes.curves import CurveProbe
     from reslab.probes.flow_callback import FlowProbe
     from reslab.recorder import RunRecorder
+    from reslab.wandb_series import WandbSeries
 
     io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     io.write_json(work / "environment.json", runinfo.environment(device))
@@ -148,19 +154,12 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     checkpointer = Checkpointer(work / runinfo.CHECKPOINT, int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
                                 train_loader)
     resume = usable(work / runinfo.CHECKPOINT)
-    logger = make_logger(cfg, name, out)
+    series = WandbSeries.for_run(cfg, logger, recorder, probe, flow)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
     eval_every = int(p.get("eval_every_epochs") or 0)
-    trainer = L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
-        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
-        limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
-        num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[c for c in (probe, flow, curves, recorder, checkpointer) if c is not None],
-        deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
-    )
+    trainer = make_trainer(cfg, device, precision, steps, len(train_loader), eval_every,
+                           [c for c in (probe, flow, curves, recorder, series, checkpointer) if c is not None], logger)
     if resume is not None:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
@@ -234,9 +233,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         "torch": torch.__version__, "git_commit": runinfo.git_commit(),
     }
     io.write_json(work / "result.json", result)
-    if logger is not None:
-        logger.experiment.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
-        logger.experiment.finish()
+    log_result(logger, result)
     print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
           f"{wall:.0f}s -> {out}", flush=True)
     return result

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from reslab.data.loader import NORMALIZATIONS, SPLITS
 from reslab.device import DEVICES, pick_device
 from reslab.errors import ReslabError, bad_choice
+from reslab.logger import MODES as WANDB_MODES
 from reslab.options import SIMPLE_NAME
 from reslab.schedule import WARMUP_SHAPES
 
@@ -154,6 +155,10 @@ SCHEMA = {
     "probes.flow_batch_size": Int(1),
     "probes.responses": Bool(),
     "probes.response_calib_images": Int(1),
+    "logger.wandb": Bool(),
+    "logger.mode": Choice(WANDB_MODES),
+    "logger.project": Name(),
+    "logger.log_every_n_steps": Int(1),
 }
 OPTIONAL = {  # sub-configs a profile may leave out; when present, their values are checked
     "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True),
@@ -212,14 +217,16 @@ def check_source(cfg: DictConfig) -> None:
         raise ReslabError(f"data source {str(source)!r} does not exist; {HOW_TO_PASS}")
 
 
-def check(cfg: DictConfig) -> None:
+def check(cfg: DictConfig, here: bool = True) -> None:
     """Every value of a training config, its model, device, data source and runs directory; raises the
-    first problem as a one-line ReslabError. Reads nothing but the config and the file system's metadata."""
+    first problem as a one-line ReslabError. Reads nothing but the config and the file system's metadata.
+    here=False: the run will go on another machine (a Slurm node), whose devices are not this one's."""
     from reslab.models import build_model
 
     check_values(cfg)
     build_model(cfg.model)  # the model's own options (depth 6n+2, shortcut kinds, ...)
-    pick_device(cfg.device)
+    if here:
+        pick_device(cfg.device)
     check_source(cfg)
     from reslab.runinfo import run_dir
 

@@ -367,6 +367,20 @@ def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
             "reads every family the same way.", "", *lines]
 
 
+def styles(agg: pd.DataFrame) -> tuple[dict, dict]:
+    """(family -> colour, budget -> marker): a family keeps its colour in every figure, your own blocks after the
+    study's."""
+    families = FAMILIES + sorted(set(agg.family) - set(FAMILIES))
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets_of(agg) + [OFF_BUDGET])}
+    return plots.fixed_colors(families), markers
+
+
+def curve_panels(agg: pd.DataFrame) -> dict[str, list[str]]:
+    """The learning-curve panels: one per budget, the nets off every budget last."""
+    return {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
+            if (agg.budget == b).any()}
+
+
 ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml; experiments/block.md, "Two arms"
 
 
@@ -389,6 +403,19 @@ def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
     return lines
 
 
+def followup_lines(reports: Path, study: str) -> list[str]:
+    """A pointer from the main study to its follow-up's report, once that report exists (experiments/block.md,
+    amendment of 2026-11-30: claim (a) on fresh seeds, analysed alone, so its verdicts live in their own report)."""
+    if study != "block" or not (reports / FOLLOWUP / "README.md").is_file():
+        return []
+    return [f"- Follow-up of claim (a) (`experiment={FOLLOWUP}`, fresh seeds, analysed alone as the plan's amendment "
+            f"of 2026-11-30 fixes): its verdicts are in [reports/{FOLLOWUP}](../{FOLLOWUP}/README.md); the verdicts "
+            "below are this study's seeds only."]
+
+
+FOLLOWUP = "block-followup"
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
     df = load(runs, study, profile)
     out = Path(reports) / study
@@ -404,17 +431,14 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
-    families = FAMILIES + sorted(set(agg.family) - set(FAMILIES))
-    colors = plots.fixed_colors(families)
-    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets_of(agg) + [OFF_BUDGET])}
+    colors, markers = styles(agg)
     fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
     plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
                  fronts, colors, markers, out / "pareto.png", f"profile {profile}: test error against size and speed")
     curves = load_csvs(df, "curves.csv")
     if not curves.empty:
         label_colors = {l: colors[f] for l, f in zip(agg.label, agg.family)}
-        panels = {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
-                  if (agg.budget == b).any()}
+        panels = curve_panels(agg)
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
         plots.variant_curves(curves, panels, label_colors, out / "curves.png", drops,
                              f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
@@ -427,7 +451,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
                          skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
                                                       "the blocks with each other at equal budgets, not with the papers' "
                                                       "numbers, and read the speeds as this device's.")),
-        "## Design as run", "", *arm_lines(df, study), "",
+        "## Design as run", "", *arm_lines(df, study), *followup_lines(Path(reports), study), "",
         "## Verdicts (computed by the decision rule)", "",
         skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
                            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "

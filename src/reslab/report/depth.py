@@ -223,6 +223,14 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int) -
     return out
 
 
+def fig7_labels(results: pd.DataFrame) -> list[str]:
+    """The nets whose layer responses are drawn: the paper's Fig. 7 depths where the study has them, else its
+    shallowest and deepest."""
+    present = sorted(results.depth.unique())
+    fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
+    return [f"{f}-{d}" for f in FAMILIES for d in fig7]
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
     """reports/<study>/ from runs/<study>/<profile>/ (a pilot is a study of its own, e.g. depth-pilot)."""
     results = load_results(runs, study, profile)
@@ -273,9 +281,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
     tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out)
-    present = sorted(results.depth.unique())
-    fig7 = [d for d in (20, 56, 110) if d in present] or [present[0], present[-1]]
-    resp_lines = flow.response_section(resp, [f"{f}-{d}" for f in FAMILIES for d in fig7], out, "responses.png")
+    resp_lines = flow.response_section(resp, fig7_labels(results), out, "responses.png")
 
     banner = skeleton.cpu_banner(profile, f"It trains for {steps} iterations on a subset, so the errors are far above "
                                  "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "

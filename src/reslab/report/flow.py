@@ -106,15 +106,21 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
     return lines, verdicts, s
 
 
-def training_section(grads: pd.DataFrame, results: pd.DataFrame, out_dir: Path, prefix: str) -> tuple[list[str], pd.DataFrame]:
-    if grads.empty:
-        return ["_No gradient probes were recorded during training._"], pd.DataFrame()
+def training_ratios(grads: pd.DataFrame) -> pd.DataFrame:
+    """First/last-conv gradient ratio of every net at its first and last probed training step, summarised over
+    seeds per family, phase (start, end) and depth."""
     r = ratios(grads, ["label", "family", "depth", "seed", "step"])
     first_step, last_step = r.groupby("label").step.transform("min"), r.groupby("label").step.transform("max")
     start = r[r.step == first_step].assign(when="start")
     end = r[r.step == last_step].assign(when="end")
     both = pd.concat([start, end])
-    s = summarize(both.rename(columns={"when": "phase"}), ["family", "phase"])
+    return summarize(both.rename(columns={"when": "phase"}), ["family", "phase"])
+
+
+def training_section(grads: pd.DataFrame, results: pd.DataFrame, out_dir: Path, prefix: str) -> tuple[list[str], pd.DataFrame]:
+    if grads.empty:
+        return ["_No gradient probes were recorded during training._"], pd.DataFrame()
+    s = training_ratios(grads)
     plots.ratio_vs_depth(s, out_dir / f"{prefix}_train_ratio.png", VANISHING_RATIO,
                          "during training (first and last probe)")
     lines = [f"![ratio during training]({prefix}_train_ratio.png)", "",
@@ -275,19 +281,25 @@ def literature_lines(readings: pd.DataFrame) -> list[str]:
     return lines
 
 
+def training_signal(signal: pd.DataFrame) -> pd.DataFrame:
+    """The backward-signal ratio (input side / output side) of every net at every training-time probe step:
+    median, min, max and count over seeds."""
+    per_run = []
+    for k, g in signal.groupby(["family", "depth", "seed", "step"]):
+        per_run.append({**dict(zip(["family", "depth", "seed", "step"], k)),
+                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
+    return pd.DataFrame(per_run).groupby(["family", "depth", "step"]).ratio.agg(
+        ["median", "min", "max", "count"]).reset_index()
+
+
 def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
     """Readings of the backward signal at the training-time probe steps (same statistic, batches and band
     as at init), and the relative update size by layer, input side vs output side."""
     if signal.empty:
         return ["_The training runs did not record the backward signal (`probes.flow_points` was off when they "
                 "ran, or they predate it); see issue 9._"], pd.DataFrame()
-    per_run = []
-    for k, g in signal.groupby(["family", "depth", "seed", "step"]):
-        per_run.append({**dict(zip(["family", "depth", "seed", "step"], k)),
-                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
-    per_run = pd.DataFrame(per_run)
-    steps = sorted(per_run.step.unique())
-    summary = per_run.groupby(["family", "depth", "step"]).ratio.agg(["median", "min", "max", "count"]).reset_index()
+    summary = training_signal(signal)
+    steps = sorted(summary.step.unique())
     lines = [f"Same statistic, band and fixed batches as at initialisation, at steps {', '.join(map(str, steps))} of "
              "every training run (every seed); median [min, max] over seeds, and the reading of the median.", "",
              "| net | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "|".join("---" for _ in steps) + "|"]

@@ -1,12 +1,16 @@
-"""Figures (matplotlib, Agg). Each function writes one PNG atomically and returns its path."""
+"""Figures (matplotlib, Agg). Each function writes one PNG atomically and returns its path; given no path
+it returns the figure instead (the notebooks show it)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+# Reports are drawn headless; a notebook's kernel keeps its own backend, so that its other figures show.
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -14,7 +18,10 @@ import pandas as pd  # noqa: E402
 from reslab import io  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path | None):
+    if path is None:
+        plt.close(fig)  # a notebook shows the returned figure once, not a second time as an open one
+        return fig
     io.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path

@@ -330,17 +330,57 @@ def signal_lines(init: pd.DataFrame, df: pd.DataFrame, out: Path, order: list) -
     return lines
 
 
-def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> Path:
+def load(runs: Path, study: str, profile: str) -> pd.DataFrame:
+    """Finished runs labelled <variant>-<depth>, in the study's order: by depth, then as in VARIANTS."""
     df = load_results(runs, study, profile)
     df["variant_name"] = [v["name"] for v in df.variant]
     df["label"] = [f"{v}-{d}" for v, d in zip(df.variant_name, df.depth)]
     depths = sorted(df.depth.unique())
-    main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
     order = [f"{v}-{d}" for d in depths for v in VARIANTS if f"{v}-{d}" in set(df.label)]
     order += sorted(set(df.label) - set(order))
     df["label"] = pd.Categorical(df.label, order, ordered=True)
     df = df.sort_values(["label", "seed"])
     df["label"] = df.label.astype(str)
+    return df
+
+
+def label_colors(order: list[str]) -> dict:
+    """A variant's colour, the same at every depth and in every figure."""
+    colors = plots.fixed_colors(VARIANTS)
+    return {l: colors.get(l.rsplit("-", 1)[0], "black") for l in order}
+
+
+def curve_panels(agg: pd.DataFrame, depths: list[int]) -> dict[str, list[str]]:
+    """The learning-curve panels: one per group of variants and depth, each with identity-A beside them."""
+    groups = {}
+    for l, g in zip(agg.label, agg.group):
+        groups.setdefault(g, []).append(l)
+    panels = {}
+    for d in depths:
+        for g in ("shortcut type", "shortcut modification", "activation placement"):
+            labels = [l for l in groups.get(g, []) if l.endswith(f"-{d}")]
+            if labels:
+                base = f"{BASELINE}-{d}"
+                panels[f"{g}, depth {d}"] = ([base] if base not in labels else []) + labels
+    # A panel holding only the baseline says nothing; eight modifications need two panels to stay readable.
+    ordered = {}
+    for name, labels in panels.items():
+        if len(labels) < 2:
+            continue
+        if len(labels) > 6:
+            half = 1 + (len(labels) - 1) // 2
+            ordered[name] = labels[:half]
+            ordered[name.replace(",", " (cont.),", 1)] = [labels[0]] + labels[half:]
+        else:
+            ordered[name] = labels
+    return ordered
+
+
+def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> Path:
+    df = load(runs, study, profile)
+    depths = sorted(df.depth.unique())
+    main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
+    order = list(dict.fromkeys(df.label))
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
@@ -368,32 +408,10 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         "seeds": agg.n_seeds, "diverged": agg.diverged, "params": agg.params.map("{:,}".format),
         "shortcut params (vs identity)": agg.extra_params.map(lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"),
     })
-    colors = plots.fixed_colors(VARIANTS)
-    colors = {l: colors.get(l.rsplit("-", 1)[0], "black") for l in order}
+    colors = label_colors(order)
     plots.variant_errors(df, order, colors, out / "errors.png", f"profile {profile}: final error per run and variant")
     curves = load_csvs(df, "curves.csv")
-    groups = {}
-    for l, g in zip(agg.label, agg.group):
-        groups.setdefault(g, []).append(l)
-    panels = {}
-    for d in depths:
-        for g in ("shortcut type", "shortcut modification", "activation placement"):
-            labels = [l for l in groups.get(g, []) if l.endswith(f"-{d}")]
-            if labels:
-                base = f"{BASELINE}-{d}"
-                panels[f"{g}, depth {d}"] = ([base] if base not in labels else []) + labels
-    # A panel holding only the baseline says nothing; eight modifications need two panels to stay readable.
-    ordered = {}
-    for name, labels in panels.items():
-        if len(labels) < 2:
-            continue
-        if len(labels) > 6:
-            half = 1 + (len(labels) - 1) // 2
-            ordered[name] = labels[:half]
-            ordered[name.replace(",", " (cont.),", 1)] = [labels[0]] + labels[half:]
-        else:
-            ordered[name] = labels
-    panels = ordered
+    panels = curve_panels(agg, depths)
     if not curves.empty:
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
         plots.variant_curves(curves, panels, colors, out / "curves.png", drops,
@@ -409,6 +427,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         *skeleton.header("Is the shortcut effective, and which shortcut?", df, study,
                          "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25 (fixed before "
                          "the confirmatory run)", banner),
+        *skeleton.sweep_lines(df), "",
         "## Verdicts (computed by the decision rule)", "",
         f"Paired over seeds (a seed fixes the data order and augmentation for every variant); two-sided paired t-tests, "
         f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "

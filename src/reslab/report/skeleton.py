@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import markdown, paired
+from reslab.report import markdown, paired, sweep_time
 
 CHANCE = 90.0  # a diverged run with no finite metric counts as chance-level error (ten classes)
 
@@ -43,26 +43,9 @@ def header(title: str, results: pd.DataFrame, study: str, plan: str, banner: str
             f"Plan, hypotheses and decision rule: {plan}.", ""]
 
 
-def sweep_span(results: pd.DataFrame) -> float | None:
-    """Seconds from the first run's start to the last run's end (file times of environment.json and
-    result.json): the sweep's wall time, to set beside the summed training time of its runs."""
-    starts, ends = [], []
-    for d in results.run_dir:
-        env, res = Path(d) / "environment.json", Path(d) / "result.json"
-        if env.is_file() and res.is_file():
-            starts.append(env.stat().st_mtime)
-            ends.append(res.stat().st_mtime)
-    return max(ends) - min(starts) if starts else None
-
-
 def sweep_lines(results: pd.DataFrame) -> list[str]:
-    """The sweep's wall time beside the summed training time of its runs (none if the runs lack the files)."""
-    span = sweep_span(results)
-    if span is None:
-        return []
-    return [f"- Sweep wall time: {span / 60:.1f} min from the first run's start to the last run's end (file times of "
-            f"environment.json and result.json), against {results.wall_seconds.sum() / 60:.1f} min of summed training "
-            "time (runs in parallel overlap; start-up, evaluation and probes are outside the training time)."]
+    """The sweep's wall time, and where it went (reslab.report.sweep_time); none if the runs lack the files."""
+    return sweep_time.lines(results)
 
 
 # Per-run values and CSVs.

@@ -1,0 +1,153 @@
+"""reports/bench/<device>.json (one per device measured) and README.md built from all of them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reslab import io
+from reslab.bench.pipeline import POINTS
+
+SCHEMA = 2
+SUMMARY_COLUMNS = ("net", "batch", "model-only img/s", "best baseline img/s", "reslab img/s", "reslab / baseline",
+                   "reslab / model-only", ">= target", "MFU reslab", "MFU model-only", "reslab + probes img/s")
+DETAIL_COLUMNS = ("variant", "what", "img/s median", "img/s best", "ms/step median", "MFU", "/ model-only")
+
+
+def device_file(result: dict) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", result["device"].lower()).strip("-") + ".json"
+
+
+def table(columns, rows) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%"
+
+
+def section(r: dict) -> list[str]:
+    th, s = r["threads"], r["settings"]
+    peak = "; ".join(f"{k}: {v['flops_per_s'] / 1e9:.1f} GFLOP/s ({v['method']})" for k, v in r["peak"].items())
+    lines = [f"## {r['device']}", "",
+             f"- torch {r['torch']}, Lightning {r['lightning']}, commit {r['git_commit']}; CPU {r['cpu']['model']} "
+             f"({r['cpu']['cores']} cores; flags {', '.join(r['cpu']['flags']) or 'none of avx2/fma/avx512f/avx512_bf16/amx_bf16'}); "
+             f"reslab's precision here: {r['precision']}.",
+             f"- Threads: torch {th['torch_threads']} (intra-op, set by the bench: {th['threads_set']}), inter-op "
+             f"{th['interop_threads']}, backend {th['backend']}, OMP_NUM_THREADS={th['OMP_NUM_THREADS'] or 'unset'}, "
+             f"MKL_NUM_THREADS={th['MKL_NUM_THREADS'] or 'unset'}; DataLoader workers: {th['dataloader_workers']}.",
+             *([f"- This CPU has AMX-BF16: bf16 autocast may train faster than fp32 here; the studies train in fp32 "
+                "on a CPU, so it is not measured by default (`make bench ARGS='trainer.precision=bf16-mixed'` adds "
+                "the bf16 rows)."] if "amx_bf16" in r["cpu"]["flags"] and r["precision"] == "32-true" else []),
+             f"- Peak (the MFU denominator): {peak}.",
+             f"- MFU = img/s x training FLOPs per image / peak; {r['flops_convention']}.",
+             f"- Data: {r['data']}.",
+             f"- Method: one process; per case every variant trains the same net (same init) at the same batch, "
+             f"{s['warmup_steps']} untimed warm-up step(s) then the case's timed steps (the window opens when the last "
+             f"warm-up step ends and holds every fetch and step after it; on a GPU the device is synchronised only at "
+             f"its edges); {s['repeats']} repeats interleaved across the variants (order rotated each repeat); "
+             f"min (best) and median over the repeats; the ratios use medians. Whole bench: "
+             f"{r['wall_seconds'] / 60:.1f} min.", ""]
+    rows = []
+    for c in r["cases"]:
+        m, pr = c["summary"], c["probes"]
+        rows.append([c["label"], str(c["batch"]), f"{m['limit_img_s']:.0f} ({m['limit_variant']})",
+                     f"{m['baseline_img_s']:.0f} ({m['baseline_variant']})", f"{m['reslab_img_s']:.0f}",
+                     f"{m['reslab_over_baseline']:.2f}", pct(m["reslab_over_limit"]),
+                     "yes" if m["target_met"] else "**no**", pct(m["mfu_reslab"]), pct(m["mfu_limit"]),
+                     f"{pr['img_s_median']:.0f} ({100 * pr['overhead']:+.1f}%)" if pr else "n/a"])
+    lines += ["### Summary (medians)", "", *table(SUMMARY_COLUMNS, rows), "",
+              f"Target: reslab >= {pct(s['target_of_limit'])} of the model alone on a fixed batch (at reslab's "
+              "precision, best memory layout, not compiled). Baseline: the better of the tutorial's loops "
+              "(DataLoader with 0 or 2 workers, torch loop or default Lightning fit). 'reslab + probes': reslab's step "
+              f"plus the probes and checkpoints a run of the {r['profile']} profile pays (gradient norms, flow, curves; "
+              f"each point timed, spread over the run's steps), for the cases at that profile's batch; n/a elsewhere.",
+              ""]
+    plain = []
+    for c in r["cases"]:
+        m = c["summary"]
+        name = f"{c['label']} at batch {c['batch']}"
+        if m["baseline_as_fast"]:
+            faster = m["baseline_img_s"] > m["reslab_img_s"]
+            within = "" if faster else f", within {pct(s['as_fast_within'])}"
+            plain.append(f"- {name}: the loop a user writes ({m['baseline_variant']}) is "
+                         f"{'faster than' if faster else 'as fast as'} reslab here "
+                         f"({m['baseline_img_s']:.0f} vs {m['reslab_img_s']:.0f} img/s{within}): on this device "
+                         "reslab's pipeline buys no speed over it.")
+        if not m["target_met"]:
+            plain.append(f"- {name}: reslab reaches {pct(m['reslab_over_limit'])} of the model alone "
+                         f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target.")
+    if plain:
+        lines += ["### Plainly", "", *plain, ""]
+    lines += lane_lines(r.get("lanes")) + sweep_lines(r.get("sweeps") or [])
+    for c in r["cases"]:
+        lines += [f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
+                  f"forward MFLOPs per image, {c['steps']} timed steps)", ""]
+        limit = c["summary"]["limit_img_s"]
+        lines += table(DETAIL_COLUMNS, [[v["name"], v["what"], f"{v['img_s_median']:.0f}", f"{v['img_s_best']:.0f}",
+                                         f"{v['ms_per_step_median']:.1f}", pct(v["mfu_median"]),
+                                         pct(v["img_s_median"] / limit)] for v in c["variants"]])
+        pr = c["probes"]
+        if pr:
+            n = pr["counts"]
+            sec = pr["point_seconds_median"]
+            pts = ", ".join(f"{k} {n[k]} x {1000 * sec[k]:.1f} ms" for k in POINTS if k in sec)
+            lines += ["", f"Probes of a {r['profile']}-profile run ({n['steps']} steps; points x median seconds per "
+                          f"point): {pts}; reslab + probes: {pr['img_s_median']:.0f} img/s median, "
+                          f"{pr['img_s_best']:.0f} best ({100 * pr['overhead']:+.1f}% time per step): the training "
+                          f"of one such run takes {n['steps'] * pr['ms_per_step_median'] / 60_000:.1f} min here "
+                          "(one run alone on the device)."]
+        lines.append("")
+    return lines
+
+
+def lane_lines(lanes: dict | None) -> list[str]:
+    if not lanes:
+        return []
+    rows = [[k, f"{max(v):.0f}", f"{sorted(v)[len(v) // 2]:.0f}"] for k, v in lanes["img_s"].items()]
+    best = max(lanes["img_s"], key=lambda k: sorted(lanes["img_s"][k])[len(lanes["img_s"][k]) // 2])
+    return ["### How a sweep should use the cores (JOBS)", "",
+            f"{' '.join(lanes['overrides'])} at batch {lanes['batch']}: summed training img/s of the runs going on at "
+            f"once, each its own process on one fixed batch for {lanes['seconds']:g} s, {lanes['repeats']} repeats "
+            "interleaved (src/reslab/lane_bench.py).", "",
+            *table(("layout", "img/s best", "img/s median"), rows), "",
+            f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
+            f"`JOBS={lanes['cores']}` runs one thread per run.", ""]
+
+
+def sweep_lines(sweeps: list[dict]) -> list[str]:
+    if not sweeps:
+        return []
+    m = lambda s: f"{s / 60:.1f}"  # noqa: E731
+    rows = [[f"{w['study']}/{w['profile']}", str(w["runs"]), str(w["lanes"]), m(w["span"]), m(w["training"]),
+             f"{w['summed_ratio']:.2f}", f"{w['per_lane_ratio']:.2f}",
+             *(pct(w[k] / (w["span"] * w["lanes"])) for k in ("training", "evaluation", "other", "outside"))]
+            for w in sweeps]
+    return ["### Whole sweeps (the runs under `runs/` on this machine)", "",
+            "Wall time from the first run's start to the last run's end against the runs' summed pure training time, "
+            "and where the lane time (lanes x wall) went: training, the final evaluation of the eval set, other work "
+            "inside the runs (Fig. 7 responses, saving, set-up), outside the runs (start-up, data loading, idle tail). "
+            "Read from the runs' files (src/reslab/report/sweep_time.py); a sweep that shared the machine with other "
+            "work is slower than its own cost.", "",
+            *table(("sweep", "runs", "lanes", "wall min", "summed training min", "wall / summed training",
+                    "wall / training per lane", "training", "evaluation", "other in runs", "outside runs"), rows), ""]
+
+
+def write(result: dict, out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    io.write_json(out_dir / device_file(result), result)
+    results = [io.read_json(f) for f in sorted(out_dir.glob("*.json"))]
+    results = [r for r in results if isinstance(r, dict) and r.get("schema") == SCHEMA]
+    lines = ["# Benchmarks (generated by `make bench`)", "",
+             "Images per second of training, per net and batch: the loop a user writes from the PyTorch CIFAR-10 "
+             "tutorial (the baseline), the model alone stepping on one fixed batch (the machine's limit for that "
+             "model), and reslab's pipeline as `reslab-train` runs it, with each of its optimisations toggled. "
+             "Code: `src/reslab/bench/`; settings: `conf/bench.yaml`.", ""]
+    for r in sorted(results, key=lambda r: r["device_type"]):
+        lines += section(r)
+    if not any(r["device_type"] == "cuda" for r in results):
+        lines += ["## GPU", "", "Not measured: no GPU on the machines this bench ran on. The code paths exist "
+                  "(`make bench DEVICE=cuda`): bf16 autocast (trainer.precision auto), channels_last, the uint8 data "
+                  "resident on the GPU with the crop and flip done there (DeviceLoader), no host sync per step "
+                  "(Classifier's device-side sums), plus fp32 rows and a torch.compile'd model-only row.", ""]
+    return io.write_text(out_dir / "README.md", "\n".join(lines))

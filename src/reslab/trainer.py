@@ -1,0 +1,21 @@
+"""The Lightning Trainer a run trains with: one definition for train.py and for the bench that times it."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+
+def make_trainer(cfg: DictConfig, device: str, precision: str, steps: int, steps_per_epoch: int, eval_every: int,
+                 callbacks: list, logger=None):
+    """`steps` optimizer steps; no progress bar, summary or Lightning checkpoint (reslab has its own); the whole
+    eval set every `eval_every` epochs (0: never during training)."""
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
+        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
+        limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
+        num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
+        deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, steps_per_epoch),
+    )

@@ -1,0 +1,73 @@
+"""`make bench` sets reslab beside the loop a user writes and beside the model alone, in one process, and writes a
+report with every column the comparison needs. A tiny net and one or two timed steps: these check that the bench runs
+and reports, not any speed (the figures come from `make bench` on a quiet machine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from reslab.bench.pipeline import study_points
+from reslab.bench.report import DETAIL_COLUMNS, SUMMARY_COLUMNS
+from reslab.bench.run import check
+from reslab.errors import ReslabError
+from reslab.paths import CONF_DIR
+
+# ResNet-8 at batch 8, the batch of the profile whose probes it costs (so that the probe row is filled too);
+# small probe sets, a small matmul for the peak.
+TINY = ["bench.cases=[{label: ResNet-8, overrides: ['model.depth=8'], batch: 8, steps: 1}]", "bench.warmup_steps=1",
+        "bench.repeats=2", "bench.min_images=64", "bench.peak_size.cpu=128", "bench.peak_calls=1",
+        "profile.batch_size=8", "probes.flow_batch_size=8", "profile.curve.train_images=16",
+        "profile.curve.test_images=16", "threads=1"]
+
+
+def bench_cfg(*overrides):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("bench", overrides=list(overrides))
+
+
+def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
+    out = cli("reslab-bench", *TINY).stdout
+    assert "[bench 1/1 ResNet-8 b8 repeat 2/2]" in out
+    readme = (tmp_path / "reports/bench/README.md").read_text()
+    for columns in (SUMMARY_COLUMNS, DETAIL_COLUMNS):
+        assert "| " + " | ".join(columns) + " |" in readme.splitlines()
+    for stated in ("torch ", "Threads: torch 1", "inter-op", "Peak (the MFU denominator): fp32", "3 x forward FLOPs",
+                   "random CIFAR-shaped data", "interleaved", "## GPU", "Not measured: no GPU"):
+        assert stated in readme, stated
+
+    [result] = [json.loads(p.read_text()) for p in (tmp_path / "reports/bench").glob("*.json")]
+    assert result["threads"]["torch_threads"] == 1 and result["device_type"] == "cpu"
+    [case] = result["cases"]
+    names = [v["name"] for v in case["variants"]]
+    assert names == ["loop-w0", "loop-w2", "lightning-w2", "model-nchw-fp32", "model-cl-fp32", "reslab", "reslab-NCHW"]
+    for v in case["variants"]:
+        assert len(v["seconds"]) == 2 and v["img_s_best"] >= v["img_s_median"] > 0 and v["mfu_median"] > 0, v["name"]
+    s = case["summary"]
+    assert s["reslab_over_limit"] == pytest.approx(s["reslab_img_s"] / s["limit_img_s"])
+    assert s["reslab_over_baseline"] == pytest.approx(s["reslab_img_s"] / s["baseline_img_s"])
+    assert s["baseline_variant"] in names[:3] and s["limit_variant"] in names[3:5]
+    probes = case["probes"]
+    assert set(probes["point_seconds_median"]) == {"grad_norms", "flow", "curve", "checkpoint"}
+    assert probes["img_s_median"] < next(v for v in case["variants"] if v["name"] == "reslab")["img_s_median"]
+
+
+def test_the_probes_a_study_pays_are_counted_as_train_py_schedules_them():
+    # The cpu profile: 6,400 images x 4 epochs at batch 32 = 800 steps; 4 gradient-norm points per epoch (every 50
+    # steps), the flow probe at 0 and every quarter (the last at step 799), curve points at 0, every 1/16 and 3 early
+    # ones (1/32, 1/64, 1/128; 1/16 is already there), a checkpoint every 200 steps before the last.
+    assert study_points(bench_cfg(), 32) == {"steps": 800, "grad_norms": 16, "flow": 5, "curve": 20, "checkpoint": 3}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("bench.warmup_steps=0", "bench.warmup_steps=0 is not valid; valid: an integer >= 1"),
+    ("bench.repeats=0", "bench.repeats=0 is not valid"),
+    ("bench.steps=0", "bench.steps=0 is not valid; valid: null (each case's steps) or an integer >= 1"),
+    ("bench.lightning_workers=-1", "bench workers -1 is not valid"),
+])
+def test_bad_bench_settings_are_one_line_errors(override, message):
+    with pytest.raises(ReslabError) as err:
+        check(bench_cfg(override).bench)
+    assert message in str(err.value) and "\n" not in str(err.value)
