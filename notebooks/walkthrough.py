@@ -107,8 +107,8 @@ readings.assign(reading=readings.ratio.map(sig.reading))
 # %% [markdown]
 # ## Gradient flow, 2: the weight gradients by layer
 # `grad_norms.csv`: the norm of every conv/linear weight's gradient on a training batch at the probed steps
-# (`kind` main: the 3x3 path; shortcut projections apart). The first-conv / last-conv ratio below
-# 1/100 is what the depth study's plan calls vanishing.
+# (`kind` main: the stem, the 3x3 convs and the classifier; shortcut projections and gates apart). The ratio of
+# the stem conv's to the last 3x3 conv's is what the depth study's plan calls vanishing below 1/100.
 
 # %%
 grads = pd.read_csv(Path(run.run_dir) / "grad_norms.csv")

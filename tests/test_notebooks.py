@@ -53,13 +53,17 @@ def smoke_runs(tmp_path_factory, synth_archive, smoke_env) -> Path:
     def train(*args):
         return run_cli("reslab-train", "-m", *args, *common, env=smoke_env, cwd=project)
 
+    def block_and_cost():
+        train("experiment=block", "block=resnet-0.27M,preact-0.27M")
+        run_cli("python", "-m", "reslab.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
+                "cost.warmup_steps=1", "cost.steps=1", "cost.repeats=1", "cost.memory_batch=8", env=smoke_env,
+                cwd=project)
+
     with ThreadPoolExecutor(3) as pool:
         for job in [pool.submit(train, "experiment=depth", "model.depth=8,14"),
                     pool.submit(train, "experiment=shortcut", "variant=plain,identity-A"),
-                    pool.submit(train, "experiment=block", "block=resnet-0.27M,preact-0.27M")]:
+                    pool.submit(block_and_cost)]:
             job.result()
-    run_cli("python", "-m", "reslab.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
-            "cost.warmup_steps=1", "cost.steps=1", "cost.repeats=1", "cost.memory_batch=8", env=smoke_env, cwd=project)
     return project / "runs"
 
 
@@ -72,8 +76,9 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
 @pytest.fixture()
 def notebook_env(kernel, smoke_env, monkeypatch):
     """The kernel inherits this process's environment: the notebooks' inputs go there."""
-    for name, value in {**smoke_env, "JUPYTER_PATH": str(kernel), "MPLBACKEND": "Agg"}.items():
-        monkeypatch.setenv(name, value)
+    for name in ("RESLAB_CACHE", "WANDB_MODE"):
+        monkeypatch.setenv(name, smoke_env[name])
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel))
 
 
 def test_there_is_a_notebook_per_study_and_a_walkthrough():
