@@ -13,7 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io, options, runinfo, validate
+from reslab import distributed, io, options, runinfo, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
@@ -78,7 +78,7 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
-        result = fit(cfg, data, run_key.key, device, precision, name, out, work)
+        result = distributed.launch(fit, load_data, cfg, data, run_key.key, device, precision, name, out, work)
         aside = runinfo.commit(out, work)
     if aside is not None:
         print(f"[{name}] the earlier finished run of another config was kept as {aside}", flush=True)
@@ -112,8 +112,9 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     from reslab.probes.flow_callback import FlowProbe
     from reslab.recorder import RunRecorder
 
-    io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    io.write_json(work / "environment.json", runinfo.environment(device))
+    if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.distributed)
+        io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        io.write_json(work / "environment.json", runinfo.environment(device))
 
     L.seed_everything(int(cfg.seed), workers=False, verbose=False)
     model = build_model(cfg.model)  # built after seeding: the init depends on the seed only
@@ -124,7 +125,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     dev = torch.device(device)
     channels_last = bool(cfg.trainer.channels_last)
     train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
-                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last,
+                                **distributed.shard())  # under DDP: this rank's part of every batch
     eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, cfg.trainer.eval_batch_size, train=False,
                                channels_last=channels_last)
     steps = total_steps(p, len(train_loader))
@@ -153,7 +155,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
     eval_every = int(p.get("eval_every_epochs") or 0)
     trainer = L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
+        accelerator="gpu" if device == "cuda" else "cpu", **distributed.trainer_args(cfg), precision=precision,
         max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
         limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
         num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False, enable_progress_bar=False,
@@ -161,7 +163,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         callbacks=[c for c in (probe, flow, curves, recorder, checkpointer) if c is not None],
         deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, len(train_loader)),
     )
-    if resume is not None:
+    if resume is not None and trainer.is_global_zero:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -173,6 +175,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None,
                     ckpt_path=resume, weights_only=False)  # our own checkpoint: it holds RNG states, not only tensors
     wall = time.perf_counter() - t0
+    if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
+        return None
 
     rows = recorder.rows
     good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
@@ -228,7 +232,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
-        "device": runinfo.device_name(device), "precision": precision,
+        "device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),
         "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
         "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
         "torch": torch.__version__, "git_commit": runinfo.git_commit(),
