@@ -2,7 +2,9 @@
 deterministic stand-ins for what happens at an arbitrary moment in real life:
 
 - `STEP:SIGNAL` (e.g. `3:KILL`, `6:TERM`): the process sends itself SIGNAL in the middle of the training step
-  that starts at global step STEP, after the checkpoints before it were written;
+  that starts at global step STEP, after the checkpoints before it were written; in a run on several devices
+  rank 0 sends it to the command (its parent), which forwards it to the ranks, and waits until it arrives
+  (the ranks are fresh interpreters: tests/faultsite/sitecustomize.py gives them these faults);
 - `enospc:NAME` (e.g. `enospc:model.pt`): the disk fills while NAME is written, after half of it;
 - `fail-job:N`: job N (0-based) of a multirun raises RuntimeError after training, before its outputs.
 """
@@ -11,14 +13,19 @@ import errno
 import os
 import signal
 import sys
+import time
 
 from reslab import io, train
+from reslab.checkpoint import Checkpointer
 from reslab.module import Classifier
 
-args = sys.argv[1:]
-split = args.index("--")
-faults = [a.split(":", 1) for a in args[:split]]
-sys.argv = [sys.argv[0], *args[split + 1:]]
+if __name__ == "__main__":  # the command; the ranks of a run on several devices import this file (faultsite/)
+    split = sys.argv.index("--")
+    os.environ["RESLAB_TEST_FAULTS"] = " ".join(sys.argv[1:split])
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(os.path.dirname(__file__), "faultsite"),
+                                                             os.environ.get("PYTHONPATH")]))
+    sys.argv = [sys.argv[0], *sys.argv[split + 1:]]
+faults = [a.split(":", 1) for a in os.environ["RESLAB_TEST_FAULTS"].split()]
 signals = {int(k): getattr(signal, f"SIG{v}") for k, v in faults if k.isdigit()}
 full = {v for k, v in faults if k == "enospc"}
 failing = {int(v) for k, v in faults if k == "fail-job"}
@@ -28,8 +35,14 @@ step_once = Classifier.training_step
 
 def training_step(self, batch, batch_idx):
     sig = signals.pop(self.trainer.global_step, None)
-    if sig is not None:
+    if sig is not None and "RESLAB_RANK" not in os.environ:
         os.kill(os.getpid(), sig)
+    elif sig is not None and os.environ["RESLAB_RANK"] == "0":
+        os.kill(os.getppid(), sig)
+        checkpointer = next(c for c in self.trainer.callbacks if isinstance(c, Checkpointer))
+        deadline = time.monotonic() + 60
+        while checkpointer.signum is None and time.monotonic() < deadline:
+            time.sleep(0.01)
     return step_once(self, batch, batch_idx)
 
 
@@ -63,4 +76,5 @@ def failing_evaluate(*a, **k):
 
 
 train.evaluate = failing_evaluate
-train.main()
+if __name__ == "__main__":
+    train.main()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from reslab import io
+from reslab.distributed import agreed_signal
 from reslab.errors import Interrupted
 
 
@@ -104,12 +105,17 @@ class Checkpointer(L.Callback):
         step = trainer.global_step
         if self.every and step % self.every == 0:
             self._due = True
-        if not (self._due or self.signum) or step >= trainer.max_steps:
+        signum = agreed_signal(trainer, self.signum)  # under DDP a signal to any rank stops all at this step
+        if not (self._due or signum) or step >= trainer.max_steps:
             return
         if batch_idx + 1 >= len(self.loader):  # an epoch's last batch: its end-of-epoch work is still to come
             return
         self._position = (trainer.current_epoch, batch_idx + 1)
-        io.save_torch(self.path, trainer._checkpoint_connector.dump_checkpoint(weights_only=False))
+        # Built on every rank (the module gathers its sums there, reslab.module), written by rank 0: every rank
+        # resumes from it (the ranks' states are alike but for those sums).
+        state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        if trainer.is_global_zero:
+            io.save_torch(self.path, state)
         self._due = False
-        if self.signum:
-            raise Interrupted(self.signum, step, self.path)
+        if signum:
+            raise Interrupted(signum, step, self.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import torch
+from omegaconf import OmegaConf
 
 from reslab.errors import ReslabError, bad_choice
 
@@ -35,8 +36,10 @@ def usable_cores() -> int:
 
 
 def threads_for(cfg) -> int:
-    """`threads`, or the usable cores shared out among the `jobs` parallel runs."""
-    return int(cfg.get("threads") or max(1, usable_cores() // max(1, int(cfg.get("jobs") or 1))))
+    """`threads` (per process), or the usable cores shared out among the `jobs` parallel runs and, within a run on
+    several devices, among its processes (`trainer.devices`)."""
+    procs = max(1, int(cfg.get("jobs") or 1)) * max(1, int(OmegaConf.select(cfg, "trainer.devices", default=1) or 1))
+    return int(cfg.get("threads") or max(1, usable_cores() // procs))
 
 
 def set_threads(cfg) -> int:

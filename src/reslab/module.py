@@ -3,6 +3,9 @@
 Per-epoch sums live on the device as tensors and are read once per epoch, so the training step
 never waits on a host sync. A non-finite loss marks the run diverged and stops it: some shortcut
 variants are expected to fail (Identity Mappings Table 1), and a study must record that, not crash.
+
+Under DDP (reslab.distributed) each rank sums its share of the batches; the sums are added over the ranks
+where they are read (the strategy's reduce: nothing to add on one device), at the same batches on every rank.
 """
 
 from __future__ import annotations
@@ -58,25 +61,32 @@ class Classifier(L.LightningModule):
         return loss
 
     def check_finite(self) -> bool:
-        if self._train_sums is not None and not bool(torch.isfinite(self._train_sums[0])):
+        bad = self._train_sums is not None and not bool(torch.isfinite(self._train_sums[0]))
+        # Every rank stops at once: one that stopped alone would leave the others in the next all-reduce.
+        if self.trainer.strategy.reduce_boolean_decision(bad, all=False):
             self.diverged = True
             self.trainer.should_stop = True
         return not self.diverged
 
+    def _total(self, sums, n: int) -> list[float]:
+        """[loss sum, errors, images] over all ranks."""
+        both = torch.cat([sums if sums is not None else torch.zeros(2, device=self.device),
+                          torch.tensor([float(n)], device=self.device)])
+        return self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
+
     def train_epoch_stats(self) -> dict:
-        loss, errs = self._train_sums.tolist() if self._train_sums is not None else (math.nan, math.nan)
-        n = self._train_n if self._train_sums is not None else 0
+        if self._train_sums is None:
+            return {"train_loss": math.nan, "train_error": math.nan}
+        loss, errs, n = self._total(self._train_sums, self._train_n)
         return {"train_loss": loss / n if n else math.nan, "train_error": 100 * errs / n if n else math.nan}
 
     def take_window(self) -> tuple[float, float, int]:
         """(mean loss, error %, images) of the training steps since the last call; resets the window."""
-        if self._window_sums is None or not self._window_n:
-            self._window_sums, self._window_n = None, 0
-            return math.nan, math.nan, 0
-        loss, errs = self._window_sums.tolist()
-        n = self._window_n
+        loss, errs, n = self._total(self._window_sums, self._window_n)
         self._window_sums, self._window_n = None, 0
-        return loss / n, 100 * errs / n, n
+        if not n:
+            return math.nan, math.nan, 0
+        return loss / n, 100 * errs / n, int(n)
 
     # -- evaluation ----------------------------------------------------------------------------
     def on_validation_epoch_start(self):
@@ -100,13 +110,27 @@ class Classifier(L.LightningModule):
     # resumed epoch's training error would count only the batches after the restart.
     SUMS = ("_train_sums", "_train_n", "_window_sums", "_window_n", "_eval_sums", "_eval_n", "diverged")
 
+    # Under DDP the checkpoint holds rank 0's state: the running sums are first gathered on rank 0 and the other
+    # ranks go on from zero, so the totals, the epoch's numbers, are the same whether the run goes on or resumes.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.trainer.world_size > 1:
+            for sums, n in (("_train_sums", "_train_n"), ("_window_sums", "_window_n")):
+                total = self._total(getattr(self, sums), getattr(self, n))
+                self._restart_sums(sums, n, total if self.global_rank == 0 else None)
         checkpoint["reslab_sums"] = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in
                                      ((k, getattr(self, k, None)) for k in self.SUMS)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for k, v in checkpoint.get("reslab_sums", {}).items():
             setattr(self, k, v)
+        if self.global_rank > 0:  # the sums saved are all ranks' (rank 0's after gathering)
+            for sums, n in (("_train_sums", "_train_n"), ("_window_sums", "_window_n")):
+                if getattr(self, sums, None) is not None:
+                    self._restart_sums(sums, n, None)
+
+    def _restart_sums(self, sums: str, n: str, total: list[float] | None) -> None:
+        setattr(self, sums, torch.tensor(total[:2] if total else [0.0, 0.0], device=self.device))
+        setattr(self, n, int(total[2]) if total else 0)
 
     def on_train_start(self):
         for k in self.SUMS:  # sums restored from a checkpoint were saved on the CPU

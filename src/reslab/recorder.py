@@ -76,6 +76,8 @@ class RunRecorder(L.Callback):
         row["seconds"] = self.epoch_before + now - self.t_epoch
         row["elapsed"] = self.elapsed_before + now - self.t0
         self.rows.append(row)
+        if not trainer.is_global_zero:  # DDP: every rank has the numbers (added over the ranks); rank 0 writes them
+            return
         io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
         total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         eta = row["elapsed"] / trainer.global_step * (self.total_steps - trainer.global_step) if trainer.global_step else math.nan

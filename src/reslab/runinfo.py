@@ -1,7 +1,8 @@
 """A run's identity and bookkeeping: its directory, its config hash, its environment record.
 
 A run is identified by everything that changes its numbers (model, profile, data copy and
-split, seed, device type, precision, memory format, torch thread count, deterministic kernels) and by
+split, seed, device type, precision, memory format, torch thread count, deterministic kernels, and the
+device count of a multi-device run) and by
 nothing else (paths, loggers, probes), so a rerun of a sweep can skip exactly the runs whose results
 already stand.
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io
+from reslab import distributed, io
 from reslab.paths import ROOT
 
 
@@ -52,7 +53,7 @@ def legacy_identity(cfg: DictConfig, data_checksum: str, device_type: str, preci
         "device_type": device_type,
         "precision": precision,
         "channels_last": bool(cfg.trainer.channels_last),
-    }
+    } | distributed.identity(cfg)  # nothing for one device: the keys of earlier runs stand
 
 
 def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> dict:

@@ -13,7 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io, options, runinfo, validate
+from reslab import distributed, io, options, runinfo, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
@@ -40,7 +40,8 @@ def quiet_lightning() -> None:
 
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*litlogger.*")
-# A run trains on one device in one process; on a machine with SLURM installed Lightning would ask for srun anyway.
+# reslab starts a run's processes itself (reslab.distributed); on a machine with SLURM installed Lightning would ask
+# for srun anyway.
 warnings.filterwarnings("ignore", ".*The `srun` command is available on your system but is not used.*")
 
 
@@ -81,8 +82,7 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
-        with wandb_run(cfg, name) as logger:  # finished however the run ends: a failed job leaves no open run
-            result = fit(cfg, data, run_key.key, device, precision, name, out, work, logger)
+        result = distributed.launch(fit_logged, load_data, cfg, data, run_key.key, device, precision, name, out, work)
         aside = runinfo.commit(out, work)
     if aside is not None:
         print(f"[{name}] the earlier finished run of another config was kept as {aside}", flush=True)
@@ -102,6 +102,16 @@ def load_data(cfg: DictConfig) -> dict:
             "norm": Normalizer.fit(tx, cfg.data.normalize)}
 
 
+def fit_logged(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path,
+               work: Path) -> dict | None:
+    """fit() with the run's W&B run around it, in the process that trains (under DDP, every rank): rank 0 logs, the
+    other ranks have no logger. The W&B run is finished however fit ends: a failed job leaves no open run."""
+    if not distributed.is_rank_zero():
+        return fit(cfg, data, key, device, precision, name, out, work)
+    with wandb_run(cfg, name) as logger:
+        return fit(cfg, data, key, device, precision, name, out, work, logger)
+
+
 def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path,
         logger=None) -> dict:
     """Train in `work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
@@ -118,8 +128,9 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     from reslab.recorder import RunRecorder
     from reslab.wandb_series import WandbSeries
 
-    io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    io.write_json(work / "environment.json", runinfo.environment(device))
+    if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.distributed)
+        io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        io.write_json(work / "environment.json", runinfo.environment(device))
 
     L.seed_everything(int(cfg.seed), workers=False, verbose=False)
     model = build_model(cfg.model)  # built after seeding: the init depends on the seed only
@@ -130,7 +141,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     dev = torch.device(device)
     channels_last = bool(cfg.trainer.channels_last)
     train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
-                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last,
+                                **distributed.shard())  # under DDP: this rank's part of every batch
     eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, cfg.trainer.eval_batch_size, train=False,
                                channels_last=channels_last)
     steps = total_steps(p, len(train_loader))
@@ -160,7 +172,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     eval_every = int(p.get("eval_every_epochs") or 0)
     trainer = make_trainer(cfg, device, precision, steps, len(train_loader), eval_every,
                            [c for c in (probe, flow, curves, recorder, series, checkpointer) if c is not None], logger)
-    if resume is not None:
+    if resume is not None and trainer.is_global_zero:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -172,6 +184,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None,
                     ckpt_path=resume, weights_only=False)  # our own checkpoint: it holds RNG states, not only tensors
     wall = time.perf_counter() - t0
+    if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
+        return None
 
     rows = recorder.rows
     good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
@@ -227,7 +241,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         "eval_seconds": eval_wall,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
-        "device": runinfo.device_name(device), "precision": precision,
+        "device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),
         "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
         "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
         "torch": torch.__version__, "git_commit": runinfo.git_commit(),

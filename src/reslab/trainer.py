@@ -7,12 +7,14 @@ from omegaconf import DictConfig
 
 def make_trainer(cfg: DictConfig, device: str, precision: str, steps: int, steps_per_epoch: int, eval_every: int,
                  callbacks: list, logger=None):
-    """`steps` optimizer steps; no progress bar, summary or Lightning checkpoint (reslab has its own); the whole
+    """`steps` optimizer steps on `trainer.devices` devices (reslab.distributed); no progress bar, summary or Lightning checkpoint (reslab has its own); the whole
     eval set every `eval_every` epochs (0: never during training)."""
     import lightning as L
 
+    from reslab import distributed
+
     return L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision,
+        accelerator="gpu" if device == "cuda" else "cpu", **distributed.trainer_args(cfg), precision=precision,
         max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
         limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
         num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False,

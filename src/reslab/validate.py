@@ -15,8 +15,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from reslab import distributed
 from reslab.data.loader import NORMALIZATIONS, SPLITS
 from reslab.device import DEVICES, pick_device
+from reslab.distributed import STRATEGIES
 from reslab.errors import ReslabError, bad_choice
 from reslab.logger import MODES as WANDB_MODES
 from reslab.options import SIMPLE_NAME
@@ -128,6 +130,9 @@ SCHEMA = {
     "trainer.eval_batch_size": Int(1),
     "trainer.save_weights": Bool(),
     "trainer.checkpoint_every_n_steps": Int(0),
+    "trainer.devices": Int(1),
+    "trainer.strategy": Choice(STRATEGIES),
+    "trainer.sync_batchnorm": Bool(),
     "profile.name": Name(),
     "profile.train_subset": Int(1, null=True),
     "profile.eval_subset": Int(1, null=True),
@@ -165,7 +170,8 @@ OPTIONAL = {  # sub-configs a profile may leave out; when present, their values 
                        "shape": Choice(WARMUP_SHAPES)},
     "profile.curve": {"points": Int(0), "early_points": Int(0), "train_images": Int(0), "test_images": Int(0)},
 }
-DEFAULTS = {"trainer.checkpoint_every_n_steps": 200, "profile.warmup.shape": "constant"}
+DEFAULTS = {"trainer.checkpoint_every_n_steps": 200, "profile.warmup.shape": "constant", "trainer.devices": 1,
+            "trainer.strategy": "auto", "trainer.sync_batchnorm": False}
 
 
 def _value(cfg: DictConfig, key: str):
@@ -225,8 +231,8 @@ def check(cfg: DictConfig, here: bool = True) -> None:
 
     check_values(cfg)
     build_model(cfg.model)  # the model's own options (depth 6n+2, shortcut kinds, ...)
-    if here:
-        pick_device(cfg.device)
+    # The device count against the batch (everywhere) and against this machine's devices (where it runs).
+    distributed.check(cfg, pick_device(cfg.device) if here else None)
     check_source(cfg)
     from reslab.runinfo import run_dir
 

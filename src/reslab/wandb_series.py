@@ -7,6 +7,8 @@ of reslab.wandb_keys, against Lightning's step.
 - at every flow-probe point: update/<layer>, the relative weight update (FlowProbe, updates.csv).
 
 The loss is summed on the device and read once per interval: reading it every step would stall an accelerator.
+Under DDP only rank 0 has a logger (train.fit_logged): its step loss is the mean over its share of each batch, while
+the epoch keys are added over all ranks (reslab.module), as metrics.csv holds them.
 Rows are mirrored from the callbacks that write the CSVs, so a run resumed from a checkpoint logs the rows its
 checkpoint restored into its new W&B run, and the W&B run holds what the CSVs hold.
 """

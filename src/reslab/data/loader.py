@@ -51,14 +51,16 @@ def crop_flip_draws(b: int, pad: int, flip: bool, g: torch.Generator, device) ->
     return oy, ox, mirrored
 
 
-def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, g: torch.Generator) -> torch.Tensor:
+def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, g: torch.Generator, of: int | None = None,
+                     part: slice = slice(None)) -> torch.Tensor:
     """Pad with zeros (the mean, after normalisation), take a random 32x32 crop, maybe mirror.
 
-    One gather for the whole batch. The result is laid out NHWC, i.e. channels_last.
+    One gather for the whole batch. The result is laid out NHWC, i.e. channels_last. `x` may be the `part`
+    of a batch of `of` images (one DDP rank's share): it gets that part of the whole batch's draws.
     """
     b, _, h, w = x.shape
     xp = F.pad(x, (pad, pad, pad, pad))
-    oy, ox, mirrored = crop_flip_draws(b, pad, flip, g, x.device)
+    oy, ox, mirrored = (d[part] if d is not None else None for d in crop_flip_draws(of or b, pad, flip, g, x.device))
     cols = ox[:, None] + torch.arange(w, device=x.device)
     if flip:
         cols = torch.where(mirrored[:, None], cols.flip(1), cols)
@@ -73,12 +75,21 @@ class DeviceLoader:
     The batch order and augmentation of epoch e depend only on (seed, e), so a run is
     reproducible whatever else shares the device's random state, and a run resumed from a checkpoint
     (`resume_at`) gets the batches an uninterrupted run gets.
+
+    Under DDP (`world` > 1, training only) every rank draws the same order and augmentation, and rank r
+    yields the r-th of `world` equal parts of each batch of `batch_size` (the global batch): the ranks
+    together see exactly the images, crops and flips of the one-process run.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, batch_size: int,
-                 train: bool, seed: int = 0, pad: int = 4, flip: bool = True, channels_last: bool = False):
+                 train: bool, seed: int = 0, pad: int = 4, flip: bool = True, channels_last: bool = False,
+                 rank: int = 0, world: int = 1):
+        if train and batch_size % world:
+            raise ValueError(f"batch_size={batch_size} does not split into {world} equal parts")
         self.x, self.y, self.normalize = x, y, normalize.to(x.device)
         self.batch_size, self.train, self.seed = batch_size, train, seed
+        share = batch_size // world if train else batch_size
+        self.part = slice(rank * share, (rank + 1) * share) if train else slice(None)
         self.pad, self.flip, self.channels_last = pad, flip, channels_last
         self.epoch = 0
         self.skip = 0  # batches of the next epoch already trained (set by resume_at)
@@ -104,10 +115,10 @@ class DeviceLoader:
         for _ in range(start if self.train else 0):
             crop_flip_draws(self.batch_size, self.pad, self.flip, g, device)
         for i in range(start if self.train else 0, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size][self.part]
             xb = self.normalize(self.x[idx])
             if self.train:
-                xb = random_crop_flip(xb, self.pad, self.flip, g)
+                xb = random_crop_flip(xb, self.pad, self.flip, g, self.batch_size, self.part)
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, self.y[idx]

@@ -73,13 +73,14 @@ class CurveProbe(L.Callback):
         step = trainer.global_step
         tr_loss, tr_err = error_on(pl_module.model, *self.train_xy)
         te_loss, te_err = error_on(pl_module.model, *self.test_xy)
-        run_loss, run_err, run_n = pl_module.take_window()
+        run_loss, run_err, run_n = pl_module.take_window()  # under DDP, added over the ranks: every rank calls it
         self.rows.append({
             "step": step, "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan,
             "train_error": tr_err, "train_loss": tr_loss, "test_error": te_err, "test_loss": te_loss,
             "running_train_loss": run_loss, "running_train_error": run_err, "running_images": run_n,
         })
-        io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
+        if trainer.is_global_zero:  # DDP: every rank keeps the rows (its checkpoint bookkeeping), rank 0 writes them
+            io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}
