@@ -20,7 +20,8 @@ from reslab.paths import CONF_DIR
 TINY = ["bench.cases=[{label: ResNet-8, overrides: ['model.depth=8'], batch: 8, steps: 1}]", "bench.warmup_steps=1",
         "bench.repeats=2", "bench.min_images=64", "bench.peak_size.cpu=128", "bench.peak_calls=1",
         "profile.batch_size=8", "probes.flow_batch_size=8", "profile.curve.train_images=16",
-        "profile.curve.test_images=16", "threads=1"]
+        "profile.curve.test_images=16", "threads=1", "bench.evaluation.images=20", "bench.evaluation.batches=[5,20]",
+        "bench.fusion.batch=4"]
 
 
 def bench_cfg(*overrides):
@@ -35,7 +36,8 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
     for columns in (SUMMARY_COLUMNS, DETAIL_COLUMNS):
         assert "| " + " | ".join(columns) + " |" in readme.splitlines()
     for stated in ("torch ", "Threads: torch 1", "inter-op", "Peak (the MFU denominator): fp32", "3 x forward FLOPs",
-                   "random CIFAR-shaped data", "interleaved", "## GPU", "Not measured: no GPU"):
+                   "random CIFAR-shaped data", "interleaved", "## GPU", "Not measured: no GPU",
+                   "### Evaluation batch", "| ResNet-8 |", "### Seed fusion", "| grouped |"):
         assert stated in readme, stated
 
     [result] = [json.loads(p.read_text()) for p in (tmp_path / "reports/bench").glob("*.json")]
@@ -49,6 +51,8 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
     assert s["reslab_over_limit"] == pytest.approx(s["reslab_img_s"] / s["limit_img_s"])
     assert s["reslab_over_baseline"] == pytest.approx(s["reslab_img_s"] / s["baseline_img_s"])
     assert s["baseline_variant"] in names[:3] and s["limit_variant"] in names[3:5]
+    assert set(result["evaluation"]["img_s"]["ResNet-8"]) == {"5", "20"}
+    assert set(result["fusion"]["img_s"]) == {"separate", "grouped"}
     probes = case["probes"]
     assert set(probes["point_seconds_median"]) == {"grad_norms", "flow", "curve", "checkpoint"}
     assert probes["img_s_median"] < next(v for v in case["variants"] if v["name"] == "reslab")["img_s_median"]

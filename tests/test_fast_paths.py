@@ -4,7 +4,10 @@
 - the loss: on the same images with the same draws, DeviceLoader's batch (normalised, padded, cropped, flipped on the
   device, channels_last) gives the loss that torchvision's transforms and an NCHW model give;
 - the update: one step of reslab's Classifier in its Lightning Trainer moves every parameter and BN statistic as a
-  plain torch SGD loop does (CPU, fp32).
+  plain torch SGD loop does (CPU, fp32);
+- the evaluation batch (trainer.eval_batch_size=auto: 50 on a CPU, 500 on a GPU): the final evaluation and the Fig. 7
+  responses of a trained net are the same at batch 50 as at 500, up to float rounding (rtol 1e-5; every prediction
+  equal).
 The draws are seeded, so each test gives the same p-values every time; alpha is what a true difference would have
 to beat, and the power check below shows that a sampler missing one offset fails it.
 """
@@ -175,3 +178,27 @@ def test_one_step_of_reslabs_classifier_updates_the_parameters_as_a_plain_sgd_lo
         torch.testing.assert_close(ours[k], theirs[k], rtol=1e-4, atol=1e-5, msg=k)
     assert not torch.equal(theirs["stem.0.weight"], init["stem.0.weight"]), "the step moved the weights"
     assert not torch.equal(theirs["stem.1.running_mean"], init["stem.1.running_mean"]), "and the BN statistics"
+
+
+def test_the_eval_batch_changes_evaluation_and_responses_by_float_rounding_only():
+    from reslab.evaluate import evaluate
+    from reslab.probes import layer_responses
+
+    torch.manual_seed(0)
+    model = build_model(OmegaConf.create(TINY))
+    x, y = torch.randint(0, 256, (500, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (500,))
+    norm = Normalizer.fit(x, "pixel_mean")
+    with torch.no_grad():  # BN statistics of a net that has seen data, not the identity of a fresh one
+        model.train()
+        model(norm(x[:200]).float())
+    small, large = (evaluate(model, DeviceLoader(x, y, norm, b, train=False, channels_last=True), "32-true")
+                    for b in (50, 500))
+    assert np.array_equal(small["predictions"], large["predictions"])
+    assert small["test_loss"] == pytest.approx(large["test_loss"], rel=1e-5)
+    assert small["test_error"] == large["test_error"]
+    images = norm(x).contiguous(memory_format=torch.channels_last)
+    calib = norm(x[:100])
+    r50, r500 = (layer_responses(model, images, calib=calib, batch_size=b) for b in (50, 500))
+    assert [r["name"] for r in r50] == [r["name"] for r in r500]
+    for a, b in zip(r50, r500):
+        assert a["std"] == pytest.approx(b["std"], rel=1e-5) and a["std_median"] == pytest.approx(b["std_median"], rel=1e-5)

@@ -17,7 +17,7 @@ from reslab import distributed, io, options, runinfo, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
-from reslab.device import DEVICES, pick_device, pick_precision, set_threads  # noqa: F401 (bench, cost, gradflow)
+from reslab.device import DEVICES, pick_device, pick_eval_batch, pick_precision, set_threads  # noqa: F401 (bench, cost, gradflow)
 from reslab.errors import Interrupted, ReslabError
 from reslab.evaluate import evaluate
 from reslab.guard import recorded
@@ -143,7 +143,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
                                 pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last,
                                 **distributed.shard())  # under DDP: this rank's part of every batch
-    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, cfg.trainer.eval_batch_size, train=False,
+    eval_batch = pick_eval_batch(cfg.trainer.eval_batch_size, device)
+    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, eval_batch, train=False,
                                channels_last=channels_last)
     steps = total_steps(p, len(train_loader))
     warm = p.warmup
@@ -159,7 +160,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     flow = FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
     curve = p.get("curve") or {}
     curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
-    curves = CurveProbe.for_run(cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last) \
+    curves = CurveProbe.for_run(cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last,
+                                eval_batch) \
         if curve.get("points") else None
     recorder = RunRecorder(work / "metrics.csv", name, len(train_loader), steps)
     # Last among the callbacks: the others have finished their step when their state is saved.
@@ -211,7 +213,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         import pandas as pd
 
         # Fig. 7 over every eval image, BN recalibrated on (un-augmented) training images.
-        resp = layer_responses(module.model, torch.cat([xb for xb, _ in eval_loader]),
+        resp = layer_responses(module.model, torch.cat([xb for xb, _ in eval_loader]), batch_size=eval_batch,
                                calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
         io.save_with(work / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
     if cfg.trainer.save_weights:
@@ -238,7 +240,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         "grad_probe_every_steps": grad_every if probe is not None else None,
         "flow_probe_steps": sorted(flow.steps) if flow is not None else [], "probes": OmegaConf.to_container(cfg.probes, resolve=True),
         "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
-        "eval_seconds": eval_wall,
+        "eval_seconds": eval_wall, "eval_batch_size": eval_batch,
         "last_good_epoch": last.get("epoch"),
         "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
         "device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),

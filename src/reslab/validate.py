@@ -37,13 +37,14 @@ class Int:
     min: int = 0
     max: int | None = None
     null: bool = False  # null means "not set" (e.g. profile.max_steps: epochs decide)
+    auto: bool = False  # "auto" means "the device's choice" (e.g. trainer.eval_batch_size)
 
     def valid(self) -> str:
         rng = f"an integer >= {self.min}" + (f" and <= {self.max}" if self.max is not None else "")
-        return rng + (" (or null)" if self.null else "")
+        return rng + (" (or null)" if self.null else "") + (" (or auto)" if self.auto else "")
 
     def check(self, key: str, value) -> None:
-        if value is None and self.null:
+        if (value is None and self.null) or (value == "auto" and self.auto):
             return
         # bool is an int in Python; `seed=true` is a mistake, not seed 1.
         if isinstance(value, bool) or not isinstance(value, int) or value < self.min \
@@ -127,7 +128,7 @@ SCHEMA = {
     "trainer.precision": Choice(PRECISIONS),
     "trainer.channels_last": Bool(),
     "trainer.deterministic": Bool(),
-    "trainer.eval_batch_size": Int(1),
+    "trainer.eval_batch_size": Int(1, auto=True),
     "trainer.save_weights": Bool(),
     "trainer.checkpoint_every_n_steps": Int(0),
     "trainer.devices": Int(1),

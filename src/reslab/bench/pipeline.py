@@ -25,6 +25,7 @@ from reslab import io
 from reslab.bench.timing import step_clock, sync
 from reslab.checkpoint import Checkpointer
 from reslab.data import DeviceLoader
+from reslab.device import pick_eval_batch
 from reslab.data.loader import Normalizer
 from reslab.module import Classifier
 from reslab.probes.callback import GradNormProbe
@@ -66,7 +67,8 @@ class ProbeCosts(L.Callback):
         self.grad = GradNormProbe(1) if counts["grad_norms"] else None
         self.flow = FlowProbe.for_run(cfg, 1, tx, ty, norm, device, channels_last) if counts["flow"] else None
         self.curve = CurveProbe.for_run(cfg, self.scratch / "curves.csv", [0], (tx, ty), (tx, ty), norm, device,
-                                        channels_last) if counts["curve"] else None
+                                        channels_last, pick_eval_batch(cfg.trainer.eval_batch_size, device.type)) \
+            if counts["curve"] else None
         self.checkpoint = bool(counts["checkpoint"])
         self.seconds: dict | None = None
         self._warm = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 
 from reslab import io
@@ -79,7 +80,8 @@ def section(r: dict) -> list[str]:
                          f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target.")
     if plain:
         lines += ["### Plainly", "", *plain, ""]
-    lines += lane_lines(r.get("lanes")) + sweep_lines(r.get("sweeps") or [])
+    lines += lane_lines(r.get("lanes")) + eval_lines(r.get("evaluation")) + fusion_lines(r.get("fusion"))
+    lines += sweep_lines(r.get("sweeps") or [])
     for c in r["cases"]:
         lines += [f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
                   f"forward MFLOPs per image, {c['steps']} timed steps)", ""]
@@ -99,6 +101,52 @@ def section(r: dict) -> list[str]:
                           "(one run alone on the device)."]
         lines.append("")
     return lines
+
+
+def median(v: list[float]) -> float:
+    return statistics.median(v)
+
+
+def eval_lines(e: dict | None) -> list[str]:
+    """Forward-only evaluation img/s by batch size (reslab.bench.evaluation)."""
+    if not e or not e["img_s"]:
+        return []
+    batches = list(next(iter(e["img_s"].values())))
+    auto = str(e["auto"])
+    rows, slower = [], []
+    for net, rates in e["img_s"].items():
+        best = max(rates, key=lambda b: median(rates[b]))
+        rows.append([net, *(f"{median(rates[b]):.0f}" for b in batches), f"batch {best}"])
+        if auto in rates and best != auto:
+            slower.append(f"{net} (batch {best}: {median(rates[best]) / median(rates[auto]):.2f}x batch {auto}'s rate)")
+    verdict = (f"`trainer.eval_batch_size=auto` takes batch {auto} on this device: the fastest measured for every net."
+               if not slower else f"`trainer.eval_batch_size=auto` takes batch {auto} on this device; faster here: "
+               + "; ".join(slower) + ".")
+    return ["### Evaluation batch (the forward-only passes of every run)", "",
+            f"Images per second (median of {e['repeats']}) of reslab's final evaluation (reslab.evaluate over a "
+            f"DeviceLoader, eval mode) of {e['images']} random images by batch size, {e['threads']} thread(s): the "
+            "final evaluation, the Fig. 7 responses pass and the curve points are such passes (src/reslab/bench/"
+            "evaluation.py). In eval mode the batch changes the numbers by float rounding only.", "",
+            *table(("net", *(f"batch {b} img/s" for b in batches), "fastest"), rows), "", verdict, ""]
+
+
+def fusion_lines(f: dict | None) -> list[str]:
+    """Seed fusion (reslab.bench.fusion): S separate nets vs one grouped net."""
+    if not f:
+        return []
+    sep, grp = median(f["img_s"]["separate"]), median(f["img_s"]["grouped"])
+    gain = grp / sep
+    verdict = (f"Grouped is {gain:.2f}x separate: under the 1.10x that would pay for fusing seeds (and for the test "
+               "that a fused seed trains exactly as the seed alone), so reslab trains each seed as its own run."
+               if gain < 1.10 else f"Grouped is {gain:.2f}x separate: seed fusion would pay on this device; reslab "
+               "does not fuse seeds yet.")
+    rows = [[k, f"{median(v):.0f}", f"{max(v):.0f}"] for k, v in f["img_s"].items()]
+    return ["### Seed fusion (S seeds of one net as one grouped network)", "",
+            f"{f['seeds']} nets with ResNet-20's convolution stack, batch {f['batch']} each, full SGD steps, "
+            f"{f['threads']} thread(s), {f['steps']} steps per repeat, {f['repeats']} repeats interleaved: trained one "
+            "after another (separate) or as one net with groups="
+            f"{f['seeds']} convolutions and BN over {f['seeds']}x the channels (grouped); summed img/s "
+            "(src/reslab/bench/fusion.py).", "", *table(("layout", "img/s median", "img/s best"), rows), "", verdict, ""]
 
 
 def lane_lines(lanes: dict | None) -> list[str]:

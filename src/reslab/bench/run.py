@@ -23,6 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from reslab import runinfo
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
+from reslab.bench.evaluation import eval_rows
+from reslab.bench.fusion import fusion_rows
 from reslab.bench.limit import matmul_peak, model_only
 from reslab.bench.pipeline import POINTS, reslab_fit, study_points
 from reslab.device import pick_device, pick_precision, set_threads
@@ -232,6 +234,12 @@ def run(cfg: DictConfig) -> dict:
                           "model": OmegaConf.to_container(model_cfg, resolve=True), "params": count_params(model),
                           "flops_forward": count_flops(model), "vs": vs, "counts": counts})
     lanes = lane_rows(b, device, threads)
+    nets = {}
+    for c in cases:
+        nets.setdefault(c["label"], OmegaConf.create(c["model"]))
+    evals = eval_rows(b.get("evaluation"), nets, device, precision, bool(cfg.trainer.channels_last), int(cfg.seed),
+                      quick=bool(b.steps))
+    fusion = fusion_rows(b.get("fusion"), device, quick=bool(b.steps))
     peak = {dtype_name(k): max(v) for k, v in peaks.items()}
     out_cases = []
     for c in cases:
@@ -257,7 +265,7 @@ def run(cfg: DictConfig) -> dict:
             "flops_convention": FLOPS_CONVENTION, "data": DATA,
             "settings": {"warmup_steps": warmup, "repeats": repeats, "target_of_limit": float(b.target_of_limit),
                          "as_fast_within": float(b.as_fast_within)},
-            "cases": out_cases, "lanes": lanes, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
+            "cases": out_cases, "lanes": lanes, "evaluation": evals, "fusion": fusion, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
             "wall_seconds": time.perf_counter() - t_start}
 
 

@@ -50,13 +50,14 @@ def error_on(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 class CurveProbe(L.Callback):
     """Rows of (step, lr, fixed-set train/test error and loss, running train loss/error) -> curves.csv."""
 
-    def __init__(self, path: Path, steps: list[int], train_xy, test_xy):
-        self.path, self.steps = Path(path), set(steps)
+    def __init__(self, path: Path, steps: list[int], train_xy, test_xy, batch_size: int = 500):
+        self.path, self.steps, self.batch_size = Path(path), set(steps), batch_size
         self.train_xy, self.test_xy = train_xy, test_xy
         self.rows: list[dict] = []
 
     @classmethod
-    def for_run(cls, cfg, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool) -> "CurveProbe":
+    def for_run(cls, cfg, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool,
+                batch_size: int = 500) -> "CurveProbe":
         """On fixed, class-balanced, un-augmented sets of `profile.curve` training and test images."""
         from reslab.data.arrays import stratified_subset
 
@@ -67,12 +68,12 @@ class CurveProbe(L.Callback):
             return (xb.contiguous(memory_format=torch.channels_last) if channels_last else xb), y[idx].to(dev)
 
         c = cfg.profile.curve
-        return cls(path, steps, fixed(train, c.train_images), fixed(test, c.test_images))
+        return cls(path, steps, fixed(train, c.train_images), fixed(test, c.test_images), batch_size)
 
     def _point(self, trainer, pl_module) -> None:
         step = trainer.global_step
-        tr_loss, tr_err = error_on(pl_module.model, *self.train_xy)
-        te_loss, te_err = error_on(pl_module.model, *self.test_xy)
+        tr_loss, tr_err = error_on(pl_module.model, *self.train_xy, self.batch_size)
+        te_loss, te_err = error_on(pl_module.model, *self.test_xy, self.batch_size)
         run_loss, run_err, run_n = pl_module.take_window()  # under DDP, added over the ranks: every rank calls it
         self.rows.append({
             "step": step, "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan,

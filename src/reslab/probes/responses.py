@@ -16,6 +16,10 @@ import torch.nn as nn
 
 from reslab.models.layers import ResponseTap
 
+# BN is recalibrated in train mode, on batches of this size: each batch's own statistics are averaged, so the size
+# is part of the recipe (unlike the measuring pass, in eval mode, whose batch changes nothing but float rounding).
+CALIB_BATCH = 500
+
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, batches) -> nn.Module:
@@ -34,10 +38,11 @@ def recalibrate_bn(model: nn.Module, batches) -> nn.Module:
 @torch.no_grad()
 def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None,
                     batch_size: int = 500) -> list[dict]:
-    """Per tapped layer: mean and median over channels of the per-channel std over the images in `x`.
-    With `calib` (normalised training images), BN is recalibrated on them first (on a copy)."""
+    """Per tapped layer: mean and median over channels of the per-channel std over the images in `x` (read
+    `batch_size` at a time). With `calib` (normalised training images), BN is recalibrated on them first (on a copy),
+    CALIB_BATCH at a time."""
     if calib is not None:
-        model = recalibrate_bn(copy.deepcopy(model), calib.split(batch_size))
+        model = recalibrate_bn(copy.deepcopy(model), calib.split(CALIB_BATCH))
     taps = [(n, m) for n, m in model.named_modules() if isinstance(m, ResponseTap)]
     stats: dict[str, torch.Tensor] = {}
 
