@@ -29,9 +29,9 @@ def pick_precision(choice: str, device: str) -> str:
 
 # Forward-only passes over the eval set (the final evaluation, the Fig. 7 responses, the curve points) at this batch
 # when trainer.eval_batch_size is auto. A GPU wants large batches; a CPU core does not: at batch 500 a net's
-# activations leave the caches, and one thread evaluated DenseNet-BC-0.27M ~2x, ResNet-56 ~1.25x faster at 50
-# (`make bench`, "Evaluation" table, measures it on the machine at hand). In eval mode an image's output does not
-# depend on its batch, so the batch changes the numbers by float rounding only (tests/test_fast_paths.py).
+# activations leave the caches (reports/bench/README.md, "Evaluation batch": one thread evaluates every bench net
+# faster at 50, DenseNet-BC about twice as fast). In eval mode an image's output does not depend on its batch, so the
+# batch changes the numbers by float rounding only (tests/test_fast_paths.py).
 EVAL_BATCH = {"cpu": 50, "cuda": 500}
 
 

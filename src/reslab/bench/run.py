@@ -294,11 +294,16 @@ def sweep_rows(cfg: DictConfig) -> list[dict]:
     runs = Path(cfg.paths.runs)
     for prof in sorted(p for p in runs.glob("*/*") if p.is_dir() and not p.parent.name.startswith("_")):
         try:
-            t = sweep_time.measure(load_results(runs, prof.parent.name, prof.name))
+            res = load_results(runs, prof.parent.name, prof.name)
+            t = sweep_time.measure(res)
         except Exception:  # a study dir without finished runs: nothing to say about it
             continue
+        # Runs from before trainer.eval_batch_size=auto do not record it: they evaluated at the fixed 500.
+        batches = res["eval_batch_size"] if "eval_batch_size" in res else [None] * len(res)
+        eval_batch = ", ".join(str(b) for b in sorted({500 if b is None or b != b else int(b) for b in batches}))
         if t is not None:
             rows.append({"study": prof.parent.name, "profile": prof.name, "runs": t.runs, "lanes": t.lanes,
                          "span": t.span, "training": t.training, "evaluation": t.evaluation, "other": t.other,
-                         "outside": t.outside, "summed_ratio": t.summed_ratio, "per_lane_ratio": t.per_lane_ratio})
+                         "outside": t.outside, "summed_ratio": t.summed_ratio, "per_lane_ratio": t.per_lane_ratio,
+                         "eval_batch": eval_batch})
     return rows
