@@ -21,7 +21,7 @@ TINY = ["bench.cases=[{label: ResNet-8, overrides: ['model.depth=8'], batch: 8, 
         "bench.repeats=2", "bench.min_images=64", "bench.peak_size.cpu=128", "bench.peak_calls=1",
         "profile.batch_size=8", "probes.flow_batch_size=8", "profile.curve.train_images=16",
         "profile.curve.test_images=16", "threads=1", "bench.evaluation.images=20", "bench.evaluation.batches=[5,20]",
-        "bench.fusion.batch=4"]
+        "bench.fusion.batch=4", "bench.lanes.seconds=1", "bench.lanes.repeats=1"]
 
 
 def bench_cfg(*overrides):
@@ -37,7 +37,7 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
         assert "| " + " | ".join(columns) + " |" in readme.splitlines()
     for stated in ("torch ", "Threads: torch 1", "inter-op", "Peak (the MFU denominator): fp32", "3 x forward FLOPs",
                    "random CIFAR-shaped data", "interleaved", "## GPU", "Not measured: no GPU",
-                   "### Evaluation batch", "| ResNet-8 |", "### Seed fusion", "| grouped |"):
+                   "### How a sweep should use the cores", "### Evaluation batch", "| ResNet-8 |", "### Seed fusion", "| grouped |"):
         assert stated in readme, stated
 
     [result] = [json.loads(p.read_text()) for p in (tmp_path / "reports/bench").glob("*.json")]
