@@ -16,7 +16,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import runinfo
+from reslab import distributed, runinfo
 from reslab.wandb_keys import STEP
 
 MODES = ("offline", "online", "disabled")
@@ -71,7 +71,8 @@ def tags(cfg: DictConfig) -> list[str]:
 def wandb_run(cfg: DictConfig, name: str) -> Iterator:
     """A Lightning WandbLogger on a new W&B run named `name` (None if W&B is off), finished on the way out: exit
     code 0 if the block ended normally, 1 if it raised."""
-    mode = wandb_mode(cfg)
+    # Under DDP (reslab.distributed) only rank 0 logs: one W&B run per reslab run, the other ranks have no logger.
+    mode = wandb_mode(cfg) if distributed.is_rank_zero() else None
     if mode is None:
         yield None
         return

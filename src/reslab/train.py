@@ -104,10 +104,8 @@ def load_data(cfg: DictConfig) -> dict:
 
 def fit_logged(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path,
                work: Path) -> dict | None:
-    """fit() with the run's W&B run around it, in the process that trains (under DDP, every rank): rank 0 logs, the
-    other ranks have no logger. The W&B run is finished however fit ends: a failed job leaves no open run."""
-    if not distributed.is_rank_zero():
-        return fit(cfg, data, key, device, precision, name, out, work)
+    """fit() inside the run's W&B run (rank 0's only under DDP), in the process that trains; the W&B run is finished
+    however fit ends: a failed job leaves no open run."""
     with wandb_run(cfg, name) as logger:
         return fit(cfg, data, key, device, precision, name, out, work, logger)
 
