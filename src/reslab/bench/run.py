@@ -24,6 +24,7 @@ from reslab import runinfo
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
 from reslab.bench.evaluation import eval_rows
+from reslab.bench.floor import floor_rows
 from reslab.bench.fusion import fusion_rows
 from reslab.bench.limit import matmul_peak, model_only
 from reslab.bench.pipeline import POINTS, reslab_fit, study_points
@@ -152,7 +153,7 @@ def probe_row(main: Variant, counts: dict, batch: int, steps: int) -> dict:
             "overhead": med / statistics.median(s / steps for s in main.seconds) - 1}
 
 
-def summary(case: dict, b: DictConfig) -> dict:
+def summary(case: dict, b: DictConfig, floor: dict | None = None) -> dict:
     rows = {v["name"]: v for v in case["variants"]}
     reslab = rows["reslab"]
     limits = [v for v in case["variants"] if v["group"] == "limit" and not v["compiled"]
@@ -160,12 +161,15 @@ def summary(case: dict, b: DictConfig) -> dict:
     limit = max(limits, key=lambda v: v["img_s_median"])
     base = max((v for v in case["variants"] if v["group"] == "baseline"), key=lambda v: v["img_s_median"])
     r_base, r_limit = reslab["img_s_median"] / base["img_s_median"], reslab["img_s_median"] / limit["img_s_median"]
+    own = (floor or {}).get("batches", {}).get(str(case["batch"]), {}).get("own_ms")
+    # reslab's own work per step (bench.floor) added to the model's step: the share of the limit reslab can reach.
+    cap = None if own is None else limit["ms_per_step_median"] / (limit["ms_per_step_median"] + max(own, 0.0))
     return {"reslab_img_s": reslab["img_s_median"], "limit_img_s": limit["img_s_median"], "limit_variant": limit["name"],
             "baseline_img_s": base["img_s_median"], "baseline_variant": base["name"],
             "reslab_over_baseline": r_base, "reslab_over_limit": r_limit,
             "target_met": r_limit >= float(b.target_of_limit),
             "baseline_as_fast": base["img_s_median"] >= (1 - float(b.as_fast_within)) * reslab["img_s_median"],
-            "mfu_reslab": reslab["mfu_median"], "mfu_limit": limit["mfu_median"]}
+            "mfu_reslab": reslab["mfu_median"], "mfu_limit": limit["mfu_median"], "own_ms": own, "own_cap": cap}
 
 
 def cpu_info() -> dict:
@@ -233,6 +237,7 @@ def run(cfg: DictConfig) -> dict:
             cases.append({"label": case.label, "batch": batch, "steps": steps,
                           "model": OmegaConf.to_container(model_cfg, resolve=True), "params": count_params(model),
                           "flops_forward": count_flops(model), "vs": vs, "counts": counts})
+        floor = floor_rows(cfg, [int(c.batch) for c in b.cases], device, precision, Path(tmp), quick=bool(b.steps))
     lanes = lane_rows(b, device, threads)
     nets = {}
     for c in cases:
@@ -253,7 +258,7 @@ def run(cfg: DictConfig) -> dict:
                                   "mfu_median": s["img_s_median"] * train_flops / peak[dtype_name(v.precision)]})
         main = next(v for v in vs if v.name == "reslab")
         c["probes"] = probe_row(main, counts, c["batch"], c["steps"]) if counts else None
-        c["summary"] = summary(c, b)
+        c["summary"] = summary(c, b, floor)
         out_cases.append(c)
     return {"schema": 2, "device": runinfo.device_name(device), "device_type": device, "precision": precision,
             "torch": torch.__version__, "lightning": lightning.__version__, "git_commit": runinfo.git_commit(),
@@ -265,7 +270,7 @@ def run(cfg: DictConfig) -> dict:
             "flops_convention": FLOPS_CONVENTION, "data": DATA,
             "settings": {"warmup_steps": warmup, "repeats": repeats, "target_of_limit": float(b.target_of_limit),
                          "as_fast_within": float(b.as_fast_within)},
-            "cases": out_cases, "lanes": lanes, "evaluation": evals, "fusion": fusion, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
+            "cases": out_cases, "floor": floor, "lanes": lanes, "evaluation": evals, "fusion": fusion, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
             "wall_seconds": time.perf_counter() - t_start}
 
 
