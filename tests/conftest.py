@@ -20,11 +20,16 @@ def synth_archive(tmp_path_factory) -> Path:
     return synthetic.write(tmp_path_factory.mktemp("data") / "cifar-10-python.tar.gz", n_train=500, n_test=100)
 
 
+def cli_env(project: Path) -> dict:
+    """The environment of the console scripts in a scratch project dir: its own cache, no W&B."""
+    e = dict(os.environ)
+    e.update(RESLAB_CACHE=str(project / "cache"), WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
+    return e
+
+
 @pytest.fixture()
 def env(tmp_path) -> dict:
-    e = dict(os.environ)
-    e.update(RESLAB_CACHE=str(tmp_path / "cache"), WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
-    return e
+    return cli_env(tmp_path)
 
 
 def run_cli(tool: str, *args, env: dict, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

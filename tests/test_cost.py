@@ -111,17 +111,22 @@ def test_reslab_cost_measures_every_net_of_the_study_in_interleaved_repeats(cli,
     assert {"device", "threads", "precision", "channels_last", "memory_method", "git_commit"} <= set(rows.columns)
 
 
-def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(cli, tmp_path):
+def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_path, capsys):
+    # In-process (the console script's path is the test above): what is checked is the rerun rule.
+    def cost_run(*overrides) -> str:
+        cost.run(cost_cfg(tmp_path, "study=block", "cost.warmup_steps=1", "cost.memory_batch=8", *overrides))
+        return capsys.readouterr().out
+
     fake_run(tmp_path, "resnet-0.27M-8", TINY)
-    cli(*COST)
+    cost_run()
     csv = tmp_path / "runs/block/smoke/cost.csv"
     first = csv.read_bytes()
-    assert "measured earlier" in cli(*COST).stdout and csv.read_bytes() == first
-    assert "measured earlier" not in cli(*COST, "cost.steps=2").stdout          # other settings: measured again
+    assert "measured earlier" in cost_run() and csv.read_bytes() == first
+    assert "measured earlier" not in cost_run("cost.steps=2")                   # other settings: measured again
     fake_run(tmp_path, "wide-0.27M-8", SMALL)
-    assert "measured earlier" not in cli(*COST, "cost.steps=2").stdout          # a net added: all measured again
+    assert "measured earlier" not in cost_run("cost.steps=2")                   # a net added: all measured again
     assert set(pd.read_csv(csv).label) == {"resnet-0.27M-8", "wide-0.27M-8"}
-    assert "measured earlier" not in cli(*COST, "cost.steps=2", "cost.force=true").stdout
+    assert "measured earlier" not in cost_run("cost.steps=2", "cost.force=true")
 
 
 def cost_cfg(tmp_path, *overrides):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from conftest import cli_env, run_cli
 
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false"]
 
@@ -15,18 +18,36 @@ def results(root: Path, study: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((root / "runs" / study / "smoke").glob("*/result.json"))]
 
 
+DEPTH_SWEEP = ["experiment=depth", *SMOKE, "model.depth=8,14", "seed=0,1"]
+
+
 @pytest.fixture()
 def depth_sweep(cli, tmp_path, synth_archive):
     def run(*extra):
-        return cli("reslab-train", "-m", "experiment=depth", *SMOKE, f"data.source={synth_archive}",
-                   "model.depth=8,14", "seed=0,1", *extra)
+        return cli("reslab-train", "-m", *DEPTH_SWEEP, f"data.source={synth_archive}", *extra)
 
     return run
 
 
-def test_smoke_depth_sweep_goes_from_config_to_report(depth_sweep, cli, tmp_path):
-    proc = depth_sweep()
-    assert "run 1/8" in proc.stdout and "run 8/8" in proc.stdout and "ETA" in proc.stdout
+@pytest.fixture(scope="session")
+def finished_depth_sweep(tmp_path_factory, synth_archive) -> tuple[Path, str]:
+    """The smoke depth sweep, trained once for the tests that read it: (its project dir, its output)."""
+    project = tmp_path_factory.mktemp("depth-sweep")
+    proc = run_cli("reslab-train", "-m", *DEPTH_SWEEP, f"data.source={synth_archive}", env=cli_env(project),
+                   cwd=project)
+    return project, proc.stdout
+
+
+@pytest.fixture()
+def swept(finished_depth_sweep, tmp_path) -> str:
+    """A copy of the finished sweep in this test's project dir (tmp_path), files and times as written; its output."""
+    project, out = finished_depth_sweep
+    shutil.copytree(project, tmp_path, dirs_exist_ok=True)
+    return out
+
+
+def test_smoke_depth_sweep_goes_from_config_to_report(swept, cli, tmp_path):
+    assert "run 1/8" in swept and "run 8/8" in swept and "ETA" in swept
     rows = results(tmp_path, "depth")
     assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
     run = tmp_path / "runs/depth/smoke/plain-8-s0"
@@ -59,17 +80,19 @@ def test_smoke_depth_sweep_goes_from_config_to_report(depth_sweep, cli, tmp_path
     assert len(per_run) == 8 and {"net", "seed", "train_error", "test_error", "steps", "git_commit"} <= set(per_run)
 
 
-def test_rerun_skips_finished_runs_and_a_changed_config_reruns(depth_sweep, tmp_path):
-    depth_sweep()
+def test_rerun_skips_finished_runs_and_a_changed_config_reruns(swept, depth_sweep, tmp_path):
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs/depth/smoke").glob("*/result.json")}
+    assert len(stamp) == 8
     again = depth_sweep()
     assert again.stdout.count("skipped") == 8 and "epoch" not in again.stdout
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
 
-    changed = depth_sweep("profile.lr=0.05")
-    assert changed.stdout.count("skipped") == 0
+    # The changed config over half the sweep (depth 8: 4 runs) reruns each of them and sets the old ones aside.
+    changed = depth_sweep("profile.lr=0.05", "model.depth=8")
+    assert changed.stdout.count("skipped") == 0 and changed.stdout.count("ok: train err") == 4
     stale = list((tmp_path / "runs/depth/smoke").glob("*.stale-*"))
-    assert len(stale) == 8, "finished runs of the old config are kept aside, not deleted"
+    assert len(stale) == 4, "finished runs of the old config are kept aside, not deleted"
+    assert {p.name.split(".stale-")[0] for p in stale} == {"plain-8-s0", "plain-8-s1", "resnet-8-s0", "resnet-8-s1"}
 
 
 def test_a_run_missing_a_requested_measurement_is_trained_again(cli, tmp_path, synth_archive):
@@ -140,8 +163,7 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
     assert table.set_index("variant_name").loc["projection-B", "extra_params"] > 0
 
 
-def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, depth_sweep):
-    depth_sweep()
+def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, swept):
     cli("reslab-gradflow", f"data.source={synth_archive}", "gradflow.depths=[8,14]", "gradflow.init_seeds=[0,1]",
         "gradflow.batches=1", "gradflow.batch_size=32", "gradflow.variant_depths=[8]",
         "gradflow.variants=[plain,identity-A,relu-before-add]")

@@ -249,7 +249,7 @@ def measured_before(out: Path, nets: list[dict], settings: dict, device: str, re
 
 
 def run(cfg: DictConfig) -> Path:
-    from reslab.train import pick_device, pick_precision, set_threads
+    from reslab.device import pick_device, pick_precision, set_threads
 
     c = cfg.cost
     if int(c.repeats) < 1:

@@ -24,7 +24,7 @@ from reslab.paths import CONF_DIR
 from reslab.probes import gradient_norms
 from reslab.probes.signal import backward_signal
 from reslab.recorder import fmt_seconds
-from reslab.train import pick_device, set_threads
+from reslab.device import pick_device, set_threads
 
 
 def model_cfg(family: str, depth: int, norm: str, init_scale: float = 1.0, variant: str | None = None) -> DictConfig:

@@ -13,13 +13,12 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, options, runinfo, validate
+from reslab import distributed, io, options, outputs, runinfo, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
-from reslab.device import DEVICES, pick_device, pick_eval_batch, pick_precision, set_threads  # noqa: F401 (bench, cost, gradflow)
+from reslab.device import pick_device, pick_eval_batch, pick_precision, set_threads
 from reslab.errors import Interrupted, ReslabError
-from reslab.evaluate import evaluate
 from reslab.guard import recorded
 from reslab.lock import lock_path, run_lock
 from reslab.logger import log_result, wandb_run
@@ -119,7 +118,6 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     quiet_lightning()
     from reslab.checkpoint import Checkpointer, usable
     from reslab.module import Classifier
-    from reslab.probes import layer_responses
     from reslab.probes.callback import GradNormProbe
     from reslab.probes.curves import CurveProbe
     from reslab.probes.flow_callback import FlowProbe
@@ -187,65 +185,24 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
         return None
 
-    rows = recorder.rows
-    good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
-    last = good[-1] if good else {}
     status = "diverged" if module.diverged else "ok"
-    t_eval = time.perf_counter()
-    final_eval = evaluate(module.model, eval_loader, precision) if status == "ok" else {}
-    eval_wall = time.perf_counter() - t_eval
-    if "predictions" in final_eval:
-        # Per-image predictions in eval-set order: paired per-image tests (McNemar) between runs.
-        pred, label = final_eval.pop("predictions"), final_eval.pop("labels")
-        io.save_npz(work / "predictions.npz", pred=pred, label=label)
-    if probe is not None and probe.rows:
-        import pandas as pd
-
-        io.save_with(work / "grad_norms.csv", lambda f: pd.DataFrame(probe.rows).to_csv(f, index=False))
-    if flow is not None:
-        import pandas as pd
-
-        io.save_with(work / "signal.csv", lambda f: pd.DataFrame(flow.signal_rows).to_csv(f, index=False))
-        io.save_with(work / "updates.csv", lambda f: pd.DataFrame(flow.update_rows).to_csv(f, index=False))
+    final_eval, eval_wall = outputs.final_evaluation(work, module.model, eval_loader, precision) \
+        if status == "ok" else ({}, 0.0)
+    outputs.probe_tables(work, probe, flow)
     if status == "ok" and cfg.probes.responses:
-        import pandas as pd
-
-        # Fig. 7 over every eval image, BN recalibrated on (un-augmented) training images.
-        resp = layer_responses(module.model, torch.cat([xb for xb, _ in eval_loader]), batch_size=eval_batch,
-                               calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
-        io.save_with(work / "responses.csv", lambda f: pd.DataFrame(resp).to_csv(f, index=False))
+        outputs.responses(work, module.model, eval_loader, eval_batch,
+                          calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
     if cfg.trainer.save_weights:
         io.save_weights(work / "model.pt", module.model)
     images = (trainer.global_step - (recorder.start_step or 0)) * p.batch_size
-    result = {
-        "key": key, "status": status, "study": cfg.study, "label": runinfo.label(cfg),
-        "family": runinfo.family(cfg), "depth": int(cfg.model.depth),
-        "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
-        "seed": int(cfg.seed), "profile": p.name,
-        "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
-        "test_error": final_eval.get("test_error", last.get("test_error")),
-        "test_loss": final_eval.get("test_loss", last.get("test_loss")),
-        "eval_split": data["eval_split"], "eval_images": len(ex), "train_images": len(tx),
-        "epochs_done": len(rows), "steps": trainer.global_step, "steps_planned": steps,
-        "steps_per_epoch": len(train_loader), "images_dropped_per_epoch": len(tx) - len(train_loader) * p.batch_size,
-        "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
-        "warmup_lr": float(warm.lr) if warmup_steps else None,
-        "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
-        "lr_drop_steps": [round(m * steps) for m in p.milestones], "lr_gamma": float(p.gamma),
-        "curve_steps": curve_steps if curves is not None else [],
-        "curve_train_images": int(curve.get("train_images") or 0) if curves is not None else 0,
-        "curve_test_images": int(curve.get("test_images") or 0) if curves is not None else 0,
-        "grad_probe_every_steps": grad_every if probe is not None else None,
-        "flow_probe_steps": sorted(flow.steps) if flow is not None else [], "probes": OmegaConf.to_container(cfg.probes, resolve=True),
-        "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
-        "eval_seconds": eval_wall, "eval_batch_size": eval_batch,
-        "last_good_epoch": last.get("epoch"),
-        "params": params, "flops": flops, "wall_seconds": wall, "images_per_second": images / wall if wall else None,
-        "device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),
-        "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
-        "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
-        "torch": torch.__version__, "git_commit": runinfo.git_commit(),
-    }
+    result = {**outputs.identity(cfg, key),
+              **outputs.outcome(status, recorder.rows, final_eval, trainer.global_step, wall, eval_wall, images),
+              **outputs.recipe(cfg, data, steps=steps, steps_per_epoch=len(train_loader), warmup_steps=warmup_steps,
+                               curve_steps=curve_steps if curves is not None else [],
+                               grad_every=grad_every if probe is not None else None,
+                               flow_steps=sorted(flow.steps) if flow is not None else [], eval_batch=eval_batch,
+                               params=params, flops=flops),
+              **outputs.provenance(cfg, device, precision, arrays)}
     io.write_json(work / "result.json", result)
     log_result(logger, result)
     print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "

@@ -1,0 +1,101 @@
+"""What a run writes once its training has ended (rank 0 only, into the run's `.next` directory): the final
+evaluation's per-image predictions, the probes' tables, the Fig. 7 responses, the weights, and the result record.
+result.json is written last by train.fit: its presence is what marks a run finished."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from reslab import distributed, io, runinfo
+from reslab.evaluate import evaluate
+
+
+def final_evaluation(work: Path, model: torch.nn.Module, eval_loader, precision: str) -> tuple[dict, float]:
+    """(test loss and error, seconds) over the whole eval set; predictions.npz holds the per-image predictions in
+    eval-set order, for paired per-image tests (McNemar) between runs."""
+    t0 = time.perf_counter()
+    out = evaluate(model, eval_loader, precision)
+    seconds = time.perf_counter() - t0
+    if "predictions" in out:
+        pred, label = out.pop("predictions"), out.pop("labels")
+        io.save_npz(work / "predictions.npz", pred=pred, label=label)
+    return out, seconds
+
+
+def csv(path: Path, rows) -> None:
+    import pandas as pd
+
+    io.save_with(path, lambda f: pd.DataFrame(rows).to_csv(f, index=False))
+
+
+def probe_tables(work: Path, grad_probe, flow) -> None:
+    """grad_norms.csv (weight-gradient norms by layer), signal.csv and updates.csv (the flow probe's)."""
+    if grad_probe is not None and grad_probe.rows:
+        csv(work / "grad_norms.csv", grad_probe.rows)
+    if flow is not None:
+        csv(work / "signal.csv", flow.signal_rows)
+        csv(work / "updates.csv", flow.update_rows)
+
+
+def responses(work: Path, model: torch.nn.Module, eval_loader, batch_size: int, calib: torch.Tensor) -> None:
+    """Fig. 7: the std of every layer's response over every eval image, BN recalibrated on `calib` (un-augmented
+    training images)."""
+    from reslab.probes import layer_responses
+
+    resp = layer_responses(model, torch.cat([xb for xb, _ in eval_loader]), batch_size=batch_size, calib=calib)
+    csv(work / "responses.csv", resp)
+
+
+def identity(cfg: DictConfig, key: str) -> dict:
+    return {"key": key, "study": cfg.study, "label": runinfo.label(cfg), "family": runinfo.family(cfg),
+            "depth": int(cfg.model.depth),
+            "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
+            "seed": int(cfg.seed), "profile": cfg.profile.name}
+
+
+def outcome(status: str, rows: list[dict], final_eval: dict, steps_done: int, wall: float, eval_wall: float,
+            images: int) -> dict:
+    """The run's numbers: the last finite epoch's training loss and error, the final evaluation's (else the last
+    epoch's) test loss and error, and its times."""
+    good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
+    last = good[-1] if good else {}
+    return {"status": status, "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
+            "test_error": final_eval.get("test_error", last.get("test_error")),
+            "test_loss": final_eval.get("test_loss", last.get("test_loss")),
+            "epochs_done": len(rows), "steps": steps_done, "last_good_epoch": last.get("epoch"),
+            "wall_seconds": wall, "images_per_second": images / wall if wall else None, "eval_seconds": eval_wall}
+
+
+def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, warmup_steps: int, curve_steps: list,
+           grad_every: int | None, flow_steps: list, eval_batch: int, params: int, flops: int) -> dict:
+    """What the run was set to do: data split, schedule, probes, evaluation batch, the net's size."""
+    p, warm = cfg.profile, cfg.profile.warmup
+    curve = p.get("curve") or {}
+    curves_on = bool(curve_steps)
+    return {"eval_split": data["eval_split"], "eval_images": len(data["ex"]), "train_images": len(data["tx"]),
+            "steps_planned": steps, "steps_per_epoch": steps_per_epoch,
+            "images_dropped_per_epoch": len(data["tx"]) - steps_per_epoch * p.batch_size,
+            "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
+            "warmup_lr": float(warm.lr) if warmup_steps else None,
+            "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
+            "lr_drop_steps": [round(m * steps) for m in p.milestones], "lr_gamma": float(p.gamma),
+            "curve_steps": curve_steps,
+            "curve_train_images": int(curve.get("train_images") or 0) if curves_on else 0,
+            "curve_test_images": int(curve.get("test_images") or 0) if curves_on else 0,
+            "grad_probe_every_steps": grad_every, "flow_probe_steps": flow_steps,
+            "probes": OmegaConf.to_container(cfg.probes, resolve=True),
+            "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
+            "eval_batch_size": eval_batch, "params": params, "flops": flops}
+
+
+def provenance(cfg: DictConfig, device: str, precision: str, arrays) -> dict:
+    """Where the numbers came from: device, precision, devices under DDP, the data copy, torch, the commit."""
+    return {"device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),
+            "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
+            "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
+            "torch": torch.__version__, "git_commit": runinfo.git_commit()}
