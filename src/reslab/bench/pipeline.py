@@ -71,6 +71,7 @@ class ProbeCosts(L.Callback):
             if counts["curve"] else None
         self.checkpoint = bool(counts["checkpoint"])
         self.seconds: dict | None = None
+        self.enabled = True  # off: the fit runs without timing the points (bench.probe_repeats reached)
         self._warm = False
 
     def on_train_start(self, trainer, pl_module):
@@ -139,7 +140,7 @@ def reslab_fit(cfg: DictConfig, model: torch.nn.Module, tx: torch.Tensor, ty: to
     def measure(warmup: int, steps: int) -> float:
         clock = step_clock(warmup, steps, dev)
         if costs is not None:
-            costs.last = warmup + steps
+            costs.last = warmup + steps if costs.enabled else -1
         checkpointer = Checkpointer(scratch / "run-checkpoint.pt", int(cfg.trainer.get("checkpoint_every_n_steps") or 0),
                                     loader)
         # The clock after the Checkpointer: a step's window holds every callback of the step.

@@ -65,7 +65,8 @@ def section(r: dict) -> list[str]:
               "precision, best memory layout, not compiled). Baseline: the better of the tutorial's loops "
               "(DataLoader with 0 or 2 workers, torch loop or default Lightning fit). 'reslab + probes': reslab's step "
               f"plus the probes and checkpoints a run of the {r['profile']} profile pays (gradient norms, flow, curves; "
-              f"each point timed, spread over the run's steps), for the cases at that profile's batch; n/a elsewhere. "
+              f"each point timed in the first {s.get('probe_repeats', s['repeats'])} repeat(s), spread over the run's "
+              "steps), for the cases at that profile's batch; n/a elsewhere. "
               "'own-work cap': the share of the model alone that reslab can reach at most, given its own work per "
               "step at that batch (section 'reslab's own work per step').", ""]
     plain = []

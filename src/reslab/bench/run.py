@@ -62,7 +62,7 @@ def dtype_name(precision: str) -> str:
 
 
 def check(b: DictConfig) -> None:
-    for key in ("warmup_steps", "repeats", "peak_calls", "min_images"):
+    for key in ("warmup_steps", "repeats", "probe_repeats", "peak_calls", "min_images"):
         if not isinstance(b.get(key), int) or b[key] < 1:
             raise ReslabError(f"bench.{key}={b.get(key)!r} is not valid; valid: an integer >= 1"
                               + (" (the timed window starts at the end of a warm-up step)" if key == "warmup_steps"
@@ -143,11 +143,12 @@ def stats(seconds: list[float], batch: int, steps: int) -> dict:
 
 
 def probe_row(main: Variant, counts: dict, batch: int, steps: int) -> dict:
-    """The pipeline's step plus the study's probe points and checkpoints spread over its steps, per repeat."""
-    per_step = [s / steps + sum(counts[k] * pts.get(k, 0.0) for k in POINTS) / counts["steps"]
-                for s, pts in zip(main.seconds, main.probe_seconds)]
-    med = statistics.median(per_step)
+    """The pipeline's step plus the study's probe points and checkpoints spread over its steps, per repeat (the
+    points' median seconds over the repeats that timed them, bench.probe_repeats)."""
     point_median = {k: statistics.median(p[k] for p in main.probe_seconds) for k in main.probe_seconds[0]}
+    per_run = sum(counts[k] * point_median.get(k, 0.0) for k in POINTS) / counts["steps"]
+    per_step = [s / steps + per_run for s in main.seconds]
+    med = statistics.median(per_step)
     return {"counts": counts, "point_seconds_median": point_median, "ms_per_step_median": 1000 * med,
             "img_s_median": batch / med, "img_s_best": batch / min(per_step),
             "overhead": med / statistics.median(s / steps for s in main.seconds) - 1}
@@ -212,6 +213,7 @@ def run(cfg: DictConfig) -> dict:
     precision = pick_precision(cfg.trainer.precision, device)
     dev = torch.device(device)
     warmup, repeats = int(b.warmup_steps), int(b.repeats)
+    probe_repeats = min(repeats, int(b.get("probe_repeats") or repeats))
     t_start = time.perf_counter()
     peaks: dict[str, list[float]] = {}
     cases = []
@@ -224,8 +226,10 @@ def run(cfg: DictConfig) -> dict:
             vs = variants(cfg, model_cfg, batch, images, labels, device, precision, Path(tmp) / str(ci), counts)
             for r in range(repeats):
                 for v in vs[r % len(vs):] + vs[:r % len(vs)]:
+                    if v.costs is not None:  # a probe point costs the same in every repeat: timed in the first few
+                        v.costs.enabled = r < probe_repeats
                     v.seconds.append(v.measure(warmup, steps))
-                    if v.costs is not None:
+                    if v.costs is not None and v.costs.enabled:
                         v.probe_seconds.append(dict(v.costs.seconds))
                 for prec in sorted({v.precision for v in vs}):
                     peaks.setdefault(prec, []).append(matmul_peak(dev, DTYPES[prec], int(b.peak_size[device]),
@@ -268,7 +272,7 @@ def run(cfg: DictConfig) -> dict:
                                    f"{k} matmuls (2 n^3 FLOPs each) on this machine, {torch.get_num_threads()} threads, "
                                    "measured in every repeat of every case"} for k, v in peak.items()},
             "flops_convention": FLOPS_CONVENTION, "data": DATA,
-            "settings": {"warmup_steps": warmup, "repeats": repeats, "target_of_limit": float(b.target_of_limit),
+            "settings": {"warmup_steps": warmup, "repeats": repeats, "probe_repeats": probe_repeats, "target_of_limit": float(b.target_of_limit),
                          "as_fast_within": float(b.as_fast_within)},
             "cases": out_cases, "floor": floor, "lanes": lanes, "evaluation": evals, "fusion": fusion, "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
             "wall_seconds": time.perf_counter() - t_start}
