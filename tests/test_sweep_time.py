@@ -47,3 +47,21 @@ def test_the_report_lines_split_the_whole_lane_time(tmp_path):
 def test_runs_without_their_files_give_no_lines(tmp_path):
     assert sweep_time.lines(pd.DataFrame({"run_dir": [str(tmp_path / "gone")], "wall_seconds": [1.0],
                                           "eval_seconds": [1.0]})) == []
+
+
+def test_runs_of_one_study_trained_on_different_days_are_separate_sweeps(tmp_path):
+    # A pilot's main arm (two lanes, 0-200) and, a day later, its large arm (86,400 on): one study directory, two
+    # sweeps; the day between them is neither sweep's wall time.
+    day = 86_400
+    runs = fake_runs(tmp_path, [(0, 100, 80, 10), (10, 200, 150, 10), (day, day + 300, 250, 20),
+                                (day + 5, day + 290, 250, 20)])
+    first, second = sweep_time.split(runs)
+    assert len(first) == 2 and len(second) == 2
+    assert sweep_time.measure(first).span == pytest.approx(200)
+    assert sweep_time.measure(second).span == pytest.approx(300)
+    text = "\n".join(sweep_time.lines(runs))
+    assert "Sweep (1 of 2, split where no run was in flight for 10+ min) wall time: 3.3 min" in text
+    assert "Sweep (2 of 2, split where no run was in flight for 10+ min) wall time: 5.0 min" in text
+    # Runs within the idle limit of each other stay one sweep.
+    (tmp_path / "near").mkdir()
+    assert len(sweep_time.split(fake_runs(tmp_path / "near", [(0, 100, 80, 10), (500, 600, 80, 10)]))) == 1

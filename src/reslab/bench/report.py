@@ -86,7 +86,7 @@ def section(r: dict) -> list[str]:
     if plain:
         lines += ["### Plainly", "", *plain, ""]
     lines += floor_lines(r.get("floor")) + lane_lines(r.get("lanes")) + eval_lines(r.get("evaluation")) + fusion_lines(r.get("fusion"))
-    lines += sweep_lines(r.get("sweeps") or [])
+    lines += sweep_lines(r.get("sweeps") or [], r.get("sweeps_commit"))
     for c in r["cases"]:
         lines += [f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
                   f"forward MFLOPs per image, {c['steps']} timed steps)", ""]
@@ -216,7 +216,8 @@ def lane_lines(lanes: dict | None) -> list[str]:
             f"`JOBS={lanes['cores']}` runs one thread per run.", ""]
 
 
-def sweep_lines(sweeps: list[dict]) -> list[str]:
+def sweep_lines(sweeps: list[dict], read_at: str | None = None) -> list[str]:
+    """The whole-sweeps table; `read_at`: the commit that re-read the runs' files after the bench (else the bench's)."""
     if not sweeps:
         return []
     m = lambda s: f"{s / 60:.1f}"  # noqa: E731
@@ -244,8 +245,10 @@ def sweep_lines(sweeps: list[dict]) -> list[str]:
             "Wall time from the first run's start to the last run's end against the runs' summed pure training time, "
             "and where the lane time (lanes x wall) went: training, the final evaluation of the eval set, other work "
             "inside the runs (Fig. 7 responses, saving, set-up), outside the runs (start-up, data loading, idle tail). "
-            "Read from the runs' files (src/reslab/report/sweep_time.py); a sweep that shared the machine with other "
-            "work is slower than its own cost.", "",
+            "Read from the runs' files (src/reslab/report/sweep_time.py"
+            + (f", re-read at commit {read_at} after the bench" if read_at else "") + "); a study's runs trained on "
+            "different days are separate sweeps (split where no run was in flight for 10+ min); a sweep that shared "
+            "the machine with other work is slower than its own cost.", "",
             *table(("sweep", "runs", "lanes", "wall min", "summed training min", "wall / summed training",
                     "wall / training per lane", "training", "evaluation", "other in runs", "outside runs", "eval batch"),
                   rows), "", *verdict, ""]

@@ -303,15 +303,18 @@ def sweep_rows(cfg: DictConfig) -> list[dict]:
     runs = Path(cfg.paths.runs)
     for prof in sorted(p for p in runs.glob("*/*") if p.is_dir() and not p.parent.name.startswith("_")):
         try:
-            res = load_results(runs, prof.parent.name, prof.name)
-            t = sweep_time.measure(res)
+            parts = sweep_time.split(load_results(runs, prof.parent.name, prof.name))
         except Exception:  # a study dir without finished runs: nothing to say about it
             continue
-        # Runs from before trainer.eval_batch_size=auto do not record it: they evaluated at the fixed 500.
-        batches = res["eval_batch_size"] if "eval_batch_size" in res else [None] * len(res)
-        eval_batch = ", ".join(str(b) for b in sorted({500 if b is None or b != b else int(b) for b in batches}))
-        if t is not None:
-            rows.append({"study": prof.parent.name, "profile": prof.name, "runs": t.runs, "lanes": t.lanes,
+        for i, res in enumerate(parts, 1):
+            t = sweep_time.measure(res)
+            if t is None:
+                continue
+            # Runs from before trainer.eval_batch_size=auto do not record it: they evaluated at the fixed 500.
+            batches = res["eval_batch_size"] if "eval_batch_size" in res else [None] * len(res)
+            eval_batch = ", ".join(str(b) for b in sorted({500 if b is None or b != b else int(b) for b in batches}))
+            rows.append({"study": prof.parent.name + (f" ({i} of {len(parts)})" if len(parts) > 1 else ""),
+                         "profile": prof.name, "runs": t.runs, "lanes": t.lanes,
                          "span": t.span, "training": t.training, "evaluation": t.evaluation, "other": t.other,
                          "outside": t.outside, "summed_ratio": t.summed_ratio, "per_lane_ratio": t.per_lane_ratio,
                          "eval_batch": eval_batch})

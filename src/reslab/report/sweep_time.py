@@ -46,8 +46,11 @@ class SweepTime:
         return self.span / self.training if self.training else float("nan")
 
 
-def measure(results: pd.DataFrame) -> SweepTime | None:
-    """The sweep's time budget, or None if the runs lack the files or the timings."""
+IDLE_SPLIT = 600.0  # s with no run in flight: what follows is another sweep (another day, another arm)
+
+
+def run_times(results: pd.DataFrame) -> list[tuple[float, float, float, float]]:
+    """(start, end, training s, evaluation s) of every run that left both files, by start."""
     rows = []
     for _, r in results.iterrows():
         env, res = Path(r.run_dir) / "environment.json", Path(r.run_dir) / "result.json"
@@ -55,6 +58,30 @@ def measure(results: pd.DataFrame) -> SweepTime | None:
             ev = r.get("eval_seconds")
             rows.append((env.stat().st_mtime, res.stat().st_mtime, float(r.get("wall_seconds") or 0.0),
                          float(ev) if pd.notna(ev) else 0.0))
+    return sorted(rows)
+
+
+def split(results: pd.DataFrame, idle: float = IDLE_SPLIT) -> list[pd.DataFrame]:
+    """A study's runs as the sweeps that trained them: a run that starts more than `idle` seconds after every earlier
+    run has ended begins a new sweep (a study's arms and pilots run on different days into one directory)."""
+    keyed = []
+    for i, (_, r) in enumerate(results.iterrows()):
+        env, res = Path(r.run_dir) / "environment.json", Path(r.run_dir) / "result.json"
+        if env.is_file() and res.is_file():
+            keyed.append((env.stat().st_mtime, res.stat().st_mtime, i))
+    groups: list[list[int]] = []
+    last_end = None
+    for start, end, i in sorted(keyed):
+        if last_end is None or start > last_end + idle:
+            groups.append([])
+        groups[-1].append(i)
+        last_end = end if last_end is None else max(last_end, end)
+    return [results.iloc[g] for g in groups]
+
+
+def measure(results: pd.DataFrame) -> SweepTime | None:
+    """The sweep's time budget, or None if the runs lack the files or the timings."""
+    rows = run_times(results)
     if not rows:
         return None
     start, end = min(r[0] for r in rows), max(r[1] for r in rows)
@@ -74,14 +101,23 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def lines(results: pd.DataFrame) -> list[str]:
-    """The report's sweep-time lines (none if the runs lack the files)."""
+    """The report's sweep-time lines, one pair per sweep that trained the runs (none if they lack the files)."""
+    parts = split(results)
+    out = []
+    for i, part in enumerate(parts, 1):
+        out += sweep_lines(part, f" ({i} of {len(parts)}, split where no run was in flight for "
+                                 f"{IDLE_SPLIT / 60:.0f}+ min)" if len(parts) > 1 else "")
+    return out
+
+
+def sweep_lines(results: pd.DataFrame, which: str) -> list[str]:
     t = measure(results)
     if t is None:
         return []
     m = lambda s: f"{s / 60:.1f} min"  # noqa: E731
     pct = lambda s: f"{100 * s / (t.span * t.lanes):.0f}%"  # noqa: E731
     return [
-        f"- Sweep wall time: {m(t.span)} from the first run's start to the last run's end (file times of "
+        f"- Sweep{which} wall time: {m(t.span)} from the first run's start to the last run's end (file times of "
         f"environment.json and result.json), {t.runs} runs, up to {t.lanes} at once; {t.summed_ratio:.2f}x their "
         f"summed training time ({m(t.training)}), {t.per_lane_ratio:.2f}x the training time per lane "
         f"({m(t.training / t.lanes)}: what the sweep would take if every lane only trained).",
