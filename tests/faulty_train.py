@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-from reslab import io, train
+from reslab import io, outputs, train
 from reslab.checkpoint import Checkpointer
 from reslab.module import Classifier
 
@@ -64,7 +64,7 @@ def filling(path, write):
 
 
 io._atomic = filling
-evaluate = train.evaluate
+evaluate = outputs.evaluate  # the final evaluation (reslab.outputs.final_evaluation)
 
 
 def failing_evaluate(*a, **k):
@@ -75,6 +75,6 @@ def failing_evaluate(*a, **k):
     return evaluate(*a, **k)
 
 
-train.evaluate = failing_evaluate
+outputs.evaluate = failing_evaluate
 if __name__ == "__main__":
     train.main()
