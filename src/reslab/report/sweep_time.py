@@ -49,29 +49,24 @@ class SweepTime:
 IDLE_SPLIT = 600.0  # s with no run in flight: what follows is another sweep (another day, another arm)
 
 
-def run_times(results: pd.DataFrame) -> list[tuple[float, float, float, float]]:
-    """(start, end, training s, evaluation s) of every run that left both files, by start."""
+def run_times(results: pd.DataFrame) -> list[tuple[float, float, float, float, int]]:
+    """(start, end, training s, evaluation s, row position) of every run that left both files."""
     rows = []
-    for _, r in results.iterrows():
+    for i, (_, r) in enumerate(results.iterrows()):
         env, res = Path(r.run_dir) / "environment.json", Path(r.run_dir) / "result.json"
         if env.is_file() and res.is_file():
             ev = r.get("eval_seconds")
             rows.append((env.stat().st_mtime, res.stat().st_mtime, float(r.get("wall_seconds") or 0.0),
-                         float(ev) if pd.notna(ev) else 0.0))
-    return sorted(rows)
+                         float(ev) if pd.notna(ev) else 0.0, i))
+    return rows
 
 
 def split(results: pd.DataFrame, idle: float = IDLE_SPLIT) -> list[pd.DataFrame]:
     """A study's runs as the sweeps that trained them: a run that starts more than `idle` seconds after every earlier
     run has ended begins a new sweep (a study's arms and pilots run on different days into one directory)."""
-    keyed = []
-    for i, (_, r) in enumerate(results.iterrows()):
-        env, res = Path(r.run_dir) / "environment.json", Path(r.run_dir) / "result.json"
-        if env.is_file() and res.is_file():
-            keyed.append((env.stat().st_mtime, res.stat().st_mtime, i))
     groups: list[list[int]] = []
     last_end = None
-    for start, end, i in sorted(keyed):
+    for start, end, _, _, i in sorted(run_times(results)):
         if last_end is None or start > last_end + idle:
             groups.append([])
         groups[-1].append(i)
@@ -85,9 +80,9 @@ def measure(results: pd.DataFrame) -> SweepTime | None:
     if not rows:
         return None
     start, end = min(r[0] for r in rows), max(r[1] for r in rows)
-    return SweepTime(runs=len(rows), lanes=max_overlap([(a, b) for a, b, _, _ in rows]), span=end - start,
+    return SweepTime(runs=len(rows), lanes=max_overlap([(r[0], r[1]) for r in rows]), span=end - start,
                      training=sum(r[2] for r in rows), evaluation=sum(r[3] for r in rows),
-                     in_run=sum(b - a for a, b, _, _ in rows))
+                     in_run=sum(r[1] - r[0] for r in rows))
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
