@@ -81,7 +81,7 @@ def section(r: dict) -> list[str]:
                          f"({m['baseline_img_s']:.0f} vs {m['reslab_img_s']:.0f} img/s{within}): on this device "
                          "reslab's pipeline buys no speed over it.")
         if not m["target_met"]:
-            plain.append(f"- {name}: reslab reaches {pct(m['reslab_over_limit'])} of the model alone "
+            plain.append(f"- {name}: reslab reaches {100 * m['reslab_over_limit']:.1f}% of the model alone "
                          f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target. " + gap(c, m, s))
     if plain:
         lines += ["### Plainly", "", *plain, ""]
