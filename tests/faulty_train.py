@@ -4,9 +4,11 @@ deterministic stand-ins for what happens at an arbitrary moment in real life:
 - `STEP:SIGNAL` (e.g. `3:KILL`, `6:TERM`): the process sends itself SIGNAL in the middle of the training step
   that starts at global step STEP, after the checkpoints before it were written; in a run on several devices
   rank 0 sends it to the command (its parent), which forwards it to the ranks, and waits until it arrives
-  (the ranks are fresh interpreters: tests/faultsite/sitecustomize.py gives them these faults);
+  (the ranks are fresh interpreters: tests/faultsite/sitecustomize.py gives them these faults, as it gives them to
+  the workers of a sweep run by joblib);
 - `enospc:NAME` (e.g. `enospc:model.pt`): the disk fills while NAME is written, after half of it;
-- `fail-job:N`: job N (0-based) of a multirun raises RuntimeError after training, before its outputs.
+- `fail-job:N`: job N (0-based) of a multirun raises RuntimeError after training, before its outputs;
+- `slow:SECONDS`: every training step takes SECONDS longer (a run long enough to be stopped while it trains).
 """
 
 import errno
@@ -29,11 +31,13 @@ faults = [a.split(":", 1) for a in os.environ["RESLAB_TEST_FAULTS"].split()]
 signals = {int(k): getattr(signal, f"SIG{v}") for k, v in faults if k.isdigit()}
 full = {v for k, v in faults if k == "enospc"}
 failing = {int(v) for k, v in faults if k == "fail-job"}
+slow = sum(float(v) for k, v in faults if k == "slow")
 
 step_once = Classifier.training_step
 
 
 def training_step(self, batch, batch_idx):
+    time.sleep(slow)
     sig = signals.pop(self.trainer.global_step, None)
     if sig is not None and "RESLAB_RANK" not in os.environ:
         os.kill(os.getpid(), sig)

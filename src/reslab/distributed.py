@@ -48,6 +48,7 @@ from omegaconf import DictConfig
 
 from reslab import io
 from reslab.errors import Interrupted, ReslabError
+from reslab.stopping import on_parent_death
 
 STRATEGIES = ("auto", "ddp")  # auto: one process for one device, DDP for more; ddp: DDP even for one (a world of one)
 GRACE_SECONDS = 10  # a failed rank's peers get this long to stop on SIGTERM before they are killed
@@ -366,11 +367,6 @@ def rank_main(reports: str, rank: int) -> None:
 def die_with_parent(parent: int) -> None:
     """End this rank when the command that started it dies, however it dies (SIGKILL included): its run lock is
     gone with it, and another process may take the run over."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):
-        pass  # elsewhere an orphaned rank ends at its next collective's timeout
+    on_parent_death(signal.SIGKILL)  # where it cannot, an orphaned rank ends at its next collective's timeout
     if os.getppid() != parent:  # it died before the call above
         os._exit(1)

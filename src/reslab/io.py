@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -113,14 +115,22 @@ class Terminated(SystemExit):
     """SIGTERM as an exception, so that `finally` blocks (temp files, locks) run before the process ends."""
 
 
+def whole_lines() -> None:
+    """Each printed line goes out in one write, so the lines of processes that share a terminal or a pipe (a sweep's
+    workers) never interleave: with PYTHONUNBUFFERED, print writes a line's text and its newline separately."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(line_buffering=True, write_through=False)
+
+
+def raise_terminated(signum, frame):
+    """A signal handler: SIGTERM unwinds the stack like Ctrl-C does, instead of ending the process where it stands."""
+    raise Terminated(128 + signum)
+
+
 def exit_cleanly_on_sigterm() -> None:
-    """Make SIGTERM unwind the stack like Ctrl-C does, instead of ending the process where it stands."""
-
-    def handler(signum, frame):
-        raise Terminated(128 + signum)
-
     try:
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGTERM, raise_terminated)
     except ValueError:  # not the main thread: the process's owner decides what SIGTERM does
         pass

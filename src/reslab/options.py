@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from reslab import io
 from reslab.errors import ReslabError, bad_choice, fail
 from reslab.paths import CONF_DIR
 
@@ -60,6 +61,7 @@ def hydra_entry(hydra_main: Callable) -> Callable:
     """The console entry of a Hydra tool: config-group names are checked before Hydra composes."""
 
     def entry():
+        io.whole_lines()  # a sweep's launcher and its workers share the terminal
         try:
             check_config_groups(sys.argv[1:])
         except ReslabError as err:

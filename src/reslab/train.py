@@ -13,7 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, options, outputs, runinfo, validate
+from reslab import distributed, io, options, outputs, runinfo, stopping, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
@@ -224,10 +224,11 @@ def stop(err: Interrupted) -> None:
 @recorded
 def run(cfg: DictConfig) -> float | None:
     io.exit_cleanly_on_sigterm()  # temp files and locks are cleaned up on SIGTERM as on Ctrl-C
-    try:
-        result = train(cfg)
-    except Interrupted as err:
-        stop(err)
+    with stopping.worker_run():  # in a joblib worker: stops with its sweep, never left behind (reslab.stopping)
+        try:
+            result = train(cfg)
+        except Interrupted as err:
+            stop(err)
     return result.get("test_error") if result else None
 
 
