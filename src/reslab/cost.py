@@ -104,13 +104,8 @@ def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, wa
 
 def _status_kib(field: str) -> int | None:
     """A memory field of /proc/self/status (VmRSS, VmHWM) in bytes; None where there is no /proc."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    value = io.proc_status(field)
+    return None if value is None else int(value) * 1024
 
 
 def _reset_peak() -> bool:

@@ -18,14 +18,23 @@ from reslab.errors import ReslabError
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
+def proc_status(field: str, pid: int | str = "self") -> str | None:
+    """The value of `field` (Umask, VmHWM, SigCgt, ...) in /proc/<pid>/status; None where there is no such file or
+    field (not Linux, the process has ended)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return line.split()[1]
+    except (OSError, IndexError):
+        pass
+    return None
+
+
 def umask() -> int:
     """The process umask, read without changing it (os.umask can only set it, racing other threads)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
+    value = proc_status("Umask")
+    if value is not None:
+        return int(value, 8)
     old = os.umask(0o022)
     os.umask(old)
     return old
@@ -129,6 +138,7 @@ def raise_terminated(signum, frame):
 
 
 def exit_cleanly_on_sigterm() -> None:
+    """raise_terminated on SIGTERM, unless the process already handles SIGTERM otherwise."""
     try:
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, raise_terminated)

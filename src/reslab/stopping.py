@@ -99,13 +99,8 @@ def _children(pid: int) -> list[int]:
 
 def _catches(pid: int, signum: int) -> bool:
     """Whether process `pid` has a handler for `signum` (the SigCgt mask of /proc/<pid>/status)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("SigCgt:"):
-                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-    except (OSError, ValueError):
-        pass
-    return False
+    mask = io.proc_status("SigCgt", pid)
+    return mask is not None and bool(int(mask, 16) >> (signum - 1) & 1)
 
 
 def busy_workers(pid: int) -> list[int]:
