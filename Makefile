@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup cost-block report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm cost-block report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -81,6 +81,13 @@ sweep-shortcut: $(STAMP)
 	$(BIN)/reslab-train -m experiment=shortcut $(COMMON)
 	$(BIN)/reslab-train -m experiment=shortcut-h1 $(COMMON)
 	$(BIN)/reslab-report shortcut profile=$(PROFILE)
+
+# The shortcut study's fresh-seed confirmation of H1 and H3 (experiments/shortcut.md, amendment of 2026-12-03): the
+# deeper arm first (its runs are the longest), seeds 200-207, its own study and report (reports/shortcut-confirm/).
+sweep-shortcut-confirm: $(STAMP)
+	$(BIN)/reslab-train -m experiment=shortcut-confirm-h3 $(COMMON)
+	$(BIN)/reslab-train -m experiment=shortcut-confirm-h1 $(COMMON)
+	$(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-confirm
 
 # The shortcut study's pilot (experiments/shortcut.md, 2026-11-25): another training subset
 # (subset_seed=1), seeds 100 and 101, every variant at depth 20 and the H3 pair at depth 56.
@@ -136,6 +143,7 @@ report: $(STAMP)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
 	@if [ -d runs/shortcut/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE); fi
 	@if [ -d runs/block/$(PROFILE) ]; then $(BIN)/reslab-report block profile=$(PROFILE); fi
+	@if [ -d runs/shortcut-confirm/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-confirm; fi
 
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from reslab import io, runinfo
+from reslab import io, numerics, runinfo
 from reslab.data import load_cifar10, synthetic
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
@@ -265,18 +265,25 @@ def test_thread_count_and_deterministic_kernels_are_part_of_the_identity():
                                         threads=1).key
 
 
-def test_a_result_of_the_older_identity_counts_if_it_used_as_many_threads(tmp_path):
+def test_a_run_of_another_numerics_version_is_not_finished_for_this_code(tmp_path, monkeypatch):
     cfg = config("profile=smoke")
     key = runinfo.RunKey.of(cfg, "sum", "cpu", "32-true", threads=2)
     run = tmp_path / "run"
-    io.write_text(run / "config.yaml", "trainer:\n  deterministic: false\n")
-    io.write_json(run / "result.json", {"key": key.legacy, "threads": 2, "probes": None})
+    io.write_json(run / "result.json", {"key": key.key, "numerics": numerics.VERSION, "probes": None})
     assert runinfo.finished(run, key) is not None
-    io.write_json(run / "result.json", {"key": key.legacy, "threads": 1})
-    assert runinfo.finished(run, key) is None, "other thread counts give other numbers"
-    io.write_text(run / "config.yaml", "trainer:\n  deterministic: true\n")
-    io.write_json(run / "result.json", {"key": key.legacy, "threads": 2})
-    assert runinfo.finished(run, key) is None
+    monkeypatch.setattr(numerics, "VERSION", numerics.VERSION + 1)
+    bumped = runinfo.RunKey.of(cfg, "sum", "cpu", "32-true", threads=2)
+    assert bumped.key != key.key, "the numerics version is part of the identity"
+    assert runinfo.finished(run, bumped) is None, "a run of an older numerics is trained again, not skipped"
+    unversioned = key_of_identity_without_numerics(cfg)
+    io.write_json(run / "result.json", {"key": unversioned, "threads": 2, "probes": None})
+    assert runinfo.finished(run, key) is None, "nor is a run written before numerics had versions"
+
+
+def key_of_identity_without_numerics(cfg) -> str:
+    ident = runinfo.identity(cfg, "sum", "cpu", "32-true", 2)
+    ident.pop("numerics")
+    return runinfo.key_of(ident)
 
 
 # -- 7: data integrity ----------------------------------------------------------------------------------------------

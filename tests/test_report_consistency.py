@@ -21,14 +21,15 @@ from reslab.report import consistency, results
 from reslab.sweep import record
 
 
-def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20"):
+def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None):
     d = study_dir / name
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"profile": {"name": "smoke", "lr": lr, "epochs": 1},
                                                    "data": {"source": f"/somewhere/{name}", "subset_seed": 0}}))
     (d / "result.json").write_text(json.dumps({
         "status": status, "study": study_dir.parent.name, "profile": "smoke", "label": label, "seed": seed,
-        "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}))
+        "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}
+        | ({"numerics": numerics} if numerics is not None else {})))
     return d
 
 
@@ -51,6 +52,19 @@ def test_runs_on_two_data_copies_are_refused_but_a_different_data_path_is_not(tm
     fake_run(study, "resnet-20-s2", checksum="xyz", seed=2)
     with pytest.raises(ReslabError, match="data checksum"):
         results.load_results(tmp_path / "runs", "mix", "smoke")
+
+
+def test_runs_of_two_numerics_versions_are_refused_naming_the_versions(tmp_path):
+    study = tmp_path / "runs" / "mix" / "smoke"
+    fake_run(study, "resnet-20-s0", numerics=1)
+    fake_run(study, "resnet-20-s1", numerics=1, seed=1)
+    assert len(results.load_results(tmp_path / "runs", "mix", "smoke")) == 2
+    fake_run(study, "resnet-20-s2", seed=2)  # written before numerics had versions
+    with pytest.raises(ReslabError) as err:
+        results.load_results(tmp_path / "runs", "mix", "smoke")
+    msg = str(err.value)
+    assert "\n" not in msg and "numerics version = 1 in 2 run(s)" in msg
+    assert 'numerics version = "unversioned" in 1 run(s) (resnet-20-s2)' in msg
 
 
 def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, runinfo
+from reslab import distributed, io, numerics, runinfo
 from reslab.evaluate import evaluate
 
 
@@ -55,7 +55,7 @@ def identity(cfg: DictConfig, key: str) -> dict:
     return {"key": key, "study": cfg.study, "label": runinfo.label(cfg), "family": runinfo.family(cfg),
             "depth": int(cfg.model.depth),
             "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
-            "seed": int(cfg.seed), "profile": cfg.profile.name}
+            "seed": int(cfg.seed), "profile": cfg.profile.name, "numerics": numerics.VERSION}
 
 
 def outcome(status: str, rows: list[dict], final_eval: dict, steps_done: int, wall: float, eval_wall: float,

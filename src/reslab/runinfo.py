@@ -1,8 +1,8 @@
 """A run's identity and bookkeeping: its directory, its config hash, its environment record.
 
 A run is identified by everything that changes its numbers (model, profile, data copy and
-split, seed, device type, precision, memory format, torch thread count, deterministic kernels, and the
-device count of a multi-device run) and by
+split, seed, device type, precision, memory format, torch thread count, deterministic kernels, the
+device count of a multi-device run, and the code's numerics version) and by
 nothing else (paths, loggers, probes), so a rerun of a sweep can skip exactly the runs whose results
 already stand.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io
+from reslab import distributed, io, numerics
 from reslab.paths import ROOT
 
 
@@ -42,8 +42,9 @@ def family(cfg: DictConfig) -> str:
     return "plain" if cfg.model.get("shortcut") == "none" else str(cfg.model.name)
 
 
-def legacy_identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str) -> dict:
-    """The identity of runs written before the thread count and trainer.deterministic joined it."""
+def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> dict:
+    # The thread count changes how a CPU splits (and so sums) a convolution, and deterministic kernels change what a
+    # GPU computes: both change the numbers. So does the code itself: its numerics version (reslab.numerics).
     return {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "profile": OmegaConf.to_container(cfg.profile, resolve=True),
@@ -53,14 +54,10 @@ def legacy_identity(cfg: DictConfig, data_checksum: str, device_type: str, preci
         "device_type": device_type,
         "precision": precision,
         "channels_last": bool(cfg.trainer.channels_last),
-    } | distributed.identity(cfg)  # nothing for one device: the keys of earlier runs stand
-
-
-def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> dict:
-    # The thread count changes how a CPU splits (and so sums) a convolution, and deterministic kernels
-    # change what a GPU computes: both change the numbers.
-    return legacy_identity(cfg, data_checksum, device_type, precision) | {
-        "threads": int(threads), "deterministic": bool(cfg.trainer.deterministic)}
+        "threads": int(threads),
+        "deterministic": bool(cfg.trainer.deterministic),
+        "numerics": numerics.VERSION,
+    } | distributed.identity(cfg)  # nothing for one device
 
 
 def key_of(ident: dict) -> str:
@@ -69,33 +66,18 @@ def key_of(ident: dict) -> str:
 
 @dataclass(frozen=True)
 class RunKey:
-    """A run's key, and what a result written under the older identity must show to count as the same run."""
+    """A run's key: the hash of its identity. A stored result is this run only if it has this key, so a run of
+    another numerics version (or one written before versions existed, which has none) is not finished for this
+    code: it is trained again, and the old one kept aside."""
 
     key: str
-    legacy: str
-    threads: int
-    deterministic: bool
 
     @classmethod
     def of(cls, cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> "RunKey":
-        return cls(key_of(identity(cfg, data_checksum, device_type, precision, threads)),
-                   key_of(legacy_identity(cfg, data_checksum, device_type, precision)),
-                   int(threads), bool(cfg.trainer.deterministic))
+        return cls(key_of(identity(cfg, data_checksum, device_type, precision, threads)))
 
     def matches(self, stored: dict, run: Path) -> bool:
-        if stored.get("key") == self.key:
-            return True
-        # A result of the older identity is this run if it was trained with as many threads and the same
-        # deterministic setting (read from its config.yaml): finished studies are not retrained for a new hash.
-        return (stored.get("key") == self.legacy and stored.get("threads") == self.threads
-                and stored_deterministic(run) == self.deterministic)
-
-
-def stored_deterministic(run: Path) -> bool | None:
-    try:
-        return bool(OmegaConf.select(OmegaConf.load(run / "config.yaml"), "trainer.deterministic", default=False))
-    except Exception:  # an unreadable config: not provably the same run
-        return None
+        return stored.get("key") == self.key
 
 
 def run_dir(cfg: DictConfig) -> Path:

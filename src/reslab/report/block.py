@@ -425,7 +425,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     fams = contrasts(df, agg)
     skeleton.write_csv(df, out / "runs.csv", ["label", "family", "budget", "depth", "seed", "status", "train_error",
                                               "test_error", "train_loss", "test_loss", "steps", "params", "flops",
-                                              "wall_seconds", "images_per_second", "git_commit", "key"])
+                                              "wall_seconds", "images_per_second", "git_commit", "numerics", "key"])
     skeleton.write_csv(agg, out / "results.csv")
     skeleton.write_csv(skeleton.contrasts_frame(fams["claims"] + fams["per-block"]), out / "contrasts.csv")
     if cost is not None:

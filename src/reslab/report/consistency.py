@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from reslab import numerics
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
 
@@ -42,7 +43,9 @@ def recipe(run_dir: Path, result: dict) -> dict:
     data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
     return {**_flat(cfg.get("profile") or {}, "profile"), **_flat(data, "data"),
             "data checksum": result.get("data_checksum"), "precision": result.get("precision"),
-            "device type": str(result.get("device", "")).split(" ")[0]}
+            "device type": str(result.get("device", "")).split(" ")[0],
+            # Runs of two numerics versions differ by the code that trained them, not only by what they compare.
+            "numerics version": numerics.of(result)}
 
 
 def _names(runs: list[str], most: int = 4) -> str:

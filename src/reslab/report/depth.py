@@ -66,7 +66,7 @@ def run_rows(results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             "test_loss": r.test_loss, "steps": int(r.steps), "steps_planned": int(r.steps_planned),
             "train_images": int(r.train_images), "eval_images": int(r.eval_images),
             "first_window_loss": first, "peak_loss_after_first_window": peak, "loss_spike": blew,
-            "wall_seconds": round(float(r.wall_seconds), 1), "git_commit": r.git_commit, "key": r.key,
+            "wall_seconds": round(float(r.wall_seconds), 1), "git_commit": r.git_commit, "numerics": r.numerics, "key": r.key,
         })
     return pd.DataFrame(rows)
 

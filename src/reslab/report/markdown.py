@@ -6,6 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
+from reslab import numerics
 from reslab.report import consistency
 from reslab.runinfo import git_commit
 
@@ -23,12 +24,21 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
         f"on {dt.date.today().isoformat()} by `reslab-report {study}` from `runs/{study}/{results.profile.iloc[0]}/`",
+        numerics_line(results),
         f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "
         f"training wall time {results.wall_seconds.sum() / 60:.1f} min in all (sum over runs, without process "
         f"start-up and evaluation)",
         consistency.completeness_line(results),
     ]
     return "\n".join(lines)
+
+
+def numerics_line(results: pd.DataFrame) -> str:
+    """The numerics version of the runs (one per study: reslab.report.consistency refuses a mix), and main's."""
+    found = sorted({str(numerics.of(r)) for r in results.to_dict("records")})
+    now = "this code's" if found == [str(numerics.VERSION)] else f"this code computes version {numerics.VERSION}"
+    return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.numerics`: runs of another version are "
+            f"retrained, never mixed)")
 
 
 def profile_summary(p: dict) -> str:

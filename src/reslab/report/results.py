@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reslab import numerics
 from reslab.errors import ReslabError
 from reslab.report import consistency
 
@@ -34,6 +35,7 @@ def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
         r["run_dir"] = str(d)
         rows.append(r)
     df = pd.DataFrame(rows)
+    df["numerics"] = [numerics.of(r) for r in rows]  # runs from before versions carry none: 'unversioned'
     consistency.check(df, str(study_dir(runs, study, profile)))
     return df
 

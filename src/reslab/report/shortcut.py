@@ -386,7 +386,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     agg = aggregate(df)
     skeleton.write_csv(agg, out / "results.csv")
     per_run = df[["label", "variant_name", "depth", "seed", "status", "train_error", "test_error", "train_loss",
-                  "test_loss", "steps", "params", "wall_seconds", "git_commit"]]
+                  "test_loss", "steps", "params", "wall_seconds", "git_commit", "numerics"]]
     skeleton.write_csv(per_run, out / "runs.csv")
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])

@@ -1,0 +1,67 @@
+"""The numerics version guards the numbers: an unchanged config's numbers move only with a deliberate bump.
+
+tests/golden/numerics.json holds the exact numbers of one smoke run (ResNet-8, synthetic data, one thread) for
+reslab.numerics.VERSION. A change that moves any of them without a bump fails here; a deliberate change bumps
+VERSION (so earlier runs are retrained, never mixed with new ones) and records the new numbers with
+`RESLAB_RECORD_GOLDEN=1 make test` (then only this test writes; check the diff of the golden file into git)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from reslab import numerics
+
+from conftest import cli_env, run_cli
+
+GOLDEN = Path(__file__).with_name("golden") / "numerics.json"
+RUN = ["profile=smoke", "logger=none", "model=resnet", "model.depth=8", "seed=3", "threads=1", "study=golden"]
+NUMBERS = ("train_loss", "train_error", "test_loss", "test_error", "steps")
+TIMING_COLUMNS = ("seconds", "elapsed")
+FILES = ("model.pt", "predictions.npz", "curves.csv", "grad_norms.csv", "signal.csv", "updates.csv", "responses.csv")
+
+
+def fingerprint(run: Path) -> dict:
+    """What a run computed, exactly: result.json's numbers (floats as their repr), the per-epoch metrics without
+    timings, and the bytes of every numeric artefact (byte-reproducible on CPU, README's Guarantees)."""
+    result = json.loads((run / "result.json").read_text())
+    metrics = pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
+    return {"version": numerics.VERSION, "torch": torch.__version__,
+            "numbers": {k: repr(result[k]) for k in NUMBERS},
+            "metrics": metrics.to_csv(index=False, float_format="%.17g"),
+            "sha256": {f: hashlib.sha256((run / f).read_bytes()).hexdigest() for f in FILES if (run / f).is_file()}}
+
+
+@pytest.fixture(scope="module")
+def golden_run(tmp_path_factory, synth_archive) -> Path:
+    project = tmp_path_factory.mktemp("golden")
+    run_cli("reslab-train", *RUN, f"data.source={synth_archive}", env=cli_env(project), cwd=project)
+    return project / "runs" / "golden" / "smoke" / "resnet-8-s3"
+
+
+def test_a_smoke_run_computes_exactly_the_numbers_recorded_for_this_numerics_version(golden_run):
+    got = fingerprint(golden_run)
+    if os.environ.get("RESLAB_RECORD_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    want = json.loads(GOLDEN.read_text())
+    assert want["version"] == numerics.VERSION, (
+        f"reslab.numerics.VERSION is {numerics.VERSION} but {GOLDEN.name} holds version {want['version']}'s numbers: "
+        "record this version's with RESLAB_RECORD_GOLDEN=1")
+    assert want["torch"] == got["torch"], (
+        f"the golden numbers were recorded with torch {want['torch']}, this is torch {got['torch']}: another torch "
+        "computes other numbers; pin torch back, or bump reslab.numerics.VERSION and record")
+    for part in ("numbers", "metrics", "sha256"):
+        assert got[part] == want[part], (
+            f"the smoke run's {part} changed under numerics version {numerics.VERSION}: a change to the code moved an "
+            "unchanged config's numbers. If deliberate, bump reslab.numerics.VERSION (earlier runs are then retrained) "
+            f"and record with RESLAB_RECORD_GOLDEN=1; if not, find the change.\nwant {want[part]}\ngot  {got[part]}")
+
+
+def test_a_run_records_its_numerics_version(golden_run):
+    assert json.loads((golden_run / "result.json").read_text())["numerics"] == numerics.VERSION
