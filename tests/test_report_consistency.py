@@ -17,11 +17,11 @@ from omegaconf import open_dict
 
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
-from reslab.report import consistency, results
+from reslab.report import consistency, overlap, results
 from reslab.sweep import record
 
 
-def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None):
+def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None, key=None):
     d = study_dir / name
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"profile": {"name": "smoke", "lr": lr, "epochs": 1},
@@ -29,7 +29,7 @@ def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label
     (d / "result.json").write_text(json.dumps({
         "status": status, "study": study_dir.parent.name, "profile": "smoke", "label": label, "seed": seed,
         "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}
-        | ({"numerics": numerics} if numerics is not None else {})))
+        | ({"numerics": numerics} if numerics is not None else {}) | ({"key": key} if key else {})))
     return d
 
 
@@ -65,6 +65,20 @@ def test_runs_of_two_numerics_versions_are_refused_naming_the_versions(tmp_path)
     msg = str(err.value)
     assert "\n" not in msg and "numerics version = 1 in 2 run(s)" in msg
     assert 'numerics version = "unversioned" in 1 run(s) (resnet-20-s2)' in msg
+
+
+def test_a_report_names_the_runs_it_shares_with_another_study_by_their_keys(tmp_path):
+    depth = tmp_path / "runs" / "depth" / "smoke"
+    fake_run(depth, "resnet-20-s0", key="k0")
+    fake_run(depth, "resnet-20-s1", key="k1", seed=1)
+    shortcut = tmp_path / "runs" / "shortcut" / "smoke"
+    fake_run(shortcut, "identity-A-20-s0", key="k0", label="identity-A-20")  # the same run under another name
+    fake_run(shortcut, "identity-A-20-s5", key="k5", seed=5, label="identity-A-20")
+    df = results.load_results(tmp_path / "runs", "shortcut", "smoke")
+    assert overlap.shared(df, "shortcut") == {"depth": ["identity-A-20-s0"]}
+    assert "1 with `depth` (identity-A-20-s0)" in overlap.line(df, "shortcut")
+    alone = results.load_results(tmp_path / "runs", "depth", "smoke").iloc[1:]  # resnet-20-s1 only
+    assert overlap.line(alone, "depth").startswith("- **Shared runs:** none")
 
 
 def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):

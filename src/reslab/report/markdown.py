@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from reslab import numerics
-from reslab.report import consistency
+from reslab.report import consistency, overlap
 from reslab.runinfo import git_commit
 
 
@@ -29,6 +29,7 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"training wall time {results.wall_seconds.sum() / 60:.1f} min in all (sum over runs, without process "
         f"start-up and evaluation)",
         consistency.completeness_line(results),
+        overlap.line(results, study),
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,55 @@
+"""Runs a study shares with other studies: the same identity (key) is the same run, bit for bit on CPU.
+
+A run's key hashes everything that changes its numbers and nothing else (not the study, not the label), so two
+studies that train the same net on the same seed, data and profile hold the same run twice. Such runs are not
+independent evidence: a study's confirmatory data must not be runs another study has already reported (README,
+honesty rules). Every report says which of its runs it shares, from the keys, not from memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def other_keys(runs_root: Path, study: str, profile: str) -> dict[str, list[tuple[str, str]]]:
+    """{key: [(other study, run name), ...]} over every finished run of the same profile in other studies."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for result in sorted(Path(runs_root).glob(f"*/{profile}/*/result.json")):
+        run = result.parent
+        other = run.parent.parent.name
+        if other == study or ".stale-" in run.name or run.name.endswith(".next") or other.startswith("_"):
+            continue
+        try:
+            key = json.loads(result.read_text()).get("key")
+        except (OSError, ValueError):
+            continue
+        if key:
+            out.setdefault(key, []).append((other, run.name))
+    return out
+
+
+def shared(results: pd.DataFrame, study: str) -> dict[str, list[str]]:
+    """{other study: [this study's run names whose key a run there has]}."""
+    if results.empty or "key" not in results:
+        return {}
+    root = Path(results.run_dir.iloc[0]).parents[2]
+    keys = other_keys(root, study, str(results.profile.iloc[0]))
+    found: dict[str, list[str]] = {}
+    for key, run_dir in zip(results.key, results.run_dir):
+        for other, _ in keys.get(key, []):
+            found.setdefault(other, []).append(Path(run_dir).name)
+    return found
+
+
+def line(results: pd.DataFrame, study: str) -> str:
+    """One provenance line: the runs this study shares with others (the same key), or that it shares none."""
+    found = shared(results, study)
+    root = Path(results.run_dir.iloc[0]).parents[2] if not results.empty else Path("runs")
+    if not found:
+        return (f"- **Shared runs:** none; no run of another study under `{root}/` has the key of a run of this one "
+                "(every run here is this study's own data)")
+    parts = [f"{len(names)} with `{other}` ({', '.join(sorted(names))})" for other, names in sorted(found.items())]
+    return ("- **Shared runs:** " + "; ".join(parts) + ": the same key, so the same runs (bit for bit on CPU); they "
+            "are not independent of that study's results")
