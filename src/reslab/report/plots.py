@@ -209,7 +209,7 @@ def ratio_vs_depth(summary: pd.DataFrame, path: Path, threshold: float, title: s
         d = d.sort_values("depth")
         yerr = np.vstack([d.ratio_median - d.ratio_min, d.ratio_max - d.ratio_median])
         ax.errorbar(d.depth, d.ratio_median, yerr=yerr, marker="o", capsize=3, label=series)
-    ax.axhline(threshold, color="red", ls=":", label=f"vanishing threshold {threshold:g}")
+    ax.axhline(threshold, color="red", ls=":", label=f"first plan's threshold {threshold:g} (superseded)")
     ax.set_yscale("log")
     ax.set_xlabel("depth")
     ax.set_ylabel("grad norm: first conv / last conv")
