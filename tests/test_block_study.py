@@ -20,7 +20,7 @@ from reslab.errors import ReslabError
 from reslab.models import build_model
 from reslab.models.budget import block_yaml, main as budget_main, match, parse_budget
 from reslab.paths import CONF_DIR
-from reslab.report import block, paired
+from reslab.report import block, paired, plots
 from reslab.summary import count_params
 
 ENTRIES = sorted(p.stem for p in (CONF_DIR / "block").glob("*.yaml"))
@@ -193,6 +193,28 @@ def test_densenet_better_with_fewer_weights_but_more_flops_contradicts_claim_a()
     assert "**Claim (a) → contradicted: DenseNet-BC with fewer weights needs more computation.**" in text
 
 
+def test_the_log_axes_of_the_pareto_plot_have_few_plain_labels_that_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # Training images/s from 28 to 600 (under two decades): matplotlib's own minor labels ran into each other.
+    pts = pd.DataFrame({"label": [f"n{i}" for i in range(6)], "family": ["resnet", "densenet-bc"] * 3,
+                        "budget": ["0.27M"] * 6, "params": [255e3, 270e3, 280e3, 800e3, 850e3, 870e3],
+                        "train_ips": [28.0, 85.0, 120.0, 190.0, 320.0, 600.0],
+                        "test_error_mean": [43.0, 45.0, 44.0, 53.0, 40.0, 47.0], "test_error_std": [1.0] * 6})
+    colors, markers = block.styles(pts)
+    fig = plots.pareto(pts, [("params", "parameters (log)", True), ("train_ips", "images/s (log)", True)],
+                       {"params": [], "train_ips": []}, colors, markers, None)
+    canvas = FigureCanvasAgg(fig)  # the returned figure is closed (no pyplot canvas): draw it on its own
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels(which="both") if t.get_visible() and t.get_text()]
+        assert 2 <= len(labels) <= 6, [t.get_text() for t in labels]
+        assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels), "plain numbers"
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in labels]
+
+
 def test_the_pareto_front_keeps_only_nets_no_other_beats_on_both_axes():
     pts = pd.DataFrame({"label": ["a", "b", "c", "d"], "params": [1, 2, 3, 2],
                         "test_error_mean": [30.0, 20.0, 25.0, 20.0], "speed": [9.0, 5.0, 1.0, 6.0]})
@@ -253,7 +275,9 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
     assert "A1 at 0.27M, equal weights: resnet-0.27M-20 − densenet-bc-0.27M-52" in report and "Holm" in report
     assert "**Claim (a) → not tested.**" in report, "A2 needs both budgets"
     assert "Huang2017-DenseNet Table 2" in report and "Cost measured by `reslab-cost`" in report
-    for f in ("pareto.png", "curves.png", "runs.csv", "results.csv", "contrasts.csv", "cost.csv"):
+    assert "![paired differences](paired_differences.png)" in report
+    for f in ("pareto.png", "curves.png", "paired_differences.png", "runs.csv", "results.csv", "contrasts.csv",
+              "cost.csv"):
         assert (out / f).stat().st_size > 0, f
     contrasts = pd.read_csv(out / "contrasts.csv")
     assert list(contrasts.name) == ["A1 at 0.27M"] and (contrasts.p_holm >= contrasts.p).all()

@@ -158,6 +158,8 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
     assert set(contrasts.family) == {"primary", "per-variant"} and (contrasts.p_holm >= contrasts.p).all()
     assert {"right_only_worse", "p_mcnemar"} <= set(contrasts.columns), "per-image predictions feed McNemar"
     assert "Seeds:** 0, 1 (2 per net)" in report, "the seeds per net are counted from the runs"
+    assert "![paired differences](paired_differences.png)" in report
+    assert (tmp_path / "reports/shortcut/paired_differences.png").stat().st_size > 0
     per_run = pd.read_csv(tmp_path / "reports/shortcut/runs.csv")
     assert len(per_run) == 12 and set(per_run.seed) == {0, 1}
     table = pd.read_csv(tmp_path / "reports/shortcut/results.csv")

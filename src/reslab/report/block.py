@@ -431,6 +431,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
+    plots.paired_differences(fams, out / "paired_differences.png", paired.PRACTICAL_PP,
+                             f"profile {profile}: every contrast as tested, paired over seeds")
     colors, markers = styles(agg)
     fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
     plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
@@ -467,6 +469,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         "against DenseNet-BC. McNemar: test images only one of the two nets gets right, summed over seeds (it tests "
         "these trained nets, not the seed population).", "",
         markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._", "",
+        "![paired differences](paired_differences.png)", "",
+        plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"), "",
         "## Results per net", "",
         f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as {skeleton.CHANCE:.0f}% "
         "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "
