@@ -20,7 +20,7 @@ from reslab.errors import ReslabError
 from reslab.models import build_model
 from reslab.models.budget import block_yaml, main as budget_main, match, parse_budget
 from reslab.paths import CONF_DIR
-from reslab.report import block, paired
+from reslab.report import block, paired, plots
 from reslab.summary import count_params
 
 ENTRIES = sorted(p.stem for p in (CONF_DIR / "block").glob("*.yaml"))
@@ -183,14 +183,58 @@ A = nets(**{"resnet-0.85M": (250e6, 1), "densenet-bc-0.27M": (210e6, 1), "resnet
 def test_densenet_as_good_with_fewer_weights_and_flops_partly_supports_claim_a():
     fams = {"claims": [contrast("A2", "resnet-0.85M", "densenet-bc-0.27M", [0.3, -0.1, 0.2, 0.0])]}
     text = "\n".join(block.claim_a(fams, A, None))
-    assert "**Claim (a) → partly supported: as good as ResNet with fewer weights and less computation, not better.**" in text
+    assert ("**Claim (a) → partly supported on parameter and conv-FLOP counts: as good as ResNet with fewer weights and "
+            "fewer conv-FLOPs (0.31x the parameters, 0.84x the FLOPs), not better; speed and memory not measured "
+            "(run `reslab-cost`).**") in text
 
 
 def test_densenet_better_with_fewer_weights_but_more_flops_contradicts_claim_a():
     heavy = A.assign(flops=A.flops.where(A.label != "densenet-bc-0.27M", 300e6))
     fams = {"claims": [contrast("A2", "resnet-0.85M", "densenet-bc-0.27M", [5.0, 6.0, 5.5, 6.5])]}
     text = "\n".join(block.claim_a(fams, heavy, None))
-    assert "**Claim (a) → contradicted: DenseNet-BC with fewer weights needs more computation.**" in text
+    assert ("**Claim (a) → contradicted: DenseNet-BC with fewer weights needs more conv-FLOPs (1.20x); speed and "
+            "memory not measured (run `reslab-cost`).**") in text
+
+
+def test_claim_a_headline_states_the_measured_speed_and_memory_beside_the_counts():
+    # DenseNet-BC better with fewer weights and FLOPs, but on this CPU at 0.42x ResNet's training throughput in the
+    # median repeat and 2.8x its peak memory: the headline says both, computed from the measurement.
+    agg = A.assign(peak_memory_bytes=A.label.map({"densenet-bc-0.27M": 2.8e9, "resnet-0.85M": 1e9}),
+                   share_conv=0.4, share_bn=0.2, share_relu=0.2, share_cat=0.1, share_other=0.1)
+    cost = speeds([0.40, 0.42, 0.45], a="densenet-bc-0.27M", b="resnet-0.85M").assign(device="cpu (2 cores, 2 threads)")
+    fams = {"claims": [contrast("A2", "resnet-0.85M", "densenet-bc-0.27M", [5.0, 6.0, 5.5, 6.5])]}
+    text = "\n".join(block.claim_a(fams, agg, cost))
+    assert ("**Claim (a) → supported on parameter and conv-FLOP counts (0.31x the parameters, 0.84x the FLOPs); "
+            "on this CPU 2.4x slower to train and 2.8x the peak memory.**") in text
+    assert "Not counted: BatchNorm, ReLU, pooling, the residual additions and the concatenations" in text
+    assert "training images/s 0.42 [0.40, 0.45] over repeats → slower" in text and "peak training-step memory 2.80 → heavier" in text
+    assert "densenet-bc-0.27M: conv 40%, BN 20%, ReLU 20%, concatenation 10%, other 10%" in text
+    # Within 10% in every repeat and the same memory: said so, not called slower.
+    same = speeds([0.97, 1.0, 1.03], a="densenet-bc-0.27M", b="resnet-0.85M").assign(device="cpu (2 cores)")
+    text = "\n".join(block.claim_a(fams, agg.assign(peak_memory_bytes=1e9), same))
+    assert "on this CPU as fast to train (1.00x, within 10% in every repeat) and about the same peak memory (1.00x).**" in text
+
+
+def test_the_log_axes_of_the_pareto_plot_have_few_plain_labels_that_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # Training images/s from 28 to 600 (under two decades): matplotlib's own minor labels ran into each other.
+    pts = pd.DataFrame({"label": [f"n{i}" for i in range(6)], "family": ["resnet", "densenet-bc"] * 3,
+                        "budget": ["0.27M"] * 6, "params": [255e3, 270e3, 280e3, 800e3, 850e3, 870e3],
+                        "train_ips": [28.0, 85.0, 120.0, 190.0, 320.0, 600.0],
+                        "test_error_mean": [43.0, 45.0, 44.0, 53.0, 40.0, 47.0], "test_error_std": [1.0] * 6})
+    colors, markers = block.styles(pts)
+    fig = plots.pareto(pts, [("params", "parameters (log)", True), ("train_ips", "images/s (log)", True)],
+                       {"params": [], "train_ips": []}, colors, markers, None)
+    canvas = FigureCanvasAgg(fig)  # the returned figure is closed (no pyplot canvas): draw it on its own
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels(which="both") if t.get_visible() and t.get_text()]
+        assert 2 <= len(labels) <= 6, [t.get_text() for t in labels]
+        assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels), "plain numbers"
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in labels]
 
 
 def test_the_pareto_front_keeps_only_nets_no_other_beats_on_both_axes():
@@ -248,12 +292,17 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
                     "## Ours vs published (DenseNet, and ResNet at our depths)"):
         assert section in report, section
     assert "CPU-sized study (`smoke` profile)" in report and "Seeds:** 0, 1" in report and "commit" in report
+    assert "Seeds:** 0, 1 (2 per net)" in report, "the seeds per net are counted from the runs"
     assert "| resnet | 0.27M | resnet-0.27M-20 | 269,722 |" in report
     assert "| densenet-bc | 0.27M | densenet-bc-0.27M-52 | 264,586 |" in report
     assert "A1 at 0.27M, equal weights: resnet-0.27M-20 − densenet-bc-0.27M-52" in report and "Holm" in report
     assert "**Claim (a) → not tested.**" in report, "A2 needs both budgets"
     assert "Huang2017-DenseNet Table 2" in report and "Cost measured by `reslab-cost`" in report
-    for f in ("pareto.png", "curves.png", "runs.csv", "results.csv", "contrasts.csv", "cost.csv"):
+    assert "not counted: BatchNorm, ReLU, pooling" in report, "the report says what the FLOP count leaves out"
+    assert "train step time % (conv / BN / ReLU / concat / other)" in report, "reslab-cost profiled a training step"
+    assert "![paired differences](paired_differences.png)" in report
+    for f in ("pareto.png", "curves.png", "paired_differences.png", "runs.csv", "results.csv", "contrasts.csv",
+              "cost.csv"):
         assert (out / f).stat().st_size > 0, f
     contrasts = pd.read_csv(out / "contrasts.csv")
     assert list(contrasts.name) == ["A1 at 0.27M"] and (contrasts.p_holm >= contrasts.p).all()

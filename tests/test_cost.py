@@ -65,6 +65,49 @@ def test_a_training_step_updates_the_weights_with_the_runs_optimizer():
     assert all(opt.state[p]["momentum_buffer"] is not None for p in model.parameters())
 
 
+TINY_DENSE = {"name": "densenet", "depth": 10, "growth_rate": 4, "bottleneck": True, "compression": 0.5}
+
+
+def test_a_training_steps_time_is_split_into_conv_bn_relu_concatenation_and_the_rest():
+    res = cost.time_shares(build_model(TINY), CPU, batch_size=4, steps=1)
+    dense = cost.time_shares(build_model(TINY_DENSE), CPU, batch_size=4, steps=1)
+    for got in (res, dense):
+        assert sum(got[k] for k in cost.SHARE_COLUMNS) == pytest.approx(1.0)
+        assert min(got["share_conv"], got["share_bn"], got["share_relu"]) > 0 and got["profiled_steps"] == 1
+    assert res["share_cat"] == 0, "a ResNet concatenates nothing"
+    assert dense["share_cat"] > 0, "a DenseNet concatenates in every dense layer"
+
+
+@pytest.mark.parametrize("name, group", [
+    ("aten::mkldnn_convolution", "conv"), ("aten::convolution_backward", "conv"), ("aten::_slow_conv2d_forward", "conv"),
+    ("aten::native_batch_norm_backward", "bn"), ("autograd::engine::evaluate_function: NativeBatchNormBackward0", "bn"),
+    ("aten::clamp_min", "relu"), ("aten::threshold_backward", "relu"), ("aten::relu_", "relu"),
+    ("aten::cat", "cat"), ("autograd::engine::evaluate_function: CatBackward0", "cat"),
+    ("aten::add", None), ("aten::addmm", None), ("aten::avg_pool2d", None), ("aten::empty", None)])
+def test_operators_fall_in_their_group(name, group):
+    assert cost.op_group(name) == group
+
+
+def test_an_operator_without_a_group_counts_for_its_nearest_grouped_ancestor():
+    class Ev:  # the fields of torch.autograd.profiler_util.FunctionEvent that group_shares reads
+        def __init__(self, name, us, parent=None):
+            self.name, self.self_cpu_time_total, self.cpu_parent = name, us, parent
+
+    conv = Ev("aten::mkldnn_convolution", 60.0)
+    events = [conv, Ev("aten::empty", 20.0, conv), Ev("aten::add", 20.0)]
+    got = cost.group_shares(events)
+    assert got["share_conv"] == pytest.approx(0.8) and got["share_other"] == pytest.approx(0.2)
+
+
+def test_the_flop_count_holds_convolutions_and_matrix_products_only():
+    # The block report states what count_flops leaves out (BN, ReLU, pooling, additions, concatenation):
+    # true only while torch's FLOP registry holds nothing but convolutions, matrix products and attention.
+    from torch.utils.flop_counter import flop_registry
+
+    kinds = ("conv", "mm", "attention", "flex_attention")
+    assert flop_registry and all(any(k in str(op) for k in kinds) for op in flop_registry), sorted(map(str, flop_registry))
+
+
 def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
     small = cost.peak_memory(SMALL, CPU, batch_size=8, threads=1)
     big = cost.peak_memory(SMALL, CPU, batch_size=256, threads=1)
@@ -109,6 +152,9 @@ def test_reslab_cost_measures_every_net_of_the_study_in_interleaved_repeats(cli,
     # Memory is a count, measured once per net and carried on each of its rows.
     assert rows.peak_memory_bytes.notna().all() and rows.groupby("label").peak_memory_bytes.nunique().eq(1).all()
     assert {"device", "threads", "precision", "channels_last", "memory_method", "git_commit"} <= set(rows.columns)
+    # The time shares too: profiled once per net (conf/cost.yaml: cost.profiled_steps), carried on each row.
+    assert set(cost.SHARE_COLUMNS) <= set(rows.columns) and rows.share_conv.gt(0).all()
+    assert rows.groupby("label").share_conv.nunique().eq(1).all() and set(rows.profiled_steps) == {2}
 
 
 def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_path, capsys):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import cli_env, run_cli
+from reslab.report import markdown
 
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false"]
 
@@ -156,11 +157,25 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
     contrasts = pd.read_csv(tmp_path / "reports/shortcut/contrasts.csv")
     assert set(contrasts.family) == {"primary", "per-variant"} and (contrasts.p_holm >= contrasts.p).all()
     assert {"right_only_worse", "p_mcnemar"} <= set(contrasts.columns), "per-image predictions feed McNemar"
+    assert "Seeds:** 0, 1 (2 per net)" in report, "the seeds per net are counted from the runs"
+    assert "![paired differences](paired_differences.png)" in report
+    assert (tmp_path / "reports/shortcut/paired_differences.png").stat().st_size > 0
     per_run = pd.read_csv(tmp_path / "reports/shortcut/runs.csv")
     assert len(per_run) == 12 and set(per_run.seed) == {0, 1}
     table = pd.read_csv(tmp_path / "reports/shortcut/results.csv")
     assert table.set_index("variant_name").loc["identity-A", "extra_params"] == 0
     assert table.set_index("variant_name").loc["projection-B", "extra_params"] > 0
+
+
+def test_the_seed_line_counts_the_seeds_of_every_net():
+    # The shortcut study's layout: most variants on seeds 0-2, the H1 pair on 0-4, the deep H3 pair on 0-3.
+    rows = [(v, s) for v in ("projection-B-20", "preact-20", "dropout-0.5-20") for s in range(3)]
+    rows += [(v, s) for v in ("plain-20", "identity-A-20") for s in range(5)]
+    rows += [(v, s) for v in ("identity-A-56", "preact-56") for s in range(4)]
+    runs = pd.DataFrame(rows, columns=["label", "seed"])
+    assert markdown.seeds_per_net(runs) == ("3 per net for 3 nets; 5 for plain-20, identity-A-20; "
+                                            "4 for identity-A-56, preact-56")
+    assert markdown.seeds_per_net(runs[runs.seed < 3]) == "3 per net"
 
 
 def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, swept):
@@ -174,6 +189,9 @@ def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, 
     cli("reslab-report", "depth", "profile=smoke")
     report = (tmp_path / "reports/depth/README.md").read_text()
     assert "### The backward signal at initialisation (size-free)" in report and "plain bn: first/last ratio" in report
+    # The first plan's 0.01 weight-gradient rule is superseded (experiments/depth.md, plan (b)): never stated as the rule.
+    assert "gradient is *vanishing* when the first-conv / last-conv gradient-norm ratio is below" not in report
+    assert "the first plan's superseded threshold 0.01" in report and "Rule (experiments/depth.md, plan (b)" in report
     assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()
     assert (tmp_path / "reports/depth/gradflow_signal_init.png").is_file()
     # The positive controls are in the same table and must be read as built.

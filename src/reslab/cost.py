@@ -4,6 +4,9 @@ Per net (one row per repeat in runs/<study>/<profile>/cost.csv):
 - forward FLOPs of one 32x32 image (reslab.summary.count_flops: torch.utils.flop_counter, multiply-add = 2);
 - training and inference images/s at `cost.batch_size`: `warmup_steps` untimed steps, then `steps` timed
   ones (CUDA synchronised before and after), with the training run's precision and memory format;
+- where a training step's time goes (`cost.profiled_steps` steps under torch.profiler, CPU only): the share of
+  the step's operator time in convolutions, BatchNorm, ReLU, concatenation and everything else, the parts the
+  FLOP count leaves out (it counts convolutions and matmuls only);
 - peak memory of one training step at `cost.memory_batch`, from a fresh model: on CUDA the rise of
   torch.cuda.max_memory_allocated over what the model and batch already hold; on a CPU the rise of the
   peak resident set size over the resident size before the step, in a fresh subprocess whose peak mark
@@ -102,6 +105,63 @@ def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, wa
     return {"train_images_per_s": batch_size / train_sec, "infer_images_per_s": batch_size / infer_sec}
 
 
+# Operator groups of a training step's time: substrings of torch.profiler's event names, lower case without
+# underscores (aten::mkldnn_convolution, aten::convolution_backward, aten::native_batch_norm_backward,
+# aten::clamp_min: what aten::relu runs on a CPU, aten::threshold_backward: ReLU's backward, aten::cat).
+# An event belongs to the group of its nearest ancestor (or itself) that has one, so the allocations and
+# copies made inside a convolution count as the convolution's.
+OP_GROUPS = {"conv": ("convolution", "conv1d", "conv2d", "conv3d"), "bn": ("batchnorm",),
+             "relu": ("relu", "clampmin", "thresholdbackward"), "cat": ("aten::cat", "catbackward")}
+SHARE_COLUMNS = [f"share_{g}" for g in OP_GROUPS] + ["share_other"]
+
+
+def op_group(name: str) -> str | None:
+    key = name.lower().replace("_", "")
+    for group, parts in OP_GROUPS.items():
+        if any(part.replace("_", "") in key for part in parts):
+            return group
+    return None
+
+
+def group_shares(events) -> dict:
+    """{share_<group>: fraction} of the self time of torch.profiler `events` (FunctionEvents), each event
+    counted in the group of its nearest grouped ancestor, 'other' if none."""
+    totals = dict.fromkeys(SHARE_COLUMNS, 0.0)
+    whole = 0.0
+    for e in events:
+        group, a = None, e
+        while a is not None and group is None:
+            group, a = op_group(a.name), a.cpu_parent
+        totals[f"share_{group or 'other'}"] += e.self_cpu_time_total
+        whole += e.self_cpu_time_total
+    return {k: (v / whole if whole > 0 else float("nan")) for k, v in totals.items()}
+
+
+def time_shares(model: torch.nn.Module, device: torch.device, batch_size: int, steps: int,
+                precision: str = "32-true", channels_last: bool = False, opt: dict | None = None) -> dict:
+    """Where `steps` training steps of `model` (already warm) spend their time, by operator group (OP_GROUPS):
+    torch.profiler's self CPU time of every operator, grouped. On a CPU the operators run on the calling
+    thread (intra-op threads inside them), so the self times add up to the step's time. On CUDA the CPU time
+    is the launch time, not the kernels': not measured there (NaN)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    nan = dict.fromkeys(SHARE_COLUMNS, float("nan"))
+    if device.type != "cpu" or steps < 1:
+        return {**nan, "profiled_steps": steps, "share_method": "not measured (CPU only)" if steps else "off"}
+    dtype = autocast_dtype(precision)
+    x, y = batch(batch_size, device, channels_last)
+    sgd = optimizer(model, opt or {})
+    model.train()
+    train_step(model, sgd, x, y, dtype)  # the new optimizer's first step allocates its momentum buffers
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            train_step(model, sgd, x, y, dtype)
+    seconds = time.perf_counter() - t0
+    return {**group_shares(prof.events()), "profiled_steps": steps, "profiled_step_seconds": seconds / steps,
+            "share_method": "torch.profiler, self CPU time of every operator grouped by its nearest named ancestor"}
+
+
 def _status_kib(field: str) -> int | None:
     """A memory field of /proc/self/status (VmRSS, VmHWM) in bytes; None where there is no /proc."""
     value = io.proc_status(field)
@@ -179,13 +239,17 @@ def peak_memory(model_cfg: dict, device: torch.device, batch_size: int, precisio
 
 def measure(model_cfg: dict, device: torch.device, *, batch_size: int = 128, warmup: int = 3, steps: int = 10,
             memory_batch: int | None = 128, precision: str = "32-true", channels_last: bool = False,
-            opt: dict | None = None) -> dict:
-    """The cost of one net: params, FLOPs, training and inference images/s, and (unless memory_batch is
-    None) the peak memory of one training step. A dict, one value per key."""
+            opt: dict | None = None, profiled_steps: int | None = None) -> dict:
+    """The cost of one net: params, FLOPs, training and inference images/s, (unless memory_batch is None)
+    the peak memory of one training step, and (if profiled_steps) the shares of a step's time by operator
+    group, after the timed steps (the profiler's overhead stays out of the throughput). A dict, one value
+    per key."""
     model = prepare(model_cfg, device, channels_last)
     t0 = time.perf_counter()
     out = {"params": count_params(model), "flops": count_flops(model)}
     out.update(throughput(model, device, batch_size, warmup, steps, precision, channels_last, opt))
+    if profiled_steps:
+        out.update(time_shares(model, device, batch_size, profiled_steps, precision, channels_last, opt))
     del model
     if memory_batch:
         out.update(peak_memory(model_cfg, device, memory_batch, precision, channels_last, opt))
@@ -222,7 +286,8 @@ def study_nets(runs: Path, study: str, profile: str) -> list[dict]:
     return list(nets.values())
 
 
-SETTINGS = ("batch_size", "warmup_steps", "timed_steps", "memory_batch", "precision", "channels_last")
+SETTINGS = ("batch_size", "warmup_steps", "timed_steps", "memory_batch", "precision", "channels_last",
+            "profiled_steps")
 
 
 def measured_before(out: Path, nets: list[dict], settings: dict, device: str, repeats: int) -> bool:
@@ -257,8 +322,9 @@ def run(cfg: DictConfig) -> Path:
     opt = {k: cfg.profile[k] for k in ("lr", "momentum", "weight_decay", "nesterov")}
     nets = study_nets(Path(cfg.paths.runs), cfg.study, cfg.profile.name)
     out = Path(c.out)
+    profiled = int(c.get("profiled_steps", 0) or 0)
     settings = dict(zip(SETTINGS, (int(c.batch_size), int(c.warmup_steps), int(c.steps), int(c.memory_batch),
-                                  precision, channels_last)))
+                                  precision, channels_last, profiled)))
     if not c.get("force") and measured_before(out, nets, settings, runinfo.device_name(device_type), int(c.repeats)):
         print(f"cost of these {len(nets)} nets on this device measured earlier ({out}): skipped; cost.force=true "
               "measures again", flush=True)
@@ -266,14 +332,18 @@ def run(cfg: DictConfig) -> Path:
     common = {"device": runinfo.device_name(device_type), "torch": torch.__version__, "git_commit": runinfo.git_commit()}
     rows, t0 = [], time.perf_counter()
     memory: dict[str, dict] = {}
+    once = ("memory", "peak_memory_bytes", "share_", "profiled_step_seconds")
     for r in range(int(c.repeats)):
         for i, net in enumerate(nets, 1):
-            # Memory once per net (a count, not a timing: it does not vary between repeats).
+            # Memory and the time shares once per net (a count and a proportion, not a timing to repeat).
+            first = net["label"] not in memory
             got = measure(net["model"], device, batch_size=int(c.batch_size), warmup=int(c.warmup_steps),
-                          steps=int(c.steps), memory_batch=None if net["label"] in memory else int(c.memory_batch),
-                          precision=precision, channels_last=channels_last, opt=opt)
-            if net["label"] not in memory:
-                memory[net["label"]] = {k: got.pop(k) for k in list(got) if k.startswith("memory") or k == "peak_memory_bytes"}
+                          steps=int(c.steps), memory_batch=int(c.memory_batch) if first else None,
+                          precision=precision, channels_last=channels_last, opt=opt,
+                          profiled_steps=profiled if first else None)
+            got["profiled_steps"] = profiled
+            if first:
+                memory[net["label"]] = {k: got.pop(k) for k in list(got) if k.startswith(once)}
             rows.append({"label": net["label"], "family": net["family"], "budget": net["budget"], "repeat": r,
                          **got, **memory[net["label"]], **common})
             print(f"[cost {r + 1}/{c.repeats} {i}/{len(nets)}] {net['label']}: train {got['train_images_per_s']:.0f} "

@@ -4,8 +4,9 @@ after the sweep).
 
 Decision rule: experiments/block.md (plan draft of 2026-11-25): paired tests over seeds
 (reslab.report.paired), Holm within each family, a 2 pp practical threshold and the seeds that would decide
-what stays open; cost ratios against a 10% practical threshold over interleaved repeats; FLOPs and
-parameters are exact counts."""
+what stays open; cost ratios against a 10% practical threshold over interleaved repeats; FLOPs (of
+convolutions and matrix products only) and parameters are exact counts. Claim (a)'s headline states the
+measured training speed and peak memory beside the counts."""
 
 from __future__ import annotations
 
@@ -77,15 +78,16 @@ def load_cost(runs: Path, study: str, profile: str) -> pd.DataFrame | None:
 def cost_summary(cost: pd.DataFrame | None) -> pd.DataFrame:
     """Per net: median [min, max] of training and inference images/s over the repeats, and the memory."""
     cols = ["label", "train_ips", "train_ips_min", "train_ips_max", "infer_ips", "infer_ips_min", "infer_ips_max",
-            "peak_memory_bytes", "repeats"]
+            "peak_memory_bytes", "repeats", *SHARE_GROUPS]
     if cost is None or cost.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "label" else float) for c in cols})
     g = cost.groupby("label")
+    shares = {k: (g[k].median() if k in cost else g.repeat.first() * math.nan) for k in SHARE_GROUPS}  # once per net
     return pd.DataFrame({
         "train_ips": g.train_images_per_s.median(), "train_ips_min": g.train_images_per_s.min(),
         "train_ips_max": g.train_images_per_s.max(), "infer_ips": g.infer_images_per_s.median(),
         "infer_ips_min": g.infer_images_per_s.min(), "infer_ips_max": g.infer_images_per_s.max(),
-        "peak_memory_bytes": g.peak_memory_bytes.median(), "repeats": g.repeat.nunique()}).reset_index()[cols]
+        "peak_memory_bytes": g.peak_memory_bytes.median(), "repeats": g.repeat.nunique(), **shares}).reset_index()[cols]
 
 
 # Pareto fronts.
@@ -196,10 +198,65 @@ def _flops(agg: pd.DataFrame, label: str) -> int:
     return int(agg.set_index("label").flops[label])
 
 
+# What reslab.summary.count_flops counts (torch.utils.flop_counter's registry: convolutions, matrix products and
+# attention; tests/test_cost.py checks the registry still holds nothing else), and so what it leaves out.
+FLOPS_COUNT = ("`reslab.summary.count_flops`: torch.utils.flop_counter over one forward pass of one 32x32 image, "
+               "multiply-add = 2, counting convolutions and matrix multiplications (the classifier) only")
+FLOPS_LEAVE_OUT = ("BatchNorm, ReLU, pooling, the residual additions and the concatenations (copies: no arithmetic, "
+                   "but memory traffic), and the whole backward pass and optimizer step of training")
+SHARE_GROUPS = {"share_conv": "conv", "share_bn": "BN", "share_relu": "ReLU", "share_cat": "concatenation",
+                "share_other": "other"}
+
+
+def where_measured(cost: pd.DataFrame | None) -> str:
+    """'on this CPU' (or 'on <device>'), the device cost.csv was measured on."""
+    dev = str(cost.device.iloc[0]) if cost is not None and "device" in cost and len(cost) else ""
+    return "on this CPU" if dev.startswith("cpu") else f"on {dev.split(' (')[0]}" if dev else "as measured"
+
+
+def speed_words(s: tuple[float, float, float, str], what: str) -> str:
+    """A speed ratio (this net / the other, median [min, max] over repeats, verdict) as a reader says it."""
+    r, lo, hi, v = s
+    if v == "slower":
+        return f"{1 / r:.1f}x slower {what}"
+    if v == "faster":
+        return f"{r:.1f}x faster {what}"
+    if v == "no practical difference":
+        return f"as fast {what} ({r:.2f}x, within {SPEED_RATIO - 1:.0%} in every repeat)"
+    return f"{r:.2f}x the speed {what} ([{lo:.2f}, {hi:.2f}] over repeats: not decided by the {SPEED_RATIO - 1:.0%} rule)"
+
+
+def memory_words(m: float, v: str) -> str:
+    return (f"about the same peak memory ({m:.2f}x)" if v == "no practical difference" else
+            f"{m:.1f}x the peak memory" if m >= 1 else f"{m:.2f}x the peak memory")
+
+
+def measured_clause(cost: pd.DataFrame | None, agg: pd.DataFrame, a: str, b: str) -> str:
+    """'on this CPU 2.4x slower to train and 2.8x the peak memory': net a against net b, computed from cost.csv
+    (training images/s per interleaved repeat) and the peak training-step memory."""
+    s = speed(cost, a, b, "train_images_per_s")
+    m, mv = memory(agg, a, b) if cost is not None and "peak_memory_bytes" in agg else (math.nan, "not measured")
+    parts = ([speed_words(s, "to train")] if s[3] != "not measured" else []) + \
+            ([memory_words(m, mv)] if mv != "not measured" else [])
+    return f"{where_measured(cost)} {' and '.join(parts)}" if parts else "speed and memory not measured (run `reslab-cost`)"
+
+
+def shares_text(agg: pd.DataFrame, label: str) -> str | None:
+    """'conv 39%, BN 23%, ReLU 18%, concatenation 10%, other 10%' of one net's training step, if measured."""
+    if not set(SHARE_GROUPS) <= set(agg.columns):
+        return None
+    r = agg.set_index("label").loc[label]
+    if not all(np.isfinite(float(r[k])) for k in SHARE_GROUPS):
+        return None
+    return ", ".join(f"{name} {float(r[k]):.0%}" for k, name in SHARE_GROUPS.items())
+
+
 def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[str]:
     """Claim (a), 'DenseNet does better than ResNet with fewer weights and less computation': decided on the
     A2 pair (DenseNet-BC at the smallest budget against ResNet at the largest: fewer weights by construction)
-    with exact FLOPs for 'less computation'; A1 reads it at equal weights."""
+    with the counted FLOPs for 'less computation'; the headline also states what was measured (training
+    throughput and peak memory), since the FLOP count leaves BN, ReLU and concatenation out. A1 reads it at
+    equal weights."""
     net, budgets = nets_by(agg), budgets_of(agg)
     lines = []
     a2 = _find(fams, "A2")
@@ -208,24 +265,44 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
                      f"{', '.join(sorted(set(agg.label))) or 'no nets'}: claim (a) is not tested._")
         overall = "not tested"
     else:
-        fd, fr = _flops(agg, a2.better), _flops(agg, a2.worse)
-        pd_, pr = int(agg.set_index("label").params[a2.better]), int(agg.set_index("label").params[a2.worse])
+        d, r = a2.better, a2.worse
+        fd, fr = _flops(agg, d), _flops(agg, r)
+        pd_, pr = int(agg.set_index("label").params[d]), int(agg.set_index("label").params[r])
+        counts = f"{pd_ / pr:.2f}x the parameters, {fd / fr:.2f}x the FLOPs"
         lines.append(skeleton.verdict_line(a2, f"**A2, fewer weights** ({pd_:,} vs {pr:,} parameters)", {
             "supported": "better with fewer weights", "no practical difference": "as good, not better, with fewer weights",
             "contradicted": "worse with fewer weights", "inconclusive": "open"}))
         less = fd < fr
-        lines.append(f"- **Less computation** (exact forward FLOPs per image): {a2.better} {fd:,} vs {a2.worse} {fr:,} "
-                     f"(ratio {fd / fr:.2f}) → {'less' if less else 'not less'}.")
-        s = speed(cost, a2.better, a2.worse, "train_images_per_s")
-        if s[3] != "not measured":
-            lines.append(f"- Measured training throughput (reported, not part of the rule), {a2.better} / {a2.worse}: "
-                         f"{s[0]:.2f} [{s[1]:.2f}, {s[2]:.2f}] over repeats → {s[3]}.")
+        lines.append(f"- **Less computation, as counted** ({FLOPS_COUNT}): {d} {fd:,} vs {r} {fr:,} "
+                     f"(ratio {fd / fr:.2f}) → {'fewer' if less else 'not fewer'} counted FLOPs. Not counted: "
+                     f"{FLOPS_LEAVE_OUT}.")
+        st = speed(cost, d, r, "train_images_per_s")
+        si = speed(cost, d, r, "infer_images_per_s")
+        m, mv = memory(agg, d, r) if cost is not None and "peak_memory_bytes" in agg else (math.nan, "not measured")
+        if st[3] != "not measured" or mv != "not measured":
+            got = []
+            if st[3] != "not measured":
+                got.append(f"training images/s {st[0]:.2f} [{st[1]:.2f}, {st[2]:.2f}] over repeats → {st[3]}")
+            if si[3] != "not measured":
+                got.append(f"inference images/s {si[0]:.2f} [{si[1]:.2f}, {si[2]:.2f}] → {si[3]}")
+            if mv != "not measured":
+                got.append(f"peak training-step memory {m:.2f} → {mv}")
+            lines.append(f"- **Measured {where_measured(cost)}** (reported beside the counts; the plan's rule decides "
+                         f"on the counts), {d} / {r}: " + "; ".join(got) + ".")
+        sd_, sr = shares_text(agg, d), shares_text(agg, r)
+        if sd_ and sr:
+            lines.append(f"- **Where a training step's time goes** (torch.profiler, self time of every operator, "
+                         f"{where_measured(cost)}): {d}: {sd_}; {r}: {sr}. BN, ReLU and concatenation are what the "
+                         "FLOP count leaves out.")
         if not less:
-            overall = "contradicted: DenseNet-BC with fewer weights needs more computation"
+            counted = f"contradicted: DenseNet-BC with fewer weights needs more conv-FLOPs ({fd / fr:.2f}x)"
         else:
-            overall = {"supported": "supported", "no practical difference":
-                       "partly supported: as good as ResNet with fewer weights and less computation, not better",
-                       "contradicted": "contradicted: worse than ResNet", "inconclusive": "inconclusive"}[a2.verdict]
+            counted = {"supported": f"supported on parameter and conv-FLOP counts ({counts})",
+                       "no practical difference": f"partly supported on parameter and conv-FLOP counts: as good as "
+                                                  f"ResNet with fewer weights and fewer conv-FLOPs ({counts}), not better",
+                       "contradicted": "contradicted: worse than ResNet",
+                       "inconclusive": f"inconclusive on accuracy; fewer parameters and conv-FLOPs ({counts})"}[a2.verdict]
+        overall = f"{counted}; {measured_clause(cost, agg, d, r)}"
     lines.append(f"- **Claim (a) → {overall}.**")
     eq = []
     for b in budgets:
@@ -234,7 +311,7 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
             continue
         fd, fr = _flops(agg, c.better), _flops(agg, c.worse)
         eq.append(skeleton.verdict_line(c, f"A1 at {b}, equal weights") +
-                  f" FLOPs {c.better} / {c.worse}: {fd / fr:.2f} ({'less' if fd < fr else 'more'} computation).")
+                  f" FLOPs {c.better} / {c.worse}: {fd / fr:.2f} ({'fewer' if fd < fr else 'more'} counted FLOPs).")
     if eq:
         lines += ["", "At equal weights (the study's matched budgets; same Holm family):", *eq]
     return lines
@@ -325,13 +402,20 @@ def _ips(med, lo, hi) -> str:
     return f"{med:.0f} [{lo:.0f}, {hi:.0f}]" if np.isfinite(med) else "-"
 
 
+def _shares(r) -> str:
+    vals = [float(r.get(k, math.nan)) for k in SHARE_GROUPS]
+    return " / ".join(f"{v:.0%}" for v in vals) if all(np.isfinite(vals)) else "-"
+
+
 def results_table(agg: pd.DataFrame) -> pd.DataFrame:
+    shares = ({"train step time % (conv / BN / ReLU / concat / other)": [_shares(r) for _, r in agg.iterrows()]}
+              if set(SHARE_GROUPS) <= set(agg.columns) and agg[list(SHARE_GROUPS)].notna().any().any() else {})
     return pd.DataFrame({
         "family": agg.family, "budget": agg.budget, "net": agg.label, "params": agg.params.map("{:,}".format),
         "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
         "train img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.train_ips, agg.train_ips_min, agg.train_ips_max)],
         "infer img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.infer_ips, agg.infer_ips_min, agg.infer_ips_max)],
-        "peak step memory (MiB)": agg.peak_memory_bytes.map(_mib),
+        "peak step memory (MiB)": agg.peak_memory_bytes.map(_mib), **shares,
         "train err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)],
         "test err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)],
         "seeds": agg.n_seeds, "diverged": agg.diverged})
@@ -347,7 +431,15 @@ def cost_note(cost: pd.DataFrame | None, study: str, profile: str) -> str:
             f"{r.precision}, channels_last {r.channels_last}), one net at a time after the training sweep: images/s at "
             f"batch {int(r.batch_size)} over {int(r.timed_steps)} timed steps after {int(r.warmup_steps)} warm-up steps, "
             f"median [min, max] over {int(cost.repeat.nunique())} interleaved repeats; peak step memory at batch "
-            f"{int(r.memory_batch)}: {method}. FLOPs: torch.utils.flop_counter, multiply-add = 2, one 32x32 image.")
+            f"{int(r.memory_batch)}: {method}. FLOPs: {FLOPS_COUNT}; not counted: {FLOPS_LEAVE_OUT}."
+            + (f" Train step time %: one net's training step at batch {int(r.batch_size)} ({int(r.profiled_steps)} "
+               f"step(s) after the timed ones) under torch.profiler, the self time of every operator grouped by its "
+               "nearest named ancestor: convolutions (forward and backward), BatchNorm, ReLU (clamp_min and "
+               "threshold_backward on a CPU), concatenation (aten::cat and its backward), everything else "
+               "(residual additions, pooling, the classifier, the optimizer step)."
+               if "share_conv" in cost and cost.share_conv.notna().any() else
+               " Where a step's time goes (conv vs BN/ReLU/concatenation) was not measured: `reslab-cost` with "
+               "`cost.profiled_steps` > 0 on a CPU adds it."))
 
 
 def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
@@ -431,6 +523,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
+    plots.paired_differences(fams, out / "paired_differences.png", paired.PRACTICAL_PP,
+                             f"profile {profile}: every contrast as tested, paired over seeds")
     colors, markers = styles(agg)
     fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
     plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
@@ -456,7 +550,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
                            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
                            f"peak step memory at most {MEMORY_RATIO:.0%} of the other's); parameters and FLOPs are "
-                           "exact counts."), "",
+                           "exact counts, the FLOPs of convolutions and matrix products only (see the cost note)."), "",
         '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"', "",
         *claim_a(fams, agg, cost), "",
         '### Claim (b): "VoVNet keeps DenseNet\'s strengths while being faster and lighter"', "",
@@ -467,6 +561,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         "against DenseNet-BC. McNemar: test images only one of the two nets gets right, summed over seeds (it tests "
         "these trained nets, not the seed population).", "",
         markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._", "",
+        "![paired differences](paired_differences.png)", "",
+        plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"), "",
         "## Results per net", "",
         f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as {skeleton.CHANCE:.0f}% "
         "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "

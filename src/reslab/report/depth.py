@@ -319,8 +319,12 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         "left, residual right, one colour per depth; dotted vertical lines mark the lr drops. Degradation shows as "
         "deeper plain nets sitting above shallower ones on the dashed lines._", "",
         "## Gradient flow: do deep plain nets fail because gradients vanish?", "",
-        f"Rule (experiments/depth.md): the early-layer gradient is *vanishing* when the first-conv / last-conv gradient-norm "
-        f"ratio is below {flow.VANISHING_RATIO:g}.", "",
+        f"Rule (experiments/depth.md, plan (b) of 2026-11-25): the backward signal is read from the size-free ratio of "
+        f"the RMS of dL/dh at the input side to the output side: *vanishing* below 1/{flow.sig.BAND:g}, *exploding* "
+        f"above {flow.sig.BAND:g}, *neither* in between, per family, norm and depth, at initialisation and at every "
+        "training probe. It replaced the first plan's rule (first-conv / last-conv weight-gradient-norm ratio below "
+        f"{flow.VANISHING_RATIO:g}), which could not detect explosion and was not size-free: that rule is superseded, "
+        "and the weight-gradient sections below show its statistic and threshold for comparison only.", "",
         "### The backward signal at initialisation (size-free)", "", *signal_lines, "",
         "### Weight-gradient norms at initialisation (first study's statistic, not size-free)", "",
         "_Kept for comparison with the first study: the Frobenius norm of a weight gradient depends on the tensor's "

@@ -13,7 +13,10 @@ from reslab.probes import signal as sig
 from reslab.probes.gradients import first_last_ratio
 from reslab.report import plots
 
-VANISHING_RATIO = 1e-2  # experiments/depth.md: first/last conv gradient-norm ratio below this = vanishing
+# The first depth plan's (2026-11-23) rule: first/last conv weight-gradient-norm ratio below this = vanishing.
+# Superseded by plan (b) of 2026-11-25 (experiments/depth.md: the size-free backward-signal band, reslab.probes.signal);
+# kept to show the first study's statistic for comparison, labelled superseded wherever it appears.
+VANISHING_RATIO = 1e-2
 
 
 def ratios(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -54,7 +57,8 @@ def vanishing_statement(s: pd.DataFrame, series: str) -> tuple[str, bool | None]
         verdict, vanish = "not vanishing at any depth", False
     else:
         verdict, vanish = "vanishing at some depths only", None
-    return (f"{series}: first/last ratio {verdict} (threshold {VANISHING_RATIO:g}); at depth {int(deep.depth)} "
+    return (f"{series}: first/last ratio {verdict} (the first plan's superseded threshold {VANISHING_RATIO:g}, "
+            f"for comparison only); at depth {int(deep.depth)} "
             f"{fmt_ratio(deep.ratio_median, deep.ratio_min, deep.ratio_max)} (median [min, max], n = {int(deep.n)}); "
             f"smallest seen {lo:.2g}"), vanish
 
@@ -92,7 +96,8 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
                             f"per-layer weight-gradient norm at init, norm={norm}")
     lines += ["", "![ratio at init](gradflow_init_ratio.png)", "",
               "_How to read: each point is the first-conv/last-conv gradient-norm ratio of one net at initialisation; "
-              "points below the red line mean the input-side layers get less than 1/100 of the output side's gradient._",
+              f"points below the red line get less than 1/{1 / VANISHING_RATIO:g} of the output side's gradient, the first "
+              "plan's threshold, superseded by the backward-signal band above (for comparison only)._",
               ""]
     for norm in norms:
         lines += [f"![per-layer gradients at init, norm={norm}](gradflow_init_layers_{norm}.png)", "",

@@ -15,12 +15,13 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
     seeds = sorted(int(s) for s in results.seed.unique())
     lines = [
         f"- **Profile:** `{results.profile.iloc[0]}`" + (f" ({profile_summary(profile_cfg)})" if profile_cfg else ""),
+        budget_line(results),
         f"- **Data copy:** {', '.join(sorted(results.data_copy.unique()))}; "
         f"checksum {', '.join(sorted(results.data_checksum.unique()))}",
         f"- **Training images:** {', '.join(str(v) for v in sorted(results.train_images.unique()))}; "
         f"evaluated on {', '.join(str(v) for v in sorted(results.eval_images.unique()))} images of the "
         f"{', '.join(sorted(results.eval_split.unique()))} split",
-        f"- **Seeds:** {', '.join(map(str, seeds))} ({len(seeds)} per configuration)",
+        f"- **Seeds:** {', '.join(map(str, seeds))} ({seeds_per_net(results)})",
         f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
         f"on {dt.date.today().isoformat()} by `reslab-report {study}` from `runs/{study}/{results.profile.iloc[0]}/`",
@@ -40,6 +41,42 @@ def numerics_line(results: pd.DataFrame) -> str:
     now = "this code's" if found == [str(numerics.VERSION)] else f"this code computes version {numerics.VERSION}"
     return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.numerics`: runs of another version are "
             f"retrained, never mixed)")
+
+
+def seeds_per_net(results: pd.DataFrame, listed: int = 6) -> str:
+    """How many seeds each net has, counted from the runs: '3 per net' when all have the same, else the most
+    common count and the nets that differ, e.g. '3 per net; 5 for plain-20, identity-A-20; 4 for identity-A-56,
+    preact-56' (nets named up to `listed` per count, counted beyond)."""
+    key = "label" if "label" in results else None
+    if key is None:
+        return f"{results.seed.nunique()} in all"
+    counts = results.groupby(key, sort=False).seed.nunique()
+    by_count = {}
+    for net, n in counts.items():
+        by_count.setdefault(int(n), []).append(str(net))
+    common = max(by_count, key=lambda n: (len(by_count[n]), n))
+    parts = [f"{common} per net" + (f" for {len(by_count[common])} nets" if len(by_count) > 1 else "")]
+    for n in sorted(by_count, reverse=True):
+        if n == common:
+            continue
+        nets = by_count[n]
+        names = ", ".join(nets[:listed]) + (f" and {len(nets) - listed} more" if len(nets) > listed else "")
+        parts.append(f"{n} for {names}")
+    return "; ".join(parts)
+
+
+PAPER_IMAGES = 64_000 * 128  # He et al. 2016's CIFAR schedule: 64k iterations at batch 128
+
+
+def budget_line(results: pd.DataFrame) -> str:
+    """The training budget in iterations AND images seen, against the paper's (a budget in iterations alone reads
+    four times larger than it is at batch 32)."""
+    if not {"steps", "batch_size"} <= set(results):
+        return "- **Budget:** not recorded by these runs"
+    seen = sorted({(int(s), int(b)) for s, b in zip(results.steps, results.batch_size) if s == s and b == b})
+    parts = [f"{s:,} iterations x batch {b} = {s * b:,} images seen ({100 * s * b / PAPER_IMAGES:.2g}% of the "
+             f"paper's 64k x 128 = {PAPER_IMAGES:,})" for s, b in seen]
+    return "- **Budget:** " + "; ".join(parts)
 
 
 def profile_summary(p: dict) -> str:

@@ -209,7 +209,7 @@ def ratio_vs_depth(summary: pd.DataFrame, path: Path, threshold: float, title: s
         d = d.sort_values("depth")
         yerr = np.vstack([d.ratio_median - d.ratio_min, d.ratio_max - d.ratio_median])
         ax.errorbar(d.depth, d.ratio_median, yerr=yerr, marker="o", capsize=3, label=series)
-    ax.axhline(threshold, color="red", ls=":", label=f"vanishing threshold {threshold:g}")
+    ax.axhline(threshold, color="red", ls=":", label=f"first plan's threshold {threshold:g} (superseded)")
     ax.set_yscale("log")
     ax.set_xlabel("depth")
     ax.set_ylabel("grad norm: first conv / last conv")
@@ -330,6 +330,7 @@ def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: di
             ax.plot(front[col], front.test_error_mean, ":", color="black", lw=1)
         if log:
             ax.set_xscale("log")
+            readable_log_ticks(ax.xaxis)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3, which="both")
         if d.empty:
@@ -341,6 +342,110 @@ def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: di
                 if b in set(points.budget)]
     handles.append(Line2D([], [], color="black", marker="o", ms=12, mfc="none", ls=":", label="Pareto front"))
     axes[0][-1].legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _compact(v: float) -> str:
+    """A tick value in few characters: 300k, 1.5M, 50, 0.2."""
+    for unit, name in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= unit:
+            return f"{v / unit:g}{name}"
+    return f"{v:g}"
+
+
+LOG_TICK_SUBS = [(1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)]
+
+
+def readable_log_ticks(axis, max_ticks: int = 6) -> list[float]:
+    """Ticks of a log axis that do not overlap: at most `max_ticks` round values (1, 2, 5 x 10^k, or finer
+    where the axis spans less than a decade), labelled in plain compact numbers (300k, 50), no minor labels.
+    matplotlib labels the minor ticks of a log axis that spans under a decade or so in scientific notation,
+    and those labels run into each other. Call it after the data are drawn (it reads the limits)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax = axis.axes  # its get_xlim/get_ylim apply a pending autoscale first (the axis's own interval may be stale)
+    lo, hi = sorted(ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo > 0 and hi > lo):
+        return []
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    ticks: list[float] = []
+    for subs in LOG_TICK_SUBS:  # the finest set that still fits max_ticks; at least the coarsest
+        cand = [s * 10.0 ** k for k in decades for s in subs if lo <= s * 10.0 ** k <= hi]
+        if len(cand) > max_ticks and ticks:
+            break
+        ticks = cand
+        if len(cand) >= 3:
+            break
+    if len(ticks) > max_ticks:  # many decades: every k-th power of ten
+        ticks = ticks[::-(-len(ticks) // max_ticks)]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
+    axis.set_minor_formatter(NullFormatter())
+    return ticks
+
+
+def paired_caption(practical: float, who: str) -> str:
+    """The caption of a `paired_differences` figure."""
+    return ("_How to read: every contrast as it is tested: each dot is one seed's difference 'worse − better' (the two "
+            "nets trained on that seed), the diamond their mean and the bar the 95% CI the verdict uses; the shaded band "
+            f"is the ±{practical:g} pp practical threshold (a CI inside it: no practical difference); colour = verdict. "
+            f"Positive: the net {who} expects to be worse is worse._")
+
+
+VERDICT_COLORS = {"supported": "tab:red", "contradicted": "tab:blue", "no practical difference": "tab:green",
+                  "inconclusive": "tab:gray"}
+
+
+def paired_differences(families: dict, path: Path | None, practical: float, title: str = "",
+                       names: dict | None = None) -> Path:
+    """Every paired contrast as it is tested: one row per contrast (`reslab.report.paired.Paired`), its
+    per-seed differences 'worse − better' as dots, their mean with the contrast's own 95% CI as a bar, the
+    ±`practical` band shaded; one panel per family of contrasts, coloured by the contrast's verdict.
+    `names` maps a contrast's name to its row label (default: 'name: worse − better')."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fams = {k: v for k, v in families.items() if v}
+    if not fams:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no paired contrasts", transform=ax.transAxes, ha="center", color="grey")
+        ax.set_axis_off()
+        return _save(fig, path)
+    rows = [len(v) for v in fams.values()]
+    fig, axes = plt.subplots(len(fams), 1, figsize=(8.5, 1.2 + 0.42 * sum(rows) + 0.7 * len(fams)), squeeze=False,
+                             gridspec_kw={"height_ratios": [r + 1.2 for r in rows]})
+    for ax, (family, contrasts) in zip(axes[:, 0], fams.items()):
+        ax.axvspan(-practical, practical, color="tab:green", alpha=0.12, lw=0)
+        ax.axvline(0, color="black", lw=0.8)
+        for i, c in enumerate(contrasts):
+            y = len(contrasts) - 1 - i  # the first contrast on top
+            color = VERDICT_COLORS.get(c.verdict, "black")
+            d = np.asarray(c.diffs, dtype=float)
+            jitter = np.linspace(-0.18, 0.18, len(d)) if len(d) > 1 else np.zeros(len(d))
+            ax.scatter(d, y + jitter, s=14, color=color, alpha=0.55, zorder=3, lw=0)
+            if np.isfinite(c.ci[0]) and np.isfinite(c.ci[1]):
+                ax.plot([c.ci[0], c.ci[1]], [y, y], color=color, lw=2.2, solid_capstyle="butt", zorder=4)
+                ax.plot([c.ci[0], c.ci[0]], [y - 0.15, y + 0.15], color=color, lw=1.5, zorder=4)
+                ax.plot([c.ci[1], c.ci[1]], [y - 0.15, y + 0.15], color=color, lw=1.5, zorder=4)
+            if np.isfinite(c.mean):
+                ax.plot(c.mean, y, marker="D", ms=7, color=color, mec="black", mew=0.6, zorder=5)
+        labels = [(names or {}).get(c.name, f"{c.name}: {c.worse} − {c.better}") +
+                  f" ({c.metric.replace('_', ' ')}, n={c.n})" for c in contrasts]
+        ax.set_yticks(range(len(contrasts)), labels[::-1], fontsize=7)
+        ax.set_ylim(-0.7, len(contrasts) - 0.3)
+        ax.set_title(f"{family} family", fontsize=9, loc="left")
+        ax.grid(alpha=0.3, axis="x")
+        ax.tick_params(axis="x", labelsize=8)
+    axes[-1, 0].set_xlabel("paired difference worse − better (pp): > 0 where the hypothesis predicts it")
+    present = {c.verdict for v in fams.values() for c in v}
+    handles = [Line2D([], [], color="grey", marker="o", ls="", alpha=0.55, label="one seed's difference"),
+               Line2D([], [], color="grey", marker="D", mec="black", lw=2.2, label="mean, 95% CI of the paired t-test"),
+               Patch(color="tab:green", alpha=0.12, label=f"±{practical:g} pp: no practical difference")]
+    handles += [Line2D([], [], color=col, marker="s", ls="", label=f"verdict: {v}") for v, col in VERDICT_COLORS.items()
+                if v in present]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)

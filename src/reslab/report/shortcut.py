@@ -409,6 +409,10 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         "shortcut params (vs identity)": agg.extra_params.map(lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"),
     })
     colors = label_colors(order)
+    plots.paired_differences({"primary": primary, "per-variant": secondary}, out / "paired_differences.png",
+                             paired.PRACTICAL_PP, f"profile {profile}: every contrast as tested, paired over seeds",
+                             names={c.name: (f"{c.name}: " if c.name.startswith("H") else "") + f"{c.worse} − {c.better}"
+                                    for c in primary + secondary})
     plots.variant_errors(df, order, colors, out / "errors.png", f"profile {profile}: final error per run and variant")
     curves = load_csvs(df, "curves.csv")
     panels = curve_panels(agg, depths)
@@ -440,6 +444,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         "McNemar: test images that only one of the two nets gets right, summed over seeds (secondary: it tests these "
         "trained nets, not the seed population).", "",
         markdown.table(sec) if len(sec) else "_No contrasts._", "",
+        "![paired differences](paired_differences.png)", "",
+        plots.paired_caption(paired.PRACTICAL_PP, "the papers"), "",
         "## Results per variant", "",
         f"± is the sample sd over seeds. A diverged run keeps its last good metrics, or counts as {CHANCE:.0f}% "
         "(chance) if it had none. 'Train-mode − eval-mode' is the last epoch's training error in train mode (BN batch "
@@ -448,7 +454,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         markdown.table(table), "",
         "![final errors](errors.png)", "",
         "_How to read: one dot per seed, the black bar is mean ± sd; lower is better; linear axis; one colour per "
-        "variant in every figure._", "",
+        "variant in every figure. This shows each variant's own spread over seeds (unpaired), not the tests: they "
+        "compare two variants seed by seed, as the paired-difference figure above shows._", "",
     ]
     if (out / "curves.png").is_file() and not curves.empty:
         lines += ["![training curves](curves.png)", "",
