@@ -78,43 +78,47 @@ def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def _from_experiments(study: str, profile: str) -> tuple[list[list[str]], str]:
+def _from_experiments(study: str, profile: str) -> tuple[list[tuple[list[list[str]], None]], str]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    jobs, names = [], []
+    sweeps, names = [], []
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
             cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
             if cfg.study != study:
                 continue
             params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
-            jobs += sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"])
+            # Each experiment is a sweep of its own: its label keys are found as the guard finds them.
+            sweeps.append((sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"]), None))
             names.append(f"experiment={f.stem}")
-    return jobs, ", ".join(names)
+    return sweeps, ", ".join(names)
 
 
 def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None, str]:
     """Names of the run directories the study's sweeps asked for, and where that list comes from."""
     manifests = sorted((Path(study_dir) / SWEEPS).glob("*.json"))
     if manifests:
-        jobs = [j for m in manifests for j in json.loads(m.read_text())["jobs"]]
+        # A record written before labels carried swept values has no label_keys: its runs have plain labels.
+        sweeps = [(r["jobs"], r.get("label_keys") or []) for r in (json.loads(m.read_text()) for m in manifests)]
         # Not the number of sweeps: a rerun adds a record, and a rerun's report must read the same.
         source = f"the sweeps recorded in `{SWEEPS}/`"
     else:
-        jobs, names = _from_experiments(study, profile)
-        if not jobs:
+        sweeps, names = _from_experiments(study, profile)
+        if not sweeps:
             return None, "no recorded sweep and no experiment config for this study"
         source = f"the study's config ({names})"
     from hydra import compose, initialize_config_dir
 
-    from reslab import runinfo
+    from reslab import runinfo, sweep_label
 
     names_out = set()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for job in jobs:
-            cfg = compose("train", overrides=[o for o in job if not o.startswith("hydra")])
-            names_out.add(runinfo.run_dir(cfg).name)
+        for jobs, keys in sweeps:
+            jobs = [[o for o in job if not o.startswith("hydra")] for job in jobs]
+            composed = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in jobs]
+            sweep_label.label_sweep(composed, keys)  # the labels the sweep's jobs gave themselves
+            names_out |= {runinfo.run_dir(cfg).name for _, cfg in composed}
     return names_out, source
 
 
