@@ -3,7 +3,9 @@
 A comparison is fair only between runs of one recipe: the same profile (every number of it), the same data
 copy, split and augmentation, the same precision and device type. Runs of a study directory that differ in
 any of these are refused with one line naming the setting and the runs on each side, rather than averaged
-under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1").
+under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1"). Two runs of
+one net and seed (a multirun over a value outside the recipe and the net's name, e.g. a model or trainer option, puts
+each in its own directory: reslab.sweep_label) are refused too: a report would count them as two seeds.
 
 Completeness compares the runs found with the runs expected: those of the sweeps started for this study and
 profile (runs/<study>/<profile>/_sweeps/*.json, written by reslab.sweep when a multirun starts), or, for
@@ -35,10 +37,14 @@ def _flat(d, prefix: str) -> dict:
     return out
 
 
+def _config(run_dir: Path) -> dict:
+    f = Path(run_dir) / "config.yaml"
+    return (yaml.safe_load(f.read_text()) or {}) if f.is_file() else {}
+
+
 def recipe(run_dir: Path, result: dict) -> dict:
     """The settings of one run that must be equal across a comparison, flattened to dotted keys."""
-    f = Path(run_dir) / "config.yaml"
-    cfg = yaml.safe_load(f.read_text()) if f.is_file() else {}
+    cfg = _config(run_dir)
     data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
     return {**_flat(cfg.get("profile") or {}, "profile"), **_flat(data, "data"),
             "data checksum": result.get("data_checksum"), "precision": result.get("precision"),
@@ -63,6 +69,27 @@ def check(results: pd.DataFrame, where: str) -> None:
             more = f" (also differing: {', '.join(others)})" if others else ""
             raise ReslabError(f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
                               "move the odd runs away or rerun them with the study's config")
+    check_one_run_per_net(results, where)
+
+
+def net_of(run_dir: Path, result: dict) -> str:
+    """The net a run trained, as a report names it: its label without the swept values a multirun added to it
+    (the config's label_suffix, reslab.sweep_label)."""
+    label, suffix = str(result.get("label")), _config(run_dir).get("label_suffix")
+    return label.removesuffix(f"-{suffix}") if suffix else label
+
+
+def check_one_run_per_net(results: pd.DataFrame, where: str) -> None:
+    """Refuse two runs of one net and seed (a sweep over a value the net's name does not show, e.g. a model or
+    trainer option, put both in this study): a report would take them for two seeds of one net."""
+    runs: dict[tuple, list[str]] = {}
+    for d, r in zip(results.run_dir, results.to_dict("records")):
+        runs.setdefault((net_of(Path(d), r), r.get("seed")), []).append(Path(d).name)
+    for (net, seed), names in runs.items():
+        if len(names) > 1:
+            raise ReslabError(f"{where} holds {len(names)} runs of {net} seed {seed} ({_names(names)}), which "
+                              "differ in a swept value their labels carry; a comparison takes one run per net and "
+                              "seed: move all but one away, or sweep that value into separate studies (study=...)")
 
 
 # Completeness.
