@@ -131,6 +131,21 @@ def test_a_sweep_with_one_bad_job_stops_before_its_first_job(cli, tmp_path, synt
     assert "epoch" not in proc.stdout and tree(tmp_path) == before
 
 
+def test_a_sweep_whose_jobs_would_share_a_run_directory_is_refused_before_its_first_job(cli, tmp_path):
+    # Two data copies under one file name: a label writes a path by its file name, so both jobs would train in one
+    # directory (the run lock would skip one, a rerun would supersede the other). The guard refuses the sweep.
+    a = synthetic.write(tmp_path / "a" / "cifar-10-python.tar.gz", n_train=100, n_test=20, seed=0)
+    b = synthetic.write(tmp_path / "b" / "cifar-10-python.tar.gz", n_train=100, n_test=20, seed=1)
+    before = tree(tmp_path)
+    proc = cli("reslab-train", "-m", *SMOKE, f"data.source={a},{b}", check=False)
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert f"jobs 1 (data.source={a}) and 2 (data.source={b}) would both train in " \
+           "runs/adhoc/smoke/resnet-8-sourcecifar-10-python.tar.gz-s0 with different settings" in line, line
+    assert "nothing was run" in line and "epoch" not in proc.stdout
+    assert tree(tmp_path) == before and not (tmp_path / "runs").exists()
+
+
 def test_a_failing_job_is_recorded_the_others_go_on_and_nothing_finished_moves(cli, env, tmp_path, synth_archive):
     common = [*SMOKE, f"data.source={synth_archive}", "trainer.save_weights=false", "probes.flow_points=0"]
     cli("reslab-train", *common, "seed=1", "profile.lr=0.05")  # an earlier finished run of job 1, another config

@@ -21,11 +21,13 @@ from reslab.report import consistency, overlap, results
 from reslab.sweep import record
 
 
-def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None, key=None):
+def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None, key=None,
+             suffix=None):
     d = study_dir / name
     d.mkdir(parents=True)
-    (d / "config.yaml").write_text(yaml.safe_dump({"profile": {"name": "smoke", "lr": lr, "epochs": 1},
-                                                   "data": {"source": f"/somewhere/{name}", "subset_seed": 0}}))
+    cfg = {"profile": {"name": "smoke", "lr": lr, "epochs": 1},
+           "data": {"source": f"/somewhere/{name}", "subset_seed": 0}}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg | ({"label_suffix": suffix} if suffix else {})))
     (d / "result.json").write_text(json.dumps({
         "status": status, "study": study_dir.parent.name, "profile": "smoke", "label": label, "seed": seed,
         "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}
@@ -89,6 +91,19 @@ def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
                            "reports=reports"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "mixes training recipes" in proc.stderr and not (tmp_path / "reports").exists()
+
+
+def test_two_runs_of_one_net_and_seed_from_a_sweep_over_another_value_are_refused(tmp_path):
+    # A sweep over a value the net's name does not show (here a model option) gives each job its own directory
+    # (reslab.sweep_label); a report must not take the two for two seeds of one net.
+    study = tmp_path / "runs" / "mix" / "smoke"
+    fake_run(study, "resnet-20-shortcutA-s0", label="resnet-20-shortcutA", suffix="shortcutA")
+    fake_run(study, "resnet-20-shortcutA-s1", label="resnet-20-shortcutA", suffix="shortcutA", seed=1)
+    assert len(results.load_results(tmp_path / "runs", "mix", "smoke")) == 2
+    fake_run(study, "resnet-20-shortcutB-s0", label="resnet-20-shortcutB", suffix="shortcutB")
+    with pytest.raises(ReslabError) as err:
+        results.load_results(tmp_path / "runs", "mix", "smoke")
+    assert "holds 2 runs of resnet-20 seed 0 (resnet-20-shortcutA-s0, resnet-20-shortcutB-s0)" in str(err.value)
 
 
 def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded_sweep(tmp_path):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import cli_env, run_cli
-from reslab.report import markdown
+from reslab.report import consistency, markdown
 
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false"]
 
@@ -94,6 +94,51 @@ def test_rerun_skips_finished_runs_and_a_changed_config_reruns(swept, depth_swee
     stale = list((tmp_path / "runs/depth/smoke").glob("*.stale-*"))
     assert len(stale) == 4, "finished runs of the old config are kept aside, not deleted"
     assert {p.name.split(".stale-")[0] for p in stale} == {"plain-8-s0", "plain-8-s1", "resnet-8-s0", "resnet-8-s1"}
+
+
+def test_a_sweep_over_a_profile_value_trains_each_job_in_its_own_directory(cli, tmp_path, synth_archive):
+    # Issue 23 (7): `model.depth=56,20 profile.max_steps=6400,3200 seed=100` sent both budgets of a net to
+    # resnet-56-s100; the run lock skipped one, and a rerun superseded the other. Scaled to the smoke profile.
+    sweep = ["reslab-train", "-m", *SMOKE, f"data.source={synth_archive}", "model=resnet", "model.depth=8,14",
+             "profile.max_steps=2,4", "seed=100", "probes.flow_points=0", "probes.responses=false",
+             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "jobs=2"]
+    first = cli(*sweep)
+    study = tmp_path / "runs/adhoc/smoke"
+    runs = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
+    assert set(runs) == {"resnet-8-max_steps2-s100", "resnet-8-max_steps4-s100",
+                         "resnet-14-max_steps2-s100", "resnet-14-max_steps4-s100"}, first.stdout
+    for name, r in runs.items():  # each its own result: its label is its directory's, its steps the budget it names
+        assert r["status"] == "ok" and f"{r['label']}-s100" == name and f"max_steps{r['steps']}" in name
+    assert len({r["key"] for r in runs.values()}) == 4
+    assert "another process" not in first.stdout and not list(study.glob("*.stale-*"))
+    record = json.loads(next((study / "_sweeps").glob("*.json")).read_text())
+    assert record["label_keys"] == ["profile.max_steps"] and len(record["jobs"]) == 4
+    # A report expects the very directories the jobs trained in.
+    assert consistency.expected(study, "adhoc", "smoke")[0] == set(runs)
+
+    again = cli(*sweep)
+    assert again.stdout.count("finished earlier") == 4 and " ok: " not in again.stdout
+    assert {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")} == runs
+
+
+def test_the_studies_sweeps_keep_their_plain_labels():
+    # Every study sweeps only what a label shows already (model, depth, variant, block, seed): no suffix, so the
+    # directories of their finished runs stand.
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from reslab import runinfo, sweep_label
+    from reslab.paths import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
+            params = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True).hydra.sweeper.params
+            sweep = consistency.sweep_jobs(OmegaConf.to_container(params, resolve=False),
+                                           [f"experiment={f.stem}", "profile=smoke", "seed=0,1"])
+            jobs = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in sweep]
+            assert sweep_label.label_sweep(jobs) == [], f.stem
+            assert all(not cfg.get("label_suffix") for _, cfg in jobs)
+            assert len({runinfo.run_dir(cfg) for _, cfg in jobs}) == len(jobs)
 
 
 def test_a_run_missing_a_requested_measurement_is_trained_again(cli, tmp_path, synth_archive):

@@ -2,6 +2,9 @@
 
 - `SweepGuard.on_multirun_start` composes every job's config, as the launcher will, and checks each with
   reslab.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
+  It then names the jobs (reslab.sweep_label: the label carries the swept values the net's name does not show)
+  and refuses, the same way, a sweep two of whose jobs would still share a run directory with different settings:
+  there the run lock would skip one of them and each rerun would supersede the other.
 - `recorded` wraps the task: inside a multirun a job that fails (an exception, not a stop request)
   leaves `<run>.next/failed.json` with its message and traceback, prints one line, and the next job starts;
   nothing finished is moved, since a run is committed only when it ends (reslab.runinfo).
@@ -21,7 +24,7 @@ import traceback
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from reslab import io, runinfo
+from reslab import io, runinfo, sweep_label
 from reslab.errors import ReslabError, fail, one_line_errors
 
 TASK = "train"  # Hydra's job name of reslab-train; reslab-summary/-cost share its config but not this guard
@@ -59,6 +62,7 @@ def recorded(task):
         if not _in_multirun():
             return single(cfg)
         try:
+            sweep_label.for_job(cfg)  # before anything reads the label, the failure record included
             return task(cfg)
         except Exception as err:
             where = f"{runinfo.label(cfg)} s{cfg.seed}"
@@ -73,6 +77,27 @@ def runs_elsewhere(config: DictConfig) -> bool:
     """Whether the launcher sends the jobs to other machines (Slurm): their GPUs are not the launching node's.
     The file system is shared, so the data source and the runs directory are checked here all the same."""
     return "SlurmLauncher" in str(config.hydra.launcher.get("_target_", ""))
+
+
+def check_directories(jobs: list[tuple[list[str], DictConfig]], keys: list[str]) -> None:
+    """Refuse two jobs that would train in one run directory with different settings: their labels carry the
+    swept values (`keys`), but a value written short (a path by its file name, a long one cut) can lose the
+    difference. Jobs with equal values are one config, so one run: the later finds it done and skips it."""
+    first: dict = {}
+    for i, (overrides, cfg) in enumerate(jobs):
+        values = sweep_label.swept_values(cfg, overrides, cfg.hydra.runtime.choices)
+        j, other, seen = first.setdefault(runinfo.run_dir(cfg), (i, overrides, values))
+        differ = [k for k in values if not sweep_label.same(values[k], seen.get(k))]
+        if differ:
+            def named(ov: list[str]) -> str:
+                return " ".join(o for o in ov if o.lstrip("+~").partition("=")[0] in differ)
+
+            raise ReslabError(
+                f"jobs {j + 1} ({named(other)}) and {i + 1} ({named(overrides)}) would both train in "
+                f"{runinfo.run_dir(cfg)} with different settings: the label carries the swept values "
+                f"({', '.join(keys) or 'none'}) but its short form of these is the same; give them values whose "
+                f"short forms differ (a path by its file name, a value by its first {sweep_label.LONGEST} characters) "
+                "or run them as separate sweeps (another study=...); nothing was run")
 
 
 class SweepGuard(Callback):
@@ -90,15 +115,20 @@ class SweepGuard(Callback):
         loader = GlobalHydra.instance().config_loader()
         here = not runs_elsewhere(config)
         try:
+            jobs = []
             for i, overrides in enumerate(job_overrides(config)):
                 cfg = loader.load_sweep_config(config, list(overrides))
                 try:
                     validate.check(cfg, here=here)
                 except ReslabError as err:
                     raise ReslabError(f"{err} (job {i + 1}: {' '.join(overrides)}); nothing was run") from None
-                self.jobs.append(cfg)
+                jobs.append((overrides, cfg))
+            keys = sweep_label.label_sweep(jobs)
+            check_directories(jobs, keys)
         except ReslabError as err:
             fail(err)
+        sweep_label.export(keys)  # for the jobs, and for the sweep's record (reslab.sweep, the next callback)
+        self.jobs = [cfg for _, cfg in jobs]
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         failed = [p for p in (_failed_path(cfg) for cfg in self.jobs) if p.is_file()]

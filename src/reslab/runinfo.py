@@ -30,10 +30,13 @@ from reslab.paths import ROOT
 
 
 def label(cfg: DictConfig) -> str:
-    """Human name of the model in a run: the variant's name if the study gives one, else family-depth."""
+    """Human name of the model in a run: the variant's name if the study gives one, else family-depth; in a
+    multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.sweep_label)."""
     if cfg.get("variant") and cfg.variant.get("name"):
-        return f"{cfg.variant.name}-{cfg.model.depth}"
-    return f"{family(cfg)}-{cfg.model.depth}"
+        name = f"{cfg.variant.name}-{cfg.model.depth}"
+    else:
+        name = f"{family(cfg)}-{cfg.model.depth}"
+    return f"{name}-{cfg.label_suffix}" if cfg.get("label_suffix") else name
 
 
 def family(cfg: DictConfig) -> str:

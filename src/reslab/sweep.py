@@ -35,8 +35,9 @@ class SweepProgress(Callback):
 
 
 def record(config: DictConfig) -> Path | None:
-    """Write the sweep's job list where its runs go; a sweep over studies or profiles has no one place (none)."""
-    from reslab import io
+    """Write the sweep's job list where its runs go, and the keys whose values its labels carry (reslab.sweep_label,
+    found by the guard before); a sweep over studies or profiles has no one place (none)."""
+    from reslab import io, sweep_label
     from reslab.report.consistency import SWEEPS
 
     jobs = job_overrides(config)
@@ -45,4 +46,4 @@ def record(config: DictConfig) -> Path | None:
             return None
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = Path(config.paths.runs) / config.study / config.profile.name / SWEEPS / f"{stamp}-{os.getpid()}.json"
-    return io.write_json(path, {"started": stamp, "jobs": jobs})
+    return io.write_json(path, {"started": stamp, "jobs": jobs, "label_keys": sweep_label.recorded_keys()})

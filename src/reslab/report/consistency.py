@@ -3,7 +3,9 @@
 A comparison is fair only between runs of one recipe: the same profile (every number of it), the same data
 copy, split and augmentation, the same precision and device type. Runs of a study directory that differ in
 any of these are refused with one line naming the setting and the runs on each side, rather than averaged
-under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1").
+under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1"). Two runs of
+one net and seed (a multirun over a value outside the recipe and the net's name, e.g. a model or trainer option, puts
+each in its own directory: reslab.sweep_label) are refused too: a report would count them as two seeds.
 
 Completeness compares the runs found with the runs expected: those of the sweeps started for this study and
 profile (runs/<study>/<profile>/_sweeps/*.json, written by reslab.sweep when a multirun starts), or, for
@@ -36,10 +38,14 @@ def _flat(d, prefix: str) -> dict:
     return out
 
 
+def _config(run_dir: Path) -> dict:
+    f = Path(run_dir) / "config.yaml"
+    return (yaml.safe_load(f.read_text()) or {}) if f.is_file() else {}
+
+
 def recipe(run_dir: Path, result: dict) -> dict:
     """The settings of one run that must be equal across a comparison, flattened to dotted keys."""
-    f = Path(run_dir) / "config.yaml"
-    cfg = yaml.safe_load(f.read_text()) if f.is_file() else {}
+    cfg = _config(run_dir)
     data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
     return {**_flat(cfg.get("profile") or {}, "profile"), **_flat(data, "data"),
             "data checksum": result.get("data_checksum"), "precision": result.get("precision"),
@@ -66,6 +72,27 @@ def check(results: pd.DataFrame, where: str) -> None:
             more = f" (also differing: {', '.join(others)})" if others else ""
             raise ReslabError(f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
                               "move the odd runs away or rerun them with the study's config")
+    check_one_run_per_net(results, where)
+
+
+def net_of(run_dir: Path, result: dict) -> str:
+    """The net a run trained, as a report names it: its label without the swept values a multirun added to it
+    (the config's label_suffix, reslab.sweep_label)."""
+    label, suffix = str(result.get("label")), _config(run_dir).get("label_suffix")
+    return label.removesuffix(f"-{suffix}") if suffix else label
+
+
+def check_one_run_per_net(results: pd.DataFrame, where: str) -> None:
+    """Refuse two runs of one net and seed (a sweep over a value the net's name does not show, e.g. a model or
+    trainer option, put both in this study): a report would take them for two seeds of one net."""
+    runs: dict[tuple, list[str]] = {}
+    for d, r in zip(results.run_dir, results.to_dict("records")):
+        runs.setdefault((net_of(Path(d), r), r.get("seed")), []).append(Path(d).name)
+    for (net, seed), names in runs.items():
+        if len(names) > 1:
+            raise ReslabError(f"{where} holds {len(names)} runs of {net} seed {seed} ({_names(names)}), which "
+                              "differ in a swept value their labels carry; a comparison takes one run per net and "
+                              "seed: move all but one away, or sweep that value into separate studies (study=...)")
 
 
 # Completeness.
@@ -81,43 +108,47 @@ def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def _from_experiments(study: str, profile: str) -> tuple[list[list[str]], str]:
+def _from_experiments(study: str, profile: str) -> tuple[list[tuple[list[list[str]], None]], str]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    jobs, names = [], []
+    sweeps, names = [], []
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
             cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
             if cfg.study != study:
                 continue
             params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
-            jobs += sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"])
+            # Each experiment is a sweep of its own: its label keys are found as the guard finds them.
+            sweeps.append((sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"]), None))
             names.append(f"experiment={f.stem}")
-    return jobs, ", ".join(names)
+    return sweeps, ", ".join(names)
 
 
 def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None, str]:
     """Names of the run directories the study's sweeps asked for, and where that list comes from."""
     manifests = sorted((Path(study_dir) / SWEEPS).glob("*.json"))
     if manifests:
-        jobs = [j for m in manifests for j in json.loads(m.read_text())["jobs"]]
+        # A record written before labels carried swept values has no label_keys: its runs have plain labels.
+        sweeps = [(r["jobs"], r.get("label_keys") or []) for r in (json.loads(m.read_text()) for m in manifests)]
         # Not the number of sweeps: a rerun adds a record, and a rerun's report must read the same.
         source = f"the sweeps recorded in `{SWEEPS}/`"
     else:
-        jobs, names = _from_experiments(study, profile)
-        if not jobs:
+        sweeps, names = _from_experiments(study, profile)
+        if not sweeps:
             return None, "no recorded sweep and no experiment config for this study"
         source = f"the study's config ({names})"
     from hydra import compose, initialize_config_dir
 
-    from reslab import runinfo
+    from reslab import runinfo, sweep_label
 
     names_out = set()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for job in jobs:
-            cfg = compose("train", overrides=[o for o in job if not o.startswith("hydra")])
-            names_out.add(runinfo.run_dir(cfg).name)
+        for jobs, keys in sweeps:
+            jobs = [[o for o in job if not o.startswith("hydra")] for job in jobs]
+            composed = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in jobs]
+            sweep_label.label_sweep(composed, keys)  # the labels the sweep's jobs gave themselves
+            names_out |= {runinfo.run_dir(cfg).name for _, cfg in composed}
     return names_out, source
 
 
