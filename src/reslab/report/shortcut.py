@@ -1,7 +1,8 @@
 """reports/shortcut/: is the shortcut effective, and which shortcut? From runs/<study>/<profile>/.
 
-The decision rule is experiments/shortcut.md (plan of 2026-11-25): paired tests over seeds, Holm within
-each family, a practical threshold, and the seeds that would decide what stays inconclusive."""
+The decision rule is experiments/shortcut.md (plan of 2026-11-25, amended 2026-12-03): paired tests over seeds,
+Holm within each family for a difference and for 'no practical difference' alike, a practical threshold, and the
+seeds the rule needs (reslab.report.power) to decide what stays inconclusive."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def undecided_text(c: paired.Paired, unit: str = "net") -> str:
     plans' effects (reslab.report.power), not the t-test's at the observed effect."""
     if c.verdict != "inconclusive" or "seeds_effect" not in c.extra:
         return ""
-    return (f"; seeds per {unit} the rule needs for 80% power at this family's strictest Holm level: "
+    return (f"; seeds per {unit} the rule needs for {power.TARGET:.0%} power at this family's strictest Holm level: "
             f"{_seeds(c, 'seeds_effect', power.DESIGN_EFFECT_PP)} to call a true {power.DESIGN_EFFECT_PP:g} pp "
             f"difference, {_seeds(c, 'seeds_equivalence', power.EQUIVALENCE_EFFECT_PP)} to call a true "
             f"{power.EQUIVALENCE_EFFECT_PP:g} pp difference 'no practical difference' (simulated at this sd)")
@@ -155,7 +155,7 @@ def seeds_cell(c: paired.Paired) -> str:
     return f"{short(c.extra.get('seeds_effect'))} / {short(c.extra.get('seeds_equivalence'))}"
 
 
-SEEDS_COLUMN = (f"seeds to decide (rule's 80% power: true {power.DESIGN_EFFECT_PP:g} pp / true "
+SEEDS_COLUMN = (f"seeds to decide (rule's {power.TARGET:.0%} power: true {power.DESIGN_EFFECT_PP:g} pp / true "
                 f"{power.EQUIVALENCE_EFFECT_PP:g} pp)")
 
 
@@ -241,7 +241,8 @@ def design_line(families: dict[str, list[paired.Paired]]) -> str:
         w1, w0 = power.seeds_needed(e1, worst.sd, m), power.seeds_needed(e0, worst.sd, m)
         short = lambda n: str(n) if n else f"more than {power.CAP}"  # noqa: E731
         parts.append(f"{name} family ({m} contrasts): pooled sd of the per-seed differences {pooled:.2f} pp ({dof} df); "
-                     f"the rule at the strictest Holm level {paired.ALPHA / m:.4g} has 80% power with {short(n1)} seeds "
+                     f"the rule at the strictest Holm level {paired.ALPHA / m:.4g} has {power.TARGET:.0%} power with "
+                     f"{short(n1)} seeds "
                      f"for a true {e1:g} pp difference and {short(n0)} seeds to call a true {e0:g} pp difference 'no "
                      f"practical difference' (largest single sd {worst.sd:.2f} pp, {worst.name}: {short(w1)} / "
                      f"{short(w0)} seeds); for a true difference equal to the {at:g} pp threshold no number of seeds "
