@@ -306,6 +306,9 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
         assert (out / f).stat().st_size > 0, f
     contrasts = pd.read_csv(out / "contrasts.csv")
     assert list(contrasts.name) == ["A1 at 0.27M"] and (contrasts.p_holm >= contrasts.p).all()
+    # McNemar: one exact test per seed, only in its secondary section, never in a verdict line.
+    assert list(pd.read_csv(out / "mcnemar.csv").seed) == [0, 1] and "p_mcnemar" not in contrasts.columns
+    assert "McNemar" not in report.split("### McNemar per seed")[0]
     results = pd.read_csv(out / "results.csv").set_index("label")
     assert results.loc["densenet-bc-0.27M-52", "peak_memory_bytes"] > 0 and np.isfinite(results.train_ips).all()
     assert len(pd.read_csv(out / "runs.csv")) == 4

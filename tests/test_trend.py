@@ -92,3 +92,30 @@ def test_seeds_needed_agrees_with_a_brute_force_simulation_of_the_decision_rule(
 
 def test_seeds_needed_refuses_an_effect_below_the_practical_threshold():
     assert trend.seeds_needed([50, 50.5, 50.5, 50.6, 50.9], [0.5] * 5) == -1
+
+
+def test_flat_is_holm_adjusted_over_the_three_tests_like_a_trend():
+    """Amendment of 2026-12-03: 'flat' (an equivalence claim) at the same multiplicity as 'rises'/'falls'."""
+    y = np.array([[50.0, 50.3, 50.1, 50.6, 50.9], [50.2, 50.0, 50.4, 50.1, 49.6], [49.9, 50.5, 50.2, 50.0, 51.1],
+                  [50.1, 50.2, 49.8, 50.3, 49.9]])
+    alone = trend.decide_all([trend.trend("resnet", DEPTHS, y)])[0]
+    lo, hi = alone.delta_ci
+    assert -2 < lo and hi < 2 and alone.verdict == "flat", "on its own: the 95% CI inside the band"
+    rng = np.random.default_rng(11)
+    noisy = [trend.trend(n, DEPTHS, table([50, 51, 52, 53, 54], 8.0, 4, rng)) for n in ("plain", "gap")]
+    family = trend.decide_all([trend.trend("resnet", DEPTHS, y), *noisy])
+    assert family[0].p_flat_holm == pytest.approx(3 * family[0].p_flat) and family[0].p_flat_holm > 0.05
+    assert family[0].verdict == "inconclusive", "the old rule read the unadjusted CI and called it flat"
+
+
+def test_the_depth_report_sizes_seeds_at_the_plans_effects_not_the_observed_means():
+    from reslab.report import depth, power
+
+    assert list(trend.design_means(5, 4.0, -1)) == [0.0, -1.0, -2.0, -3.0, -4.0]
+    t = trend.trend("resnet", DEPTHS, table([50, 50.5, 51, 51.5, 52], 3.0, 3, np.random.default_rng(2)))
+    trend.decide_all([t])
+    t.verdict, t.seeds_needed, t.seeds_flat = "inconclusive", 7, None
+    line = depth.verdict_lines(None, [("H2", "resnet", t)], 800)[0]
+    assert "**7** to call a true 4 pp fall" in line and "not at the observed means" in line
+    assert power.unreachable(0.0, "no practical difference") in line
+    assert "flat test (TOST of the contrast against ±2 pp) Holm-adjusted p" in line

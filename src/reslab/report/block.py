@@ -2,11 +2,12 @@
 runs/<study>/<profile>/ (the trained nets) and its cost.csv (reslab-cost: throughput and memory, measured
 after the sweep).
 
-Decision rule: experiments/block.md (plan draft of 2026-11-25): paired tests over seeds
-(reslab.report.paired), Holm within each family, a 2 pp practical threshold and the seeds that would decide
-what stays open; cost ratios against a 10% practical threshold over interleaved repeats; FLOPs (of
-convolutions and matrix products only) and parameters are exact counts. Claim (a)'s headline states the
-measured training speed and peak memory beside the counts."""
+Decision rule: experiments/block.md (plan draft of 2026-11-25, amended 2026-12-03): paired tests over seeds
+(reslab.report.paired), Holm within each family for both a difference and 'no practical difference', a 2 pp
+practical threshold and the seeds the rule needs to decide what stays open (reslab.report.power); cost ratios
+against a 10% practical threshold over interleaved repeats; FLOPs (of convolutions and matrix products only) and
+parameters are exact counts. Claim (a)'s headline states the measured training speed and peak memory beside the
+counts."""
 
 from __future__ import annotations
 
@@ -520,6 +521,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
                                               "wall_seconds", "images_per_second", "git_commit", "numerics", "key"])
     skeleton.write_csv(agg, out / "results.csv")
     skeleton.write_csv(skeleton.contrasts_frame(fams["claims"] + fams["per-block"]), out / "contrasts.csv")
+    skeleton.write_csv(skeleton.mcnemar_frame(fams["claims"] + fams["per-block"]), out / "mcnemar.csv")
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
@@ -539,6 +541,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     steps = int(df.steps_planned.max())
+    mcn = skeleton.mcnemar_lines(fams["claims"] + fams["per-block"])
 
     lines = [
         *skeleton.header("Residual block vs DenseNet vs VoVNet at matched parameter budgets", df, study, PLAN,
@@ -558,11 +561,11 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         skeleton.design_line(fams), "",
         "### Every block against its reference (per-block family, Holm)", "",
         "Pre-activation and bottleneck blocks against the post-activation basic block; VoVNetV2 against VoVNet and "
-        "against DenseNet-BC. McNemar: test images only one of the two nets gets right, summed over seeds (it tests "
-        "these trained nets, not the seed population).", "",
+        "against DenseNet-BC.", "",
         markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._", "",
         "![paired differences](paired_differences.png)", "",
         plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"), "",
+        *(["### McNemar per seed (secondary, both families)", "", *mcn, ""] if mcn else []),
         "## Results per net", "",
         f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as {skeleton.CHANCE:.0f}% "
         "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "
@@ -588,7 +591,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         "row. " + (f"No delta is computed: {why_not}." if why_not else "Like-for-like: paper profile, official data."), "",
         markdown.table(published_rows(agg, pub, why_not)), "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
-        "per-net aggregates with cost: [results.csv](results.csv)"
+        "McNemar per seed: [mcnemar.csv](mcnemar.csv); per-net aggregates with cost: [results.csv](results.csv)"
         + ("; cost per repeat: [cost.csv](cost.csv)" if cost is not None else "")
         + f". Per-run outputs are under `runs/{study}/{profile}/`.",
     ]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import flow, markdown, plots, published, skeleton, trend
+from reslab.report import flow, markdown, plots, power, published, skeleton, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -113,6 +113,7 @@ HYPOTHESES = (  # name, series, what "supported" means
     ("H2", "resnet", "residual nets improve: training error falls with depth"),
     ("interaction", "gap", "depth hurts plain nets more than residual nets: the paired gap plain − residual grows with depth"),
 )
+PREDICTED = {"H1": 1, "H2": -1, "interaction": 1}  # the direction each hypothesis predicts: +1 rises, -1 falls
 OUTCOME = {  # (hypothesis, trend verdict) -> answer
     ("H1", "rises"): "supported", ("H1", "falls"): "contradicted", ("H1", "flat"): "contradicted (no degradation)",
     ("H2", "falls"): "supported", ("H2", "flat"): "supported in its weak form (no degradation, no gain)",
@@ -130,10 +131,17 @@ def analyse(runs: pd.DataFrame) -> list[tuple[str, str, trend.Trend | None]]:
         found.append((name, which, trend.trend(which, depths, y) if len(seeds) >= 2 else None, y))
     trend.decide_all([t for _, _, t, _ in found if t is not None])
     out = []
+    m = len(HYPOTHESES)
     for name, which, t, y in found:
         if t is not None and t.verdict == "inconclusive":
-            # Power for the strictest Holm step (alpha / number of tests), from the observed means and sds.
-            t.seeds_needed = trend.seeds_needed(y.mean(0), y.std(0, ddof=1), alpha=trend.ALPHA / len(HYPOTHESES))
+            # The rule's power at the strictest Holm step (alpha / number of tests), at the plan's effects
+            # (experiments/depth.md, amendment of 2026-12-03) with the observed sds, not the observed means:
+            # a planned trend in the predicted direction, and a truly flat series for 'flat'.
+            d = PREDICTED[name]
+            t.seeds_needed = trend.seeds_needed(trend.design_means(len(t.depths), power.DESIGN_EFFECT_PP, d),
+                                                y.std(0, ddof=1), alpha=trend.ALPHA / m, direction=d)
+            t.seeds_flat = power.seeds_needed(power.EQUIVALENCE_EFFECT_PP, t.delta_sd, m, "no practical difference",
+                                              alpha=trend.ALPHA, practical=trend.PRACTICAL_PP)
         out.append((name, which, t))
     return out
 
@@ -168,16 +176,18 @@ def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int) -> list[str]:
         what = "gap plain − residual" if which == "gap" else f"{which} training error"
         text = (f"- **{name}: {ans}.** Claim: {claim}. {what}, depth {t.depths[-1]} minus depth {t.depths[0]}: "
                 f"{t.ci_text()} over {t.n_seeds} seeds; seasonal Kendall tau = {t.tau:+.2f} (S = {t.S:+.0f}), exact "
-                f"two-sided p = {t.p:.3g}, Holm-adjusted p = {t.p_holm:.3g} (alpha {trend.ALPHA}, practical threshold "
-                f"{trend.PRACTICAL_PP:g} pp).")
+                f"two-sided p = {t.p:.3g}, Holm-adjusted p = {t.p_holm:.3g}; flat test (TOST of the contrast against "
+                f"±{trend.PRACTICAL_PP:g} pp) Holm-adjusted p = {t.p_flat_holm:.3g} (alpha {trend.ALPHA}, practical "
+                f"threshold {trend.PRACTICAL_PP:g} pp).")
         if t.verdict == "inconclusive":
-            if t.seeds_needed and t.seeds_needed > 0:
-                text += (f" Inconclusive: with the observed means and sds, **{t.seeds_needed} seeds** would decide it "
-                         f"with {trend.POWER:.0%} power at alpha {trend.ALPHA}/{len(HYPOTHESES)} (simulated).")
-            else:
-                text += (f" Inconclusive, and more seeds would not decide it: the observed difference is below the "
-                         f"{trend.PRACTICAL_PP:g} pp threshold (or needs more than 50 seeds), while its CI is too wide "
-                         f"to call it flat; a longer budget (more steps), not more seeds, is what could change it.")
+            trend_seeds = (f"**{t.seeds_needed}**" if t.seeds_needed and t.seeds_needed > 0 else "more than 50")
+            way = "rise" if PREDICTED[name] > 0 else "fall"
+            text += (f" Inconclusive. Seeds the rule needs for {trend.POWER:.0%} power at alpha "
+                     f"{trend.ALPHA}/{len(HYPOTHESES)} (simulated at the plan's effects with the observed sds, not at "
+                     f"the observed means): {trend_seeds} to call a true {power.DESIGN_EFFECT_PP:g} pp {way} (deepest − "
+                     f"shallowest, even steps over the depths), "
+                     f"**{power.needed_text(t.seeds_flat, power.EQUIVALENCE_EFFECT_PP, 'no practical difference')}** "
+                     f"to call a truly flat series (contrast {power.EQUIVALENCE_EFFECT_PP:g} pp) flat.")
         lines.append(text)
     return lines
 
@@ -296,7 +306,9 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         "Kendall test (seeds as blocks, exact permutation distribution) of a monotone trend over depth, two-sided; the "
         "three primary tests Holm-corrected together at family-wise alpha "
         f"{trend.ALPHA}; a trend is called only if the per-seed contrast deepest − shallowest is also at least "
-        f"{trend.PRACTICAL_PP:g} pp; 'flat' when that contrast's 95% CI lies within ±{trend.PRACTICAL_PP:g} pp._", "",
+        f"{trend.PRACTICAL_PP:g} pp; 'flat' when the equivalence test of that contrast (TOST against "
+        f"±{trend.PRACTICAL_PP:g} pp) passes at the same Holm-adjusted level over the three tests (amendment of "
+        "2026-12-03; before, its unadjusted 95% CI inside the band)._", "",
         "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.", "",
         *secondary_lines(per_run), "",
         "## How the numbers were made", "", *recipe_lines(results, steps), "",

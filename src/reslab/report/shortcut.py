@@ -1,7 +1,8 @@
 """reports/shortcut/: is the shortcut effective, and which shortcut? From runs/<study>/<profile>/.
 
-The decision rule is experiments/shortcut.md (plan of 2026-11-25): paired tests over seeds, Holm within
-each family, a practical threshold, and the seeds that would decide what stays inconclusive."""
+The decision rule is experiments/shortcut.md (plan of 2026-11-25, amended 2026-12-03): paired tests over seeds,
+Holm within each family for a difference and for 'no practical difference' alike, a practical threshold, and the
+seeds the rule needs (reslab.report.power) to decide what stays inconclusive."""
 
 from __future__ import annotations
 
@@ -86,24 +87,9 @@ def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paire
         secondary.append(paired.paired(f"H1 at depth {deep}", "train_error", lab("plain", deep), lab(BASELINE, deep),
                                        skeleton.values(df, lab("plain", deep), "train_error"),
                                        skeleton.values(df, lab(BASELINE, deep), "train_error")))
-    paired.decide_family(primary, "primary")
-    paired.decide_family(secondary, "per-variant")
-    for c in primary + secondary:
-        c.extra.update(skeleton.mcnemar(df, c.worse, c.better) if c.metric == "test_error" else {})
-        m = max(1, len(primary if c.family == "primary" else secondary))
-        # Seeds that would decide an undecided contrast: power 0.8 at the strictest Holm level of its
-        # family, for the observed effect if it is practical, else for the practical threshold.
-        effect = c.mean if np.isfinite(c.mean) and abs(c.mean) >= paired.PRACTICAL_PP else paired.PRACTICAL_PP
-        c.extra["seeds_needed"] = paired.seeds_needed(effect, c.sd, paired.ALPHA / m) if np.isfinite(c.sd) else None
+    # The rule per family, McNemar per seed (secondary), and the seeds the rule needs for an undecided contrast.
+    skeleton.decide({"primary": primary, "per-variant": secondary}, df)
     return primary, secondary
-
-
-def _undecided(c: paired.Paired) -> str:
-    if c.verdict != "inconclusive":
-        return ""
-    n = c.extra.get("seeds_needed")
-    return (f"; to decide it, about {n} seeds per variant (80% power at this family's strictest Holm level)"
-            if n else "; no seed count up to 200 would decide it at the observed spread")
 
 
 def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> list[str]:
@@ -112,11 +98,10 @@ def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> 
                    f"{deep if deep is not None else main})"}
     lines = []
     for c in primary:
-        mc = c.extra
-        mcn = (f"; McNemar over {mc['mcnemar_seeds']} seed(s) of test images: {mc['right_only_better']} right only "
-               f"with {c.better}, {mc['right_only_worse']} only with {c.worse}, p = {skeleton.p_text(mc['p_mcnemar'])}") if mc.get("p_mcnemar") is not None else ""
         lines.append(f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {skeleton.ci_text(c)}, "
-                     f"paired t p = {skeleton.p_text(c.p)}, Holm-adjusted p = {skeleton.p_text(c.p_adj)} → **{c.verdict}**{mcn}{_undecided(c)}.")
+                     f"paired t p = {skeleton.p_text(c.p)}, Holm-adjusted p = {skeleton.p_text(c.p_adj)}, equivalence "
+                     f"(TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {skeleton.p_text(c.p_equiv_adj)} → "
+                     f"**{c.verdict}**{skeleton.undecided_text(c, 'variant')}.")
     return lines
 
 
@@ -124,6 +109,10 @@ def _direction(c: paired.Paired) -> str:
     return {"supported": f"{c.worse.rsplit('-', 1)[0]} worse" if not c.name.startswith("H3") else "preact better",
             "contradicted": f"{c.worse.rsplit('-', 1)[0]} better" if not c.name.startswith("H3") else "preact worse"
             }.get(c.verdict, c.verdict)
+
+
+def _name(c: paired.Paired) -> str:
+    return c.name if c.name.startswith("H") else f"{c.worse} − {c.better}"
 
 
 def secondary_table(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFrame) -> pd.DataFrame:
@@ -143,14 +132,10 @@ def secondary_table(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.D
         else:
             v = published.as_float(pv)
             paper = f"{v - base:+.2f} vs original" if v is not None and base is not None else str(pv)
-        mc = c.extra
-        rows.append({"contrast": c.name if c.name.startswith("H") else f"{c.worse} − {c.better}",
-                     "metric": c.metric.replace("_", " "), "seeds": c.n, "mean diff (pp)": f"{c.mean:+.2f}",
-                     "95% CI": skeleton.ci_text(c), "paired p": skeleton.p_text(c.p), "Holm p": skeleton.p_text(c.p_adj), "verdict": _direction(c),
-                     "McNemar (only worse right / only better right, p)":
-                         f"{mc['right_only_worse']} / {mc['right_only_better']}, {skeleton.p_text(mc['p_mcnemar'])}"
-                         if mc.get("p_mcnemar") is not None else "-",
-                     "seeds to decide": (str(mc.get("seeds_needed") or "> 200") if c.verdict == "inconclusive" else ""),
+        rows.append({"contrast": _name(c), "metric": c.metric.replace("_", " "), "seeds": c.n,
+                     "mean diff (pp)": f"{c.mean:+.2f}", "95% CI": skeleton.ci_text(c), "paired p": skeleton.p_text(c.p),
+                     "Holm p": skeleton.p_text(c.p_adj), "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
+                     "verdict": _direction(c), skeleton.SEEDS_COLUMN: skeleton.seeds_cell(c),
                      "paper (ResNet-110)": paper})
     return pd.DataFrame(rows)
 
@@ -392,10 +377,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     primary, secondary = contrasts(df, main, deep)
     sec = secondary_table(secondary, agg, pub)
-    io.save_with(out / "contrasts.csv", lambda p: pd.DataFrame(
-        [{"family": c.family, "name": c.name, "metric": c.metric, "worse": c.worse, "better": c.better, "n": c.n,
-          "mean": c.mean, "sd": c.sd, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p, "p_holm": c.p_adj,
-          "verdict": c.verdict, **c.extra} for c in primary + secondary]).to_csv(p, index=False))
+    skeleton.write_csv(skeleton.contrasts_frame(primary + secondary), out / "contrasts.csv")
+    skeleton.write_csv(skeleton.mcnemar_frame(primary + secondary), out / "mcnemar.csv")
     gaps = mode_gaps(df)
     vsig_path = Path(runs) / "gradflow" / "signal_variants.csv"
     init = init_forward(pd.read_csv(vsig_path)) if vsig_path.is_file() else pd.DataFrame()
@@ -424,6 +407,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     resp_lines = flow.response_section(resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")],
                                        out, "responses.png")
 
+    mcn = skeleton.mcnemar_lines(primary + secondary, _name)
     banner = skeleton.cpu_banner(profile, f"Depth {', '.join(map(str, depths))}. Identity Mappings Tables 1 and 2 use "
                                  "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
                                  "so compare variants with each other, not with the paper's numbers.")
@@ -433,19 +417,15 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
                          "the confirmatory run)", banner),
         *skeleton.sweep_lines(df), "",
         "## Verdicts (computed by the decision rule)", "",
-        f"Paired over seeds (a seed fixes the data order and augmentation for every variant); two-sided paired t-tests, "
-        f"Holm within each family at alpha = {paired.ALPHA}; a difference is called only if it is at least "
-        f"{paired.PRACTICAL_PP:g} pp, and 'no practical difference' only if the whole 95% CI lies within "
-        f"±{paired.PRACTICAL_PP:g} pp. Primary family: H1 and H3.", "",
+        skeleton.rule_text("Primary family: H1 and H3."), "",
         *primary_lines(primary, main, deep), h2_line(secondary), skeleton.design_line({"primary": primary, "per-variant": secondary}), "",
         "### Every variant against the clean identity (per-variant family, Holm)", "",
         "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
-        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2). "
-        "McNemar: test images that only one of the two nets gets right, summed over seeds (secondary: it tests these "
-        "trained nets, not the seed population).", "",
+        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2).", "",
         markdown.table(sec) if len(sec) else "_No contrasts._", "",
         "![paired differences](paired_differences.png)", "",
         plots.paired_caption(paired.PRACTICAL_PP, "the papers"), "",
+        *(["#### McNemar per seed (secondary)", "", *mcn, ""] if mcn else []),
         "## Results per variant", "",
         f"± is the sample sd over seeds. A diverged run keeps its last good metrics, or counts as {CHANCE:.0f}% "
         "(chance) if it had none. 'Train-mode − eval-mode' is the last epoch's training error in train mode (BN batch "
@@ -476,6 +456,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
         *signal_lines(init, df, out, order), "",
         "### Layer responses", "", *resp_lines, "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
+        "McNemar per seed: [mcnemar.csv](mcnemar.csv); "
         f"aggregates: [results.csv](results.csv). Per-run outputs are under `runs/{study}/{profile}/`.",
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")

@@ -11,10 +11,14 @@ plain-minus-residual gap (same seed = same initial weights and same batches in b
   is not asked to be a straight line. Two-sided p = P(|S_null| >= |S_obs|).
 - **Effect size:** the per-seed contrast deepest minus shallowest, mean with a 95% t interval over
   seeds (df = seeds - 1); tau = S / (seeds * C(k, 2)) in [-1, 1].
-- **Multiplicity:** Holm over the study's primary tests.
+- **Flat** (an equivalence claim): TOST of the per-seed contrast against +-PRACTICAL_PP
+  (reslab.report.paired.equivalence_p, on the two-sided scale), its p Holm-adjusted over the primary
+  tests like the trend tests' p (amendment of 2026-12-03; before, the unadjusted 95% CI inside the band).
+- **Multiplicity:** Holm over the study's primary tests, for the trend p and the flat p alike.
 - **Seeds needed** when a test is inconclusive: the smallest number of seeds at which the same
   decision rule reaches the target power, by simulation from a normal model with the observed
-  per-depth means and sds.
+  per-depth sds and the means of a planned effect (`design_means`; experiments/depth.md, amendment of
+  2026-12-03), not the observed means.
 """
 
 from __future__ import annotations
@@ -83,8 +87,11 @@ class Trend:
     delta_ci: tuple[float, float]
     delta_sd: float
     p_holm: float = math.nan
+    p_flat: float = math.nan       # equivalence (TOST against +-practical) of the contrast, two-sided scale
+    p_flat_holm: float = math.nan
     verdict: str = "inconclusive"  # "rises" | "falls" | "flat" | "inconclusive"
     seeds_needed: int | None = None  # computed when inconclusive; None = not computed, -1 = more than the cap
+    seeds_flat: int | None = None    # seeds to call a truly flat series 'flat' (reslab.report.power); None = none
     extra: dict = field(default_factory=dict)
 
     def ci_text(self) -> str:
@@ -117,11 +124,16 @@ def contrast(y: np.ndarray) -> tuple[float, tuple[float, float], float]:
     return m, (m - half, m + half), sd
 
 
-def trend(name: str, depths, y: np.ndarray) -> Trend:
+def trend(name: str, depths, y: np.ndarray, practical: float = PRACTICAL_PP) -> Trend:
+    from reslab.report.paired import equivalence_p  # here: paired imports this module's holm
+
     y = np.asarray(y, dtype=float)
     S, tau, p = seasonal_kendall(y)
     delta, ci, sd = contrast(y)
-    return Trend(name, [int(d) for d in depths], y.shape[0], S, tau, p, delta, ci, sd)
+    t = Trend(name, [int(d) for d in depths], y.shape[0], S, tau, p, delta, ci, sd)
+    if y.shape[0] > 1:
+        t.p_flat = float(equivalence_p(delta, sd, y.shape[0], practical))
+    return t
 
 
 def holm(pvals: list[float]) -> list[float]:
@@ -139,21 +151,28 @@ def holm(pvals: list[float]) -> list[float]:
 
 def decide(t: Trend, alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> str:
     """'rises' / 'falls': Holm-adjusted p < alpha, in that direction, and |contrast| >= practical.
-    'flat': not a trend, and the contrast's 95% CI lies inside +-practical (an equivalence claim).
+    'flat': not a trend, and the Holm-adjusted equivalence p of the contrast (TOST against +-practical) < alpha:
+    an equivalence claim at the same multiplicity as a trend (for one test: its 95% CI inside the band).
     Else 'inconclusive'."""
     if t.p_holm < alpha and t.S > 0 and t.delta >= practical:
         return "rises"
     if t.p_holm < alpha and t.S < 0 and t.delta <= -practical:
         return "falls"
-    lo, hi = t.delta_ci
-    if np.isfinite(lo) and -practical < lo and hi < practical:
+    if t.p_flat_holm < alpha:
         return "flat"
     return "inconclusive"
 
 
 def decide_all(trends: list[Trend], alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> list[Trend]:
-    for t, adj in zip(trends, holm([t.p for t in trends])):
+    """Holm over the trend tests' p, and separately over the flat tests' p (the same family), then `decide`."""
+    from reslab.report.paired import equivalence_p
+
+    for t in trends:  # the flat p depends on the band the family is decided at
+        t.p_flat = float(equivalence_p(t.delta, t.delta_sd, t.n_seeds, practical)) if t.n_seeds > 1 else math.nan
+    flat = holm([t.p_flat if np.isfinite(t.p_flat) else 1.0 for t in trends]) if trends else []
+    for t, adj, adj_flat in zip(trends, holm([t.p for t in trends]), flat):
         t.p_holm = adj
+        t.p_flat_holm = adj_flat if np.isfinite(t.p_flat) else math.nan
         t.verdict = decide(t, alpha, practical)
     return trends
 
@@ -185,6 +204,12 @@ def power(means, sds, n_seeds: int, *, alpha: float = ALPHA, practical: float = 
     delta = (y[:, :, -1] - y[:, :, 0]).mean(1)
     hit = (p < alpha) & (np.sign(S) == direction) & (direction * delta >= practical)
     return float(hit.mean())
+
+
+def design_means(k: int, effect: float, direction: int = 1) -> np.ndarray:
+    """The per-depth means of a planned trend for the power simulation: deepest minus shallowest = direction *
+    effect, in even steps over the k depths (their order, not their size: the test is rank-based)."""
+    return direction * effect * np.linspace(0.0, 1.0, k)
 
 
 def seeds_needed(means, sds, *, alpha: float = ALPHA, practical: float = PRACTICAL_PP, target: float = POWER,
