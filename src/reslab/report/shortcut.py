@@ -14,7 +14,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.probes import signal as sig
-from reslab.report import flow, markdown, paired, plots, published, skeleton
+from reslab.report import flow, markdown, paired, plots, power, published, skeleton
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -103,6 +103,28 @@ def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> 
                      f"(TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {skeleton.p_text(c.p_equiv_adj)} → "
                      f"**{c.verdict}**{skeleton.undecided_text(c, 'variant')}.")
     return lines
+
+
+# Studies that confirm the primary family on seeds of their own (experiments/shortcut.md, amendment of 2026-12-03):
+# the plan section they follow, and the effects their seeds were sized for (stated there, before any run).
+CONFIRMATIONS = {"shortcut-confirm": ("amendment of 2026-12-03, 'H1 and H3 confirmed on fresh seeds' (fixed before "
+                                      "any run of it; analysed alone)", (2.0, 4.0, 5.0), 3.6)}
+
+
+def power_lines(primary: list[paired.Paired], effects: tuple, design_sd: float) -> list[str]:
+    """The rule's power for the seeds run (reslab.report.power: the whole rule simulated, at the family's strictest
+    Holm level), at the effects the plan stated, for the plan's sd and for each contrast's observed sd."""
+    m = max(1, len(primary))
+    lines = [f"Power of the whole rule ('supported': Holm level alpha/{m}, mean at least {paired.PRACTICAL_PP:g} pp) "
+             "for the seeds run, at the effects the plan stated before the runs (reslab.report.power):", ""]
+    rows = []
+    for c in primary:
+        for sd, what in ((design_sd, "plan's sd"), (c.sd, "observed sd")):
+            if c.n < 2 or not (np.isfinite(sd) and sd > 0):
+                continue
+            rows.append({"contrast": c.name, "seeds": c.n, "sd (pp)": f"{sd:.2f} ({what})",
+                         **{f"true {e:g} pp": f"{power.rule_power(e, sd, c.n, m):.2f}" for e in effects}})
+    return lines + [markdown.table(pd.DataFrame(rows)) if rows else "_No contrast has two seeds._", ""]
 
 
 def _direction(c: paired.Paired) -> str:
@@ -412,13 +434,16 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
                                  "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
                                  "so compare variants with each other, not with the paper's numbers.")
     lines = [
-        *skeleton.header("Is the shortcut effective, and which shortcut?", df, study,
-                         "[experiments/shortcut.md](../../experiments/shortcut.md), plan of 2026-11-25 (fixed before "
-                         "the confirmatory run)", banner),
+        *skeleton.header("Is the shortcut effective, and which shortcut?" + (
+                             " Fresh-seed confirmation of H1 and H3" if study in CONFIRMATIONS else ""), df, study,
+                         "[experiments/shortcut.md](../../experiments/shortcut.md), " + (
+                             CONFIRMATIONS[study][0] if study in CONFIRMATIONS else
+                             "plan of 2026-11-25 (fixed before the confirmatory run)"), banner),
         *skeleton.sweep_lines(df), "",
         "## Verdicts (computed by the decision rule)", "",
         skeleton.rule_text("Primary family: H1 and H3."), "",
         *primary_lines(primary, main, deep), h2_line(secondary), skeleton.design_line({"primary": primary, "per-variant": secondary}), "",
+        *(power_lines(primary, *CONFIRMATIONS[study][1:]) if study in CONFIRMATIONS else []),
         "### Every variant against the clean identity (per-variant family, Holm)", "",
         "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
         "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2).", "",
