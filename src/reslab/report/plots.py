@@ -414,8 +414,12 @@ def paired_differences(families: dict, path: Path | None, practical: float, titl
         ax.set_axis_off()
         return _save(fig, path)
     rows = [len(v) for v in fams.values()]
-    fig, axes = plt.subplots(len(fams), 1, figsize=(8.5, 1.2 + 0.42 * sum(rows) + 0.7 * len(fams)), squeeze=False,
+    height = 1.2 + 0.42 * sum(rows) + 0.7 * len(fams)
+    fig, axes = plt.subplots(len(fams), 1, figsize=(8.5, height), squeeze=False,
                              gridspec_kw={"height_ratios": [r + 1.2 for r in rows]})
+    # Margins in inches: room for each panel's title above it and the x labels below the last one.
+    top, bottom = 1 - 0.3 / height, 0.7 / height
+    fig.subplots_adjust(top=top, bottom=bottom, hspace=0.65 / ((top - bottom) * height / len(fams)))
     for ax, (family, contrasts) in zip(axes[:, 0], fams.items()):
         ax.axvspan(-practical, practical, color="tab:green", alpha=0.12, lw=0)
         ax.axvline(0, color="black", lw=0.8)
@@ -446,6 +450,6 @@ def paired_differences(families: dict, path: Path | None, practical: float, titl
     handles += [Line2D([], [], color=col, marker="s", ls="", label=f"verdict: {v}") for v, col in VERDICT_COLORS.items()
                 if v in present]
     axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    if title:  # above the top panel's title whatever the height (the saved bounding box is tight)
+        fig.suptitle(title, fontsize=10, y=1.0 + 0.15 / height)
     return _save(fig, path)
