@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm cost-block report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm cost-block reproduce report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -138,6 +138,14 @@ pilot-block-large: $(STAMP)
 	$(BIN)/reslab-train -m experiment=block-large $(PILOT_BLOCK)
 	$(BIN)/reslab-cost study=block-pilot profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
 	$(BIN)/reslab-report block profile=$(PROFILE) name=block-pilot
+
+# Does this code compute a study's numbers? One of its runs retrained from its config.yaml in a scratch directory and
+# compared bit for bit (reslab.reproduce; RUN=<run dir name> picks it, else the cheapest), then the study's report,
+# which states the outcome. The report kind is the study's first word (shortcut-confirm -> shortcut).
+RUN ?=
+reproduce: $(STAMP)
+	$(BIN)/reslab-reproduce $(STUDY) profile=$(PROFILE) $(if $(RUN),run=$(RUN),)
+	$(BIN)/reslab-report $(firstword $(subst -, ,$(STUDY))) profile=$(PROFILE) name=$(STUDY)
 
 report: $(STAMP)
 	$(BIN)/reslab-report depth profile=$(PROFILE)

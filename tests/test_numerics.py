@@ -7,35 +7,25 @@ VERSION (so earlier runs are retrained, never mixed with new ones) and records t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
-from reslab import numerics
+from reslab import numerics, reproduce
 
 from conftest import cli_env, run_cli
 
 GOLDEN = Path(__file__).with_name("golden") / "numerics.json"
 RUN = ["profile=smoke", "logger=none", "model=resnet", "model.depth=8", "seed=3", "threads=1", "study=golden"]
-NUMBERS = ("train_loss", "train_error", "test_loss", "test_error", "steps")
-TIMING_COLUMNS = ("seconds", "elapsed")
-FILES = ("model.pt", "predictions.npz", "curves.csv", "grad_norms.csv", "signal.csv", "updates.csv", "responses.csv")
 
 
 def fingerprint(run: Path) -> dict:
-    """What a run computed, exactly: result.json's numbers (floats as their repr), the per-epoch metrics without
-    timings, and the bytes of every numeric artefact (byte-reproducible on CPU, README's Guarantees)."""
-    result = json.loads((run / "result.json").read_text())
-    metrics = pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
-    return {"version": numerics.VERSION, "torch": torch.__version__,
-            "numbers": {k: repr(result[k]) for k in NUMBERS},
-            "metrics": metrics.to_csv(index=False, float_format="%.17g"),
-            "sha256": {f: hashlib.sha256((run / f).read_bytes()).hexdigest() for f in FILES if (run / f).is_file()}}
+    """What a run computed, exactly (reslab.reproduce.fingerprint: the numbers, metrics without timings, the sha256
+    of every numeric artefact), with the version and torch that computed it."""
+    return {"version": numerics.VERSION, "torch": torch.__version__, **reproduce.fingerprint(run)}
 
 
 @pytest.fixture(scope="module")

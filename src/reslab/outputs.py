@@ -95,7 +95,8 @@ def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, war
 
 def provenance(cfg: DictConfig, device: str, precision: str, arrays) -> dict:
     """Where the numbers came from: device, precision, devices under DDP, the data copy, torch, the commit."""
-    return {"device": runinfo.device_name(device), "precision": precision, **distributed.describe(cfg),
+    return {"device": runinfo.device_name(device), "cpu": runinfo.cpu_name(), "precision": precision,
+            **distributed.describe(cfg),
             "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
             "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
             "torch": torch.__version__, "git_commit": runinfo.git_commit()}

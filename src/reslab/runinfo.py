@@ -111,6 +111,7 @@ def finished(path: Path, run_key: RunKey, probes: dict | None = None) -> dict | 
 
 ATTEMPT = "attempt.json"  # in <run>.next: the key and probes of the config being trained there
 CHECKPOINT = "checkpoint.pt"  # in <run>.next: where a killed attempt resumes (reslab.checkpoint)
+REPRODUCED = "_reproduced.json"  # beside a study's runs: reslab-reproduce's check that this code computes them
 FAILED = "failed.json"  # in <run>.next: why the last attempt failed, inside a multirun (reslab.guard)
 
 
@@ -185,6 +186,7 @@ def environment(device: str) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "lightning": lightning.__version__,
@@ -197,6 +199,21 @@ def environment(device: str) -> dict:
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name(0)
     return env
+
+
+def cpu_name() -> str:
+    """The CPU's model and the vector instructions torch's CPU kernels use here (e.g. 'AMD EPYC, AVX2'). Another
+    CPU may compute other float sums for the same code and config (the kernels' blocking follows the vector width),
+    so every run records it and a reproduction says whether it ran on the same one."""
+    import torch
+
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"{model or platform.processor() or platform.machine()}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def device_name(device: str) -> str:

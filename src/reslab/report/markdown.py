@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pandas as pd
 
 from reslab import numerics
 from reslab.report import consistency, overlap
-from reslab.runinfo import git_commit
+from reslab.runinfo import REPRODUCED, git_commit
 
 
 def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> str:
@@ -22,10 +24,12 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"evaluated on {', '.join(str(v) for v in sorted(results.eval_images.unique()))} images of the "
         f"{', '.join(sorted(results.eval_split.unique()))} split",
         f"- **Seeds:** {', '.join(map(str, seeds))} ({seeds_per_net(results)})",
-        f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}",
+        f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}"
+        f"; {cpu_text(results)}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
         f"on {dt.date.today().isoformat()} by `reslab-report {study}` from `runs/{study}/{results.profile.iloc[0]}/`",
         numerics_line(results),
+        reproduced_line(results),
         f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "
         f"training wall time {results.wall_seconds.sum() / 60:.1f} min in all (sum over runs, without process "
         f"start-up and evaluation)",
@@ -41,6 +45,36 @@ def numerics_line(results: pd.DataFrame) -> str:
     now = "this code's" if found == [str(numerics.VERSION)] else f"this code computes version {numerics.VERSION}"
     return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.numerics`: runs of another version are "
             f"retrained, never mixed)")
+
+
+def cpu_text(results: pd.DataFrame) -> str:
+    """The CPUs the runs recorded (model and vector instructions: another CPU may compute other float sums), or
+    that runs from before 2026-12-03 did not record it."""
+    found = sorted({str(c) for c in results.get("cpu", pd.Series(dtype=object)).dropna()})
+    missing = int(results.get("cpu", pd.Series([None] * len(results))).isna().sum())
+    parts = [f"CPU {', '.join(found)}"] if found else []
+    if missing:
+        parts.append(f"{missing} run{'s' if missing > 1 else ''} without a recorded CPU (trained before runs recorded it)")
+    return "; ".join(parts)
+
+
+def reproduced_line(results: pd.DataFrame) -> str:
+    """Whether this code reproduces the study's runs: the record `reslab-reproduce` wrote beside them (one run
+    retrained from its config and compared bit for bit), if it checked a run that is still in the study."""
+    if results.empty or "run_dir" not in results:
+        return "- **Reproduced by this code:** not checked"
+    study_dir = Path(results.run_dir.iloc[0]).parent
+    study = study_dir.parent.name
+    record = study_dir / REPRODUCED
+    rec = json.loads(record.read_text()) if record.is_file() else None
+    if rec is None or rec.get("key") not in set(results.get("key", [])):
+        return (f"- **Reproduced by this code:** not checked for these runs (`make reproduce STUDY={study}` retrains "
+                "one run from its config and compares the bytes)")
+    verdict = ("identical bit for bit (" + ", ".join(rec["compared"]) + ")" if rec["identical"]
+               else "**different** in " + ", ".join(rec["differences"]))
+    return (f"- **Reproduced by this code:** `{rec['run']}` (trained at {rec['trained_at']}) retrained from its "
+            f"config.yaml at commit {rec['reproduced_at']} on {rec['date']} (CPU {rec.get('reproduced_on', '?')}; "
+            f"the run's: {rec.get('trained_on', 'not recorded')}) by `reslab-reproduce`: {verdict}")
 
 
 def seeds_per_net(results: pd.DataFrame, listed: int = 6) -> str:

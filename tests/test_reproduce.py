@@ -1,0 +1,88 @@
+"""`reslab-reproduce`: a study's report says whether this code computes its runs' numbers, checked by retraining one
+run from its config and comparing the bytes, never asserted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reslab import numerics
+from reslab.report.markdown import reproduced_line
+from reslab.report.results import load_results
+
+from conftest import cli_env, run_cli
+
+RUN = ["profile=smoke", "logger=none", "model=resnet", "model.depth=8", "threads=1", "study=repro"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, synth_archive) -> Path:
+    """A study of two finished smoke runs; the cheaper is the one reslab-reproduce picks."""
+    project = tmp_path_factory.mktemp("repro")
+    for seed in (3, 4):
+        run_cli("reslab-train", *RUN, f"seed={seed}", f"data.source={synth_archive}", env=cli_env(project),
+                cwd=project)
+    return project
+
+
+def copy_of(study: Path, tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(study, project)
+    return project
+
+
+def test_main_retrains_a_run_of_its_own_numerics_bit_for_bit_and_the_report_says_so(study, tmp_path):
+    project = copy_of(study, tmp_path)
+    proc = run_cli("reslab-reproduce", "repro", "profile=smoke", env=cli_env(project), cwd=project)
+    assert "identical, bit for bit" in proc.stdout
+    record = json.loads((project / "runs/repro/smoke/_reproduced.json").read_text())
+    assert record["identical"] and record["differences"] == []
+    assert {"model.pt", "predictions.npz", "curves.csv"} <= set(record["compared"])
+    assert record["numerics"] == numerics.VERSION
+    # The check ran in a scratch runs root: the study's own runs are untouched and still two.
+    results = load_results(project / "runs", "repro", "smoke")
+    assert len(results) == 2
+    line = reproduced_line(results)
+    assert f"`{record['run']}`" in line and "identical bit for bit" in line
+
+
+def test_a_run_that_main_computes_differently_is_reported_as_different(study, tmp_path):
+    project = copy_of(study, tmp_path)
+    run = project / "runs/repro/smoke/resnet-8-s4"
+    # As if an older code had trained it: one number of the stored run is not what this code computes.
+    result = json.loads((run / "result.json").read_text())
+    result["test_error"] = result["test_error"] + 1.0
+    (run / "result.json").write_text(json.dumps(result))
+    proc = run_cli("reslab-reproduce", "repro", "profile=smoke", "run=resnet-8-s4", env=cli_env(project), cwd=project)
+    assert "DIFFERENT: test_error" in proc.stdout
+    line = reproduced_line(load_results(project / "runs", "repro", "smoke"))
+    assert "**different** in test_error" in line
+
+
+def test_a_run_of_another_numerics_version_is_refused_in_one_line(study, tmp_path):
+    project = copy_of(study, tmp_path)
+    for result_file in (project / "runs/repro/smoke").glob("*/result.json"):
+        result = json.loads(result_file.read_text())
+        result.pop("numerics")  # written before versions existed
+        result_file.write_text(json.dumps(result))
+    proc = run_cli("reslab-reproduce", "repro", "profile=smoke", env=cli_env(project), cwd=project, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "numerics version unversioned" in proc.stderr
+    assert not (project / "runs/repro/smoke/_reproduced.json").exists()
+    assert not (project / "runs/_reproduce").exists()
+
+
+def test_an_unknown_run_names_the_valid_ones(study, tmp_path):
+    project = copy_of(study, tmp_path)
+    proc = run_cli("reslab-reproduce", "repro", "profile=smoke", "run=resnet-9-s3", env=cli_env(project), cwd=project,
+                   check=False)
+    assert proc.returncode == 2
+    assert "run='resnet-9-s3'" in proc.stderr and "resnet-8-s3, resnet-8-s4" in proc.stderr
+
+
+def test_a_report_without_a_check_says_it_is_not_checked(study):
+    line = reproduced_line(load_results(study / "runs", "repro", "smoke"))
+    assert "not checked" in line and "make reproduce STUDY=repro" in line
