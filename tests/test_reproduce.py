@@ -7,10 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from reslab import numerics
-from reslab.report.markdown import reproduced_line
+from reslab import numerics, runinfo
+from reslab.report.markdown import cpu_text, reproduced_line
 from reslab.report.results import load_results
 
 from conftest import cli_env, run_cli
@@ -86,3 +87,15 @@ def test_an_unknown_run_names_the_valid_ones(study, tmp_path):
 def test_a_report_without_a_check_says_it_is_not_checked(study):
     line = reproduced_line(load_results(study / "runs", "repro", "smoke"))
     assert "not checked" in line and "make reproduce STUDY=repro" in line
+
+
+def test_every_run_records_its_cpu_and_the_report_names_it(study):
+    results = load_results(study / "runs", "repro", "smoke")
+    assert set(results.cpu) == {runinfo.cpu_name()}
+    assert cpu_text(results) == f"CPU {runinfo.cpu_name()}"
+
+
+def test_runs_from_before_the_cpu_was_recorded_are_counted_not_guessed():
+    older = pd.DataFrame({"cpu": ["AMD EPYC, AVX2", None, None]})
+    assert cpu_text(older) == "CPU AMD EPYC, AVX2; 2 runs without a recorded CPU (trained before runs recorded it)"
+    assert cpu_text(pd.DataFrame({"seed": [0]})) == "1 run without a recorded CPU (trained before runs recorded it)"
