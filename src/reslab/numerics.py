@@ -14,12 +14,12 @@ History:
 - 1 (2026-12-03): the code at 0a4be85, where versions began.
 
 What the bisection found (2026-12-03, ResNet-20, seed 1, 1 thread, the shared JPEG copy; experiments/numerics.md):
-a short run (the cpu profile cut to 1,600 images x 5 epochs = 250 steps, 500 test images) trains bit for bit alike
-at 3167c99 (the depth study's runs), 6ede29f (the block study's main arm) and 1311d6b (training loss
-1.6305535888671876 at all three); only the final test loss moves in its last digits, from the evaluation batch of
-65e70a4 (batches of 50 instead of one pass). The full cpu config at 1311d6b gives 46.46% test / 49.5625% training
-error, as the issue's fresh run did, not the depth study's 46.59 / 49.00: what separates them arises only in the
-full config or in how the runs were launched (a JOBS=2 sweep's worker processes). Not yet found.
+on one machine the code did not move this config's training numbers between 3167c99 (the depth study's runs),
+6ede29f (short run only) and main: a short run is bit for bit alike at all three, and the full cpu config gives
+46.46% test / 49.5625% training error at 3167c99 and at 1311d6b alike. The depth study's 46.59 / 49.00 came from
+another CPU (an Intel Xeon with AVX-512; this is an AMD EPYC with AVX2): another vector width sums the convolutions
+in another order. So runs record their CPU (reslab.runinfo.cpu_name) and `reslab-reproduce` checks a study on the
+machine at hand; the version counts changes of the code, not of the machine.
 """
 
 VERSION = 1  # bump with every change that moves an unchanged config's numbers; record tests/golden/
