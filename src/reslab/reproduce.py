@@ -50,8 +50,10 @@ def differences(original: dict, again: dict) -> list[str]:
            if original["numbers"][k] != again["numbers"][k]]
     if original["metrics"] != again["metrics"]:
         out.append("metrics.csv")
-    for f in sorted(set(original["sha256"]) | set(again["sha256"])):
-        if original["sha256"].get(f) != again["sha256"].get(f):
+    # A file the stored run lacks (model.pt of a run restored from experiments/archive/, which keeps no weights)
+    # cannot be compared; one the retrain lacks is a difference.
+    for f in sorted(original["sha256"]):
+        if original["sha256"][f] != again["sha256"].get(f):
             out.append(f)
     return out
 
@@ -117,13 +119,15 @@ def reproduce(runs: Path, study: str, profile: str, name: str | None = None) -> 
     print(f"[reproduce {study}] retraining {run.name} (trained at {stored.get('git_commit')}) under {scratch}",
           flush=True)
     again = retrain(run, scratch)
-    diff = differences(fingerprint(run), fingerprint(again))
+    first, second = fingerprint(run), fingerprint(again)
+    diff = differences(first, second)
     record = {"run": run.name, "key": stored.get("key"), "numerics": numerics.VERSION,
               "trained_at": stored.get("git_commit"), "reproduced_at": git_commit(),
               "trained_on": stored.get("cpu") or "not recorded", "reproduced_on": cpu_name(),
               "date": started.date().isoformat(), "identical": not diff, "differences": diff,
               "compared": ["result.json numbers (" + ", ".join(NUMBERS) + ")", "metrics.csv without timings",
-                           *sorted(fingerprint(run)["sha256"])],
+                           *sorted(first["sha256"])],
+              "not_compared": sorted(set(second["sha256"]) - set(first["sha256"])),  # absent from the stored run
               "scratch": str(scratch)}
     io.write_json(study_dir(runs, study, profile) / RECORD, record)
     return record

@@ -72,6 +72,8 @@ def reproduced_line(results: pd.DataFrame) -> str:
                 "one run from its config and compares the bytes)")
     verdict = ("identical bit for bit (" + ", ".join(rec["compared"]) + ")" if rec["identical"]
                else "**different** in " + ", ".join(rec["differences"]))
+    if rec.get("not_compared"):
+        verdict += f"; not compared, absent from the stored run: {', '.join(rec['not_compared'])}"
     return (f"- **Reproduced by this code:** `{rec['run']}` (trained at {rec['trained_at']}) retrained from its "
             f"config.yaml at commit {rec['reproduced_at']} on {rec['date']} (CPU {rec.get('reproduced_on', '?')}; "
             f"the run's: {rec.get('trained_on', 'not recorded')}) by `reslab-reproduce`: {verdict}")
