@@ -99,3 +99,14 @@ def test_runs_from_before_the_cpu_was_recorded_are_counted_not_guessed():
     older = pd.DataFrame({"cpu": ["AMD EPYC, AVX2", None, None]})
     assert cpu_text(older) == "CPU AMD EPYC, AVX2; 2 runs without a recorded CPU (trained before runs recorded it)"
     assert cpu_text(pd.DataFrame({"seed": [0]})) == "1 run without a recorded CPU (trained before runs recorded it)"
+
+
+def test_a_run_restored_from_the_archive_without_weights_is_compared_on_the_rest(study, tmp_path):
+    project = copy_of(study, tmp_path)
+    (project / "runs/repro/smoke/resnet-8-s3/model.pt").unlink()  # experiments/archive/ keeps no weights
+    run_cli("reslab-reproduce", "repro", "profile=smoke", "run=resnet-8-s3", env=cli_env(project), cwd=project)
+    record = json.loads((project / "runs/repro/smoke/_reproduced.json").read_text())
+    assert record["identical"] and record["not_compared"] == ["model.pt"]
+    assert "model.pt" not in record["compared"] and "predictions.npz" in record["compared"]
+    assert "not compared, absent from the stored run: model.pt" in reproduced_line(
+        load_results(project / "runs", "repro", "smoke"))
