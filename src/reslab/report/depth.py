@@ -192,7 +192,7 @@ def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int) -> list[str]:
     return lines
 
 
-def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int) -> list[str]:
+def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, batch: int) -> list[str]:
     """What happened, before any verdict: blow-ups, nets stuck at chance, and the answer in one line."""
     out = []
     spikes = runs[runs.loss_spike | (runs.status != "ok")]
@@ -228,7 +228,6 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int) -
                  f"{published.cite(r110)})" if r20 is not None and r110 is not None else "")
         # The paper's budget in images (64k iterations at batch 128), not in iterations: at batch 32 a share of the
         # iterations reads four times larger than the share of the training the nets have seen.
-        batch = int(runs.batch_size.iloc[0]) if "batch_size" in runs else 128
         seen = profile_steps * batch
         out.append(f"At {profile_steps} iterations of batch {batch} ({seen:,} images seen, "
                    f"{seen / markdown.PAPER_IMAGES:.2%} of the paper's 64k x 128) deeper residual nets have not caught up "
@@ -305,7 +304,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         *skeleton.header("Is deeper better? Plain vs residual nets across depth", results, study,
                          "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
                          "confirmatory run)", banner),
-        "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps)), "",
+        "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]))), "",
         "## Verdicts (computed by the pre-registered rules)", "", *verdict_lines(per_run, tests, steps), "",
         "_Rules: per seed, the final training error (running error over the last epoch) of every depth; the seasonal "
         "Kendall test (seeds as blocks, exact permutation distribution) of a monotone trend over depth, two-sided; the "
