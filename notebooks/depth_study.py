@@ -59,7 +59,8 @@ plots.error_vs_depth(per_run, None, title=f"profile {PROFILE}: final error by de
 # %%
 steps = int(results.steps_planned.max())
 tests = depth.analyse(per_run)
-display(Markdown("\n".join("- " + line for line in depth.headline(per_run, nets, tests, steps))))
+display(Markdown("\n".join("- " + line for line in depth.headline(per_run, nets, tests, steps,
+                                                                  int(results.batch_size.iloc[0])))))
 display(Markdown("\n".join(depth.verdict_lines(per_run, tests, steps))))
 display(Markdown("\n".join(depth.secondary_lines(per_run)) or "_No secondary tests (fewer than two seeds)._"))
 
