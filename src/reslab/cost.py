@@ -84,7 +84,7 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x, y, dtype) 
 def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, warmup: int, steps: int,
                precision: str = "32-true", channels_last: bool = False, opt: dict | None = None) -> dict:
     """Training and inference images/s of `model` at `batch_size`, `steps` timed after `warmup` untimed."""
-    from reslab.bench import timed
+    from reslab.bench.timing import timed
 
     if steps < 1 or warmup < 0 or batch_size < 1:
         raise ReslabError(f"cost.steps={steps!r}, cost.warmup_steps={warmup!r}, cost.batch_size={batch_size!r}: "

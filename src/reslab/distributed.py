@@ -153,10 +153,6 @@ def launch(fit, load, cfg: DictConfig, data: dict, key: str, device: str, precis
 
     import torch
 
-    from reslab.checkpoint import usable
-    from reslab.runinfo import CHECKPOINT
-
-    usable(work / CHECKPOINT)  # an unusable checkpoint is removed here, once: the ranks all resume or all start over
     world = devices(cfg)
     setup = {"threads": torch.get_num_threads(), "device": device, "hydra": hydra_config(), "fit": named(fit),
              "load": named(load), "cfg": cfg, "args": (key, device, precision, name, out, work), "argv": sys.argv}

@@ -26,8 +26,8 @@ from omegaconf import DictConfig
 
 from reslab import io, runinfo, sweep_label
 from reslab.errors import ReslabError, fail, one_line_errors
+from reslab.paths import TRAIN_JOB
 
-TASK = "train"  # Hydra's job name of reslab-train; reslab-summary/-cost share its config but not this guard
 
 
 def _in_multirun() -> bool:
@@ -105,7 +105,7 @@ class SweepGuard(Callback):
         self.jobs: list[DictConfig] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        if config.hydra.job.name != TASK:
+        if config.hydra.job.name != TRAIN_JOB:
             return
         from hydra.core.global_hydra import GlobalHydra
 

@@ -31,6 +31,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from reslab import io
+from reslab.paths import TRAIN_JOB
 
 GRACE_SECONDS = 120  # a step of the largest CPU net and a checkpoint take seconds; this bounds a worker that hangs
 PARK_SECONDS = 30  # a worker stopped on its own (its launcher was not signalled) returns after this, as it used to
@@ -133,10 +134,8 @@ class StopForwarding(Callback):
         self._old: dict[int, object] = {}
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from reslab.guard import TASK  # reslab.distributed imports this module; guard imports runinfo, which imports it
-
         launcher = str(config.hydra.launcher.get("_target_", ""))
-        if config.hydra.job.name != TASK or "JoblibLauncher" not in launcher or not Path("/proc/self").is_dir():
+        if config.hydra.job.name != TRAIN_JOB or "JoblibLauncher" not in launcher or not Path("/proc/self").is_dir():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread: whoever owns it decides

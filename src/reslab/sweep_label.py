@@ -23,6 +23,8 @@ import re
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from reslab import runinfo
+
 ENV = "RESLAB_LABEL_KEYS"  # the sweep's label keys (JSON list), from the launching process to its jobs
 UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")  # what a directory name should not hold, in a value
 LONGEST = 32  # characters of one value in a label; a longer one is cut (the guard refuses what that merges)
@@ -105,8 +107,6 @@ def set_suffix(cfg: DictConfig, text: str) -> DictConfig:
 def label_sweep(jobs: list[tuple[list[str], DictConfig]], keys: list[str] | None = None) -> list[str]:
     """Give every job's config (composed with its `hydra` node) the suffix its label carries in this sweep, and
     return the sweep's label keys: found from the jobs (keys=None), or as a sweep's record kept them."""
-    from reslab import runinfo
-
     values = [swept_values(cfg, overrides, cfg.hydra.runtime.choices) for overrides, cfg in jobs]
     if keys is None:
         keys = label_keys(values, [runinfo.run_dir(cfg) for _, cfg in jobs])

@@ -3,16 +3,6 @@ and beside the model alone on one fixed batch (the machine's limit for that mode
 
 timing.py (clocks), data.py (random CIFAR-shaped data), baseline.py (the user's loop), limit.py (model alone,
 matmul peak), pipeline.py (reslab's pipeline and its probes), run.py (cases x variants x repeats, interleaved),
-report.py (JSON + README), cli.py (the Hydra entry). Kept light at import: reslab.cost imports `timed` from here.
+report.py (JSON + README), cli.py (the Hydra entry, `reslab-bench`). Kept light at import: reslab.cost imports
+`timed` from timing.py.
 """
-
-from reslab.bench.timing import timed
-
-
-def main():
-    from reslab.bench.cli import main as entry
-
-    entry()
-
-
-__all__ = ["main", "timed"]

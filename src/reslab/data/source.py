@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
+import reslab.data.image_folder as image_folder  # the submodules, not the package: reslab.data imports this module
+import reslab.data.pickle_format as pickle_format
 from reslab import io
-from reslab.data import image_folder, pickle_format
 from reslab.data.arrays import CifarArrays
 from reslab.errors import ReslabError
 

@@ -21,12 +21,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from reslab.report.trend import holm
 
 ALPHA = 0.05         # two-sided, family-wise per family of contrasts (Holm)
 PRACTICAL_PP = 2.0   # differences smaller than this are not called, in either direction
 POWER = 0.8
 CONFIDENCE = 0.95
+
+
+def holm(pvals: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given)."""
+    p = np.asarray(pvals, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj.tolist()
 
 
 @dataclass

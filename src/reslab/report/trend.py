@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from reslab.report.paired import equivalence_p, holm
+
 ALPHA = 0.05          # family-wise, two-sided, over the primary tests (Holm)
 PRACTICAL_PP = 2.0    # a deepest-minus-shallowest contrast smaller than this is not called a trend
 POWER = 0.8
@@ -125,7 +127,6 @@ def contrast(y: np.ndarray) -> tuple[float, tuple[float, float], float]:
 
 
 def trend(name: str, depths, y: np.ndarray, practical: float = PRACTICAL_PP) -> Trend:
-    from reslab.report.paired import equivalence_p  # here: paired imports this module's holm
 
     y = np.asarray(y, dtype=float)
     S, tau, p = seasonal_kendall(y)
@@ -134,19 +135,6 @@ def trend(name: str, depths, y: np.ndarray, practical: float = PRACTICAL_PP) -> 
     if y.shape[0] > 1:
         t.p_flat = float(equivalence_p(delta, sd, y.shape[0], practical))
     return t
-
-
-def holm(pvals: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (same order as given)."""
-    p = np.asarray(pvals, dtype=float)
-    order = np.argsort(p)
-    m = len(p)
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adj[i] = running
-    return adj.tolist()
 
 
 def decide(t: Trend, alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> str:
@@ -165,7 +153,6 @@ def decide(t: Trend, alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> s
 
 def decide_all(trends: list[Trend], alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> list[Trend]:
     """Holm over the trend tests' p, and separately over the flat tests' p (the same family), then `decide`."""
-    from reslab.report.paired import equivalence_p
 
     for t in trends:  # the flat p depends on the band the family is decided at
         t.p_flat = float(equivalence_p(t.delta, t.delta_sd, t.n_seeds, practical)) if t.n_seeds > 1 else math.nan
