@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from reslab import io, numerics, options
+from reslab import io, numerics, options, runinfo
 from reslab.errors import ReslabError, one_line_errors
 from reslab.report.results import run_dirs, study_dir
 from reslab.runinfo import REPRODUCED as RECORD, cpu_name, git_commit  # the record is read by reslab.report.markdown
@@ -60,46 +60,35 @@ def differences(original: dict, again: dict) -> list[str]:
 
 def pick(dirs: list[Path], name: str | None) -> Path:
     """The run to retrain: the one named, else the cheapest finished one (ties by name, so the choice is stable)."""
-    finished = {d.name: d for d in dirs if io.read_json(d / "result.json").get("status") == "ok"}
+    results = {d.name: (d, io.read_json(d / "result.json")) for d in dirs}
+    finished = {n: d for n, (d, r) in results.items() if r.get("status") == "ok"}
     if name:
         if name not in finished:
             raise ReslabError(f"run={name!r} is not a finished run of this study; valid: {', '.join(sorted(finished))}")
         return finished[name]
     if not finished:
         raise ReslabError("no finished (status ok) run to reproduce; train the study first")
-    return min(finished.values(), key=lambda d: (float(io.read_json(d / "result.json").get("wall_seconds") or 0),
-                                                 d.name))
-
-
-def key_here(cfg) -> str:
-    """The key this machine and code give the config (as reslab.train.train computes it), before any training."""
-    from reslab import runinfo, train
-    from reslab.device import pick_device, pick_precision, set_threads
-
-    threads = set_threads(cfg)
-    device = pick_device(cfg.device)
-    return runinfo.RunKey.of(cfg, train.data_checksum(cfg), device, pick_precision(cfg.trainer.precision, device),
-                             threads).key
+    return min(finished.values(), key=lambda d: (float(results[d.name][1].get("wall_seconds") or 0), d.name))
 
 
 def retrain(run: Path, scratch: Path) -> Path:
     """Train the run's config again under `scratch` (its own runs root), in this process; return the new run dir.
     Refused before training when this machine would give the run another identity: the comparison would then
     not mean anything."""
-    from reslab import train
+    from reslab import train  # Lightning and the models: only when a run is retrained
 
     cfg = OmegaConf.load(run / "config.yaml")
     cfg.paths.runs = str(scratch)
     cfg.logger.wandb, cfg.logger.mode = False, "disabled"  # a check, not an experiment: no W&B run
     stored = io.read_json(run / "result.json").get("key")
-    here = key_here(cfg)
+    here = train.identify(cfg)[0].key
     if here != stored:
         raise ReslabError(f"{run.name}: this machine gives its config another identity (key {here}, stored {stored}: "
                           "another thread count, device, precision or data copy?); a retrain would not be comparable")
     result = train.train(cfg)
     if result is None:
         raise ReslabError(f"the retrain of {run.name} under {scratch} did not finish")
-    return scratch / run.parent.parent.name / run.parent.name / run.name
+    return runinfo.run_dir(cfg)
 
 
 def reproduce(runs: Path, study: str, profile: str, name: str | None = None) -> dict:

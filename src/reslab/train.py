@@ -55,14 +55,20 @@ def total_steps(profile: DictConfig, steps_per_epoch: int) -> int:
     return int(profile.epochs) * steps_per_epoch
 
 
+def identify(cfg: DictConfig) -> tuple[runinfo.RunKey, str, str]:
+    """The run's key on this machine, with the device and precision it trains with (sets torch's thread count,
+    which is part of the key)."""
+    threads = set_threads(cfg)
+    device = pick_device(cfg.device)
+    precision = pick_precision(cfg.trainer.precision, device)
+    return runinfo.RunKey.of(cfg, data_checksum(cfg), device, precision, threads), device, precision
+
+
 def train(cfg: DictConfig) -> dict | None:
     """Train one model as configured; return its result (or the stored one if already done, or None if another
     process is training it). Nothing is written under paths.runs before the config and the data have been checked."""
     validate.check(cfg)
-    threads = set_threads(cfg)
-    device = pick_device(cfg.device)
-    precision = pick_precision(cfg.trainer.precision, device)
-    run_key = runinfo.RunKey.of(cfg, data_checksum(cfg), device, precision, threads)
+    run_key, device, precision = identify(cfg)
     out = runinfo.run_dir(cfg)
     name = f"{runinfo.label(cfg)} s{cfg.seed}"
     probes = OmegaConf.to_container(cfg.probes, resolve=True)
@@ -81,6 +87,10 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
+        if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
+            from reslab.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
+
+            usable(work / runinfo.CHECKPOINT)
         result = distributed.launch(fit_logged, load_data, cfg, data, run_key.key, device, precision, name, out, work)
         aside = runinfo.commit(out, work)
     if aside is not None:
