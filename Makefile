@@ -78,13 +78,14 @@ pilot-depth: $(STAMP)
 # The budget study (experiments/budget.md, issue 24): budget ladders under the `budget` profile (full 50k/10k, WSD).
 # In each study the longest rung trains first (the trunks); the other rungs then start from the checkpoints it kept.
 BUDGET_COMMON = $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
-# Its pilot: the paper's 45k/5k split, seed 150, ResNet-20/56 at lr 0.025 and 0.05, one study per warm-up
-# (name:steps:shape, from lr 0.0025), linear and 1-sqrt decays.
-PILOT_WARMUPS := constant:40:constant linear:400:linear
+# Its pilot: the paper's 45k/5k split, seed 150, ResNet-20/56, one study per candidate name:lr:warm-up steps:shape
+# (from lr 0.0025), each with linear and 1-sqrt decays.
+PILOT_BUDGET := constant-lr0.025:0.025:40:constant linear-lr0.025:0.025:400:linear \
+                constant-lr0.05:0.05:40:constant linear-lr0.05:0.05:400:linear
 pilot-budget: $(STAMP)
-	@for w in $(PILOT_WARMUPS); do IFS=: read -r name steps shape <<< "$$w"; \
-	  set="experiment=budget-pilot study=budget-pilot-$$name profile=budget profile.warmup.steps=$$steps \
-	       profile.warmup.shape=$$shape $(BUDGET_COMMON)"; \
+	@for c in $(PILOT_BUDGET); do IFS=: read -r name lr steps shape <<< "$$c"; \
+	  set="experiment=budget-pilot study=budget-pilot-$$name profile=budget profile.lr=$$lr \
+	       profile.warmup.steps=$$steps profile.warmup.shape=$$shape $(BUDGET_COMMON)"; \
 	  $(BIN)/reslab-train -m $$set profile.max_steps=3200 && \
 	  $(BIN)/reslab-train -m $$set profile.max_steps=800 && \
 	  $(BIN)/reslab-train -m $$set profile.decay.shape=sqrt profile.max_steps=3200,800 || exit 1; done
