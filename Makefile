@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm cost-block reproduce report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-zero-init cost-block reproduce report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -74,6 +74,36 @@ pilot-depth: $(STAMP)
 	    profile.warmup.steps=$$wsteps profile.warmup.shape=$$shape data.subset_seed=1 seed=100 \
 	    profile.eval_subset=2000 model=plain,resnet model.depth=20,110 jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) \
 	    $(LAUNCH) $(ARGS) && $(BIN)/reslab-report depth name=depth-pilot-$$name || exit 1; done
+
+# The budget study (experiments/budget.md, issue 24): budget ladders under the `budget` profile (full 50k/10k, WSD).
+# In each study the longest rung trains first (the trunks); the other rungs then start from the checkpoints it kept.
+BUDGET_COMMON = $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+# Its pilot: the paper's 45k/5k split, seed 150, ResNet-20/56, one study per candidate name:lr:warm-up steps:shape
+# (from lr 0.0025), each with linear and 1-sqrt decays.
+PILOT_BUDGET := constant-lr0.025:0.025:40:constant linear-lr0.025:0.025:400:linear \
+                constant-lr0.05:0.05:40:constant linear-lr0.05:0.05:400:linear
+pilot-budget: $(STAMP)
+	@for c in $(PILOT_BUDGET); do IFS=: read -r name lr steps shape <<< "$$c"; \
+	  set="experiment=budget-pilot study=budget-pilot-$$name profile=budget profile.lr=$$lr \
+	       profile.warmup.steps=$$steps profile.warmup.shape=$$shape $(BUDGET_COMMON)"; \
+	  $(BIN)/reslab-train -m $$set profile.max_steps=3200 && \
+	  $(BIN)/reslab-train -m $$set profile.max_steps=800 && \
+	  $(BIN)/reslab-train -m $$set profile.decay.shape=sqrt profile.max_steps=3200,800 || exit 1; done
+
+sweep-budget: $(STAMP)
+	$(BIN)/reslab-train -m experiment=budget profile=budget profile.max_steps=6400 $(BUDGET_COMMON)
+	$(BIN)/reslab-train -m experiment=budget profile=budget profile.max_steps=3200,1600,800 $(BUDGET_COMMON)
+
+sweep-budget-plain: $(STAMP)
+	$(BIN)/reslab-train -m experiment=budget-plain profile=budget profile.max_steps=3200 $(BUDGET_COMMON)
+	$(BIN)/reslab-train -m experiment=budget-plain profile=budget profile.max_steps=800 $(BUDGET_COMMON)
+
+sweep-budget-step: $(STAMP)
+	$(BIN)/reslab-train -m experiment=budget-step profile=budget-step $(BUDGET_COMMON)
+
+# The initialisation control (cpu profile; experiments/budget.md).
+sweep-zero-init: $(STAMP)
+	$(BIN)/reslab-train -m experiment=zero-init $(COMMON)
 
 # One study in three multiruns (experiments/shortcut.md): the deeper arm first (its runs are the
 # longest), every variant at depth 20, then the H1 pair's extra seeds.

@@ -67,7 +67,11 @@ def test_every_variant_builds_from_config_and_runs(variant):
     model = build_model(cfg.model)
     out = model(torch.randn(4, 3, 32, 32))
     assert out.shape == (4, 10) and torch.isfinite(out).all()
-    assert cfg.variant.description and cfg.variant.published
+    assert cfg.variant.description
+    from reslab.report.shortcut import VARIANTS as SHORTCUT_STUDY
+
+    # The shortcut study sets each of its variants beside a row of Identity Mappings (shared/reference/published.csv).
+    assert cfg.variant.published or variant not in SHORTCUT_STUDY
     params = count_params(model)
     base = count_params(build("resnet", depth=8, shortcut="A"))
     has_weights_on_shortcut = cfg.model.shortcut in ("B", "C") or cfg.model.gate != "none"
@@ -143,3 +147,21 @@ def test_bad_model_options_name_the_value_and_the_choices(bad, message):
 def test_unknown_model_name_lists_the_registry():
     with pytest.raises(ReslabError, match="unknown model.name 'vgg'; valid choices: " + ", ".join(names())):
         build("vgg")
+
+
+def test_zero_init_residual_starts_every_block_as_its_shortcut():
+    net = build("resnet", depth=20, shortcut="A", zero_init_residual=True).eval()
+    x = torch.randn(2, 16, 32, 32)
+    block = net.stages[0][1]
+    assert torch.equal(block(x), torch.relu(x))  # branch output 0: relu(identity + 0)
+    assert count_params(net) == 269_722  # gamma = 0 is still a parameter: the net is ResNet-20
+
+
+@pytest.mark.parametrize("opts, message", [
+    ({"shortcut": "none"}, "a plain net has no shortcut to start as"),
+    ({"shortcut": "A", "order": "preact"}, "model.order=preact ends each branch on a conv"),
+    ({"shortcut": "A", "norm": "none"}, "model.norm=none has no BN"),
+])
+def test_zero_init_residual_is_refused_where_no_branch_ends_on_a_bn(opts, message):
+    with pytest.raises(ReslabError, match=message):
+        build("resnet", depth=20, zero_init_residual=True, **opts)

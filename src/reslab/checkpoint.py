@@ -9,6 +9,9 @@ Checkpoints are taken after a training step in the middle of an epoch, the one p
 from exactly: a step count due at an epoch's last batch is deferred to the next step. They are written
 atomically (reslab.io), so a kill at any moment leaves the previous checkpoint or the new one.
 SIGINT and SIGTERM stop a run at the next such point, after saving.
+
+A run of a budget ladder (reslab.ladder) also keeps checkpoints at given steps, where a run of another budget of the
+same net and seed can start (written once, never overwritten, committed with the run).
 """
 
 from __future__ import annotations
@@ -62,10 +65,12 @@ class Checkpointer(L.Callback):
     """Saves `path` every `every` steps (0: never) and on SIGINT/SIGTERM; must come last among the callbacks,
     so that the others have finished their step when their state is saved."""
 
-    def __init__(self, path: Path, every: int, loader):
+    def __init__(self, path: Path, every: int, loader, keep: dict[int, Path] | None = None):
         self.path, self.every, self.loader = Path(path), int(every), loader
+        self.keep = dict(keep or {})  # step -> where its checkpoint is kept (reslab.ladder.keep_path)
         self.signum = None
         self._due = False
+        self._keep_due: Path | None = None
         self._position = (0, 0)
         self._rng = None
         self._handlers = {}
@@ -105,8 +110,10 @@ class Checkpointer(L.Callback):
         step = trainer.global_step
         if self.every and step % self.every == 0:
             self._due = True
+        if step in self.keep:
+            self._keep_due = self.keep[step]
         signum = agreed_signal(trainer, self.signum)  # under DDP a signal to any rank stops all at this step
-        if not (self._due or signum) or step >= trainer.max_steps:
+        if not (self._due or signum or self._keep_due) or step >= trainer.max_steps:
             return
         if batch_idx + 1 >= len(self.loader):  # an epoch's last batch: its end-of-epoch work is still to come
             return
@@ -115,7 +122,12 @@ class Checkpointer(L.Callback):
         # resumes from it (the ranks' states are alike but for those sums).
         state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         if trainer.is_global_zero:
-            io.save_torch(self.path, state)
-        self._due = False
+            if self._keep_due is not None:  # named by the step it holds: one later than asked at an epoch's end
+                kept = self._keep_due.with_name(self._keep_due.name.replace("{step}", str(step)))
+                if not kept.exists():
+                    io.save_torch(kept, state)
+            if self._due or signum:
+                io.save_torch(self.path, state)
+        self._due, self._keep_due = False, None
         if signum:
             raise Interrupted(signum, step, self.path)

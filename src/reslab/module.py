@@ -22,12 +22,13 @@ from reslab.schedule import lr_factor
 class Classifier(L.LightningModule):
     def __init__(self, model: torch.nn.Module, *, lr: float, momentum: float, weight_decay: float,
                  nesterov: bool, milestones, gamma: float, total_steps: int, warmup_steps: int = 0,
-                 warmup_lr: float | None = None, warmup_shape: str = "constant"):
+                 warmup_lr: float | None = None, warmup_shape: str = "constant", decay: dict | None = None):
         super().__init__()
         self.model = model
         self.opt = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         self.sched = dict(total=total_steps, milestones=list(milestones), gamma=gamma, warmup_steps=warmup_steps,
-                          warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0, warmup_shape=warmup_shape)
+                          warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0, warmup_shape=warmup_shape,
+                          decay=dict(decay) if decay else None)
         self.diverged = False
         self.check_every = 25
         self._train_sums = None
@@ -137,6 +138,18 @@ class Classifier(L.LightningModule):
             v = getattr(self, k, None)
             if torch.is_tensor(v):
                 setattr(self, k, v.to(self.device))
+        self.lr_from_schedule()
+
+    def lr_from_schedule(self) -> None:
+        """The lr of the next step from this run's own schedule. A restored optimizer holds the lr its checkpoint's
+        run had set for that step; on a budget ladder (reslab.ladder) that run may be another rung, already in its
+        decay. For a run resumed from its own checkpoint this sets the value it holds (LambdaLR's own product)."""
+        for config in self.trainer.lr_scheduler_configs:
+            sched = config.scheduler
+            lrs = [base * fn(sched.last_epoch) for base, fn in zip(sched.base_lrs, sched.lr_lambdas)]
+            for group, lr in zip(sched.optimizer.param_groups, lrs):
+                group["lr"] = lr
+            sched._last_lr = lrs
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):

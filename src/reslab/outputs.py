@@ -27,6 +27,14 @@ def final_evaluation(work: Path, model: torch.nn.Module, eval_loader, precision:
     return out, seconds
 
 
+def train_evaluation(model: torch.nn.Module, loader, precision: str) -> dict:
+    """The trained net's loss and error on a fixed sample of its training images, un-augmented and in eval mode:
+    the training error of the net as it ends, comparable across budgets (an epoch's running error mixes the net's
+    states over the epoch, and a budget that ends mid-epoch averages over part of one)."""
+    out = evaluate(model, loader, precision)
+    return {"train_eval_error": out["test_error"], "train_eval_loss": out["test_loss"], "train_eval_images": len(loader.y)}
+
+
 def csv(path: Path, rows) -> None:
     import pandas as pd
 
@@ -67,7 +75,8 @@ def outcome(status: str, rows: list[dict], final_eval: dict, steps_done: int, wa
     return {"status": status, "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
             "test_error": final_eval.get("test_error", last.get("test_error")),
             "test_loss": final_eval.get("test_loss", last.get("test_loss")),
-            "epochs_done": len(rows), "steps": steps_done, "last_good_epoch": last.get("epoch"),
+            # by the last row's number: a run that started on a budget ladder (reslab.ladder) has no rows before its start
+            "epochs_done": int(rows[-1]["epoch"]) if rows else 0, "steps": steps_done, "last_good_epoch": last.get("epoch"),
             "wall_seconds": wall, "images_per_second": images / wall if wall else None, "eval_seconds": eval_wall}
 
 
@@ -83,7 +92,8 @@ def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, war
             "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
             "warmup_lr": float(warm.lr) if warmup_steps else None,
             "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
-            "lr_drop_steps": [round(m * steps) for m in p.milestones], "lr_gamma": float(p.gamma),
+            "lr_drop_steps": [] if p.get("decay") else [round(m * steps) for m in p.milestones],
+            "lr_gamma": float(p.gamma), **decay(p, steps),
             "curve_steps": curve_steps,
             "curve_train_images": int(curve.get("train_images") or 0) if curves_on else 0,
             "curve_test_images": int(curve.get("test_images") or 0) if curves_on else 0,
@@ -91,6 +101,16 @@ def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, war
             "probes": OmegaConf.to_container(cfg.probes, resolve=True),
             "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
             "eval_batch_size": eval_batch, "params": params, "flops": flops}
+
+
+def decay(p: DictConfig, steps: int) -> dict:
+    """A WSD profile's decay (reslab.schedule); nothing for a step schedule, whose runs keep the fields they had."""
+    if not p.get("decay"):
+        return {}
+    from reslab.schedule import decay_start
+
+    fraction, shape = float(p.decay.fraction), str(p.decay.get("shape", "linear"))
+    return {"lr_decay": {"fraction": fraction, "shape": shape, "start_step": decay_start(steps, fraction)}}
 
 
 def provenance(cfg: DictConfig, device: str, precision: str, arrays) -> dict:

@@ -30,13 +30,24 @@ from reslab.paths import ROOT
 
 
 def label(cfg: DictConfig) -> str:
-    """Human name of the model in a run: the variant's name if the study gives one, else family-depth; in a
-    multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.sweep_label)."""
+    """Human name of the model in a run: the variant's name if the study gives one, else family-depth; on a budget
+    ladder, its budget in steps; in a multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.sweep_label)."""
     if cfg.get("variant") and cfg.variant.get("name"):
         name = f"{cfg.variant.name}-{cfg.model.depth}"
     else:
         name = f"{family(cfg)}-{cfg.model.depth}"
+    if (cfg.get("ladder") or {}).get("budgets"):  # a budget ladder's rungs of one net and seed (reslab.ladder)
+        name = f"{name}-{rung_name(cfg.profile)}"
     return f"{name}-{cfg.label_suffix}" if cfg.get("label_suffix") else name
+
+
+def rung_name(profile: DictConfig) -> str:
+    """A ladder rung by its budget, and its decay where that is not the usual linear one over the last 20%:
+    steps800, steps800-sqrt, steps800-decay0.25."""
+    decay = profile.get("decay") or {}
+    shape, fraction = decay.get("shape", "linear"), float(decay.get("fraction", 0.2))
+    return f"steps{profile.max_steps}" + ("" if shape == "linear" else f"-{shape}") + \
+        ("" if fraction == 0.2 else f"-decay{fraction:g}")
 
 
 def family(cfg: DictConfig) -> str:

@@ -13,7 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, options, outputs, runinfo, stopping, validate
+from reslab import distributed, io, ladder, options, outputs, runinfo, stopping, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
@@ -58,17 +58,38 @@ def total_steps(profile: DictConfig, steps_per_epoch: int) -> int:
 def identify(cfg: DictConfig) -> tuple[runinfo.RunKey, str, str]:
     """The run's key on this machine, with the device and precision it trains with (sets torch's thread count,
     which is part of the key)."""
+    key_of, device, precision = keyer(cfg)
+    return runinfo.RunKey(key_of(cfg)), device, precision
+
+
+def keyer(cfg: DictConfig):
+    """(config -> key on this machine, device, precision): the key of this run and of its siblings (reslab.ladder)."""
     threads = set_threads(cfg)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.trainer.precision, device)
-    return runinfo.RunKey.of(cfg, data_checksum(cfg), device, precision, threads), device, precision
+    checksum = data_checksum(cfg)
+    return (lambda c: runinfo.RunKey.of(c, checksum, device, precision, threads).key), device, precision
+
+
+def start_on_ladder(cfg: DictConfig, key_of, work: Path, name: str) -> None:
+    """A fresh attempt of a ladder's run starts from the latest checkpoint another rung kept for it (reslab.ladder).
+    A resumed attempt keeps the record its first attempt wrote."""
+    if not ladder.on(cfg) or ((work / runinfo.CHECKPOINT).is_file() and ladder.recorded(work)):
+        return
+    stable_key = key_of(ladder.stable(cfg))
+    found = ladder.source(cfg, stable_key, runinfo.run_dir(cfg).parent)
+    if found is not None:
+        ladder.seed(found[0], work / runinfo.CHECKPOINT)
+        print(f"[{name}] budget ladder: starts at step {found[1]} from {found[0]}", flush=True)
+    ladder.record(work, stable_key, found, Path(cfg.paths.runs))
 
 
 def train(cfg: DictConfig) -> dict | None:
     """Train one model as configured; return its result (or the stored one if already done, or None if another
     process is training it). Nothing is written under paths.runs before the config and the data have been checked."""
     validate.check(cfg)
-    run_key, device, precision = identify(cfg)
+    key_of, device, precision = keyer(cfg)
+    run_key = runinfo.RunKey(key_of(cfg))
     out = runinfo.run_dir(cfg)
     name = f"{runinfo.label(cfg)} s{cfg.seed}"
     probes = OmegaConf.to_container(cfg.probes, resolve=True)
@@ -87,6 +108,7 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
+        start_on_ladder(cfg, key_of, work, name)
         if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
             from reslab.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
 
@@ -157,7 +179,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
     module = Classifier(model, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov,
                         milestones=p.milestones, gamma=p.gamma, total_steps=steps, warmup_steps=warmup_steps,
-                        warmup_lr=warm.lr if warmup_steps else None, warmup_shape=warm.get("shape", "constant"))
+                        warmup_lr=warm.lr if warmup_steps else None, warmup_shape=warm.get("shape", "constant"),
+                        decay=OmegaConf.to_container(p.decay, resolve=True) if p.get("decay") else None)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
 
@@ -172,7 +195,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     recorder = RunRecorder(work / "metrics.csv", name, len(train_loader), steps)
     # Last among the callbacks: the others have finished their step when their state is saved.
     checkpointer = Checkpointer(work / runinfo.CHECKPOINT, int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
-                                train_loader)
+                                train_loader, keep=ladder.keep_paths(cfg, work))
     resume = usable(work / runinfo.CHECKPOINT)
     series = WandbSeries.for_run(cfg, logger, recorder, probe, flow)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
@@ -198,6 +221,8 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     status = "diverged" if module.diverged else "ok"
     final_eval, eval_wall = outputs.final_evaluation(work, module.model, eval_loader, precision) \
         if status == "ok" else ({}, 0.0)
+    train_eval = final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision) \
+        if status == "ok" else {}
     outputs.probe_tables(work, probe, flow)
     if status == "ok" and cfg.probes.responses:
         outputs.responses(work, module.model, eval_loader, eval_batch,
@@ -212,12 +237,29 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
                                grad_every=grad_every if probe is not None else None,
                                flow_steps=sorted(flow.steps) if flow is not None else [], eval_batch=eval_batch,
                                params=params, flops=flops),
-              **outputs.provenance(cfg, device, precision, arrays)}
+              **outputs.provenance(cfg, device, precision, arrays), **train_eval}
+    if ladder.on(cfg):
+        result["ladder"] = {"budgets": ladder.budgets(cfg), **(ladder.recorded(work) or {}),
+                            "kept_steps": sorted(ladder.kept(work))}
     io.write_json(work / "result.json", result)
     log_result(logger, result)
     print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
           f"{wall:.0f}s -> {out}", flush=True)
     return result
+
+
+def final_train_evaluation(cfg: DictConfig, model, tx, ty, norm, dev, channels_last: bool, eval_batch: int,
+                           precision: str) -> dict:
+    """profile.train_eval_images (absent or null: none): the trained net on a fixed, class-balanced sample of its
+    training images (the same for every seed and budget), un-augmented (reslab.outputs.train_evaluation)."""
+    n = cfg.profile.get("train_eval_images")
+    if not n:
+        return {}
+    from reslab.data.arrays import stratified_subset
+
+    idx = stratified_subset(ty, int(n), seed=0)
+    loader = DeviceLoader(tx[idx].to(dev), ty[idx].to(dev), norm, eval_batch, train=False, channels_last=channels_last)
+    return outputs.train_evaluation(model, loader, precision)
 
 
 def fmt(v) -> str:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from reslab import distributed
+from reslab import distributed, ladder
 from reslab.data.loader import NORMALIZATIONS, SPLITS
 from reslab.device import DEVICES, pick_device
 from reslab.distributed import STRATEGIES
 from reslab.errors import ReslabError, bad_choice
 from reslab.logger import MODES as WANDB_MODES
 from reslab.options import SIMPLE_NAME
-from reslab.schedule import WARMUP_SHAPES
+from reslab.schedule import DECAY_SHAPES, WARMUP_SHAPES
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 MISSING = object()
@@ -147,6 +147,7 @@ SCHEMA = {
     "profile.milestones": Fractions(),
     "profile.gamma": Num(0, above=True),
     "profile.eval_every_epochs": Int(0, null=True),
+    "profile.train_eval_images": Int(1, null=True),
     "data.split": Choice(SPLITS),
     "data.normalize": Choice(NORMALIZATIONS),
     "data.pad": Int(0),
@@ -170,8 +171,11 @@ OPTIONAL = {  # sub-configs a profile may leave out; when present, their values 
     "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True),
                        "shape": Choice(WARMUP_SHAPES)},
     "profile.curve": {"points": Int(0), "early_points": Int(0), "train_images": Int(0), "test_images": Int(0)},
+    # Warmup-stable-decay instead of the milestones (reslab.schedule): the lr falls over the last `fraction`.
+    "profile.decay": {"fraction": Num(0, above=True, max=1), "shape": Choice(DECAY_SHAPES)},
 }
 DEFAULTS = {"trainer.checkpoint_every_n_steps": 200, "profile.warmup.shape": "constant", "trainer.devices": 1,
+            "profile.decay.shape": "linear", "profile.train_eval_images": None,
             "trainer.strategy": "auto", "trainer.sync_batchnorm": False}
 
 
@@ -202,6 +206,7 @@ def check_values(cfg: DictConfig) -> None:
             field.check(key, value)
     if cfg.profile.get("max_steps") is None and cfg.profile.get("epochs") is None:
         raise ReslabError("profile.epochs and profile.max_steps are both null; valid: either an integer >= 1")
+    ladder.check(cfg)
 
 
 def check_writable(runs: str | Path, where: Path | None = None) -> None:

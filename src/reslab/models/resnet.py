@@ -16,6 +16,8 @@ Every variant is an argument of one block class, so a study changes config, not 
   shortcut_scale, residual_scale    y = s*h(x) + r*F(x)                    (constant scaling)
   gate       none | exclusive | shortcut_only, with gate_bias b_g          (gating)
   shortcut_dropout                  dropout on h(x), expected scale 1-p    (dropout shortcut; see ShortcutDropout)
+  zero_init_residual                the last BN of every residual branch starts at gamma = 0, so every block
+                                    starts as its shortcut (Goyal et al. 2017; torchvision's zero_init_residual)
 """
 
 from __future__ import annotations
@@ -163,10 +165,26 @@ class Bottleneck(BasicBlock):
         return [conv1x1(cin, mid), conv3x3(mid, mid, stride), conv1x1(mid, cout)]
 
 
+def zero_last_bn(stages: nn.Module, shortcut: str, order: str, norm: str) -> None:
+    """gamma = 0 for the BN that ends each residual branch: the block's output is then its shortcut's (through the
+    block's final activation), and the net starts as a shallow one. Refused where no such BN exists: a plain net
+    would output zeros, and bn_after_add, preact and norm none end their branches on a conv."""
+    why = ("a plain net has no shortcut to start as (model.shortcut=none)" if shortcut == "none" else
+           "model.norm=none has no BN" if norm == "none" else
+           f"model.order={order} ends each branch on a conv, not a BN" if order in ("bn_after_add", "preact") else "")
+    if why:
+        raise ReslabError(f"model.zero_init_residual=true cannot apply: {why}; valid: false, or a residual net with "
+                          "BN and order post, relu_before_add or relu_preact")
+    for block in stages.modules():
+        if isinstance(block, BasicBlock):
+            last = [m for m in block.branch if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))][-1]
+            nn.init.zeros_(last.weight)
+
+
 class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, shortcut: str = "A", block: str = "basic", order: str = "post",
                  norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, init_scale: float = 1.0,
-                 **block_opts):
+                 zero_init_residual: bool = False, **block_opts):
         super().__init__()
         for what, value, valid in (("model.shortcut", shortcut, SHORTCUTS), ("model.block", block, BLOCKS),
                                    ("model.order", order, ORDERS), ("model.norm", norm, NORMS),
@@ -198,6 +216,8 @@ class CifarResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         he_init(self, scale=init_scale)
+        if zero_init_residual:
+            zero_last_bn(self.stages, shortcut, order, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.final(self.stages(self.stem(x)))
