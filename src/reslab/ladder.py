@@ -149,3 +149,18 @@ def recorded(run: Path) -> dict | None:
 
 def started(run: Path) -> dict | None:
     return (recorded(run) or {}).get("start")
+
+
+def start(cfg: DictConfig, key_of: Callable[[DictConfig], str], work: Path, name: str) -> None:
+    """A fresh attempt of a ladder's run starts from the latest checkpoint another rung kept for it; a resumed
+    attempt keeps the record its first attempt wrote. `key_of`: config -> its run key on this machine."""
+    from reslab import runinfo
+
+    if not on(cfg) or ((work / runinfo.CHECKPOINT).is_file() and recorded(work)):
+        return
+    stable_key = key_of(stable(cfg))
+    found = source(cfg, stable_key, runinfo.run_dir(cfg).parent)
+    if found is not None:
+        seed(found[0], work / runinfo.CHECKPOINT)
+        print(f"[{name}] budget ladder: starts at step {found[1]} from {found[0]}", flush=True)
+    record(work, stable_key, found, Path(cfg.paths.runs))

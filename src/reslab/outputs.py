@@ -35,6 +35,21 @@ def train_evaluation(model: torch.nn.Module, loader, precision: str) -> dict:
     return {"train_eval_error": out["test_error"], "train_eval_loss": out["test_loss"], "train_eval_images": len(loader.y)}
 
 
+def final_train_evaluation(cfg: DictConfig, model, tx, ty, norm, dev, channels_last: bool, eval_batch: int,
+                           precision: str) -> dict:
+    """profile.train_eval_images (absent or null: none): the trained net on a fixed, class-balanced sample of its
+    training images (the same for every seed and budget), un-augmented (`train_evaluation`)."""
+    n = cfg.profile.get("train_eval_images")
+    if not n:
+        return {}
+    from reslab.data import DeviceLoader
+    from reslab.data.arrays import stratified_subset
+
+    idx = stratified_subset(ty, int(n), seed=0)
+    loader = DeviceLoader(tx[idx].to(dev), ty[idx].to(dev), norm, eval_batch, train=False, channels_last=channels_last)
+    return train_evaluation(model, loader, precision)
+
+
 def csv(path: Path, rows) -> None:
     import pandas as pd
 

@@ -71,19 +71,6 @@ def keyer(cfg: DictConfig):
     return (lambda c: runinfo.RunKey.of(c, checksum, device, precision, threads).key), device, precision
 
 
-def start_on_ladder(cfg: DictConfig, key_of, work: Path, name: str) -> None:
-    """A fresh attempt of a ladder's run starts from the latest checkpoint another rung kept for it (reslab.ladder).
-    A resumed attempt keeps the record its first attempt wrote."""
-    if not ladder.on(cfg) or ((work / runinfo.CHECKPOINT).is_file() and ladder.recorded(work)):
-        return
-    stable_key = key_of(ladder.stable(cfg))
-    found = ladder.source(cfg, stable_key, runinfo.run_dir(cfg).parent)
-    if found is not None:
-        ladder.seed(found[0], work / runinfo.CHECKPOINT)
-        print(f"[{name}] budget ladder: starts at step {found[1]} from {found[0]}", flush=True)
-    ladder.record(work, stable_key, found, Path(cfg.paths.runs))
-
-
 def train(cfg: DictConfig) -> dict | None:
     """Train one model as configured; return its result (or the stored one if already done, or None if another
     process is training it). Nothing is written under paths.runs before the config and the data have been checked."""
@@ -108,7 +95,7 @@ def train(cfg: DictConfig) -> dict | None:
             print(f"[{name}] finished by another process ({out}/result.json, same config): skipped", flush=True)
             return done
         work = runinfo.begin(out, run_key.key, probes)
-        start_on_ladder(cfg, key_of, work, name)
+        ladder.start(cfg, key_of, work, name)
         if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
             from reslab.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
 
@@ -221,7 +208,7 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     status = "diverged" if module.diverged else "ok"
     final_eval, eval_wall = outputs.final_evaluation(work, module.model, eval_loader, precision) \
         if status == "ok" else ({}, 0.0)
-    train_eval = final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision) \
+    train_eval = outputs.final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision) \
         if status == "ok" else {}
     outputs.probe_tables(work, probe, flow)
     if status == "ok" and cfg.probes.responses:
@@ -246,20 +233,6 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
           f"{wall:.0f}s -> {out}", flush=True)
     return result
-
-
-def final_train_evaluation(cfg: DictConfig, model, tx, ty, norm, dev, channels_last: bool, eval_batch: int,
-                           precision: str) -> dict:
-    """profile.train_eval_images (absent or null: none): the trained net on a fixed, class-balanced sample of its
-    training images (the same for every seed and budget), un-augmented (reslab.outputs.train_evaluation)."""
-    n = cfg.profile.get("train_eval_images")
-    if not n:
-        return {}
-    from reslab.data.arrays import stratified_subset
-
-    idx = stratified_subset(ty, int(n), seed=0)
-    loader = DeviceLoader(tx[idx].to(dev), ty[idx].to(dev), norm, eval_batch, train=False, channels_last=channels_last)
-    return outputs.train_evaluation(model, loader, precision)
 
 
 def fmt(v) -> str:
