@@ -58,9 +58,11 @@ def _names(runs: list[str], most: int = 4) -> str:
     return ", ".join(runs[:most]) + (f" and {len(runs) - most} more" if len(runs) > most else "")
 
 
-def check(results: pd.DataFrame, where: str) -> None:
-    """Refuse (one line) a set of runs that mixes recipes; name the first differing setting's groups."""
-    recipes = [recipe(Path(d), r) for d, r in zip(results.run_dir, results.to_dict("records"))]
+def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None:
+    """Refuse (one line) a set of runs that mixes recipes; name the first differing setting's groups. `vary`: the
+    settings (dotted prefixes) a study compares on purpose, e.g. a budget study's profile.max_steps."""
+    recipes = [{k: v for k, v in recipe(Path(d), r).items() if not k.startswith(vary)}
+               for d, r in zip(results.run_dir, results.to_dict("records"))]
     keys = sorted(set().union(*recipes))
     for key in keys:
         groups: dict[str, list[str]] = {}

@@ -118,8 +118,15 @@ def budget_line(results: pd.DataFrame) -> str:
 def profile_summary(p: dict) -> str:
     budget = f"{p['max_steps']} iterations" if p.get("max_steps") else f"{p['epochs']} epochs"
     subset = f"{p['train_subset']} training images" if p.get("train_subset") else "the full training set"
-    return (f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr']} (x{p['gamma']} at "
-            f"{', '.join(str(m) for m in p['milestones'])} of training), momentum {p['momentum']}, wd {p['weight_decay']}")
+    if p.get("decay"):  # warmup-stable-decay (reslab.schedule)
+        d = p["decay"]
+        schedule = f"constant, then a {d.get('shape', 'linear')} decay to ~0 over the last {d['fraction']:g} of training"
+    elif p.get("milestones"):
+        schedule = f"x{p['gamma']} at {', '.join(str(m) for m in p['milestones'])} of training"
+    else:
+        schedule = "constant"
+    return (f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr']} ({schedule}), momentum {p['momentum']}, "
+            f"wd {p['weight_decay']}")
 
 
 def table(df: pd.DataFrame) -> str:

@@ -23,7 +23,8 @@ def run_dirs(runs: Path, study: str, profile: str) -> list[Path]:
                   and not p.name.endswith(".next") and not p.name.startswith("_"))
 
 
-def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
+def load_results(runs: Path, study: str, profile: str, vary: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every finished run of runs/<study>/<profile>/, one recipe (`vary`: settings allowed to differ; consistency)."""
     dirs = run_dirs(runs, study, profile)
     if not dirs:
         raise ReslabError(
@@ -36,7 +37,7 @@ def load_results(runs: Path, study: str, profile: str) -> pd.DataFrame:
         rows.append(r)
     df = pd.DataFrame(rows)
     df["numerics"] = [numerics.of(r) for r in rows]  # runs from before versions carry none: 'unversioned'
-    consistency.check(df, str(study_dir(runs, study, profile)))
+    consistency.check(df, str(study_dir(runs, study, profile)), vary)
     return df
 
 

@@ -1,0 +1,360 @@
+"""reports/<study>/ from a budget study (experiments/budget.md; issue 24): how the error of a deep and a shallow
+residual net moves with the training budget, from the rungs of budget ladders (reslab.ladder).
+
+Compute (budget_stats), then the figure, then one function per section. The rungs of one net and seed differ in
+`profile.max_steps` (and, in the pilot, the decay shape) on purpose: those settings may vary across the study's runs,
+nothing else may (reslab.report.consistency). The step-decay control lives in its own profile's folder
+(runs/<study>/<control>/), read beside the ladder when present.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reslab import io
+from reslab.report import budget_stats, markdown, paired, skeleton, trend
+from reslab.report.results import load_csvs, load_results, run_dirs
+from reslab.report.stats import mean_std, pm
+
+VARY = ("profile.max_steps", "profile.decay.shape")  # what the rungs of one study differ in, on purpose
+METRICS = {"test_error": "test error", "train_error": "training error (eval mode, fixed training images)"}
+TARGETS = (60.0, 50.0, 40.0, 30.0)  # training-error targets (%) for "budget to reach"
+OPTIONS = {"control": None}         # reslab-report budget control=<profile of the step-decay control>
+
+
+# Compute.
+
+def run_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (runs.csv). `train_error` is the eval-mode error on the fixed training images of the budget
+    profile (train_eval_error), not the running error of a last epoch that a rung ending mid-epoch does not have."""
+    rows = []
+    for _, r in results.iterrows():
+        lad = r.get("ladder") if isinstance(r.get("ladder"), dict) else {}
+        start = int(((lad or {}).get("start") or {}).get("step") or 0)
+        decay = r.get("lr_decay") if isinstance(r.get("lr_decay"), dict) else {}
+        train = r.get("train_eval_error")
+        rows.append({
+            "label": r.label, "family": r.family, "depth": int(r.depth), "net": f"{r.family}-{int(r.depth)}",
+            "steps": int(r.steps_planned), "images": int(r.steps_planned) * int(r.batch_size),
+            "decay_shape": (decay or {}).get("shape", "step"), "seed": int(r.seed), "status": r.status,
+            "train_error": float(train) if train is not None and train == train else float(r.train_error),
+            "test_error": float(r.test_error), "test_loss": float(r.test_loss),
+            "started_at": start, "trained_steps": int(r.steps_planned) - start,
+            "wall_seconds": round(float(r.wall_seconds), 1), "params": int(r.params), "flops": int(r.flops),
+            "git_commit": r.git_commit, "numerics": r.numerics, "key": r.key,
+        })
+    return pd.DataFrame(rows).sort_values(["family", "depth", "decay_shape", "steps", "seed"]).reset_index(drop=True)
+
+
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sd and seeds per net, decay shape and budget (results.csv)."""
+    out = []
+    for (net, shape, steps), g in runs.groupby(["net", "decay_shape", "steps"]):
+        tr, tr_sd, n = mean_std(g.train_error)
+        te, te_sd, _ = mean_std(g.test_error)
+        out.append({"net": net, "family": g.family.iloc[0], "depth": int(g.depth.iloc[0]), "decay_shape": shape,
+                    "steps": int(steps), "images": int(g.images.iloc[0]), "n_seeds": n,
+                    "train_error_mean": tr, "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd})
+    return pd.DataFrame(out)
+
+
+def pair(runs: pd.DataFrame, family: str = "resnet") -> tuple[int, int] | None:
+    """(deep, shallow): the family's deepest and shallowest depths."""
+    depths = sorted(runs[runs.family == family].depth.unique())
+    return (int(depths[-1]), int(depths[0])) if len(depths) >= 2 else None
+
+
+def per_step_seconds(runs: pd.DataFrame) -> dict[str, float]:
+    """Measured training seconds per step of each net: its runs' wall time over the steps they trained."""
+    g = runs[runs.trained_steps > 0].groupby("net")
+    return {net: float(d.wall_seconds.sum() / d.trained_steps.sum()) for net, d in g}
+
+
+def ladder_saving(runs: pd.DataFrame) -> dict | None:
+    """What the ladder spent (measured: the runs' own training wall time) against separate runs from step 0 (each
+    rung's budget at its net's measured seconds per step)."""
+    lad = runs[runs.decay_shape != "step"]
+    if lad.empty or not (lad.started_at > 0).any():
+        return None
+    rate = per_step_seconds(lad)
+    spent = float(lad.wall_seconds.sum())
+    alone = float(sum(rate[n] * s for n, s in zip(lad.net, lad.steps)))
+    return {"runs": len(lad), "steps": int(lad.trained_steps.sum()), "steps_alone": int(lad.steps.sum()),
+            "spent_s": spent, "alone_s": alone, "saving": 1 - spent / alone if alone else math.nan}
+
+
+def reach(runs: pd.DataFrame, net: str, target: float, shape: str = "linear") -> dict[int, float]:
+    """{seed: the budget (steps) at which the net's training error reaches `target`}, interpolated on log2 of the
+    budget between its rungs; inf when no rung reaches it."""
+    out = {}
+    d = runs[(runs.net == net) & (runs.decay_shape == shape)]
+    for seed, g in d.groupby("seed"):
+        g = g.sort_values("steps")
+        xs, ys = np.log2(g.steps.to_numpy(float)), g.train_error.to_numpy(float)
+        hit = np.nonzero(ys <= target)[0]
+        if not len(hit):
+            out[int(seed)] = math.inf
+        elif hit[0] == 0:
+            out[int(seed)] = float(g.steps.iloc[0])
+        else:
+            i = hit[0]
+            frac = (ys[i - 1] - target) / (ys[i - 1] - ys[i])
+            out[int(seed)] = float(2 ** (xs[i - 1] + frac * (xs[i] - xs[i - 1])))
+    return out
+
+
+# Figure.
+
+def error_vs_budget(runs: pd.DataFrame, path: Path, crossover: float | None, title: str) -> Path:
+    """Error against budget (log x), one line per net (mean over seeds, band min-max), the crossover marked."""
+    from reslab.report import plots
+
+    plt = plots.plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    d = runs[runs.decay_shape != "step"]
+    colors = plots._colors(sorted(d.net.unique()))
+    for ax, metric in zip(axes, ("train_error", "test_error")):
+        for (net, shape), g in d.groupby(["net", "decay_shape"]):
+            s = g.groupby("steps")[metric].agg(["mean", "min", "max"])
+            style = "--" if net.startswith("plain") else "-"
+            ax.plot(s.index, s["mean"], style, marker="o", color=colors[net],
+                    label=net + ("" if shape == "linear" else f" ({shape} decay)"), alpha=1 if shape == "linear" else .5)
+            ax.fill_between(s.index, s["min"], s["max"], color=colors[net], alpha=0.15)
+        if crossover:
+            ax.axvline(crossover, color="k", ls=":", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("budget (iterations)")
+        ax.set_ylabel(METRICS[metric])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return plots._save(fig, path)
+
+
+# Sections.
+
+def contrast_table(cs: list[paired.Paired]) -> pd.DataFrame:
+    """The shared contrast table with the budget each row is at."""
+    table = skeleton.contrast_table(cs)
+    table.insert(0, "budget (steps)", [f"{c.extra['steps']:,}" for c in cs])
+    if any("matched_steps" in c.extra for c in cs):
+        table.insert(1, "matched (steps)", [f"{c.extra['matched_steps']:,.0f}" for c in cs])
+    return table
+
+
+def cells_section(runs: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    """Every net, decay shape and budget: errors over seeds; and, from each net's runs from step 0 (the trunks),
+    the loss of the first probe window (ln 10 = 2.30 is chance) and loss spikes (reslab.report.depth's rule)."""
+    from reslab.report.depth import BLOWUP_LOSS, blow_up
+
+    first, spikes = {}, {}
+    for r in runs[runs.started_at == 0].itertuples():
+        c = curves[(curves.label == r.label) & (curves.seed == r.seed)] if not curves.empty else curves
+        blew, _, loss = blow_up(c)
+        first.setdefault(r.net, []).append(loss)
+        spikes.setdefault(r.net, []).append(blew)
+    rows = []
+    for _, c in cells(runs).iterrows():
+        rows.append({"net": c.net, "decay": c.decay_shape, "budget (steps)": f"{c.steps:,}",
+                     "images seen": f"{c.images:,}", "seeds": c.n_seeds,
+                     "train err % (eval mode)": pm(c.train_error_mean, c.train_error_std, c.n_seeds),
+                     "test err %": pm(c.test_error_mean, c.test_error_std, c.n_seeds),
+                     "first-window loss (trunks)": f"{np.nanmean(first[c.net]):.2f}" if c.net in first and not np.isnan(first[c.net]).all() else "-",
+                     "runs with a loss spike (trunks)": f"{sum(spikes[c.net])} of {len(spikes[c.net])}"
+                     if c.net in spikes else "-"})
+    return [f"± is the sd over seeds. A loss spike: a probe window's running training loss above {BLOWUP_LOSS:g} after "
+            "the first window (experiments/depth.md's rule).", "", markdown.table(pd.DataFrame(rows))]
+
+
+def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str], dict]:
+    """Per budget, ResNet-deep against ResNet-shallow (one Holm family per metric), the trend, the crossover."""
+    out, found = [], {}
+    for metric, words in METRICS.items():
+        lad = runs[runs.decay_shape == "linear"]
+        cs = budget_stats.contrasts(lad, metric, deep, shallow)
+        found[metric] = cs
+        if not cs:
+            out.append(f"- {words}: fewer than two seeds with both nets at a budget: no contrast.")
+            continue
+        out.append(f"**{words.capitalize()}** (shallow − deep per seed: positive = ResNet-{deep} better):")
+        out.append("")
+        out.append(markdown.table(contrast_table(cs)))
+        out.append("")
+        t = budget_stats.gap_trend(lad, metric, deep, shallow)
+        if t is not None:
+            trend.decide_all([t])  # each metric's trend test is a family of its own
+            meaning = {"falls": "the gap shrinks as the budget grows (the deep net catches up)",
+                       "rises": "the gap grows as the budget grows", "flat": "the gap does not move with budget",
+                       "inconclusive": "no trend decided"}[t.verdict]
+            out.append(f"- Trend of g = error(ResNet-{deep}) − error(ResNet-{shallow}) over the budgets (seasonal "
+                       f"Kendall, seeds as blocks): tau {t.tau:+.2f}, p {skeleton.p_text(t.p)}, largest − smallest "
+                       f"budget {t.delta:+.2f} pp → **{t.verdict}**: {meaning}.")
+        x = budget_stats.crossover(lad, metric, deep, shallow, decided=cs)
+        found[f"{metric}_crossover"] = x
+        out.append("- " + crossover_text(x, deep, shallow))
+        out.append("")
+    return out, found
+
+
+def crossover_text(x, deep: int, shallow: int) -> str:
+    if x is None:
+        return "Crossover: not computable (fewer than two seeds or two budgets)."
+    band = (f"95% band of the fitted line {x.low:,.0f}–{x.high:,.0f} steps" if x.low and x.high else
+            f"95% band of the fitted line reaches it from {x.low:,.0f} steps" if x.low else
+            "the 95% band of the fitted line does not reach it within the horizon")
+    if x.observed:
+        return (f"Crossover (ResNet-{deep} better by ≥ {paired.PRACTICAL_PP:g} pp, decided): **{x.steps:,.0f} "
+                f"steps** ({band}).")
+    if x.steps is None:
+        return (f"Crossover: **not reached** by any rung, and the per-seed lines of g on log2 B (slope "
+                f"{x.slope:+.2f} pp per doubling) do not reach −{paired.PRACTICAL_PP:g} pp by {x.horizon:,.0f} steps.")
+    return (f"Crossover: no rung decides it; the per-seed lines of g on log2 B (slope {x.slope:+.2f} pp per doubling) "
+            f"reach −{paired.PRACTICAL_PP:g} pp at **{x.steps:,.0f} steps**"
+            f"{' — an extrapolation beyond the largest rung' if x.extrapolated else ''} ({band}).")
+
+
+def matched_section(runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
+    lad = runs[runs.decay_shape == "linear"]
+    fl = lad.groupby("depth").flops.first()
+    rate = per_step_seconds(lad)
+    ratios = {"training FLOPs": float(fl[deep] / fl[shallow])}
+    if f"resnet-{deep}" in rate and f"resnet-{shallow}" in rate:
+        ratios["measured wall time"] = rate[f"resnet-{deep}"] / rate[f"resnet-{shallow}"]
+    out = []
+    for what, ratio in ratios.items():
+        cs = budget_stats.compute_matched(lad, "test_error", deep, shallow, ratio)
+        out.append(f"- At equal {what} (ResNet-{deep} at B against ResNet-{shallow} at {ratio:.2f} x B, its error "
+                   "interpolated on log2 B between its rungs, never extrapolated):")
+        if not cs:
+            out.append(f"  no rung of ResNet-{deep} has a matched budget within ResNet-{shallow}'s rungs.")
+            continue
+        out += ["", markdown.table(contrast_table(cs)), ""]
+    return out
+
+
+def plain_section(runs: pd.DataFrame) -> list[str]:
+    """Degradation per budget: plain-deep − plain-shallow, and whether it changes between the plain rungs."""
+    p = pair(runs, "plain")
+    if p is None:
+        return ["The plain arm has not run (or has one depth): no degradation reading."]
+    deep, shallow = p
+    lad = runs[runs.decay_shape == "linear"]
+    cs = budget_stats.contrasts(lad, "train_error", deep, shallow, family="plain")
+    out = [f"Degradation (training error, plain-{shallow} − plain-{deep} per seed: negative = the deeper plain net "
+           "trains worse):", "", markdown.table(contrast_table(cs)) if cs else "no contrast", ""]
+    g = budget_stats.gaps(lad, "train_error", deep, shallow, family="plain")
+    if g.shape[1] >= 2:
+        lo, hi = g.columns.min(), g.columns.max()
+        change = paired.paired(f"degradation gap at {hi} vs {lo} steps", "train_error", f"gap at {lo}",
+                               f"gap at {hi}", g[lo].dropna().to_dict(), g[hi].dropna().to_dict())
+        paired.decide_family([change], "plain gap change")
+        word = {"supported": "shrinks", "contradicted": "grows", "no practical difference": "persists unchanged"}
+        out.append(f"- Change of the gap plain-{deep} − plain-{shallow} from {lo:,} to {hi:,} steps: "
+                   f"{-change.mean:+.2f} pp, 95% CI [{-change.ci[1]:+.2f}, {-change.ci[0]:+.2f}] → **"
+                   f"{word.get(change.verdict, 'inconclusive')}**.")
+    return out
+
+
+def control_section(runs: pd.DataFrame, control: pd.DataFrame | None, deep: int, shallow: int) -> list[str]:
+    if control is None or control.empty:
+        return ["The step-decay control has not run."]
+    steps = int(control.steps.iloc[0])
+    wsd = runs[(runs.decay_shape == "linear") & (runs.steps == steps)]
+    out = []
+    for metric, words in METRICS.items():
+        gs = budget_stats.gaps(control, metric, deep, shallow)
+        gw = budget_stats.gaps(wsd, metric, deep, shallow)
+        if gs.empty or gw.empty:
+            out.append(f"- {words}: no seed with both schedules.")
+            continue
+        a, b = gs[steps].to_dict(), gw[steps].to_dict()
+        c = paired.paired(f"gap under step decay vs WSD at {steps}", metric, "step", "wsd", a, b)
+        paired.decide_family([c], "control")
+        same = np.sign(np.mean(list(a.values()))) == np.sign(np.mean(list(b.values())))
+        out.append(f"- {words} at {steps:,} steps: gap ResNet-{deep} − ResNet-{shallow} {np.mean(list(a.values())):+.2f} "
+                   f"pp under step decay, {np.mean(list(b.values())):+.2f} pp under WSD (same seeds); their difference "
+                   f"{c.mean:+.2f} pp, 95% CI {skeleton.ci_text(c)} → {c.verdict}; the ordering is "
+                   f"**{'the same' if same else 'reversed'}**.")
+    return out
+
+
+def reach_section(runs: pd.DataFrame) -> list[str]:
+    nets = sorted(runs[runs.decay_shape == "linear"].net.unique())
+    rows = []
+    for net in nets:
+        row = {"net": net}
+        for t in TARGETS:
+            r = reach(runs, net, t)
+            fin = [v for v in r.values() if math.isfinite(v)]
+            m, s, _ = mean_std(pd.Series(fin)) if fin else (math.nan, math.nan, 0)
+            row[f"≤ {t:g}% train err"] = ((pm(m, s, len(fin)) if len(fin) > 1 else f"{m:,.0f}") if fin else "-") + \
+                (f" ({len(r) - len(fin)} of {len(r)} not reached)" if len(fin) < len(r) else "")
+        rows.append(row)
+    return ["Budget (iterations, interpolated on log2 B between the rungs) at which each net's eval-mode training "
+            "error first reaches a target, per seed; mean ± sd over the seeds that reach it.", "",
+            markdown.table(pd.DataFrame(rows))]
+
+
+def saving_lines(runs: pd.DataFrame) -> list[str]:
+    s = ladder_saving(runs)
+    if s is None:
+        return ["- No rung started from another's checkpoint: the ladder saved nothing here."]
+    return [f"- The ladder trained {s['steps']:,} steps in {s['runs']} runs ({s['spent_s'] / 60:.1f} min of measured "
+            f"training time); separate runs from step 0 would train {s['steps_alone']:,} steps, "
+            f"{s['alone_s'] / 60:.1f} min at each net's measured seconds per step: **{s['saving']:.0%} saved**."]
+
+
+def build(runs: Path, reports: Path, profile: str, study: str = "budget", control: str | None = None) -> Path:
+    results = load_results(runs, study, profile, vary=VARY)
+    out = Path(reports) / study
+    out.mkdir(parents=True, exist_ok=True)
+    per_run = run_rows(results)
+    skeleton.write_csv(per_run, out / "runs.csv")
+    skeleton.write_csv(cells(per_run), out / "results.csv")
+    control = control or f"{profile}-step"
+    ctrl = (run_rows(load_results(runs, study, control)) if run_dirs(runs, study, control) else None)
+
+    p = pair(per_run)
+    lines_gap, found = gap_section(per_run, *p) if p else ([], {})
+    x = found.get("test_error_crossover")
+    error_vs_budget(per_run, out / "error_vs_budget.png", x.steps if x and x.steps else None,
+                    f"{study}: error after each budget, mean over seeds (band: min-max); dotted: crossover")
+    families = {f"{METRICS[m]} by budget": cs for m, cs in found.items() if isinstance(cs, list) and cs}
+    if families:
+        skeleton.write_csv(skeleton.contrasts_frame([c for cs in families.values() for c in cs]), out / "contrasts.csv")
+
+    budgets = sorted(per_run.steps.unique())
+    banner = skeleton.cpu_banner(profile, f"Budgets {', '.join(f'{b:,}' for b in budgets)} iterations; "
+                                 "the largest is a small fraction of the paper's 64k x 128 (see Budget), so read it "
+                                 "as how the ordering of the nets moves with budget, not as the paper's numbers.")
+    curves = load_csvs(results, "curves.csv")
+    lines = [
+        *skeleton.header("Is deeper better? The budget ladder", results, study,
+                         "[experiments/budget.md](../../experiments/budget.md)", banner),
+        "## Error against budget", "", "![error vs budget](error_vs_budget.png)", "",
+        "_How to read: x is the training budget (log scale), each point the nets' error after a full WSD schedule of "
+        "that budget (left: eval-mode training error on fixed training images; right: test error); solid lines "
+        "residual nets, dashed plain; band min-max over seeds; the dotted line marks the crossover of test error, "
+        "if any._", "",
+        "## Every net and budget", "", *cells_section(per_run, curves), "",
+        f"## Is ResNet-{p[0]} better than ResNet-{p[1]}, and from which budget?" if p else "## Depth", "",
+        skeleton.rule_text("Each metric's contrasts over the budgets are one Holm family."), "",
+        *lines_gap,
+    ]
+    if p:
+        lines += ["## Compute-matched: which depth for a fixed budget?", "", *matched_section(per_run, *p), "",
+                  "## Degradation of plain nets across budget", "", *plain_section(per_run), "",
+                  "## Does the schedule change the ordering? (step-decay control)", "",
+                  *control_section(per_run, ctrl, *p), "",
+                  "## Budget to reach a training error", "", *reach_section(per_run), ""]
+        design = skeleton.design_line(families)
+        lines += [design, ""] if design else []
+    lines += ["## What the ladder saved", "", *saving_lines(per_run), "",
+              "Per-run values: [runs.csv](runs.csv); cells: [results.csv](results.csv)"
+              + ("; contrasts: [contrasts.csv](contrasts.csv)" if families else "") + "."]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
