@@ -1,9 +1,14 @@
 """The numerics version guards the numbers: an unchanged config's numbers move only with a deliberate bump.
 
-tests/golden/numerics.json holds the exact numbers of one smoke run (ResNet-8, synthetic data, one thread) for
-reslab.numerics.VERSION. A change that moves any of them without a bump fails here; a deliberate change bumps
-VERSION (so earlier runs are retrained, never mixed with new ones) and records the new numbers with
-`RESLAB_RECORD_GOLDEN=1 make test` (then only this test writes; check the diff of the golden file into git)."""
+tests/golden/numerics-<CPU kind>.json holds the exact numbers of one smoke run (ResNet-8, synthetic data, one thread)
+for reslab.numerics.VERSION, per kind of CPU: torch's CPU capability (AVX2, AVX512, ...), which picks the kernels and
+so the order of the float sums (experiments/numerics.md, step 3). Bytes are promised on one kind of CPU, so the
+numbers are pinned per kind: the AVX2 file was recorded on an AMD EPYC (2026-12-03), the AVX512 file on an Intel
+Xeon with AMX (2026-12-04), both by the same code. A change that moves any of them without a bump fails here; a
+deliberate change bumps VERSION (so earlier runs are retrained, never mixed with new ones) and records the new
+numbers with `RESLAB_RECORD_GOLDEN=1 make test` (then only this test writes; check the diff of the golden file into
+git). On a kind of CPU with no file the test fails and says how to add one: record it only from a commit whose
+numbers a known kind has just confirmed."""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from reslab import numerics, reproduce
 
 from conftest import cli_env, run_cli
 
-GOLDEN = Path(__file__).with_name("golden") / "numerics.json"
+CPU_KIND = torch.backends.cpu.get_cpu_capability()
+GOLDEN = Path(__file__).with_name("golden") / f"numerics-{CPU_KIND}.json"
 RUN = ["profile=smoke", "logger=none", "model=resnet", "model.depth=8", "seed=3", "threads=1", "study=golden"]
 
 
@@ -39,6 +45,10 @@ def test_a_smoke_run_computes_exactly_the_numbers_recorded_for_this_numerics_ver
     got = fingerprint(golden_run)
     if os.environ.get("RESLAB_RECORD_GOLDEN") == "1":
         GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    assert GOLDEN.is_file(), (
+        f"no golden numbers for this kind of CPU ({CPU_KIND}; recorded: "
+        f"{', '.join(sorted(p.stem.split('-', 1)[1] for p in GOLDEN.parent.glob('numerics-*.json')))}): run this test "
+        "on a recorded kind first to confirm the code's numbers, then record this kind's with RESLAB_RECORD_GOLDEN=1")
     want = json.loads(GOLDEN.read_text())
     assert want["version"] == numerics.VERSION, (
         f"reslab.numerics.VERSION is {numerics.VERSION} but {GOLDEN.name} holds version {want['version']}'s numbers: "
