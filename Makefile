@@ -183,6 +183,8 @@ report: $(STAMP)
 	@if [ -d runs/shortcut/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE); fi
 	@if [ -d runs/block/$(PROFILE) ]; then $(BIN)/reslab-report block profile=$(PROFILE); fi
 	@if [ -d runs/shortcut-confirm/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-confirm; fi
+	$(BIN)/reslab-report convergence name=depth profile=$(PROFILE)
+	@if [ -d runs/budget/budget ]; then $(BIN)/reslab-report convergence name=budget profile=budget; fi
 
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)

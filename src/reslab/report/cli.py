@@ -9,7 +9,7 @@ import importlib
 from reslab import options
 from reslab.errors import bad_choice, one_line_errors
 
-STUDIES = ("depth", "shortcut", "block", "budget")
+STUDIES = ("depth", "shortcut", "block", "budget", "convergence")
 
 
 @one_line_errors

@@ -13,7 +13,8 @@ from reslab.report import consistency, overlap
 from reslab.runinfo import REPRODUCED, git_commit
 
 
-def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> str:
+def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str, command: str | None = None) -> str:
+    """The provenance bullets; `command` is the command that built the report (default `reslab-report <study>`)."""
     seeds = sorted(int(s) for s in results.seed.unique())
     lines = [
         f"- **Profile:** `{results.profile.iloc[0]}`" + (f" ({profile_summary(profile_cfg)})" if profile_cfg else ""),
@@ -27,7 +28,7 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str) -> s
         f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}"
         f"; {cpu_text(results)}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
-        f"on {dt.date.today().isoformat()} by `reslab-report {study}` from `runs/{study}/{results.profile.iloc[0]}/`",
+        f"on {dt.date.today().isoformat()} by `{command or f'reslab-report {study}'}` from `runs/{study}/{results.profile.iloc[0]}/`",
         numerics_line(results),
         reproduced_line(results),
         f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "

@@ -38,9 +38,10 @@ def cpu_banner(profile: str, what: str) -> str:
     return f"> **CPU-sized study (`{profile}` profile), not a paper reproduction.** {what}\n\n"
 
 
-def header(title: str, results: pd.DataFrame, study: str, plan: str, banner: str = "") -> list[str]:
+def header(title: str, results: pd.DataFrame, study: str, plan: str, banner: str = "",
+           command: str | None = None) -> list[str]:
     """Title, banner, provenance (profile, data, seeds, device, commits, runs) and the plan it follows."""
-    return [f"# {title}", "", banner + markdown.provenance(results, profile_cfg(results), study), "",
+    return [f"# {title}", "", banner + markdown.provenance(results, profile_cfg(results), study, command), "",
             f"Plan, hypotheses and decision rule: {plan}.", ""]
 
 
