@@ -119,3 +119,26 @@ def test_the_depth_report_sizes_seeds_at_the_plans_effects_not_the_observed_mean
     assert "**7** to call a true 4 pp fall" in line and "not at the observed means" in line
     assert power.unreachable(0.0, "no practical difference") in line
     assert "flat test (TOST of the contrast against ±2 pp) Holm-adjusted p" in line
+
+
+def test_below_the_papers_budget_h2_is_not_testable_and_the_rules_reading_stays_on_the_record(tmp_path):
+    """Amendment of 2026-12-04 (experiments/depth.md): at the cpu budget deeper residual nets can be behind because
+    the budget stops them early, so H2 reads 'not testable at this budget', keeps the pre-registered reading beside it,
+    and points to the budget study; at the paper profile the rule's reading is the answer, as before."""
+    from reslab.report import depth
+
+    rng = np.random.default_rng(3)
+    t = trend.trend("resnet", DEPTHS, table([50, 53, 56, 59, 62], 0.5, 3, rng))  # deeper residual nets worse
+    trend.decide_all([t])
+    assert depth.answer_of("H2", t) == "contradicted (deeper residual nets are worse)"
+    pointer = depth.budget_pointer(tmp_path)
+    assert "experiments/budget.md" in pointer and "not run yet" in pointer
+    cpu = depth.verdict_lines(None, [("H2", "resnet", t)], 800, "cpu", pointer)[0]
+    assert cpu.startswith("- **H2: not testable at this budget**")
+    assert "the rule of 2026-11-25 reads: *contradicted (deeper residual nets are worse)*" in cpu
+    assert "answered by the budget study" in cpu
+    paper = depth.verdict_lines(None, [("H2", "resnet", t)], 64000, "paper", pointer)[0]
+    assert paper.startswith("- **H2: contradicted (deeper residual nets are worse).**") and "budget study" not in paper
+    (tmp_path / "budget").mkdir()
+    (tmp_path / "budget" / "README.md").write_text("# budget")
+    assert depth.budget_pointer(tmp_path) == "the budget study, [reports/budget](../budget/README.md)"

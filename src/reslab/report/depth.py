@@ -160,13 +160,34 @@ def secondary_lines(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+# Amendment of 2026-12-04 (experiments/depth.md; issue 24): H2 asks whether depth *pays*, and at the `cpu` budget (800
+# iterations, 0.31% of the paper's images) the deep nets' curves are still falling: a budget that short can make deeper
+# nets look worse whatever depth does at convergence. So below the paper's budget H2 is "not testable at this budget":
+# the pre-registered rule's reading stays on the record beside it, and the answer comes from the budget study.
+H2_TESTABLE_PROFILES = ("paper",)
+NOT_TESTABLE = "not testable at this budget"
+
+
+def h2_budget_reading(name: str, profile: str | None) -> bool:
+    """True when the hypothesis' reading at this profile is a budget reading (H2 below the paper's budget)."""
+    return name == "H2" and profile is not None and profile not in H2_TESTABLE_PROFILES
+
+
+def budget_pointer(reports: Path | None) -> str:
+    """Where the budget-dependent answer lives: the budget study's report if it exists, else its plan."""
+    if reports is not None and (Path(reports) / "budget" / "README.md").is_file():
+        return "the budget study, [reports/budget](../budget/README.md)"
+    return "the budget study ([experiments/budget.md](../../experiments/budget.md); not run yet)"
+
+
 def answer_of(name: str, t: trend.Trend | None) -> str:
     if t is None:
         return "not tested (fewer than 2 complete seeds)"
     return OUTCOME.get((name, t.verdict), "inconclusive")
 
 
-def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int) -> list[str]:
+def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int, profile: str | None = None,
+                  pointer: str = "") -> list[str]:
     lines = []
     for (name, which, t), (_, _, claim) in zip(tests, HYPOTHESES):
         if t is None:
@@ -174,7 +195,11 @@ def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int) -> list[str]:
             continue
         ans = answer_of(name, t)
         what = "gap plain − residual" if which == "gap" else f"{which} training error"
-        text = (f"- **{name}: {ans}.** Claim: {claim}. {what}, depth {t.depths[-1]} minus depth {t.depths[0]}: "
+        head = f"**{name}: {ans}.**"
+        if h2_budget_reading(name, profile):
+            head = (f"**{name}: {NOT_TESTABLE}** (amendment of 2026-12-04; the rule of 2026-11-25 reads: *{ans}*, a "
+                    "budget reading).")
+        text = (f"- {head} Claim: {claim}. {what}, depth {t.depths[-1]} minus depth {t.depths[0]}: "
                 f"{t.ci_text()} over {t.n_seeds} seeds; seasonal Kendall tau = {t.tau:+.2f} (S = {t.S:+.0f}), exact "
                 f"two-sided p = {t.p:.3g}, Holm-adjusted p = {t.p_holm:.3g}; flat test (TOST of the contrast against "
                 f"±{trend.PRACTICAL_PP:g} pp) Holm-adjusted p = {t.p_flat_holm:.3g} (alpha {trend.ALPHA}, practical "
@@ -188,11 +213,15 @@ def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int) -> list[str]:
                      f"shallowest, even steps over the depths), "
                      f"**{power.needed_text(t.seeds_flat, power.EQUIVALENCE_EFFECT_PP, 'no practical difference')}** "
                      f"to call a truly flat series (contrast {power.EQUIVALENCE_EFFECT_PP:g} pp) flat.")
+        if h2_budget_reading(name, profile):
+            text += (f" At {profile_steps} iterations the deep residual nets' curves are still falling, so this budget "
+                     f"alone can put them behind; whether depth pays, and from which budget, is answered by {pointer}.")
         lines.append(text)
     return lines
 
 
-def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, batch: int) -> list[str]:
+def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, batch: int, profile: str | None = None,
+             pointer: str = "") -> list[str]:
     """What happened, before any verdict: blow-ups, nets stuck at chance, and the answer in one line."""
     out = []
     spikes = runs[runs.loss_spike | (runs.status != "ok")]
@@ -218,8 +247,11 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, b
                    + ", ".join(chance.label) + ". Their ordering is noise; the rank tests treat them as ties in effect.")
     res = {name: (t, answer_of(name, t)) for name, _, t in tests}
     h1, h2, ix = (res.get(k, (None, "")) for k in ("H1", "H2", "interaction"))
-    out.append(f"**Answer (CPU budget: {profile_steps} iterations):** plain nets degrade with depth: *{h1[1]}*; "
-               f"the shortcut removes the depth penalty (interaction): *{ix[1]}*; deeper residual nets improve: *{h2[1]}*.")
+    h2_text = (f"*{NOT_TESTABLE}* (the pre-registered rule reads *{h2[1]}*, a budget reading; see {pointer})"
+               if h2[0] is not None and h2_budget_reading("H2", profile) else f"*{h2[1]}*")
+    out.append(f"**Answer (CPU budget: {profile_steps} iterations, {profile_steps * batch:,} images):** plain nets "
+               f"degrade with depth: *{h1[1]}*; the shortcut removes the depth penalty (interaction): *{ix[1]}*; "
+               f"deeper residual nets improve: {h2_text}.")
     if h2[0] is not None and h2[1] != "supported":
         pub = published.load()
         r20 = published.lookup(pub, model="resnet", depth=20, variant="option A", source="He2016-ResNet")
@@ -248,6 +280,7 @@ def fig7_labels(results: pd.DataFrame) -> list[str]:
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
     """reports/<study>/ from runs/<study>/<profile>/ (a pilot is a study of its own, e.g. depth-pilot)."""
     results = load_results(runs, study, profile)
+    pointer = budget_pointer(reports)
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
     curves = load_csvs(results, "curves.csv")
@@ -304,8 +337,10 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         *skeleton.header("Is deeper better? Plain vs residual nets across depth", results, study,
                          "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
                          "confirmatory run)", banner),
-        "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]))), "",
-        "## Verdicts (computed by the pre-registered rules)", "", *verdict_lines(per_run, tests, steps), "",
+        "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]),
+                                                       profile, pointer)), "",
+        "## Verdicts (computed by the pre-registered rules)", "", *verdict_lines(per_run, tests, steps, profile, pointer),
+        "",
         "_Rules: per seed, the final training error (running error over the last epoch) of every depth; the seasonal "
         "Kendall test (seeds as blocks, exact permutation distribution) of a monotone trend over depth, two-sided; the "
         "three primary tests Holm-corrected together at family-wise alpha "
