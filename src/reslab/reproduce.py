@@ -36,7 +36,7 @@ FILES = ("model.pt", "predictions.npz", "curves.csv", "grad_norms.csv", "signal.
 
 def fingerprint(run: Path) -> dict:
     """What a run computed, exactly: result.json's numbers (floats as their repr), the per-epoch metrics without
-    timings, and the sha256 of every numeric artefact it wrote (byte-reproducible on CPU, README's Guarantees)."""
+    timings, and the sha256 of every numeric artefact it wrote (byte-reproducible on CPU, docs/guarantees.md)."""
     result = json.loads((run / "result.json").read_text())
     metrics = pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
     return {"numbers": {k: repr(result.get(k)) for k in NUMBERS},
