@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-zero-init cost-block reproduce report grad-flow bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-zero-init cost-block reproduce report grad-flow shattered thousand-layers bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -189,6 +189,15 @@ report: $(STAMP)
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
+
+# Issue 25's mechanism probes at initialisation, no data and no training, into reports/mechanism/: shattered gradients
+# (Balduzzi et al. 2017; plain vs residual x depth 20/56/110 x BN or not, minutes on a CPU) and ResNet-1202 and its
+# plain twin in float32 (about 2 GB of memory and a minute or two per net on a CPU). ARGS='--help' lists the options.
+shattered: $(STAMP)
+	$(PY) -m reslab.probes.shattered --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
+
+thousand-layers: $(STAMP)
+	$(PY) -m reslab.thousand_layers --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
 
 # Random CIFAR-shaped data (speed does not depend on the pixels): no DATA needed. ARGS='bench.steps=1 bench.repeats=1'
 # checks that it runs; the figures need a machine where nothing else runs.

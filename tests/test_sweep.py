@@ -246,6 +246,9 @@ def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, 
     assert "the first plan's superseded threshold 0.01" in report and "Rule (experiments/depth.md, plan (b)" in report
     assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()
     assert (tmp_path / "reports/depth/gradflow_signal_init.png").is_file()
-    # The positive controls are in the same table and must be read as built.
-    assert report.count("expected vanishing: **correct**") == 1 and report.count("expected exploding: **correct**") == 1
+    # The positive controls are in the same table and must be read as built: the scaled-init nets by the ratio, the
+    # chains of reslab.probes.controls by the gradient scale coefficient.
+    for statistic in ("ratio", "gsc"):
+        for built in ("vanishing", "exploding"):
+            assert report.count(f"expected {built} ({statistic}): **correct**") == 1
     assert "All positive controls are read as built" in report

@@ -1,8 +1,10 @@
 """`reslab-gradflow`: the backward signal by depth at initialisation, over init seeds and batches.
 
 Writes two CSVs: per-layer weight-gradient norms (`out`) and the size-free backward signal, the RMS of
-dL/dh at every block output (`out_signal`, reslab.probes.signal), for the study's nets and for the
-positive controls (nets built to vanish or explode), which the same code must classify correctly."""
+dL/dh and of h at every block output (`out_signal`, reslab.probes.signal; the gradient scale coefficient is
+computed from them), for the study's nets and for the positive controls (nets built to vanish or explode:
+scaled-init nets for the RMS ratio, reslab.probes.controls' chains for the GSC), which the same code must
+classify correctly."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from omegaconf import DictConfig, open_dict
 from reslab import io, runinfo
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
-from reslab.errors import one_line_errors
+from reslab.errors import bad_choice, one_line_errors
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
 from reslab.probes import gradient_norms
+from reslab.probes.controls import CONTROLS
 from reslab.probes.signal import backward_signal
 from reslab.recorder import fmt_seconds
 from reslab.device import pick_device, set_threads
@@ -52,13 +55,24 @@ def measure(cfg: DictConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     jobs = [(f, d, n, s, 1.0, "") for f in g.families for n in g.norms for d in g.depths for s in g.init_seeds]
     jobs += [(c.family, int(c.depth), c.norm, s, float(c.init_scale), c.expect) for c in (g.get("controls") or [])
              for s in g.init_seeds]
+    # The GSC's controls (reslab.probes.controls): chains built to explode or vanish in relative terms; `depth` is
+    # their number of blocks.
+    for c in g.get("gsc_controls") or []:
+        if c.kind not in CONTROLS:  # before any net is measured
+            raise bad_choice("gradflow.gsc_controls kind", c.kind, CONTROLS)
+    jobs += [(f"control-{c.kind}", int(c.blocks), "none", s, 1.0, c.expect) for c in (g.get("gsc_controls") or [])
+             for s in g.init_seeds]
     rows, signal, t0 = [], [], time.perf_counter()
     for i, (family, depth, norm, seed, scale, expect) in enumerate(jobs, 1):
         torch.manual_seed(seed)
-        model = build_model(model_cfg(family, depth, norm, scale)).to(device)
+        gsc_control = family.startswith("control-")
+        if gsc_control:
+            model = CONTROLS[family.removeprefix("control-")](blocks=depth).to(device)
+        else:
+            model = build_model(model_cfg(family, depth, norm, scale)).to(device)
         tag = {"family": family, "depth": depth, "norm": norm, "init_seed": seed, "init_scale": scale,
-               "control": expect}
-        if not expect:
+               "control": expect, "control_statistic": ("gsc" if gsc_control else "ratio") if expect else ""}
+        if not expect:  # the weight-gradient table is the study's nets' only
             for r in gradient_norms(model, batches):
                 rows.append({**tag, **r})
         for r in backward_signal(model, batches):

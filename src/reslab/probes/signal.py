@@ -15,6 +15,15 @@ Reading (experiments/depth.md): with the band [1/BAND, BAND] on the ratio,
   vanishing  ratio < 1/BAND   the input side gets far less gradient than the output side;
   exploding  ratio > BAND     far more;
   neither    in between.
+
+The ratio is not scale-free: after BN, dL/dh scales as 1/|h|, so a net whose activations grow toward
+the output shows a large ratio even where no block amplifies a relative change (issue 25). The
+scale-free statistic is Philipp, Song & Carbonell's gradient scale coefficient (arXiv:1712.05577,
+"The exploding gradient problem demystified", Definition 1): GSC(k, l) = ||J||_qm |h_k| / |h_l|, the
+relative change of a later representation h_l per relative change of an earlier one h_k in a random
+direction, where J = dh_l/dh_k and ||J||_qm is the quadratic-mean norm (root mean square of |J u| over
+unit vectors u). It is estimated here from the same probe rows, per segment between consecutive probe
+points (`gsc_per_block`), and read from its per-block geometric rate (`summarise_gsc`, `gsc_reading`).
 """
 
 from __future__ import annotations
@@ -28,6 +37,14 @@ import torch.nn.functional as F
 
 BAND = 10.0  # a factor of 10 between input and output side, either way
 READINGS = ("vanishing", "exploding", "neither")
+
+
+# The band on the per-block geometric rate of the GSC (`summarise_gsc`): the old whole-net band (a factor of
+# BAND between the two ends) spread over the 9 blocks of the shallowest net of the depth study (ResNet-20 and
+# plain-20: stem + 3 stages x 3 blocks), so that a net of any depth is read by the rate that the old band allowed
+# at depth 20. A draft until a dated amendment of experiments/depth.md fixes it (issue 25): the committed report's
+# readings are still those of the ratio (reslab.report.flow.READING_STATISTIC).
+GSC_RATE_BAND = BAND ** (1 / 9)
 
 
 def block_outputs(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -110,3 +127,43 @@ def reading(ratio: float, band: float = BAND) -> str:
     if ratio > band:
         return "exploding"
     return "neither"
+
+
+def gsc_per_block(grad_rms, act_rms, elements) -> np.ndarray:
+    """The gradient scale coefficient of every segment between consecutive probe points, input side first
+    (entry i: from point i to point i + 1, so a net with k points has k - 1 entries).
+
+    GSC = ||J||_qm |h_in| / |h_out| (Philipp et al., Definition 1). With g = dL/dh and an output gradient
+    of random orientation relative to J, |g_in|^2 = |J^T g_out|^2 ~ |g_out|^2 ||J||_F^2 / d_out, and
+    ||J||_qm^2 = ||J||_F^2 / d_in, so ||J||_qm ~ (|g_in| / |g_out|) sqrt(d_out / d_in). In the probe's
+    per-element RMS values (|g| = G sqrt(d), |h| = A sqrt(d)):
+
+        GSC = (G_in A_in) / (G_out A_out) * sqrt(d_in / d_out)
+
+    For the many blocks that keep the shape (d_in = d_out) this is the relative gradient ratio
+    (|g_in| |h_in|) / (|g_out| |h_out|); the sqrt term matters only where a block changes the shape (the
+    first block of a stage halves d), and makes a parameter-free zero-pad shortcut read exactly like an
+    identity (relative changes pass through unchanged). Multiplying a block's output by a constant leaves
+    it unchanged: that is what makes the statistic scale-free."""
+    g, a, d = (np.asarray(v, dtype=float) for v in (grad_rms, act_rms, elements))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = g * a
+        out = rel[:-1] / rel[1:] * np.sqrt(d[:-1] / d[1:])
+    out[~np.isfinite(out) | (out <= 0)] = math.nan
+    return out
+
+
+def summarise_gsc(grad_rms, act_rms, elements) -> dict:
+    """Whole-net GSC (input side over output side; the per-block estimates telescope, so it is their product)
+    and its per-block geometric rate, whole ** (1 / blocks): the depth-free number that is read."""
+    per = gsc_per_block(grad_rms, act_rms, elements)
+    blocks = len(per)
+    if not blocks or not np.isfinite(per).all():
+        return {"gsc": math.nan, "gsc_rate": math.nan, "blocks": blocks}
+    log = float(np.log(per).sum())
+    return {"gsc": math.exp(log) if log < 700 else math.inf, "gsc_rate": math.exp(log / blocks), "blocks": blocks}
+
+
+def gsc_reading(rate: float, band: float = GSC_RATE_BAND) -> str:
+    """The reading of a per-block GSC rate: below 1/band vanishing, above band exploding."""
+    return reading(rate, band)

@@ -177,26 +177,61 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     return lines
 
 
+# Which statistic the readings (`reading`, and so the mechanism paragraph and the controls' check) come from:
+# "ratio" (the RMS ratio, plan (b) of 2026-11-25) until a dated amendment of experiments/depth.md fixes the band on
+# the GSC's per-block rate (reslab.probes.signal.GSC_RATE_BAND, issue 25); then "gsc". Both readings are computed
+# and shown either way (`ratio_reading`, `gsc_reading`).
+READING_STATISTIC = "ratio"
+READING_STATISTICS = ("ratio", "gsc")
+
+
+def _gsc(g: pd.DataFrame) -> dict:
+    """Whole-net GSC and its per-block rate from one probe's rows (NaN where the rows predate act_rms)."""
+    if not {"act_rms", "elements"} <= set(g.columns):
+        return {"gsc": np.nan, "gsc_rate": np.nan}
+    g = g.sort_values("block")
+    s = sig.summarise_gsc(g.grad_rms.to_numpy(), g.act_rms.to_numpy(), g.elements.to_numpy())
+    return {"gsc": s["gsc"], "gsc_rate": s["gsc_rate"]}
+
+
 def signal_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per net and init seed: ratio and slope of the block-output gradient RMS (reslab.probes.signal)."""
+    """Per net and init seed: ratio and slope of the block-output gradient RMS, and the gradient scale coefficient
+    (whole net and per-block rate) from the same rows (reslab.probes.signal)."""
     out = []
     keys = ["family", "norm", "depth", "init_scale", "control", "init_seed"]
-    for k, g in rows.fillna({"control": ""}).groupby(keys):
-        out.append({**dict(zip(keys, k)), **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
+    rows = rows.fillna({"control": ""})
+    if "control_statistic" not in rows:  # rows of reslab-gradflow before the GSC: every control was the ratio's
+        rows = rows.assign(control_statistic=np.where(rows.control.astype(bool), "ratio", ""))
+    for k, g in rows.fillna({"control_statistic": ""}).groupby(keys):
+        out.append({**dict(zip(keys, k)), "control_statistic": g.control_statistic.iloc[0],
+                    **sig.summarise(g.sort_values("block").grad_rms.to_numpy()), **_gsc(g)})
     return pd.DataFrame(out)
 
 
-def signal_readings(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per net: median [min, max] of the ratio over init seeds, the median slope, and the reading
-    of the median ratio; for a control, whether the reading is the expected one."""
+def signal_readings(summary: pd.DataFrame, statistic: str | None = None) -> pd.DataFrame:
+    """One row per net: median [min, max] over init seeds of the ratio, of the whole-net GSC and of its per-block
+    rate, the median slope, the reading of the median ratio (`ratio_reading`, band sig.BAND) and of the median
+    rate (`gsc_reading`, band sig.GSC_RATE_BAND); `reading` is the one of `statistic` (READING_STATISTIC unless
+    given), and for a control, `as_expected` says whether it is the expected one."""
+    statistic = statistic or READING_STATISTIC
+    if statistic not in READING_STATISTICS:
+        raise ValueError(f"statistic {statistic!r}; valid: {', '.join(READING_STATISTICS)}")
+    if "gsc" not in summary:
+        summary = summary.assign(gsc=np.nan, gsc_rate=np.nan)
     out = []
     for k, g in summary.groupby(["family", "norm", "depth", "init_scale", "control"]):
-        r = g.ratio.to_numpy(dtype=float)
-        med = float(np.median(r))
         row = dict(zip(["family", "norm", "depth", "init_scale", "control"], k))
-        row.update(ratio_median=med, ratio_min=float(r.min()), ratio_max=float(r.max()),
-                   slope_median=float(np.median(g.slope)), n=len(g), reading=sig.reading(med))
-        row["as_expected"] = (row["reading"] == row["control"]) if row["control"] else None
+        for col in ("ratio", "gsc", "gsc_rate"):
+            v = g[col].to_numpy(dtype=float)
+            row.update({f"{col}_median": float(np.median(v)), f"{col}_min": float(v.min()), f"{col}_max": float(v.max())})
+        row.update(slope_median=float(np.median(g.slope)), n=len(g), ratio_reading=sig.reading(row["ratio_median"]),
+                   gsc_reading=sig.gsc_reading(row["gsc_rate_median"]))
+        row["reading"] = row[f"{statistic}_reading"]
+        # A control is checked by the statistic it was built for: the scaled-init nets are controls of the ratio
+        # (the GSC is built to ignore a scale), reslab.probes.controls' chains are controls of the GSC.
+        built_for = str(g.control_statistic.iloc[0]) if "control_statistic" in g and row["control"] else "ratio"
+        row["control_statistic"] = built_for if row["control"] else ""
+        row["as_expected"] = (row[f"{built_for}_reading"] == row["control"]) if row["control"] else None
         out.append(row)
     return pd.DataFrame(out).sort_values(["control", "family", "norm", "depth"]).reset_index(drop=True)
 
@@ -209,6 +244,8 @@ def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataF
     rows = pd.read_csv(signal_csv)
     readings = signal_readings(signal_summary(rows))
     meta = rows.iloc[0]
+    primary = {"ratio": "the RMS ratio (plan (b) of 2026-11-25)",
+               "gsc": "the per-block GSC rate"}[READING_STATISTIC]
     lines = [
         f"Statistic: the RMS of dL/dh at every block output h (the stem counts as block 0), averaged over "
         f"{int(meta.batches)} batches of {int(meta.batch_size)} augmented training images per net, train-mode BN, "
@@ -218,14 +255,26 @@ def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataF
         "log10 RMS over the net's relative depth, in decades (negative: larger toward the input). Reading of the "
         f"median ratio: *vanishing* below 1/{sig.BAND:g}, *exploding* above {sig.BAND:g}, *neither* in between "
         "(experiments/depth.md). The no-BN nets and the controls were only probed at initialisation, not trained.", "",
-        "| net | norm | init | ratio median [min, max] | slope (decades) | reading | positive control |",
-        "|---|---|---|---|---|---|---|",
+        "**GSC** = Philipp, Song & Carbonell's gradient scale coefficient (arXiv:1712.05577) from the same rows: per "
+        "block, (RMS of dL/dh x RMS of h) at its input over the same at its output, times sqrt(input size / output "
+        "size), i.e. how much the block amplifies a relative change of its input on the way back; scale-free (the "
+        "ratio is not: after BN, dL/dh scales as 1/|h|). Whole net = the product over blocks (input side / output "
+        "side); **per block** = its geometric mean, whole ** (1 / blocks), the depth-free number. Reading of the "
+        f"median rate: *vanishing* below 1/{sig.GSC_RATE_BAND:.3g}, *exploding* above {sig.GSC_RATE_BAND:.3g} "
+        f"(= {sig.BAND:g} ** (1/9): the ratio's band over the 9 blocks of a depth-20 net). The readings used below "
+        f"are those of {primary}.", "",
+        "| net | norm | init | GSC per block, median [min, max] | whole-net GSC | GSC reading | ratio median [min, max] "
+        "| slope (decades) | ratio reading | positive control |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in readings.iterrows():
         init = "He" if r.init_scale == 1 else f"He x{r.init_scale:g}"
-        ctrl = (f"expected {r.control}: " + ("**correct**" if r.as_expected else "**WRONG**")) if r.control else "-"
+        ctrl = (f"expected {r.control} ({r.control_statistic}): " + ("**correct**" if r.as_expected else "**WRONG**")
+                ) if r.control else "-"
         lines.append(f"| {r.family}-{int(r.depth)} | {r.norm} | {init} | "
-                     f"{fmt_ratio(r.ratio_median, r.ratio_min, r.ratio_max)} | {r.slope_median:+.2f} | {r.reading} | {ctrl} |")
+                     f"{fmt_ratio(r.gsc_rate_median, r.gsc_rate_min, r.gsc_rate_max)} | {r.gsc_median:.3g} | "
+                     f"{r.gsc_reading} | {fmt_ratio(r.ratio_median, r.ratio_min, r.ratio_max)} | {r.slope_median:+.2f} "
+                     f"| {r.ratio_reading} | {ctrl} |")
     plots.signal_profiles(rows[rows.control.isna() | (rows.control == "")], out_dir / "gradflow_signal_init.png",
                           band=sig.BAND)
     lines += ["", "![backward signal at init](gradflow_signal_init.png)", "",
@@ -236,11 +285,24 @@ def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataF
     if len(controls):
         ok = bool(controls.as_expected.all())
         lines.append(("All positive controls are read as built (" if ok else "**A positive control is misread** (")
-                     + "; ".join(f"{r.family}-{int(r.depth)} no-BN init x{r.init_scale:g}: {r.reading}, ratio "
-                                 f"{r.ratio_median:.2g}" for _, r in controls.iterrows())
+                     + "; ".join(_control_text(r) for _, r in controls.iterrows())
                      + ("), so the probe can tell vanishing and exploding gradients apart." if ok else
                         "): the readings above cannot be trusted."))
+        if (controls.control_statistic == "ratio").any():
+            lines += ["", "_The scaled-init controls are controls of the ratio only: a ReLU net without BN is positively "
+                      "homogeneous, so scaling its weights leaves every relative sensitivity, the GSC, as it was "
+                      "(reslab.probes.controls)._"]
     return lines, readings
+
+
+BUILT = {"vanishing": "vanish", "exploding": "explode"}
+
+
+def _control_text(r) -> str:
+    if r.control_statistic == "gsc":
+        return (f"{r.family} ({int(r.depth)} blocks, built to {BUILT[r.control]}): {r.gsc_reading}, GSC per "
+                f"block {r.gsc_rate_median:.3g}")
+    return f"{r.family}-{int(r.depth)} no-BN init x{r.init_scale:g}: {r.ratio_reading}, ratio {r.ratio_median:.2g}"
 
 
 LITERATURE = """Published work on the backward signal at initialisation (checked against the papers' abstracts;
@@ -292,9 +354,11 @@ def training_signal(signal: pd.DataFrame) -> pd.DataFrame:
     per_run = []
     for k, g in signal.groupby(["family", "depth", "seed", "step"]):
         per_run.append({**dict(zip(["family", "depth", "seed", "step"], k)),
-                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy())})
-    return pd.DataFrame(per_run).groupby(["family", "depth", "step"]).ratio.agg(
-        ["median", "min", "max", "count"]).reset_index()
+                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy()), **_gsc(g)})
+    runs = pd.DataFrame(per_run).groupby(["family", "depth", "step"])
+    # The GSC's per-block rate beside the ratio (median over seeds), for the readings after the amendment.
+    return runs.ratio.agg(["median", "min", "max", "count"]).join(
+        runs.gsc_rate.median().rename("gsc_rate_median")).reset_index()
 
 
 def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
@@ -306,7 +370,8 @@ def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir
     summary = training_signal(signal)
     steps = sorted(summary.step.unique())
     lines = [f"Same statistic, band and fixed batches as at initialisation, at steps {', '.join(map(str, steps))} of "
-             "every training run (every seed); median [min, max] over seeds, and the reading of the median.", "",
+             "every training run (every seed); median [min, max] over seeds, and the reading of the median; then the "
+             "median per-block GSC rate and its reading (band as at initialisation).", "",
              "| net | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "|".join("---" for _ in steps) + "|"]
     for (fam, depth), g in summary.groupby(["family", "depth"]):
         cells = []
@@ -317,7 +382,9 @@ def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir
                 continue
             r = r.iloc[0]
             spread = f" [{r['min']:.2g}, {r['max']:.2g}]" if r["count"] > 1 else ""
-            cells.append(f"{r['median']:.2g}{spread} {sig.reading(r['median'])}")
+            gsc = (f"; GSC {r['gsc_rate_median']:.3g}/block {sig.gsc_reading(r['gsc_rate_median'])}"
+                   if np.isfinite(r["gsc_rate_median"]) else "")
+            cells.append(f"{r['median']:.2g}{spread} {sig.reading(r['median'])}{gsc}")
         lines.append(f"| {fam}-{int(depth)} | " + " | ".join(cells) + " |")
     if not updates.empty:
         plots.relative_updates(updates, out_dir / "gradflow_updates.png")
