@@ -95,6 +95,59 @@ def vovnet_params(cfg: dict, num_classes: int = 10) -> int:
     return total + (cin + 1) * num_classes
 
 
+def wrn_params(cfg: dict, num_classes: int = 10) -> int:
+    from reslab.models.wrn import STEM, blocks_per_stage, stage_widths
+
+    n, total, cin = blocks_per_stage(cfg["depth"]), 27 * STEM, STEM
+    for s, w in enumerate(stage_widths(cfg["widen_factor"])):
+        for i in range(n):
+            c_in = cin if i == 0 else w
+            total += 2 * c_in + 9 * c_in * w + 2 * w + 9 * w * w + (c_in * w if (s > 0 and i == 0) or c_in != w else 0)
+        cin = w
+    return total + 2 * cin + (cin + 1) * num_classes
+
+
+def resnext_params(cfg: dict, num_classes: int = 10) -> int:
+    n, card, d, c = (cfg["depth"] - 2) // 9, cfg["cardinality"], cfg["group_width"], cfg["stem_channels"]
+    total = 27 * c + 2 * c
+    for s, w in enumerate(cfg["widths"]):
+        inner = card * d * 2 ** s
+        for i in range(n):
+            c_in = c if i == 0 else w
+            total += c_in * inner + 9 * inner * inner // card + inner * w + 2 * (2 * inner + w)
+            total += c_in * w + 2 * w if (s > 0 and i == 0) or c_in != w else 0
+        c = w
+    return total + (c + 1) * num_classes
+
+
+def ror_params(cfg: dict, num_classes: int = 10) -> int:
+    """RoR-3: the basic-block ResNet's count plus its projections (each 1x1 conv + BN)."""
+    n, widths = (cfg["depth"] - 2) // 6, list(cfg.get("widths", RESNET_WIDTHS))
+    shortcut, level = cfg.get("shortcut", "B"), cfg.get("level_shortcut", "C")
+    proj = lambda kind, a, b, changes: a * b + 2 * b if kind == "C" or (kind == "B" and changes) else 0  # noqa: E731
+    total = resnet_params({"depth": cfg["depth"], "widths": widths, "shortcut": "A"}, num_classes)
+    cin = widths[0]
+    for s, w in enumerate(widths):
+        total += proj(shortcut, cin, w, s > 0 or cin != w) + (n - 1) * proj(shortcut, w, w, False)
+        total += proj(level, cin, w, s > 0 or cin != w)                                   # middle level
+        cin = w
+    return total + proj(level, widths[0], cin, len(widths) > 1 or widths[0] != cin)      # root level
+
+
+def dpn_params(cfg: dict, num_classes: int = 10) -> int:
+    from reslab.models.dpn import blocks_for
+
+    widths, outs, dense, card = cfg["widths"], cfg["out_channels"], cfg["dense_depths"], cfg["cardinality"]
+    c = cfg["stem_channels"]
+    total = 27 * c + 2 * c
+    for w, o, k, m in zip(widths, outs, dense, blocks_for(cfg["depth"], len(widths), cfg.get("blocks_per_stage"))):
+        for i in range(m):
+            total += c * w + 9 * w * w // card + w * (o + k) + 2 * (2 * w + o + k)
+            total += c * (o + k) + 2 * (o + k) if i == 0 else 0
+            c = o + (i + 2) * k
+    return total + (c + 1) * num_classes
+
+
 @dataclass(frozen=True)
 class Family:
     count: Callable[[dict], int]
@@ -105,10 +158,11 @@ class Family:
     about: str = ""                           # one line for the block study's entry and report
 
 
-def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = None) -> dict:
-    """The channel options for first-stage width b, every channel count keeping its ratio to the YAML's."""
+def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = None, b0: int | None = None) -> dict:
+    """The channel options for first-stage width b, every channel count keeping its ratio to the YAML's
+    (b0: the YAML's width; its first-stage width unless given)."""
     defaults = defaults or {}
-    b0 = _first_width(base)
+    b0 = b0 or _first_width(base)
     out = {}
     for key in keys:
         value = base.get(key, defaults.get(key))
@@ -118,6 +172,20 @@ def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = N
 
 def _first_width(cfg: dict) -> int:
     return list(cfg.get("widths", RESNET_WIDTHS))[0]
+
+
+def _widen(b: int) -> dict:
+    """WRN's width knob: first-stage width b = 16k, so k moves in steps of 1/16 (an integer where it is one)."""
+    return {"widen_factor": b // 16 if b % 16 == 0 else b / 16}
+
+
+def _dpn_scaled(base: dict, b: int) -> dict:
+    """DPN's channels for residual width b in stage 1: all scaled by one factor, the grouped widths
+    rounded to multiples of the cardinality (at least one group of one channel)."""
+    b0, g = base["out_channels"][0], base["cardinality"]
+    out = _scaled(base, b, ("stem_channels", "out_channels", "dense_depths"), b0=b0)
+    out = {k: [max(1, c) for c in v] if isinstance(v, list) else max(1, v) for k, v in out.items()}
+    return {**out, "widths": [g * max(1, round(w * b / b0 / g)) for w in base["widths"]]}
 
 
 def _vovnet_depths(cfg: dict, first: int) -> list[int]:
@@ -151,6 +219,26 @@ FAMILIES: dict[str, Family] = {
     "vovnet-v2": Family(depths=lambda cfg: _vovnet_depths(cfg, 2), **_VOVNET,
                         about="Lee & Park 2020 VoVNetV2: VoVNet plus an identity shortcut around every module but "
                               "the first of a stage, and eSE channel attention"),
+    # ResNet's descendants (not in the block study's experiment files yet: a study of their own).
+    # WRN: from 16 layers, the paper's shallowest; its widest net at a budget is then WRN-16-k.
+    "wrn": Family(count=wrn_params, depths=lambda cfg: [6 * n + 4 for n in range(2, 201)],
+                  width=lambda cfg: round(16 * cfg["widen_factor"]), widths=range(4, 257),
+                  scale=lambda base, b: _widen(b),
+                  about="Zagoruyko & Komodakis 2016 Wide ResNet WRN-d-k: pre-activation basic blocks "
+                        "(BN-ReLU-3x3 conv x2) at 16k/32k/64k channels, 1x1 conv shortcut where the width grows"),
+    # ResNeXt: the paper's CIFAR nets all have 29 layers, so the matcher varies width only: the stage-1 output,
+    # with the stem and the group width d following it (rounded; cardinality fixed).
+    "resnext": Family(count=resnext_params, depths=lambda cfg: [29], width=_first_width, widths=range(4, 1025),
+                      scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "group_width")),
+                      about="Xie et al. 2017 ResNeXt-29: bottleneck 1x1 - grouped 3x3 (C groups of d channels) - "
+                            "1x1, post-activation, projection where the shape changes"),
+    "ror": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **{**_RESNET, "count": ror_params},
+                  about="Zhang et al. 2017 RoR-3: the CIFAR ResNet plus a projection shortcut across each stage "
+                        "and one across all three; blocks project where the shape changes"),
+    "dpn": Family(count=dpn_params, depths=lambda cfg: [2 + 3 * len(cfg["widths"]) * m for m in range(1, 34)],
+                  width=lambda cfg: cfg["out_channels"][0], widths=range(4, 257), scale=_dpn_scaled,
+                  about="Chen et al. 2017 Dual Path Network (CIFAR form ours): grouped bottleneck whose output "
+                        "is split, part added to the residual path, part concatenated to the dense path"),
 }
 
 
