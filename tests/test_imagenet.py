@@ -21,7 +21,7 @@ import torch.nn as nn
 from hydra import compose, initialize_config_dir
 
 from reslab.errors import ReslabError
-from reslab.models import build, build_model
+from reslab.models import build
 from reslab.paths import CONF_DIR, ROOT
 from reslab.report import imagenet, published
 from reslab.summary import count_flops, count_params, summarize

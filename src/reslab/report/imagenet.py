@@ -138,8 +138,8 @@ def report(t: pd.DataFrame) -> str:
         "'FLOPs' are multiply-adds: \"Our 34-layer baseline has 3.6 billion FLOPs (multiply-adds)\" (section 3.3). "
         "Neither counts BN, ReLU, pooling or the shortcut additions.",
         f"- **Published:** {sources} (He et al., Deep Residual Learning for Image Recognition, arXiv:1512.03385; "
-        "`src/reslab/report/published.csv`, where each row says what it is). The paper gives one decimal; the last "
-        "column says which of our counts round to its number.",
+        "`src/reslab/report/published.csv`, where each row says what it is). The paper gives one decimal; the column "
+        "'ours that round to it' says which of our counts round to its number.",
         *([tv_line] if tv_line else []),
         "",
         markdown(t),
