@@ -270,8 +270,7 @@ def test_the_published_copy_holds_the_shared_reference_and_adds_only_cited_rows(
     ours = Path(block.__file__).with_name("published.csv").read_text().splitlines()
     theirs = shared.read_text().splitlines()
     assert ours[:len(theirs)] == theirs  # the shared rows, unchanged and first
-    added = pd.read_csv(io.StringIO("
-".join([ours[0], *ours[len(theirs):]])), dtype=str)
+    added = pd.read_csv(io.StringIO("\n".join([ours[0], *ours[len(theirs):]])), dtype=str)
     assert added.source.notna().all() and added.table.notna().all()  # each names its source and table
     # The descendants' rows (ResNeXt, WRN, RoR, DPN) say what was checked (the parameter count against public code, or
     # that it was not); the other added rows are He et al.'s ImageNet Table 1 (multiply-adds).
