@@ -15,6 +15,11 @@ class ReslabError(Exception):
     """An error caused by the user's input; printed as one line, never as a traceback."""
 
 
+class InputSizeError(ReslabError):
+    """A net that takes one input size only (a flatten head: its linear layer reads one feature-map size) was given
+    another. One line, like every ReslabError: a command that meets it prints it and exits 2."""
+
+
 class Interrupted(Exception):
     """A run stopped by SIGINT/SIGTERM after saving its checkpoint; running it again resumes it."""
 

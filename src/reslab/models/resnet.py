@@ -4,6 +4,13 @@ activation-placement variants of Identity Mappings (He et al. 2016b, Tables 1 an
 Net: 3x3 conv(16) -> 3 stages of n basic blocks at 16/32/64 filters (the first block of stages
 2 and 3 has stride 2) -> global average pool -> linear. depth = 6n + 2.
 
+  head       gap | flatten          gap = global average pool -> linear (the paper's, the default);
+                                    flatten = the whole final feature map (64x8x8 for a 32x32 input)
+                                    into the linear layer, which then fits one input size only
+                                    (`input_size`, default 32): another is refused in one line
+                                    (InputSizeError). Not in conf/model/*.yaml, so that the run keys of
+                                    existing runs stay what they were: `+model.head=flatten`.
+
   block      basic | bottleneck     bottleneck = 1x1 (c) - 3x3 (c) - 1x1 (4c) with c = 16/32/64, so
                                     outputs are 64/128/256 and depth = 9n + 2 (ResNet-164 of
                                     Identity Mappings, section 4.2; order: preact, shortcut: B)
@@ -25,7 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from reslab.errors import ReslabError, bad_choice
+from reslab.errors import InputSizeError, ReslabError, bad_choice
 from reslab.models.layers import (NORMS, Projection, ResponseTap, ShortcutDropout, ZeroPadShortcut, conv1x1,
                                   conv3x3, he_init, norm_layer)
 from reslab.models.registry import register
@@ -36,6 +43,7 @@ GATES = ("none", "exclusive", "shortcut_only")
 BLOCKS = ("basic", "bottleneck")
 PREACT_ORDERS = ("relu_preact", "preact")
 LAYERS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
+HEADS = ("gap", "flatten")
 
 
 def blocks_per_stage(depth: int, block: str = "basic") -> int:
@@ -184,13 +192,15 @@ def zero_last_bn(stages: nn.Module, shortcut: str, order: str, norm: str) -> Non
 class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, shortcut: str = "A", block: str = "basic", order: str = "post",
                  norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, init_scale: float = 1.0,
-                 zero_init_residual: bool = False, **block_opts):
+                 zero_init_residual: bool = False, head: str = "gap", input_size: int = 32, **block_opts):
         super().__init__()
         for what, value, valid in (("model.shortcut", shortcut, SHORTCUTS), ("model.block", block, BLOCKS),
                                    ("model.order", order, ORDERS), ("model.norm", norm, NORMS),
-                                   ("model.gate", block_opts.get("gate", "none"), GATES)):
+                                   ("model.gate", block_opts.get("gate", "none"), GATES), ("model.head", head, HEADS)):
             if value not in valid:
                 raise bad_choice(what, value, valid)
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+            raise ReslabError(f"model.input_size={input_size!r} is not valid; valid: an integer >= 1 (the image side)")
         n = blocks_per_stage(depth, block)
         widths = check_widths(widths)
         unit, expansion = (Bottleneck, Bottleneck.expansion) if block == "bottleneck" else (BasicBlock, 1)
@@ -213,15 +223,34 @@ class CifarResNet(nn.Module):
         # Pre-activation nets end on an addition; they need one more activation before pooling.
         self.final = {"preact": nn.Sequential(norm_layer(norm, cin), nn.ReLU()),
                       "relu_preact": nn.ReLU()}.get(order, nn.Identity())
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, num_classes)
+        self.head_kind, self.input_size = head, input_size
+        if head == "gap":
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(cin, num_classes)
+        else:
+            # Each stride-2 stage maps a side n to ceil(n/2) (3x3 conv, padding 1; option A's x[::2] alike).
+            side = input_size
+            for _ in widths[1:]:
+                side = -(-side // 2)
+            self.feature_shape = (cin, side, side)
+            self.pool = nn.Identity()
+            self.fc = nn.Linear(cin * side * side, num_classes)
         he_init(self, scale=init_scale)
         if zero_init_residual:
             zero_last_bn(self.stages, shortcut, order, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head_kind == "flatten" and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            raise self.wrong_size(x)
         x = self.final(self.stages(self.stem(x)))
         return self.fc(torch.flatten(self.pool(x), 1))
+
+    def wrong_size(self, x: torch.Tensor) -> InputSizeError:
+        c, h, w = self.feature_shape
+        s = self.input_size
+        return InputSizeError(f"model.head=flatten was built for {s}x{s} inputs (its linear layer reads a {c}x{h}x{w} "
+                              f"feature map); got {x.shape[-2]}x{x.shape[-1]}; valid: {s}x{s} inputs, or model.head=gap "
+                              "(global average pooling takes any size)")
 
 
 @register("resnet")

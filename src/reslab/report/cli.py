@@ -9,7 +9,7 @@ import importlib
 from reslab import options
 from reslab.errors import bad_choice, one_line_errors
 
-STUDIES = ("depth", "shortcut", "block", "budget", "convergence")
+STUDIES = ("depth", "shortcut", "block", "budget", "convergence", "imagenet")  # imagenet: counted from the models, no runs
 
 
 @one_line_errors
