@@ -219,6 +219,10 @@ def test_claim_a_headline_states_the_measured_speed_and_memory_beside_the_counts
     same = speeds([0.97, 1.0, 1.03], a="densenet-bc-0.27M", b="resnet-0.85M").assign(device="cpu (2 cores)")
     text = "\n".join(block.claim_a(fams, agg.assign(peak_memory_bytes=1e9), same))
     assert "on this CPU as fast to train (1.00x, within 10% in every repeat) and about the same peak memory (1.00x).**" in text
+    # Where cost.csv records the CPU (a study may hold runs of two), the headline names it.
+    named = cost.assign(cpu="Intel(R) Xeon(R) Processor, AVX512")
+    text = "\n".join(block.claim_a(fams, agg, named))
+    assert "on the CPU it was measured on (Intel(R) Xeon(R) Processor, AVX512) 2.4x slower to train" in text
 
 
 def test_the_log_axes_of_the_pareto_plot_have_few_plain_labels_that_do_not_overlap():

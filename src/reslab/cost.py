@@ -329,7 +329,8 @@ def run(cfg: DictConfig) -> Path:
         print(f"cost of these {len(nets)} nets on this device measured earlier ({out}): skipped; cost.force=true "
               "measures again", flush=True)
         return out
-    common = {"device": runinfo.device_name(device_type), "torch": torch.__version__, "git_commit": runinfo.git_commit()}
+    common = {"device": runinfo.device_name(device_type), "torch": torch.__version__, "git_commit": runinfo.git_commit(),
+              "cpu": runinfo.cpu_name()}  # which CPU: a study may hold runs of two (experiments/block.md)
     rows, t0 = [], time.perf_counter()
     memory: dict[str, dict] = {}
     once = ("memory", "peak_memory_bytes", "share_", "profiled_step_seconds")

@@ -212,7 +212,10 @@ SHARE_GROUPS = {"share_conv": "conv", "share_bn": "BN", "share_relu": "ReLU", "s
 def where_measured(cost: pd.DataFrame | None) -> str:
     """'on this CPU' (or 'on <device>'), the device cost.csv was measured on."""
     dev = str(cost.device.iloc[0]) if cost is not None and "device" in cost and len(cost) else ""
-    return "on this CPU" if dev.startswith("cpu") else f"on {dev.split(' (')[0]}" if dev else "as measured"
+    if dev.startswith("cpu"):  # name the CPU where cost.csv records it: a study's runs may come from two
+        cpu = str(cost.cpu.iloc[0]) if "cpu" in cost and cost.cpu.notna().all() else ""
+        return f"on the CPU it was measured on ({cpu})" if cpu else "on this CPU"
+    return f"on {dev.split(' (')[0]}" if dev else "as measured"
 
 
 def speed_words(s: tuple[float, float, float, str], what: str) -> str:
