@@ -16,7 +16,7 @@ from reslab import io
 from reslab.probes import signal as sig
 from reslab.report import flow, markdown, paired, plots, power, published, skeleton
 from reslab.report.results import load_csvs, load_results
-from reslab.report.stats import mean_std, pm
+from reslab.report.stats import CHANCE, mean_std, pm
 
 BASELINE = "identity-A"
 VARIANTS = ["plain", "identity-A", "projection-B", "projection-C", "scale-shortcut-0.5", "scale-both-0.5",
@@ -24,7 +24,6 @@ VARIANTS = ["plain", "identity-A", "projection-B", "projection-C", "scale-shortc
             "bn-after-add", "relu-before-add", "relu-preact", "preact"]
 TABLE1 = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusive-b0", "gate-exclusive-b-6",
           "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5"]
-CHANCE = 90.0            # a diverged run with no finite metric counts as chance-level error
 ORIGINAL = "original"    # the published row every Identity Mappings variant is compared with
 DEPART_PP = 10.0         # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
 PAPER_MODEST_PP = 5.0    # the paper trained it to within 5 pp of the original

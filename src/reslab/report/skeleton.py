@@ -17,8 +17,8 @@ import pandas as pd
 
 from reslab import io
 from reslab.report import markdown, paired, power, sweep_time
+from reslab.report.stats import CHANCE
 
-CHANCE = 90.0  # a diverged run with no finite metric counts as chance-level error (ten classes)
 
 
 # Header.

@@ -31,11 +31,11 @@ import numpy as np
 from scipy import stats
 
 from reslab.report.paired import equivalence_p, holm
+from reslab.report.stats import CHANCE
 
 ALPHA = 0.05          # family-wise, two-sided, over the primary tests (Holm)
 PRACTICAL_PP = 2.0    # a deepest-minus-shallowest contrast smaller than this is not called a trend
 POWER = 0.8
-CHANCE = 90.0         # 10 classes
 
 
 def _pair_signs(y: np.ndarray) -> np.ndarray:
