@@ -214,7 +214,7 @@ def where_measured(cost: pd.DataFrame | None) -> str:
     dev = str(cost.device.iloc[0]) if cost is not None and "device" in cost and len(cost) else ""
     if dev.startswith("cpu"):  # name the CPU where cost.csv records it: a study's runs may come from two
         cpu = str(cost.cpu.iloc[0]) if "cpu" in cost and cost.cpu.notna().all() else ""
-        return f"on the CPU it was measured on ({cpu})" if cpu else "on this CPU"
+        return f"on {cpu}" if cpu else "on this CPU"
     return f"on {dev.split(' (')[0]}" if dev else "as measured"
 
 
