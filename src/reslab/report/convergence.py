@@ -260,17 +260,8 @@ def c1_table(cs: list[paired.Paired], n_by_depth: dict[int, int]) -> pd.DataFram
                      "log2 ratio, mean": f"{c.mean:+.2f}", "ratio": f"{2 ** c.mean:.2f}x", "95% CI": skeleton.ci_text(c),
                      "Holm p": skeleton.p_text(c.p_adj), "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
                      "verdict": skeleton.direction(c), "seeds to decide (2x threshold / 0)":
-                     _seeds_cell(c)})
+                     skeleton.seeds_cell(c)})
     return pd.DataFrame(rows)
-
-
-def _seeds_cell(c: paired.Paired) -> str:
-    if c.verdict != "inconclusive":
-        return ""
-    if "seeds_effect" not in c.extra:
-        return "n/a"
-    s = lambda n: str(n) if n else f"> {power.CAP}"  # noqa: E731
-    return f"{s(c.extra['seeds_effect'])} / {s(c.extra['seeds_equivalence'])}"
 
 
 def rule_lines(targets, horizon: int) -> list[str]:
