@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 
-def other_keys(runs_root: Path, study: str, profile: str) -> dict[str, list[tuple[str, str]]]:
-    """{key: [(other study, run name), ...]} over every finished run of the same profile in other studies."""
+def other_keys(runs_root: Path, own: set[str], profile: str) -> dict[str, list[tuple[str, str]]]:
+    """{key: [(other study, run name), ...]} over every finished run of the same profile in studies not in `own`."""
     out: dict[str, list[tuple[str, str]]] = {}
     for result in sorted(Path(runs_root).glob(f"*/{profile}/*/result.json")):
         run = result.parent
         other = run.parent.parent.name
-        if other == study or ".stale-" in run.name or run.name.endswith(".next") or other.startswith("_"):
+        if other in own or ".stale-" in run.name or run.name.endswith(".next") or other.startswith("_"):
             continue
         try:
             key = json.loads(result.read_text()).get("key")
@@ -31,11 +31,13 @@ def other_keys(runs_root: Path, study: str, profile: str) -> dict[str, list[tupl
 
 
 def shared(results: pd.DataFrame, study: str) -> dict[str, list[str]]:
-    """{other study: [this study's run names whose key a run there has]}."""
+    """{other study: [this study's run names whose key a run there has]}. A report that reads several studies (the
+    budget pilot: one per candidate) counts them all as its own."""
     if results.empty or "key" not in results:
         return {}
     root = Path(results.run_dir.iloc[0]).parents[2]
-    keys = other_keys(root, study, str(results.profile.iloc[0]))
+    own = {study} | {Path(d).parents[1].name for d in results.run_dir}
+    keys = other_keys(root, own, str(results.profile.iloc[0]))
     found: dict[str, list[str]] = {}
     for key, run_dir in zip(results.key, results.run_dir):
         for other, _ in keys.get(key, []):
