@@ -89,6 +89,7 @@ pilot-budget: $(STAMP)
 	  $(BIN)/reslab-train -m $$set profile.max_steps=3200 && \
 	  $(BIN)/reslab-train -m $$set profile.max_steps=800 && \
 	  $(BIN)/reslab-train -m $$set profile.decay.shape=sqrt profile.max_steps=3200,800 || exit 1; done
+	$(BIN)/reslab-report budget-pilot
 
 sweep-budget: $(STAMP)
 	$(BIN)/reslab-train -m experiment=budget profile=budget profile.max_steps=6400 $(BUDGET_COMMON)
@@ -104,6 +105,7 @@ sweep-budget-step: $(STAMP)
 # The initialisation control (cpu profile; experiments/budget.md).
 sweep-zero-init: $(STAMP)
 	$(BIN)/reslab-train -m experiment=zero-init $(COMMON)
+	$(BIN)/reslab-report zero-init profile=$(PROFILE)
 
 # One study in three multiruns (experiments/shortcut.md): the deeper arm first (its runs are the
 # longest), every variant at depth 20, then the H1 pair's extra seeds.
@@ -184,7 +186,9 @@ report: $(STAMP)
 	@if [ -d runs/block/$(PROFILE) ]; then $(BIN)/reslab-report block profile=$(PROFILE); fi
 	@if [ -d runs/shortcut-confirm/$(PROFILE) ]; then $(BIN)/reslab-report shortcut profile=$(PROFILE) name=shortcut-confirm; fi
 	$(BIN)/reslab-report convergence name=depth profile=$(PROFILE)
-	@if [ -d runs/budget/budget ]; then $(BIN)/reslab-report convergence name=budget profile=budget; fi
+	@if [ -d runs/budget/budget ]; then $(BIN)/reslab-report budget && $(BIN)/reslab-report convergence name=budget profile=budget; fi
+	@if ls -d runs/budget-pilot-*/budget >/dev/null 2>&1; then $(BIN)/reslab-report budget-pilot; fi
+	@if [ -d runs/zero-init/$(PROFILE) ]; then $(BIN)/reslab-report zero-init profile=$(PROFILE); fi
 
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)

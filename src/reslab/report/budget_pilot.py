@@ -208,9 +208,9 @@ def power_section(m: int = len(LADDER)) -> list[str]:
     sd, n = found
     rows = []
     for k in range(3, 9):
-        rows.append({"seeds": k, f"P(supported | true +{power.DESIGN_EFFECT_PP:g} pp)":
+        rows.append({"seeds": k, f"P(supported), true +{power.DESIGN_EFFECT_PP:g} pp":
                      f"{power.rule_power(power.DESIGN_EFFECT_PP, sd, k, m=m):.2f}",
-                     f"P(no practical difference | true {power.EQUIVALENCE_EFFECT_PP:g})":
+                     f"P(no practical difference), true {power.EQUIVALENCE_EFFECT_PP:g} pp":
                      f"{power.rule_power(power.EQUIVALENCE_EFFECT_PP, sd, k, m=m):.2f}"})
     need = power.seeds_needed(power.DESIGN_EFFECT_PP, sd, m=m)
     return [f"The sd over seeds of the test-error gap ResNet-56 − ResNet-20 is {sd:.2f} pp in the depth study ({n} "
