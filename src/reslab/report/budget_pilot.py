@@ -237,7 +237,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget-pilot") 
         "## 1. The schedule", "", *schedule_section(opts, pick), "",
         "![error vs budget](error_vs_budget.png)", "",
         "## 2. Initial loss and spikes", "", *early_section(early), "",
-        "## 3. Time per step, and the arms it sizes", "", *timing_section(rows), "",
+        "## 3. Time per step, and the arms it sizes", "", *skeleton.sweep_lines(results), "", *timing_section(rows), "",
         "## 4. Seeds", "", *power_section(), "",
         "Per-run values: [runs.csv](runs.csv); options: [options.csv](options.csv).",
     ]
