@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-zero-init cost-block reproduce report grad-flow shattered thousand-layers bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report grad-flow shattered thousand-layers bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -101,6 +101,10 @@ sweep-budget-plain: $(STAMP)
 
 sweep-budget-step: $(STAMP)
 	$(BIN)/reslab-train -m experiment=budget-step profile=budget-step $(BUDGET_COMMON)
+
+# Arm 5 (experiments/budget.md): zero-initialised residual branches on the ladder's top rung, seeds 400-402.
+sweep-budget-zero-init: $(STAMP)
+	$(BIN)/reslab-train -m experiment=budget variant=zero-init profile=budget profile.max_steps=6400 $(BUDGET_COMMON)
 
 # The initialisation control (cpu profile; experiments/budget.md).
 sweep-zero-init: $(STAMP)

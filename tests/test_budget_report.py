@@ -103,3 +103,24 @@ def test_budget_to_reach_a_target_is_interpolated_on_log_budget():
                          "train_error": [70.0, 50.0, 40.0]})
     assert budget.reach(runs, "resnet-20", 60.0) == {0: pytest.approx(800 * 2 ** 0.5)}
     assert budget.reach(runs, "resnet-20", 30.0) == {0: math.inf}
+
+
+def test_zero_init_on_the_top_rung_is_its_own_net_paired_with_the_standard_runs(study, tmp_path):
+    # Arm 5: zero-init ResNet-20/56 at 6,400 steps; zero-init takes 3 pp off ResNet-56 and nothing off ResNet-20.
+    for depth in (56, 20):
+        for seed in SEEDS:
+            d = fake_run(study, "zero-init", depth, 6400, seed)
+            r = json.loads((d / "result.json").read_text())
+            r.update(family="resnet", variant={"name": "zero-init", "group": "initialisation"},
+                     test_error=error("resnet", depth, 6400, seed) - (3.0 if depth == 56 else 0.0) + 0.1 * (seed % 2))
+            (d / "result.json").write_text(json.dumps(r))
+    runs = budget.run_rows(results.load_results(study, "bud", "budget", vary=budget.VARY))
+    assert set(runs[runs.family == "zero-init"].net) == {"zero-init-56", "zero-init-20"}
+    # The standard contrasts and the ladder's saving do not see the zero-init runs.
+    cs = budget.budget_stats.contrasts(runs[runs.decay_shape == "linear"], "test_error", 56, 20)
+    assert [c.extra["steps"] for c in cs if c.verdict == "supported"] == [6400]
+    assert budget.ladder_saving(runs)["runs"] == 4 * (2 * 4 + 2 * 2)
+    readme = budget.build(study, tmp_path / "reports", "budget", study="bud").read_text()
+    section = readme.split("## Zero-initialised residual branches on the top rung")[1].split("## ")[0]
+    assert "| resnet-56 − zero-init-56 | test error | 4 | +2.95 |" in section
+    assert "zero-init-56 better" in section and "Under zero-init, ResNet-20 − ResNet-56" in section

@@ -4,7 +4,8 @@ residual net moves with the training budget, from the rungs of budget ladders (r
 Compute (budget_stats), then the figure, then one function per section. The rungs of one net and seed differ in
 `profile.max_steps` (and, in the pilot, the decay shape) on purpose: those settings may vary across the study's runs,
 nothing else may (reslab.report.consistency). The step-decay control lives in its own profile's folder
-(runs/<study>/<control>/), read beside the ladder when present.
+(runs/<study>/<control>/), read beside the ladder when present. Zero-initialised nets on the top rung (arm 5,
+`make sweep-budget-zero-init`) are a family of their own (`zero-init`), paired with the standard runs of their seeds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ VARY = ("profile.max_steps", "profile.decay.shape")  # what the rungs of one stu
 METRICS = {"test_error": "test error", "train_error": "training error (eval mode, fixed training images)"}
 TARGETS = (60.0, 50.0, 40.0, 30.0)  # training-error targets (%) for "budget to reach"
 OPTIONS = {"control": None}         # reslab-report budget control=<profile of the step-decay control>
+ZERO_INIT = "zero-init"             # the initialisation control's variant (experiments/budget.md, arm 5)
 
 
 # Compute.
@@ -37,8 +39,12 @@ def run_rows(results: pd.DataFrame) -> pd.DataFrame:
         start = int(((lad or {}).get("start") or {}).get("step") or 0)
         decay = r.get("lr_decay") if isinstance(r.get("lr_decay"), dict) else {}
         train = r.get("train_eval_error")
+        # A zero-initialised net (arm 5: variant=zero-init on the top rung) is a family of its own, so that every
+        # contrast of the standard nets leaves it out and its own contrasts find it by name.
+        variant = r.get("variant") if isinstance(r.get("variant"), dict) else {}
+        family = ZERO_INIT if variant.get("name") == ZERO_INIT else r.family
         rows.append({
-            "label": r.label, "family": r.family, "depth": int(r.depth), "net": f"{r.family}-{int(r.depth)}",
+            "label": r.label, "family": family, "depth": int(r.depth), "net": f"{family}-{int(r.depth)}",
             "steps": int(r.steps_planned), "images": int(r.steps_planned) * int(r.batch_size),
             "decay_shape": (decay or {}).get("shape", "step"), "seed": int(r.seed), "status": r.status,
             "train_error": float(train) if train is not None and train == train else float(r.train_error),
@@ -77,7 +83,7 @@ def per_step_seconds(runs: pd.DataFrame) -> dict[str, float]:
 def ladder_saving(runs: pd.DataFrame) -> dict | None:
     """What the ladder spent (measured: the runs' own training wall time) against separate runs from step 0 (each
     rung's budget at its net's measured seconds per step)."""
-    lad = runs[runs.decay_shape != "step"]
+    lad = runs[(runs.decay_shape != "step") & (runs.family != ZERO_INIT)]  # arm 5 is the top rung only: no ladder
     if lad.empty or not (lad.started_at > 0).any():
         return None
     rate = per_step_seconds(lad)
@@ -282,6 +288,35 @@ def control_section(runs: pd.DataFrame, control: pd.DataFrame | None, deep: int,
     return out
 
 
+def zero_init_section(runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
+    """Arm 5: zero-initialised residual branches on the top rung, paired with the standard runs of the same seeds:
+    standard - zero-init per depth (one Holm family), and the gap ResNet-deep - ResNet-shallow under zero-init."""
+    z = runs[(runs.family == ZERO_INIT) & (runs.decay_shape == "linear")]
+    if z.empty:
+        return ["The zero-init arm has not run."]
+    out = []
+    for steps in sorted(z.steps.unique()):
+        at = runs[(runs.steps == steps) & (runs.decay_shape == "linear")]
+        cs = []
+        for depth in (deep, shallow):
+            a = skeleton.values(at.assign(label=at.net), f"resnet-{depth}", "test_error")
+            b = skeleton.values(at.assign(label=at.net), f"{ZERO_INIT}-{depth}", "test_error")
+            if len(set(a) & set(b)) >= 2:
+                c = paired.paired(f"zero-init at depth {depth}, {steps} steps", "test_error", f"resnet-{depth}",
+                                  f"{ZERO_INIT}-{depth}", a, b)
+                c.extra["steps"] = int(steps)
+                cs.append(c)
+        if cs:
+            skeleton.decide({f"zero-init vs standard at {steps}": cs})
+            out += [f"Test error at {steps:,} steps, standard − zero-init per seed (positive = zero-init better; one "
+                    "Holm family):", "", markdown.table(contrast_table(cs)), ""]
+        zg = budget_stats.contrasts(at, "test_error", deep, shallow, family=ZERO_INIT)
+        if zg:
+            out += [f"Under zero-init, ResNet-{shallow} − ResNet-{deep} per seed at {steps:,} steps (positive = "
+                    f"ResNet-{deep} better):", "", markdown.table(contrast_table(zg)), ""]
+    return out or ["The zero-init arm has fewer than two seeds paired with the standard runs: no contrast."]
+
+
 def reach_section(runs: pd.DataFrame) -> list[str]:
     nets = sorted(runs[runs.decay_shape == "linear"].net.unique())
     rows = []
@@ -350,6 +385,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", contro
                   "## Degradation of plain nets across budget", "", *plain_section(per_run), "",
                   "## Does the schedule change the ordering? (step-decay control)", "",
                   *control_section(per_run, ctrl, *p), "",
+                  "## Zero-initialised residual branches on the top rung", "", *zero_init_section(per_run, *p), "",
                   "## Budget to reach a training error", "", *reach_section(per_run), ""]
         design = skeleton.design_line(families)
         lines += [design, ""] if design else []
