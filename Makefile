@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report grad-flow shattered thousand-layers bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -197,6 +197,14 @@ report: $(STAMP)
 grad-flow: $(STAMP)
 	$(BIN)/reslab-gradflow device=$(DEVICE) $(DATA_ARG) $(ARGS)
 	$(BIN)/reslab-report depth profile=$(PROFILE)
+
+# The lesion study (experiments/lesion.md; Veit et al. 2016) on the budget study's rung of LESION_STEPS steps: delete
+# blocks of the trained nets (inference only), then reports/lesion/. Each run's lesion files are written once.
+LESION_STEPS ?= 3200
+lesion: $(STAMP)
+	$(BIN)/python -m reslab.lesion_run $(wildcard runs/budget/budget/*-steps$(LESION_STEPS)-s[0-9]*) \
+	  $(if $(DATA),data=$(abspath $(DATA)),) $(ARGS)
+	$(BIN)/reslab-report lesion steps=$(LESION_STEPS)
 
 # Issue 25's mechanism probes at initialisation, no data and no training, into reports/mechanism/: shattered gradients
 # (Balduzzi et al. 2017; plain vs residual x depth 20/56/110 x BN or not, minutes on a CPU) and ResNet-1202 and its

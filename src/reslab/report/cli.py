@@ -9,7 +9,7 @@ import importlib
 from reslab import options
 from reslab.errors import bad_choice, one_line_errors
 
-STUDIES = ("depth", "shortcut", "block", "budget", "budget-pilot", "zero-init", "convergence", "imagenet")  # imagenet: counted from the models, no runs
+STUDIES = ("depth", "shortcut", "block", "budget", "budget-pilot", "zero-init", "lesion", "convergence", "imagenet")  # imagenet: counted from the models, no runs
 
 
 @one_line_errors
@@ -22,7 +22,7 @@ def main(argv=None) -> None:
         raise bad_choice("study", a.study, STUDIES)
     module = importlib.import_module(f"reslab.report.{a.study.replace('-', '_')}")
     own = getattr(module, "OPTIONS", {})  # a study's own options, e.g. budget's control=
-    default_profile = "budget" if a.study.startswith("budget") else "cpu"
+    default_profile = "budget" if a.study.startswith("budget") or a.study == "lesion" else "cpu"
     opts = options.parse(a.overrides, {"profile": default_profile, "runs": "runs", "reports": "reports",
                                        "name": a.study, **own})
     extra = {"study": opts["name"]} if opts["name"] != a.study else {}

@@ -1,0 +1,203 @@
+"""reports/lesion/ from the lesion files that `python -m reslab.lesion_run` wrote beside a study's runs
+(experiments/lesion.md; Veit, Wilber & Belongie 2016): does deleting blocks barely hurt a ResNet and break a plain net?
+
+`reslab-report lesion [name=budget] [profile=budget] [steps=3200]` reads the runs of one budget (a ladder's rung) that
+have the files. Compute, then the figures, then one function per section. The rules L1-L3 are the plan's."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from reslab import io
+from reslab.report import markdown, paired, skeleton
+from reslab.report.results import run_dirs
+
+OPTIONS = {"steps": "3200"}
+COLLAPSE_PCT = 80.0   # L2: a plain net "collapses" if its median error after one deletion is at least this (chance 90)
+FILES = ("lesion_single.csv", "lesion_random.csv")
+
+
+# Compute.
+
+def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(results, single deletions, random deletions, path gradients) of the runs of `steps` with lesion files."""
+    import json
+
+    res, single, rand, paths = [], [], [], []
+    for d in run_dirs(runs, study, profile):
+        r = json.loads((d / "result.json").read_text())
+        if int(r.get("steps_planned") or 0) != steps or not all((d / f).is_file() for f in FILES):
+            continue
+        net = f"{r['family']}-{int(r['depth'])}"
+        tag = {"net": net, "family": r["family"], "depth": int(r["depth"]), "seed": int(r["seed"])}
+        res.append({**r, **tag, "run_dir": str(d)})
+        single.append(pd.read_csv(d / FILES[0]).assign(**tag))
+        rand.append(pd.read_csv(d / FILES[1]).assign(**tag))
+        if (d / "lesion_paths.csv").is_file():
+            paths.append(pd.read_csv(d / "lesion_paths.csv").assign(**tag))
+    if not res:
+        raise FileNotFoundError(f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
+                                "`python -m reslab.lesion_run <run dirs>` first")
+    cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
+    results = pd.DataFrame(res)
+    results["numerics"] = results.get("numerics", pd.Series(["unversioned"] * len(results))).fillna("unversioned")
+    return results, cat(single), cat(rand), cat(paths)
+
+
+def medians(single: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the median over its non-downsampling blocks of the error after deleting one, and of the increase."""
+    s = single[~single.downsampling].assign(increase=lambda d: d.test_error - d.intact_error)
+    return s.groupby(["net", "family", "depth", "seed"], as_index=False).agg(
+        median_error=("test_error", "median"), median_increase=("increase", "median"),
+        intact_error=("intact_error", "first"))
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    v = np.asarray(list(values), float)
+    n = len(v)
+    if n < 2:
+        return (float(v.mean()) if n else math.nan), math.nan, math.nan, n
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * v.std(ddof=1) / math.sqrt(n)
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half), n
+
+
+def below(mean_lo_hi_n, threshold: float) -> str:
+    """'supported' if the whole interval is below the threshold, 'contradicted' if above, else 'inconclusive'."""
+    _, lo, hi, n = mean_lo_hi_n
+    if n < 2 or not np.isfinite(lo):
+        return "inconclusive"
+    return "supported" if hi < threshold else "contradicted" if lo > threshold else "inconclusive"
+
+
+def deepest(med: pd.DataFrame, family: str) -> str | None:
+    d = med[med.family == family]
+    return f"{family}-{int(d.depth.max())}" if not d.empty else None
+
+
+# Figures.
+
+def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: Path) -> list[str]:
+    from reslab.report import plots
+
+    plt = plots.plt
+    nets = sorted(single.net.unique(), key=lambda n: (n.startswith("plain"), int(n.split("-")[-1])))
+    colors = plots._colors(nets)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for net in nets:
+        s = single[single.net == net].groupby("block").agg(err=("test_error", "mean"), lo=("test_error", "min"),
+                                                           hi=("test_error", "max"), ds=("downsampling", "first"))
+        style = "--" if net.startswith("plain") else "-"
+        axes[0].plot(s.index, s.err, style, marker="o", ms=3, color=colors[net], label=net)
+        axes[0].fill_between(s.index, s.lo, s.hi, color=colors[net], alpha=0.15)
+        axes[0].plot(s.index[s.ds], s.err[s.ds], "kx", ms=7)
+        r = rand[rand.net == net].groupby("k").test_error.agg(["mean", "min", "max"])
+        axes[1].plot(r.index, r["mean"], style, marker="o", ms=3, color=colors[net], label=net)
+        axes[1].fill_between(r.index, r["min"], r["max"], color=colors[net], alpha=0.15)
+    for ax, x in zip(axes, ("block deleted (forward order; x: downsampling)", "blocks deleted at random (k)")):
+        ax.axhline(90.0, color="k", ls=":", lw=1)
+        ax.set_xlabel(x)
+        ax.set_ylabel("test error (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Deleting blocks: mean over seeds, band min-max (over seeds; right: over seeds and draws); "
+                 "dotted: chance", fontsize=10)
+    names = [plots._save(fig, out / "lesion.png").name]
+    if not paths.empty:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
+        for net in sorted(paths.net.unique(), key=lambda n: int(n.split("-")[-1])):
+            p = paths[paths.net == net].groupby("length").agg(paths=("paths", "first"), share=("share", "mean"),
+                                                               grad=("grad_norm", "mean"))
+            n = int(p.index.max())
+            axes[0].plot(p.index / n, p.paths / p.paths.sum(), color=colors.get(net), label=f"{net}: paths")
+            axes[0].plot(p.index / n, p.share, "--", color=colors.get(net), label=f"{net}: gradient")
+            axes[1].semilogy(p.index, p.grad, marker="o", ms=3, color=colors.get(net), label=net)
+        axes[0].set_xlabel("path length / blocks")
+        axes[0].set_ylabel("share of paths / of total gradient")
+        axes[1].set_xlabel("path length (residual branches on the path)")
+        axes[1].set_ylabel("gradient norm at the first block's input")
+        for ax in axes:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle("Effective paths (Veit et al. 2016, Fig. 6): mean over seeds", fontsize=10)
+        names.append(plots._save(fig, out / "paths.png").name)
+    return names
+
+
+# Sections.
+
+def verdict_section(med: pd.DataFrame) -> list[str]:
+    res, pln = deepest(med, "resnet"), deepest(med, "plain")
+    lines = []
+    if res:
+        r = t_interval(med[med.net == res].median_increase)
+        lines.append(f"- **L1** ({res}: a single deletion barely hurts): median increase over its non-downsampling "
+                     f"blocks, mean over {r[3]} seeds {r[0]:+.2f} pp, 95% CI [{r[1]:+.2f}, {r[2]:+.2f}] against the "
+                     f"{paired.PRACTICAL_PP:g} pp threshold → **{below(r, paired.PRACTICAL_PP)}**.")
+    if pln:
+        p = t_interval(med[med.net == pln].median_error)
+        v = {"supported": "contradicted", "contradicted": "supported"}.get(below(p, COLLAPSE_PCT), "inconclusive")
+        lines.append(f"- **L2** ({pln} collapses): median error after one deletion, mean over {p[3]} seeds "
+                     f"{p[0]:.2f}%, 95% CI [{p[1]:.2f}, {p[2]:.2f}] against {COLLAPSE_PCT:g}% (chance 90%) → **{v}**.")
+    if res and pln:
+        a = dict(zip(med[med.net == pln].seed, med[med.net == pln].median_increase))
+        b = dict(zip(med[med.net == res].seed, med[med.net == res].median_increase))
+        c = paired.paired("L3", "median_increase", pln, res, a, b)
+        skeleton.decide({"L3": [c]})
+        lines.append(skeleton.verdict_line(c, "**L3** (plain hurt more than residual by a deletion)"))
+    return lines or ["- No net to read."]
+
+
+def table_section(med: pd.DataFrame, single: pd.DataFrame) -> list[str]:
+    ds = single[single.downsampling].assign(increase=lambda d: d.test_error - d.intact_error)
+    rows = []
+    for net, g in med.groupby("net", sort=False):
+        d = ds[ds.net == net]
+        rows.append({"net": net, "seeds": len(g), "intact error %": f"{g.intact_error.mean():.2f}",
+                     "median error after one deletion %": f"{g.median_error.mean():.2f}",
+                     "median increase (pp)": f"{g.median_increase.mean():+.2f}",
+                     "downsampling blocks: increase (pp)": f"{d.increase.mean():+.2f}" if len(d) else "not deletable"})
+    return [markdown.table(pd.DataFrame(rows))]
+
+
+def paths_section(paths: pd.DataFrame) -> list[str]:
+    from reslab.probes.lesion import CENTRAL, effective_lengths
+
+    if paths.empty:
+        return ["No residual net has path gradients."]
+    rows = []
+    for (net, seed), g in paths.groupby(["net", "seed"]):
+        lo, hi = effective_lengths(g.to_dict("records"))
+        n = int(g.length.max())
+        rows.append({"net": net, "seed": seed, "blocks n": n, f"central {CENTRAL:.0%} of the gradient: lengths": f"{lo}-{hi}",
+                     "top below n/2": "yes" if hi < n / 2 else "no"})
+    return [markdown.table(pd.DataFrame(rows))]
+
+
+def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps: str = "3200") -> Path:
+    results, single, rand, paths = load(runs, study, profile, int(steps))
+    out = Path(reports) / "lesion"
+    out.mkdir(parents=True, exist_ok=True)
+    med = medians(single)
+    skeleton.write_csv(med, out / "medians.csv")
+    names = figures(single, rand, paths, out)
+    banner = skeleton.cpu_banner(profile, f"The nets trained {int(steps):,} iterations of 32 images (the `{study}` "
+                                          "study's rung): every verdict is a reading at that budget.")
+    lines = [
+        *skeleton.header("Deleting blocks: the lesion study", results, study,
+                         "[experiments/lesion.md](../../experiments/lesion.md)", banner,
+                         command=f"reslab-report lesion name={study} profile={profile} steps={steps}"),
+        "## Verdicts", "", *verdict_section(med), "",
+        "## Single and random deletions", "", f"![lesion]({names[0]})", "",
+        "_How to read: left, the test error with one block deleted (residual: its branch removed, shortcut kept; "
+        "plain: the block skipped where the shape allows); right, with k blocks deleted at random._", "",
+        *table_section(med, single), "",
+        "## Effective paths", "", *([f"![paths]({names[1]})", ""] if len(names) > 1 else []), *paths_section(paths), "",
+        "Per-run medians: [medians.csv](medians.csv).",
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
