@@ -94,3 +94,13 @@ def test_a_run_gets_its_lesion_files_once_and_bad_input_is_one_line(data, tmp_pa
     with pytest.raises(SystemExit) as bad:
         lesion_run.main([str(run), "draws=0"])
     assert bad.value.code == 2 and "draws='0' is not valid; valid: an integer >= 1" in capsys.readouterr().err
+
+
+def test_a_zero_branch_reads_as_an_identity_and_a_trained_branch_does_not(data):
+    x, _ = data
+    zero = lesion.branch_ratios(net(shortcut="A", zero_init_residual=True), x)
+    assert [r["ratio_median"] for r in zero] == [0.0] * 9
+    rows = lesion.branch_ratios(net(shortcut="A"), x)
+    assert all(r["ratio_median"] > 0 for r in rows) and [r["downsampling"] for r in rows].count(True) == 2
+    with pytest.raises(ValueError, match="no shortcut"):
+        lesion.branch_ratios(net(shortcut="none"), x)

@@ -31,6 +31,10 @@ def lesioned(root, family, depth, seed):
              for k in range(n + 1)]
         tot = sum(r["total"] for r in g)
         pd.DataFrame([{**r, "share": r["total"] / tot} for r in g]).to_csv(d / "lesion_paths.csv", index=False)
+        # ResNet-56's last third of blocks are near identities (ratio 0.05); ResNet-20's never.
+        pd.DataFrame([{"block": i, "relative_depth": (i + 0.5) / n, "downsampling": i in down,
+                       "ratio_median": 0.05 if depth == 56 and i >= 2 * n // 3 + 1 + (seed - 400) else 0.5,
+                       "ratio_q1": 0.0, "ratio_q3": 1.0} for i in range(n)]).to_csv(d / "branch_ratios.csv", index=False)
 
 
 def test_the_rules_read_a_resnet_that_shrugs_and_a_plain_net_that_collapses(tmp_path):
@@ -49,3 +53,6 @@ def test_the_rules_read_a_resnet_that_shrugs_and_a_plain_net_that_collapses(tmp_
     # Paths: the gradient halves per branch, so the central 90% sits in short paths, below n/2.
     assert "| resnet-56 | 400 | 27 |" in text and "| yes |" in text
     assert (tmp_path / "reports/lesion/lesion.png").is_file() and (tmp_path / "reports/lesion/paths.png").is_file()
+    l6 = text.split("**L6**")[1].split("\n")[0]
+    assert "resnet-56 − resnet-20" in l6 and "→ **supported**" in l6
+    assert (tmp_path / "reports/lesion/branch_ratios.png").is_file()

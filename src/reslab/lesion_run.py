@@ -3,7 +3,8 @@ the lesion study (reslab.probes.lesion; experiments/lesion.md) on finished runs'
 
 Each run gets three files beside its results, written once (a run that has them is skipped, so an interrupted
 pass resumes): lesion_single.csv (each deletable block deleted alone), lesion_random.csv (k random blocks deleted,
-`draws` draws per k) and, for residual nets, lesion_paths.csv (the gradient per path length). The images are the
+`draws` draws per k) and, for residual nets, lesion_paths.csv (the gradient per path length) and branch_ratios.csv
+(||F(x)|| / ||h(x)|| per block: do unneeded blocks become identities?). The images are the
 first `images` of the run's eval set (the test set for a run of the test split), the same for every run.
 `reslab-report lesion` reads them."""
 
@@ -25,6 +26,7 @@ from reslab.probes import lesion
 DEFAULTS = {"images": "2000", "draws": "20", "kmax": "10", "samples": "5", "data": "", "seed": "0"}
 FILES = ("lesion_single.csv", "lesion_random.csv")
 PATHS = "lesion_paths.csv"
+RATIOS = "branch_ratios.csv"
 PATH_IMAGES = 128  # images per gradient sample: the gradient's size, not an error rate, is read
 
 
@@ -42,6 +44,8 @@ def lesion_one(run: Path, opts: dict) -> dict:
         paths = pd.DataFrame(lesion.path_gradients(model, x[:PATH_IMAGES], y[:PATH_IMAGES], int(opts["samples"]), seed))
         io.save_with(run / PATHS, lambda f: paths.to_csv(f, index=False))
         out["effective_lengths"] = lesion.effective_lengths(paths.to_dict("records"))
+        ratios = pd.DataFrame(lesion.branch_ratios(model, x))
+        io.save_with(run / RATIOS, lambda f: ratios.to_csv(f, index=False))
     # The two files that mark a run done, last: an interrupted pass redoes the run.
     io.save_with(run / FILES[1], lambda f: rand.assign(intact_error=intact).to_csv(f, index=False))
     io.save_with(run / FILES[0], lambda f: single.to_csv(f, index=False))

@@ -158,3 +158,34 @@ def effective_lengths(rows: list[dict], central: float = CENTRAL) -> tuple[int, 
     lo = int(np.searchsorted(cum, tail, side="right"))
     hi = int(np.searchsorted(cum, 1 - tail, side="left"))
     return lo, min(hi, len(share) - 1)
+
+
+# Do unneeded blocks become identities? (issue 25 item 4)
+
+@torch.no_grad()
+def branch_ratios(model: nn.Module, x: torch.Tensor, batch: int = 500) -> list[dict]:
+    """Residual nets: per block, ||F(x)|| / ||h(x)|| per image (F the residual branch's output, h the shortcut's, the
+    identity path where the shape is kept), its median and quartiles over the images. A block whose branch is near
+    zero against its shortcut is near an identity: the seeds' "unneeded blocks learn to output about zero"."""
+    bs = blocks(model)
+    if any(b.plain for b in bs):
+        raise ValueError("a plain net has no shortcut to compare its blocks with")
+    model.eval()
+    got: dict[int, dict[str, list[torch.Tensor]]] = {i: {"f": [], "h": []} for i in range(len(bs))}
+    hooks = []
+    for i, b in enumerate(bs):
+        hooks.append(b.branch.register_forward_hook(lambda m, inp, out, i=i: got[i]["f"].append(out.flatten(1).norm(dim=1))))
+        hooks.append(b.shortcut.register_forward_hook(lambda m, inp, out, i=i: got[i]["h"].append(out.flatten(1).norm(dim=1))))
+    try:
+        for s in range(0, len(x), batch):
+            model(x[s:s + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = []
+    for i, b in enumerate(bs):
+        r = (torch.cat(got[i]["f"]) / torch.cat(got[i]["h"]).clamp_min(1e-12)).numpy()
+        q1, med, q3 = np.quantile(r, [0.25, 0.5, 0.75])
+        rows.append({"block": i, "relative_depth": (i + 0.5) / len(bs), "downsampling": not _same_shape(b),
+                     "ratio_median": float(med), "ratio_q1": float(q1), "ratio_q3": float(q3)})
+    return rows

@@ -18,17 +18,19 @@ from reslab.report import markdown, paired, skeleton
 from reslab.report.results import run_dirs
 
 OPTIONS = {"steps": "3200"}
+NEAR_IDENTITY = 0.1   # L6: a block is near an identity if its branch's median ||F(x)|| / ||h(x)|| is below this
 COLLAPSE_PCT = 80.0   # L2: a plain net "collapses" if its median error after one deletion is at least this (chance 90)
 FILES = ("lesion_single.csv", "lesion_random.csv")
 
 
 # Compute.
 
-def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(results, single deletions, random deletions, path gradients) of the runs of `steps` with lesion files."""
+def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame, ...]:
+    """(results, single deletions, random deletions, path gradients, branch ratios) of the runs of `steps` with
+    lesion files."""
     import json
 
-    res, single, rand, paths = [], [], [], []
+    res, single, rand, paths, ratios = [], [], [], [], []
     for d in run_dirs(runs, study, profile):
         r = json.loads((d / "result.json").read_text())
         if int(r.get("steps_planned") or 0) != steps or not all((d / f).is_file() for f in FILES):
@@ -40,13 +42,15 @@ def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame
         rand.append(pd.read_csv(d / FILES[1]).assign(**tag))
         if (d / "lesion_paths.csv").is_file():
             paths.append(pd.read_csv(d / "lesion_paths.csv").assign(**tag))
+        if (d / "branch_ratios.csv").is_file():
+            ratios.append(pd.read_csv(d / "branch_ratios.csv").assign(**tag))
     if not res:
         raise FileNotFoundError(f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
                                 "`python -m reslab.lesion_run <run dirs>` first")
     cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
     results = pd.DataFrame(res)
     results["numerics"] = results.get("numerics", pd.Series(["unversioned"] * len(results))).fillna("unversioned")
-    return results, cat(single), cat(rand), cat(paths)
+    return results, cat(single), cat(rand), cat(paths), cat(ratios)
 
 
 def medians(single: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +83,37 @@ def deepest(med: pd.DataFrame, family: str) -> str | None:
     return f"{family}-{int(d.depth.max())}" if not d.empty else None
 
 
+def near_identity_shares(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the share (%) of its non-downsampling blocks whose branch is near zero against its shortcut."""
+    r = ratios[~ratios.downsampling]
+    return r.groupby(["net", "depth", "seed"], as_index=False).agg(
+        near_identity_pct=("ratio_median", lambda v: 100.0 * float((v < NEAR_IDENTITY).mean())),
+        blocks=("ratio_median", "size"))
+
+
 # Figures.
+
+def ratio_figure(ratios: pd.DataFrame, path: Path) -> Path:
+    """||F(x)|| / ||h(x)|| per block against relative depth, one line per net (mean over seeds, band min-max)."""
+    from reslab.report import plots
+
+    plt = plots.plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    nets = sorted(ratios.net.unique(), key=lambda n: int(n.split("-")[-1]))
+    colors = plots._colors(nets)
+    for net in nets:
+        g = ratios[ratios.net == net].groupby("relative_depth").ratio_median.agg(["mean", "min", "max"])
+        ax.plot(g.index, g["mean"], marker="o", ms=3, color=colors[net], label=net)
+        ax.fill_between(g.index, g["min"], g["max"], color=colors[net], alpha=0.15)
+    ax.axhline(NEAR_IDENTITY, color="k", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("relative depth of the block")
+    ax.set_ylabel("median ||F(x)|| / ||h(x)|| over test images")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Residual branch against the identity path (dotted: {NEAR_IDENTITY:g}, 'near an identity')", fontsize=10)
+    return plots._save(fig, path)
+
 
 def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: Path) -> list[str]:
     from reslab.report import plots
@@ -178,8 +212,28 @@ def paths_section(paths: pd.DataFrame) -> list[str]:
     return [markdown.table(pd.DataFrame(rows))]
 
 
+def identity_section(ratios: pd.DataFrame) -> list[str]:
+    if ratios.empty:
+        return ["No residual net has branch ratios."]
+    sh = near_identity_shares(ratios)
+    rows = [{"net": net, "seeds": len(g), "blocks": int(g.blocks.iloc[0]),
+             f"near an identity (ratio < {NEAR_IDENTITY:g}), % of blocks": ", ".join(f"{v:.1f}" for v in g.near_identity_pct)}
+            for net, g in sh.groupby("net", sort=False)]
+    lines = [markdown.table(pd.DataFrame(rows)), ""]
+    nets = sorted(sh.net.unique(), key=lambda n: int(n.split("-")[-1]))
+    if len(nets) >= 2:
+        deep, shallow = nets[-1], nets[0]
+        a = dict(zip(sh[sh.net == deep].seed, sh[sh.net == deep].near_identity_pct))
+        b = dict(zip(sh[sh.net == shallow].seed, sh[sh.net == shallow].near_identity_pct))
+        c = paired.paired("L6", "near_identity_pct", deep, shallow, a, b)
+        skeleton.decide({"L6": [c]})
+        lines.append(skeleton.verdict_line(c, f"**L6** (deeper ResNets have more near-zero branches; a difference in "
+                                              f"percentage points of blocks, {deep} − {shallow})"))
+    return lines
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps: str = "3200") -> Path:
-    results, single, rand, paths = load(runs, study, profile, int(steps))
+    results, single, rand, paths, ratios = load(runs, study, profile, int(steps))
     out = Path(reports) / "lesion"
     out.mkdir(parents=True, exist_ok=True)
     med = medians(single)
@@ -197,6 +251,9 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps:
         "plain: the block skipped where the shape allows); right, with k blocks deleted at random._", "",
         *table_section(med, single), "",
         "## Effective paths", "", *([f"![paths]({names[1]})", ""] if len(names) > 1 else []), *paths_section(paths), "",
+        "## Do unneeded blocks become identities?", "",
+        *([f"![branch ratios]({ratio_figure(ratios, out / 'branch_ratios.png').name})", ""] if not ratios.empty else []),
+        *identity_section(ratios), "",
         "Per-run medians: [medians.csv](medians.csv).",
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
