@@ -97,3 +97,13 @@ def test_a_target_neither_net_reaches_gets_no_reading(runs):
     cs, unread = convergence.c1_contrasts(reach, 32)
     assert cs == [] and unread == [10.0]
     assert convergence.c1_reading(cs).startswith("no reading")
+
+
+def test_a_study_without_plain_runs_yet_says_so_instead_of_failing(tmp_path):
+    # The budget study before its plain arm: residual nets only.
+    for depth in (20, 56):
+        for seed in SEEDS:
+            fake_run(tmp_path / "runs", "resnet", depth, seed)
+    text = convergence.build(tmp_path / "runs", tmp_path / "reports", "cpu", study="dep").read_text()
+    assert "Not answerable yet: no depth has both plain and residual runs" in text
+    assert not (tmp_path / "reports/convergence-dep/curves.png").exists()

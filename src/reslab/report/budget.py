@@ -389,7 +389,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", contro
                   "## Budget to reach a training error", "", *reach_section(per_run), ""]
         design = skeleton.design_line(families)
         lines += [design, ""] if design else []
-    lines += ["## What the ladder saved", "", *saving_lines(per_run), "",
+    lines += ["## What the ladder saved, and the sweep's wall time", "", *saving_lines(per_run),
+              *skeleton.sweep_lines(results), "",
               "Per-run values: [runs.csv](runs.csv); cells: [results.csv](results.csv)"
               + ("; contrasts: [contrasts.csv](contrasts.csv)" if families else "") + "."]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")

@@ -294,8 +294,9 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     skeleton.write_csv(skeleton.contrasts_frame(all_c1 + ([c2] if c2 else [])), out / "contrasts.csv")
 
     both = trunk[trunk.depth.isin(by_depth)]
-    curves_figure(curves, both, targets, horizon, out / "curves.png",
-                  f"{study}: running training error, mean over seeds (band min-max); dotted: targets")
+    if not both.empty:  # a depth with plain and residual runs (a budget study before its plain arm has none)
+        curves_figure(curves, both, targets, horizon, out / "curves.png",
+                      f"{study}: running training error, mean over seeds (band min-max); dotted: targets")
     if all_c1:
         ratios_figure(all_c1, out / "ratios.png", f"{study}: plain vs residual iterations to each target, per seed")
     n_by_depth = {d: int(trunk[(trunk.depth == d)].seed.nunique()) for d in by_depth}
@@ -309,10 +310,14 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
                          command=f"reslab-report convergence name={study} profile={profile}"),
         f"- **Curves read:** {len(trunk)} runs trained from step 0 ({', '.join(sorted(set(trunk.label)))}), up to "
         f"iteration {horizon:,}.", "",
-        "## Answer", "", *answer_section(by_depth, unread, c2, profile, horizon), "",
-        "## Training curves", "", "![curves](curves.png)", "",
-        "_How to read: each panel one depth; dashed plain, solid residual; dotted lines are the targets. Where the "
-        "solid line crosses a dotted one first, the residual net got there in fewer iterations._", "",
+        "## Answer", "", *(answer_section(by_depth, unread, c2, profile, horizon) if by_depth else
+                           ["Not answerable yet: no depth has both plain and residual runs trained from step 0 (in "
+                            "the budget study, the plain arm)."]), "",
+        "## Training curves", "",
+        *(["![curves](curves.png)", "",
+           "_How to read: each panel one depth; dashed plain, solid residual; dotted lines are the targets. Where the "
+           "solid line crosses a dotted one first, the residual net got there in fewer iterations._"] if not both.empty
+          else ["No depth has both plain and residual runs yet: nothing to compare."]), "",
         "## Iterations to each target", "", *rule_lines(targets, horizon), "",
     ]
     if all_c1:
