@@ -202,7 +202,7 @@ grad-flow: $(STAMP)
 # blocks of the trained nets (inference only), then reports/lesion/. Each run's lesion files are written once.
 LESION_STEPS ?= 3200
 lesion: $(STAMP)
-	$(BIN)/python -m reslab.lesion_run $(wildcard runs/budget/budget/*-steps$(LESION_STEPS)-s[0-9]*) \
+	$(BIN)/python -m reslab.probes.lesion_run $(wildcard runs/budget/budget/*-steps$(LESION_STEPS)-s[0-9]*) \
 	  $(if $(DATA),data=$(abspath $(DATA)),) $(ARGS)
 	$(BIN)/reslab-report lesion steps=$(LESION_STEPS)
 

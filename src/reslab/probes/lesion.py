@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from reslab.input_sizes import error_pct
 from reslab.models.resnet import BasicBlock, CifarResNet
 
 CENTRAL = 0.9  # the share of the total gradient the effective path lengths hold (Veit et al.: "5-17" of 54 blocks)
@@ -70,13 +71,6 @@ def deleted(model: nn.Module, which: Iterable[int]) -> Iterator[None]:
     finally:
         for h in handles:
             h.remove()
-
-
-@torch.no_grad()
-def error_pct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
-    model.eval()
-    wrong = sum(int((model(x[i:i + batch]).argmax(1) != y[i:i + batch]).sum()) for i in range(0, len(x), batch))
-    return 100.0 * wrong / len(x)
 
 
 def single(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict]:

@@ -1,4 +1,4 @@
-"""reports/lesion/ from the lesion files that `python -m reslab.lesion_run` wrote beside a study's runs
+"""reports/lesion/ from the lesion files that `python -m reslab.probes.lesion_run` wrote beside a study's runs
 (experiments/lesion.md; Veit, Wilber & Belongie 2016): does deleting blocks barely hurt a ResNet and break a plain net?
 
 `reslab-report lesion [name=budget] [profile=budget] [steps=3200]` reads the runs of one budget (a ladder's rung) that
@@ -15,7 +15,7 @@ from scipy import stats
 
 from reslab import io
 from reslab.report import markdown, paired, skeleton
-from reslab.report.results import run_dirs
+from reslab.report.results import load_results
 
 OPTIONS = {"steps": "3200"}
 NEAR_IDENTITY = 0.1   # L6: a block is near an identity if its branch's median ||F(x)|| / ||h(x)|| is below this
@@ -27,30 +27,24 @@ FILES = ("lesion_single.csv", "lesion_random.csv")
 
 def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame, ...]:
     """(results, single deletions, random deletions, path gradients, branch ratios) of the runs of `steps` with
-    lesion files."""
-    import json
+    lesion files (the study's runs as reslab.report.results reads them, a ladder's rungs allowed)."""
+    from reslab.report.budget import VARY
 
-    res, single, rand, paths, ratios = [], [], [], [], []
-    for d in run_dirs(runs, study, profile):
-        r = json.loads((d / "result.json").read_text())
-        if int(r.get("steps_planned") or 0) != steps or not all((d / f).is_file() for f in FILES):
-            continue
-        net = f"{r['family']}-{int(r['depth'])}"
-        tag = {"net": net, "family": r["family"], "depth": int(r["depth"]), "seed": int(r["seed"])}
-        res.append({**r, **tag, "run_dir": str(d)})
-        single.append(pd.read_csv(d / FILES[0]).assign(**tag))
-        rand.append(pd.read_csv(d / FILES[1]).assign(**tag))
-        if (d / "lesion_paths.csv").is_file():
-            paths.append(pd.read_csv(d / "lesion_paths.csv").assign(**tag))
-        if (d / "branch_ratios.csv").is_file():
-            ratios.append(pd.read_csv(d / "branch_ratios.csv").assign(**tag))
-    if not res:
+    every = load_results(runs, study, profile, vary=VARY)
+    results = every[(every.steps_planned.astype(int) == steps) & every.run_dir.map(
+        lambda d: all((Path(d) / f).is_file() for f in FILES))].reset_index(drop=True)
+    if results.empty:
         raise FileNotFoundError(f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
-                                "`python -m reslab.lesion_run <run dirs>` first")
-    cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()  # noqa: E731
-    results = pd.DataFrame(res)
-    results["numerics"] = results.get("numerics", pd.Series(["unversioned"] * len(results))).fillna("unversioned")
-    return results, cat(single), cat(rand), cat(paths), cat(ratios)
+                                "`python -m reslab.probes.lesion_run <run dirs>` first")
+    results["net"] = results.family + "-" + results.depth.astype(int).astype(str)
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in (*FILES, "lesion_paths.csv", "branch_ratios.csv")}
+    for r in results.itertuples():
+        tag = {"net": r.net, "family": r.family, "depth": int(r.depth), "seed": int(r.seed)}
+        for name in frames:
+            if (Path(r.run_dir) / name).is_file():
+                frames[name].append(pd.read_csv(Path(r.run_dir) / name).assign(**tag))
+    cat = lambda fs: pd.concat(fs, ignore_index=True) if fs else pd.DataFrame()  # noqa: E731
+    return (results, *(cat(fs) for fs in frames.values()))
 
 
 def medians(single: pd.DataFrame) -> pd.DataFrame:
