@@ -202,7 +202,7 @@ grad-flow: $(STAMP)
 # blocks of the trained nets (inference only), then reports/lesion/. Each run's lesion files are written once.
 LESION_STEPS ?= 3200
 lesion: $(STAMP)
-	$(BIN)/python -m reslab.probes.lesion_run $(wildcard runs/budget/budget/*-steps$(LESION_STEPS)-s[0-9]*) \
+	$(BIN)/python -m reslab.analysis.lesion_run $(wildcard runs/budget/budget/*-steps$(LESION_STEPS)-s[0-9]*) \
 	  $(if $(DATA),data=$(abspath $(DATA)),) $(ARGS)
 	$(BIN)/reslab-report lesion steps=$(LESION_STEPS)
 
@@ -210,10 +210,10 @@ lesion: $(STAMP)
 # (Balduzzi et al. 2017; plain vs residual x depth 20/56/110 x BN or not, minutes on a CPU) and ResNet-1202 and its
 # plain twin in float32 (about 2 GB of memory and a minute or two per net on a CPU). ARGS='--help' lists the options.
 shattered: $(STAMP)
-	$(PY) -m reslab.probes.shattered --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
+	$(PY) -m reslab.analysis.shattered --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
 
 thousand-layers: $(STAMP)
-	$(PY) -m reslab.thousand_layers --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
+	$(PY) -m reslab.analysis.thousand_layers --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
 
 # Random CIFAR-shaped data (speed does not depend on the pixels): no DATA needed. ARGS='bench.steps=1 bench.repeats=1'
 # checks that it runs; the figures need a machine where nothing else runs.

@@ -17,9 +17,10 @@ import signal
 import sys
 import time
 
-from reslab import io, outputs, train
-from reslab.checkpoint import Checkpointer
-from reslab.module import Classifier
+from reslab import io, train
+from reslab.run import outputs
+from reslab.run.checkpoint import Checkpointer
+from reslab.training.module import Classifier
 
 if __name__ == "__main__":  # the command; the ranks of a run on several devices import this file (faultsite/)
     split = sys.argv.index("--")
@@ -68,7 +69,7 @@ def filling(path, write):
 
 
 io._atomic = filling
-evaluate = outputs.evaluate  # the final evaluation (reslab.outputs.final_evaluation)
+evaluate = outputs.evaluate  # the final evaluation (reslab.run.outputs.final_evaluation)
 
 
 def failing_evaluate(*a, **k):

@@ -16,7 +16,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from reslab import options, runinfo
+from reslab import options
+from reslab.run import runinfo
 from reslab.errors import ReslabError
 from reslab.models import build_model
 from reslab.models.budget import block_yaml, main as budget_main, match, parse_budget
@@ -300,7 +301,7 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
     # One directory per run, beside the sweep's record of what it asked for (the report's completeness line).
     assert {p.name for p in runs.iterdir()} == {"resnet-0.27M-20-s0", "resnet-0.27M-20-s1", "densenet-bc-0.27M-52-s0",
                                                  "densenet-bc-0.27M-52-s1", "_sweeps"}
-    cli("python", "-m", "reslab.cost", "study=block", "profile=smoke", "cost.batch_size=4", "cost.warmup_steps=1",
+    cli("python", "-m", "reslab.bench.cost", "study=block", "profile=smoke", "cost.batch_size=4", "cost.warmup_steps=1",
         "cost.steps=1", "cost.repeats=2", "cost.memory_batch=8")
     assert len(pd.read_csv(runs / "cost.csv")) == 4
     cli("reslab-report", "block", "profile=smoke")

@@ -13,7 +13,7 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
-from reslab import cost
+from reslab.bench import cost
 from reslab.errors import ReslabError
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
@@ -135,7 +135,7 @@ def fake_run(root, label, model, seed=0, budget="0.27M"):
         "name": label.rsplit("-", 1)[0], "family": model["name"], "budget": budget}}))
 
 
-COST = ["python", "-m", "reslab.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
+COST = ["python", "-m", "reslab.bench.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
         "cost.warmup_steps=1", "cost.steps=1", "cost.memory_batch=8"]
 
 

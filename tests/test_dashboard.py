@@ -1,4 +1,4 @@
-"""The W&B dashboards of a study (src/reslab/dashboard.py, offline_runs.py, workspace.py): its offline runs found
+"""The W&B dashboards of a study (src/reslab/tracking/dashboard.py, offline_runs.py, workspace.py): its offline runs found
 wherever they lie and shown in `wandb leet`; sync and the saved workspace refused in one line, before any upload,
 without a key or a network; and every panel of the workspace charting a key the runs log. Nothing here needs a
 W&B account or the network."""
@@ -20,20 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from reslab import dashboard, offline_runs, wandb_keys as K, workspace
+from reslab.tracking import dashboard, offline_runs, wandb_keys as K, workspace
 
 # wandb-workspaces 0.4.13 still declares pydantic-1-style validators.
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic V1 style:DeprecationWarning")
 
 LAYERS = ("stem.0", "stages.0.0.conv1", "head.2")
 
-# Offline runs logged as the logger logs them (src/reslab/logger.py and the names of wandb_keys.py): group
+# Offline runs logged as the logger logs them (src/reslab/tracking/logger.py and the names of wandb_keys.py): group
 # <study>/<profile>, job type the family, config flat with dotted keys, every series against trainer/global_step.
 # wandb.init itself rather than a training run: a smoke run costs a minute of this suite, these three seconds.
 WRITE_RUNS = textwrap.dedent("""
     import sys
     import wandb
-    from reslab import wandb_keys as K
+    from reslab.tracking import wandb_keys as K
 
     root = sys.argv[1]
     layers = sys.argv[2].split(",")
@@ -122,7 +122,7 @@ def test_dashboard_opens_the_study_runs_in_wandb_leet(wandb_root, tmp_path):
            "TMPDIR": str(tmp_path)}
     pid, fd = pty.fork()
     if pid == 0:  # the child, on the pty: the dashboard
-        os.execve(sys.executable, [sys.executable, "-m", "reslab.dashboard", "dashboard", "depth", "profile=smoke",
+        os.execve(sys.executable, [sys.executable, "-m", "reslab.tracking.dashboard", "dashboard", "depth", "profile=smoke",
                                    f"dir={wandb_root}"], env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))  # a 160x50 terminal
     wanted = ("[2 items]", K.TRAIN_ERROR, K.TEST_ERROR, K.STEP_LOSS, "Config", workspace.DEPTH, "Summary")
@@ -198,7 +198,7 @@ def test_a_key_in_netrc_and_a_listening_host_pass_the_checks(no_wandb, tmp_path)
     assert not dashboard.reachable(url, 3)
 
 
-# What the runs log, by the names of src/reslab/wandb_keys.py; the config key is the Hydra one.
+# What the runs log, by the names of src/reslab/tracking/wandb_keys.py; the config key is the Hydra one.
 CONTRACT = {"history": {K.STEP, *K.EPOCH_KEYS, K.STEP_LOSS, K.STEP_LR, *(K.grad_norm_key(l) for l in LAYERS),
                         *(K.update_key(l) for l in LAYERS)},
             "config": {workspace.DEPTH, "study", "profile.name", "seed"}}

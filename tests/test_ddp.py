@@ -1,5 +1,5 @@
 """One run on several devices (issue 13): Lightning DDP over two CPU processes (gloo), reslab's own launcher
-(src/reslab/distributed.py).
+(src/reslab/run/distributed.py).
 
 What is guaranteed, and tested here: the two ranks together train on exactly the batches, crops and flips of
 the one-process run, their sums are added before they are recorded, and DDP averages their gradients. So a net
@@ -29,7 +29,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from reslab import runinfo, validate
+from reslab.run import runinfo, validate
 from reslab.data import DeviceLoader, synthetic
 from reslab.data.loader import Normalizer
 from reslab.errors import ReslabError
@@ -155,7 +155,7 @@ def test_a_multirun_of_two_runs_on_two_devices_each_finishes_both(cli, tmp_path,
 def test_a_run_on_two_devices_is_one_wandb_run_that_rank_zero_logs(env, tmp_path, synth_archive):
     from test_wandb_logging import BANNERS, TINY, read_run, series, wandb_env
 
-    from reslab.wandb_keys import EPOCH_KEYS
+    from reslab.tracking.wandb_keys import EPOCH_KEYS
 
     proc = subprocess.run([sys.executable, "-m", "reslab.train", *TINY, "threads=1", f"data.source={synth_archive}",
                            "trainer.devices=2"], env=wandb_env(env, tmp_path), cwd=tmp_path, capture_output=True,

@@ -29,8 +29,8 @@ from reslab.bench.baseline import ArrayCIFAR
 from reslab.data import DeviceLoader
 from reslab.data.loader import Normalizer, crop_flip_draws
 from reslab.models import build_model
-from reslab.module import Classifier
-from reslab.trainer import make_trainer
+from reslab.training.module import Classifier
+from reslab.training.trainer import make_trainer
 
 ALPHA = 0.001
 PAD = 4
@@ -181,7 +181,7 @@ def test_one_step_of_reslabs_classifier_updates_the_parameters_as_a_plain_sgd_lo
 
 
 def test_the_eval_batch_changes_evaluation_and_responses_by_float_rounding_only():
-    from reslab.evaluate import evaluate
+    from reslab.training.evaluate import evaluate
     from reslab.probes import layer_responses
 
     torch.manual_seed(0)

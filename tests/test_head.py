@@ -1,5 +1,5 @@
 """The CIFAR nets' head: global average pooling (the default, unchanged) or the final feature map flattened into the
-linear layer. A flatten net fits one input size and refuses others in one line; reslab.input_sizes evaluates a
+linear layer. A flatten net fits one input size and refuses others in one line; reslab.analysis.input_sizes evaluates a
 trained net on centre-cropped (24x24) and zero-padded (40x40) test images."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from reslab import io
 from reslab.errors import InputSizeError, ReslabError, one_line_errors
-from reslab.input_sizes import centre_crop, errors_at_sizes, main, resize, zero_pad
+from reslab.analysis.input_sizes import centre_crop, errors_at_sizes, main, resize, zero_pad
 from reslab.models import build, build_model
 from reslab.paths import CONF_DIR
 from reslab.summary import count_params

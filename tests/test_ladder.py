@@ -1,4 +1,4 @@
-"""The budget ladder (reslab.ladder) and its schedule: a rung that starts from another rung's kept checkpoint ends with
+"""The budget ladder (reslab.run.ladder) and its schedule: a rung that starts from another rung's kept checkpoint ends with
 the bytes it has when trained alone, and costs only the steps after its start."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from reslab import ladder
+from reslab.run import ladder
 from reslab.errors import ReslabError
-from reslab.schedule import decay_start, lr_factor
+from reslab.training.schedule import decay_start, lr_factor
 
 # 4 steps per epoch (200 images, batch 50). Rungs 8, 16 and 24 decay from steps 6, 12 and 18. Step 12 is an epoch's
 # last step, where no checkpoint can be taken (its end-of-epoch work is still to come): it is kept at step 13.
@@ -59,7 +59,7 @@ def cfg(**over):
 
 
 def test_a_rung_is_named_by_its_budget_and_any_unusual_decay():
-    from reslab.runinfo import rung_name
+    from reslab.run.runinfo import rung_name
 
     assert rung_name(OmegaConf.create({"max_steps": 800, "decay": {"fraction": 0.2, "shape": "linear"}})) == "steps800"
     assert rung_name(OmegaConf.create({"max_steps": 800, "decay": {"fraction": 0.25, "shape": "sqrt"}})) == \
@@ -127,7 +127,7 @@ def test_a_rung_starts_only_from_a_run_with_its_stable_phase(cli, tmp_path, synt
 
 
 def test_a_kept_checkpoint_holds_no_probe_rows(tmp_path):
-    from reslab.checkpoint import Checkpointer
+    from reslab.run.checkpoint import Checkpointer
 
     src = tmp_path / "kept.pt"
     torch.save({"callbacks": {Checkpointer.__qualname__: {"loader": (1, 2)}, "RunRecorder": {"rows": [1]},

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from reslab import io as reslab_io, stopping
-from reslab.device import usable_cores
+from reslab import io as reslab_io
+from reslab.run import stopping
+from reslab.training.device import usable_cores
 
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false", "probes.flow_points=0"]
 FAULTY = Path(__file__).with_name("faulty_train.py")
@@ -93,7 +94,7 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason=
 @linux_only
 def test_sigterm_to_the_launcher_alone_stops_every_run_after_its_checkpoint_and_leaves_no_worker(training_sweep, cli,
                                                                                                   synth_archive):
-    # As from `kill <pid>` or `timeout`: before reslab.stopping the workers went on training as orphans.
+    # As from `kill <pid>` or `timeout`: before reslab.run.stopping the workers went on training as orphans.
     launcher, workers, study = training_sweep
     launcher.send_signal(signal.SIGTERM)
     out, err = launcher.communicate(timeout=300)
@@ -122,8 +123,8 @@ def test_a_launcher_killed_outright_leaves_its_runs_saved_and_no_worker(training
 def test_the_launching_node_leaves_the_device_to_the_slurm_jobs():
     from hydra import compose, initialize_config_dir
 
-    from reslab import validate
-    from reslab.guard import runs_elsewhere
+    from reslab.run import validate
+    from reslab.run.guard import runs_elsewhere
     from reslab.paths import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

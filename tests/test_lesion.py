@@ -78,7 +78,7 @@ def test_path_lengths_count_every_path_and_their_gradient_shares_add_up(data):
 
 
 def test_a_run_gets_its_lesion_files_once_and_bad_input_is_one_line(data, tmp_path, monkeypatch, capsys):
-    from reslab.probes import lesion_run
+    from reslab.analysis import lesion_run
 
     x, y = data
     run = tmp_path / "resnet-20-s0"

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from reslab import thousand_layers as tl
+from reslab.analysis import thousand_layers as tl
 from reslab.models import build
-from reslab.probes import shattered as sh
+from reslab.analysis import shattered as sh
 
 
 def test_the_line_is_straight_evenly_spaced_and_spans_the_asked_input_norms():

@@ -55,7 +55,7 @@ def smoke_runs(tmp_path_factory, synth_archive, smoke_env) -> Path:
 
     def block_and_cost():
         train("experiment=block", "block=resnet-0.27M,preact-0.27M")
-        run_cli("python", "-m", "reslab.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
+        run_cli("python", "-m", "reslab.bench.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
                 "cost.warmup_steps=1", "cost.steps=1", "cost.repeats=1", "cost.memory_batch=8", env=smoke_env,
                 cwd=project)
 

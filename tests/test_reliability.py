@@ -17,7 +17,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from reslab import io, numerics, runinfo
+from reslab import io
+from reslab.run import numerics, runinfo
 from reslab.data import load_cifar10, synthetic
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
@@ -82,7 +83,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("override, message", BAD_VALUES, ids=[o.lstrip("+") for o, _ in BAD_VALUES])
 def test_the_schema_names_the_bad_value_and_what_is_valid(override, message):
-    from reslab import validate
+    from reslab.run import validate
 
     with pytest.raises(ReslabError) as err:
         validate.check(config("profile=smoke", "logger=none", override))
@@ -90,14 +91,14 @@ def test_the_schema_names_the_bad_value_and_what_is_valid(override, message):
 
 
 def test_the_defaults_and_every_profile_pass_the_schema(tmp_path):
-    from reslab import validate
+    from reslab.run import validate
 
     for profile in ("smoke", "cpu", "quick", "paper"):
         validate.check(config(f"profile={profile}", f"paths.runs={tmp_path / 'runs'}"))
 
 
 def test_a_runs_directory_that_cannot_be_written_is_refused(tmp_path):
-    from reslab import validate
+    from reslab.run import validate
 
     (tmp_path / "file").write_text("")
     with pytest.raises(ReslabError, match="paths.runs=.* cannot be written: .* is not a directory"):
@@ -238,7 +239,7 @@ def test_a_killed_attempt_is_kept_for_its_config_and_cleared_for_another(tmp_pat
 # -- 3: one writer per run ----------------------------------------------------------------------------------------
 
 def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
-    from reslab.lock import run_lock
+    from reslab.run.lock import run_lock
 
     run = tmp_path / "runs/s/p/resnet-8-s0"
     with run_lock(run) as first:

@@ -18,7 +18,7 @@ from omegaconf import open_dict
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
 from reslab.report import consistency, overlap, results
-from reslab.sweep import record
+from reslab.run.sweep import SWEEPS, record
 
 
 def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None, key=None,
@@ -95,7 +95,7 @@ def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
 
 def test_two_runs_of_one_net_and_seed_from_a_sweep_over_another_value_are_refused(tmp_path):
     # A sweep over a value the net's name does not show (here a model option) gives each job its own directory
-    # (reslab.sweep_label); a report must not take the two for two seeds of one net.
+    # (reslab.run.sweep_label); a report must not take the two for two seeds of one net.
     study = tmp_path / "runs" / "mix" / "smoke"
     fake_run(study, "resnet-20-shortcutA-s0", label="resnet-20-shortcutA", suffix="shortcutA")
     fake_run(study, "resnet-20-shortcutA-s1", label="resnet-20-shortcutA", suffix="shortcutA", seed=1)
@@ -109,8 +109,8 @@ def test_two_runs_of_one_net_and_seed_from_a_sweep_over_another_value_are_refuse
 def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded_sweep(tmp_path):
     study = tmp_path / "runs" / "ctest" / "smoke"
     manifest = {"jobs": [["study=ctest", "profile=smoke", "model.depth=20", f"seed={s}"] for s in (0, 1, 2)]}
-    (study / consistency.SWEEPS).mkdir(parents=True)
-    (study / consistency.SWEEPS / "x.json").write_text(json.dumps(manifest))
+    (study / SWEEPS).mkdir(parents=True)
+    (study / SWEEPS / "x.json").write_text(json.dumps(manifest))
     fake_run(study, "resnet-20-s0")
     fake_run(study, "resnet-20-s0.stale-1234abcd")
     (study / "resnet-20-s1.next").mkdir()  # where a job that failed inside a multirun leaves its message
@@ -131,7 +131,7 @@ def test_a_sweep_records_its_jobs_where_its_runs_go(tmp_path):
         cfg.hydra.overrides.task = ["experiment=block", "profile=smoke", "seed=7,8", f"paths.runs={tmp_path}"]
     path = record(cfg)
     jobs = json.loads(path.read_text())["jobs"]
-    assert path.parent == tmp_path / "block" / "smoke" / consistency.SWEEPS
+    assert path.parent == tmp_path / "block" / "smoke" / SWEEPS
     assert len(jobs) == 7 * 2  # the main arm's seven nets x the two seeds of the command line, not the config's three
     assert all("seed=7" in j or "seed=8" in j for j in jobs)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reslab import numerics, runinfo
+from reslab.run import numerics, runinfo
 from reslab.report.markdown import cpu_text, reproduced_line
 from reslab.report.results import load_results
 

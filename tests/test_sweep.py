@@ -11,6 +11,7 @@ import pytest
 
 from conftest import cli_env, run_cli
 from reslab.report import consistency, markdown
+from reslab.run.sweep import sweep_jobs
 
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false"]
 
@@ -127,13 +128,13 @@ def test_the_studies_sweeps_keep_their_plain_labels():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from reslab import runinfo, sweep_label
+    from reslab.run import runinfo, sweep_label
     from reslab.paths import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
             params = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True).hydra.sweeper.params
-            sweep = consistency.sweep_jobs(OmegaConf.to_container(params, resolve=False),
+            sweep = sweep_jobs(OmegaConf.to_container(params, resolve=False),
                                            [f"experiment={f.stem}", "profile=smoke", "seed=0,1"])
             jobs = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in sweep]
             assert sweep_label.label_sweep(jobs) == [], f.stem

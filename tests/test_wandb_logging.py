@@ -1,5 +1,5 @@
 """W&B logging (issue 13): each run is its own offline W&B run that mirrors the run's CSVs under the names of
-reslab.wandb_keys, a failed job of a multirun does not leak into the next, logger=none/csv leave W&B out entirely,
+reslab.tracking.wandb_keys, a failed job of a multirun does not leak into the next, logger=none/csv leave W&B out entirely,
 and a run prints only its own lines."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from reslab.logger import job_type, tags, wandb_mode, wandb_run
+from reslab.tracking.logger import job_type, tags, wandb_mode, wandb_run
 from reslab.paths import CONF_DIR
-from reslab.wandb_keys import (EPOCH, EPOCH_KEYS, GRAD_NORM_PREFIX, STEP, STEP_LOSS, STEP_LR, TRAIN_LOSS,
+from reslab.tracking.wandb_keys import (EPOCH, EPOCH_KEYS, GRAD_NORM_PREFIX, STEP, STEP_LOSS, STEP_LR, TRAIN_LOSS,
                                UPDATE_PREFIX, grad_norm_key, layer_id, update_key)
 
 FAULTY = Path(__file__).with_name("faulty_train.py")

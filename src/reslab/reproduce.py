@@ -24,10 +24,11 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from reslab import io, numerics, options, runinfo
+from reslab import io, options
+from reslab.run import numerics, runinfo
 from reslab.errors import ReslabError, one_line_errors
 from reslab.report.results import run_dirs, study_dir
-from reslab.runinfo import REPRODUCED as RECORD, cpu_name, git_commit  # the record is read by reslab.report.markdown
+from reslab.run.runinfo import REPRODUCED as RECORD, cpu_name, git_commit  # the record is read by reslab.report.markdown
 
 NUMBERS = ("train_loss", "train_error", "test_loss", "test_error", "steps")
 TIMING_COLUMNS = ("seconds", "elapsed")  # metrics.csv's wall times: the only columns that may differ

@@ -13,20 +13,21 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, ladder, options, outputs, runinfo, stopping, validate
+from reslab import io, options
+from reslab.run import distributed, ladder, outputs, runinfo, stopping, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.data.source import md5sum, folder_fingerprint, resolve
-from reslab.device import pick_device, pick_eval_batch, pick_precision, set_threads
+from reslab.training.device import pick_device, pick_eval_batch, pick_precision, set_threads
 from reslab.errors import Interrupted, ReslabError
-from reslab.guard import recorded
-from reslab.lock import lock_path, run_lock
-from reslab.logger import log_result, wandb_run
+from reslab.run.guard import recorded
+from reslab.run.lock import lock_path, run_lock
+from reslab.tracking.logger import log_result, wandb_run
 from reslab.models import build_model
 from reslab.probes.curves import schedule
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
-from reslab.trainer import make_trainer
+from reslab.training.trainer import make_trainer
 
 log = logging.getLogger("reslab")
 
@@ -39,7 +40,7 @@ def quiet_lightning() -> None:
 
 warnings.filterwarnings("ignore", ".*LeafSpec.*")
 warnings.filterwarnings("ignore", ".*litlogger.*")
-# reslab starts a run's processes itself (reslab.distributed); on a machine with SLURM installed Lightning would ask
+# reslab starts a run's processes itself (reslab.run.distributed); on a machine with SLURM installed Lightning would ask
 # for srun anyway.
 warnings.filterwarnings("ignore", ".*The `srun` command is available on your system but is not used.*")
 
@@ -63,7 +64,7 @@ def identify(cfg: DictConfig) -> tuple[runinfo.RunKey, str, str]:
 
 
 def keyer(cfg: DictConfig):
-    """(config -> key on this machine, device, precision): the key of this run and of its siblings (reslab.ladder)."""
+    """(config -> key on this machine, device, precision): the key of this run and of its siblings (reslab.run.ladder)."""
     threads = set_threads(cfg)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.trainer.precision, device)
@@ -97,7 +98,7 @@ def train(cfg: DictConfig) -> dict | None:
         work = runinfo.begin(out, run_key.key, probes)
         ladder.start(cfg, key_of, work, name)
         if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
-            from reslab.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
+            from reslab.run.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
 
             usable(work / runinfo.CHECKPOINT)
         result = distributed.launch(fit_logged, load_data, cfg, data, run_key.key, device, precision, name, out, work)
@@ -135,15 +136,15 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     import lightning as L
 
     quiet_lightning()
-    from reslab.checkpoint import Checkpointer, usable
-    from reslab.module import Classifier
+    from reslab.run.checkpoint import Checkpointer, usable
+    from reslab.training.module import Classifier
     from reslab.probes.callback import GradNormProbe
     from reslab.probes.curves import CurveProbe
     from reslab.probes.flow_callback import FlowProbe
-    from reslab.recorder import RunRecorder
-    from reslab.wandb_series import WandbSeries
+    from reslab.training.recorder import RunRecorder
+    from reslab.tracking.wandb_series import WandbSeries
 
-    if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.distributed)
+    if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.run.distributed)
         io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         io.write_json(work / "environment.json", runinfo.environment(device))
 
@@ -249,7 +250,7 @@ def stop(err: Interrupted) -> None:
 @recorded
 def run(cfg: DictConfig) -> float | None:
     io.exit_cleanly_on_sigterm()  # temp files and locks are cleaned up on SIGTERM as on Ctrl-C
-    with stopping.worker_run():  # in a joblib worker: stops with its sweep, never left behind (reslab.stopping)
+    with stopping.worker_run():  # in a joblib worker: stops with its sweep, never left behind (reslab.run.stopping)
         try:
             result = train(cfg)
         except Interrupted as err:

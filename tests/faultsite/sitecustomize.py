@@ -1,5 +1,5 @@
 """On PYTHONPATH for the child processes of a faulty command (tests/faulty_train.py): the ranks of a run on several
-devices (reslab.distributed) and the workers of a sweep run by joblib are fresh interpreters, and get the command's
+devices (reslab.run.distributed) and the workers of a sweep run by joblib are fresh interpreters, and get the command's
 faults by importing the same file."""
 
 import os

@@ -3,7 +3,7 @@
 Every run ends with forward-only passes over the whole eval set (the final evaluation, the Fig. 7 responses) and its
 curve points are such passes too; in a CPU sweep they are a quarter of a lane's time (reslab.report.sweep_time). In
 eval mode an image's output does not depend on the batch it is in, so the batch is a pure speed choice. Timed here
-with the code a run uses (reslab.evaluate.evaluate over a DeviceLoader), at the threads of one sweep lane, on random
+with the code a run uses (reslab.training.evaluate.evaluate over a DeviceLoader), at the threads of one sweep lane, on random
 images, each batch size in turn within a repeat, repeats interleaved.
 """
 
@@ -19,8 +19,8 @@ from reslab.bench.data import as_tensors, random_cifar
 from reslab.bench.timing import sync
 from reslab.data import DeviceLoader
 from reslab.data.loader import Normalizer
-from reslab.device import EVAL_BATCH
-from reslab.evaluate import evaluate
+from reslab.training.device import EVAL_BATCH
+from reslab.training.evaluate import evaluate
 from reslab.models import build_model
 
 

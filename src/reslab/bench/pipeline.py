@@ -2,7 +2,7 @@
 
 The pipeline: the uint8 training tensor on the device, batches indexed, normalised, padded, cropped, flipped and laid
 out there (DeviceLoader); the Classifier (device-side running sums, no host sync per step) with the profile's SGD;
-the Trainer of reslab.trainer (train.py's), with reslab's Checkpointer. Not timed: the per-epoch RunRecorder (no
+the Trainer of reslab.training.trainer (train.py's), with reslab's Checkpointer. Not timed: the per-epoch RunRecorder (no
 per-step hook), the final evaluation and the layer responses (once per run, after training).
 
 The probes fire a few times per run (the cpu profile: 16 gradient-norm points, 5 flow points, 20 curve points and 3
@@ -23,15 +23,15 @@ from omegaconf import DictConfig
 
 from reslab import io
 from reslab.bench.timing import step_clock, sync
-from reslab.checkpoint import Checkpointer
+from reslab.run.checkpoint import Checkpointer
 from reslab.data import DeviceLoader
-from reslab.device import pick_eval_batch
+from reslab.training.device import pick_eval_batch
 from reslab.data.loader import Normalizer
-from reslab.module import Classifier
+from reslab.training.module import Classifier
 from reslab.probes.callback import GradNormProbe
 from reslab.probes.curves import CurveProbe, schedule
 from reslab.probes.flow_callback import FlowProbe
-from reslab.trainer import make_trainer
+from reslab.training.trainer import make_trainer
 
 FULL_TRAIN = {"test": 50_000, "val": 45_000}  # training images of a split when the profile takes no subset
 POINTS = ("grad_norms", "flow", "curve", "checkpoint")

@@ -128,7 +128,7 @@ def eval_lines(e: dict | None) -> list[str]:
                if not slower else f"`trainer.eval_batch_size=auto` takes batch {auto} on this device; faster here: "
                + "; ".join(slower) + ".")
     return ["### Evaluation batch (the forward-only passes of every run)", "",
-            f"Images per second (median of {e['repeats']}) of reslab's final evaluation (reslab.evaluate over a "
+            f"Images per second (median of {e['repeats']}) of reslab's final evaluation (reslab.training.evaluate over a "
             f"DeviceLoader, eval mode) of {e['images']} random images by batch size, {e['threads']} thread(s): the "
             "final evaluation, the Fig. 7 responses pass and the curve points are such passes (src/reslab/bench/"
             "evaluation.py). In eval mode the batch changes the numbers by float rounding only.", "",
@@ -210,7 +210,7 @@ def lane_lines(lanes: dict | None) -> list[str]:
     return ["### How a sweep should use the cores (JOBS)", "",
             f"{' '.join(lanes['overrides'])} at batch {lanes['batch']}: summed training img/s of the runs going on at "
             f"once, each its own process on one fixed batch for {lanes['seconds']:g} s, {lanes['repeats']} repeats "
-            "interleaved (src/reslab/lane_bench.py).", "",
+            "interleaved (src/reslab/bench/lanes.py).", "",
             *table(("layout", "img/s best", "img/s median"), rows), "",
             f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
             f"`JOBS={lanes['cores']}` runs one thread per run.", ""]

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import runinfo
+from reslab.run import runinfo
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
 from reslab.bench.evaluation import eval_rows
@@ -28,7 +28,7 @@ from reslab.bench.floor import floor_rows
 from reslab.bench.fusion import fusion_rows
 from reslab.bench.limit import matmul_peak, model_only
 from reslab.bench.pipeline import POINTS, reslab_fit, study_points
-from reslab.device import pick_device, pick_precision, set_threads
+from reslab.training.device import pick_device, pick_precision, set_threads
 from reslab.errors import ReslabError
 from reslab.models import build_model
 from reslab.summary import count_flops, count_params
@@ -284,11 +284,11 @@ def lane_rows(b: DictConfig, device: str, threads: int) -> dict | None:
     cores = os.cpu_count() or 1
     if not lanes or device != "cpu" or cores < 2:
         return None
-    from reslab import lane_bench
+    from reslab.bench import lanes as lane_compare
 
     seconds = float(lanes.seconds) if not b.steps else 1.0  # bench.steps set: a quick check, not a figure
     repeats = int(lanes.repeats) if not b.steps else 1
-    rows = lane_bench.compare(cores, seconds, int(lanes.batch), list(lanes.overrides), repeats)
+    rows = lane_compare.compare(cores, seconds, int(lanes.batch), list(lanes.overrides), repeats)
     print("[bench lanes] " + ", ".join(f"{k}: {max(v):.0f} img/s" for k, v in rows.items()), flush=True)
     return {"overrides": list(lanes.overrides), "batch": int(lanes.batch), "seconds": seconds, "repeats": repeats,
             "cores": cores, "img_s": rows}

@@ -32,6 +32,14 @@ def schedule(total_steps: int, points: int, early: int = 0) -> list[int]:
 
 
 @torch.no_grad()
+@torch.no_grad()
+def error_pct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
+    """The error in % of `model` (eval mode) on `x`, `y`, in batches: the lesion study's and the input-size probe's."""
+    model.eval()
+    wrong = sum(int((model(x[i:i + batch]).argmax(1) != y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    return 100.0 * wrong / len(x)
+
+
 def error_on(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
     """(mean cross-entropy, error %) of `model` in eval mode on already normalised images."""
     was = model.training

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reslab.input_sizes import error_pct
+from reslab.probes.curves import error_pct
 from reslab.models.resnet import BasicBlock, CifarResNet
 
 CENTRAL = 0.9  # the share of the total gradient the effective path lengths hold (Veit et al.: "5-17" of 54 blocks)

@@ -1,5 +1,5 @@
 """reports/<study>/ from a budget study (experiments/budget.md; issue 24): how the error of a deep and a shallow
-residual net moves with the training budget, from the rungs of budget ladders (reslab.ladder).
+residual net moves with the training budget, from the rungs of budget ladders (reslab.run.ladder).
 
 Compute (budget_stats), then the figure, then one function per section. The rungs of one net and seed differ in
 `profile.max_steps` (and, in the pilot, the decay shape) on purpose: those settings may vary across the study's runs,

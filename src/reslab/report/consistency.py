@@ -5,10 +5,10 @@ copy, split and augmentation, the same precision and device type. Runs of a stud
 any of these are refused with one line naming the setting and the runs on each side, rather than averaged
 under the first run's profile (a user once saw lr 0.01 and lr 0.1 runs tabled together as "lr 0.1"). Two runs of
 one net and seed (a multirun over a value outside the recipe and the net's name, e.g. a model or trainer option, puts
-each in its own directory: reslab.sweep_label) are refused too: a report would count them as two seeds.
+each in its own directory: reslab.run.sweep_label) are refused too: a report would count them as two seeds.
 
 Completeness compares the runs found with the runs expected: those of the sweeps started for this study and
-profile (runs/<study>/<profile>/_sweeps/*.json, written by reslab.sweep when a multirun starts), or, for
+profile (runs/<study>/<profile>/_sweeps/*.json, written by reslab.run.sweep when a multirun starts), or, for
 studies swept before those records existed, the study's experiment configs (conf/experiment/*.yaml whose
 `study` is this one).
 """
@@ -21,11 +21,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from reslab import numerics
 from reslab.errors import ReslabError
-from reslab.paths import CONF_DIR
+from reslab.run import numerics, sweep
 
-SWEEPS = "_sweeps"
 DATA_PATH_KEYS = ("source", "cache_dir", "download")  # where the data are, not what they are (the checksum is)
 
 
@@ -79,7 +77,7 @@ def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None
 
 def net_of(run_dir: Path, result: dict) -> str:
     """The net a run trained, as a report names it: its label without the swept values a multirun added to it
-    (the config's label_suffix, reslab.sweep_label)."""
+    (the config's label_suffix, reslab.run.sweep_label)."""
     label, suffix = str(result.get("label")), _config(run_dir).get("label_suffix")
     return label.removesuffix(f"-{suffix}") if suffix else label
 
@@ -99,59 +97,9 @@ def check_one_run_per_net(results: pd.DataFrame, where: str) -> None:
 
 # Completeness.
 
-def sweep_jobs(params: dict, task_overrides: list[str]) -> list[list[str]]:
-    """The override list of every job of a sweep, as Hydra's basic sweeper launches them: the sweeper params
-    first, then the command line, a later override of a key replacing an earlier one."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    overrides = [f"{k}={v}" for k, v in (params or {}).items()] + list(task_overrides)
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def _from_experiments(study: str, profile: str) -> tuple[list[tuple[list[list[str]], None]], str]:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    sweeps, names = [], []
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
-            cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
-            if cfg.study != study:
-                continue
-            params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
-            # Each experiment is a sweep of its own: its label keys are found as the guard finds them.
-            sweeps.append((sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"]), None))
-            names.append(f"experiment={f.stem}")
-    return sweeps, ", ".join(names)
-
-
 def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None, str]:
-    """Names of the run directories the study's sweeps asked for, and where that list comes from."""
-    manifests = sorted((Path(study_dir) / SWEEPS).glob("*.json"))
-    if manifests:
-        # A record written before labels carried swept values has no label_keys: its runs have plain labels.
-        sweeps = [(r["jobs"], r.get("label_keys") or []) for r in (json.loads(m.read_text()) for m in manifests)]
-        # Not the number of sweeps: a rerun adds a record, and a rerun's report must read the same.
-        source = f"the sweeps recorded in `{SWEEPS}/`"
-    else:
-        sweeps, names = _from_experiments(study, profile)
-        if not sweeps:
-            return None, "no recorded sweep and no experiment config for this study"
-        source = f"the study's config ({names})"
-    from hydra import compose, initialize_config_dir
-
-    from reslab import runinfo, sweep_label
-
-    names_out = set()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for jobs, keys in sweeps:
-            jobs = [[o for o in job if not o.startswith("hydra")] for job in jobs]
-            composed = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in jobs]
-            sweep_label.label_sweep(composed, keys)  # the labels the sweep's jobs gave themselves
-            names_out |= {runinfo.run_dir(cfg).name for _, cfg in composed}
-    return names_out, source
+    """Names of the run directories the study's sweeps asked for (their manifests), and where that list comes from."""
+    return sweep.expected_runs(study_dir, study, profile)
 
 
 def completeness(results: pd.DataFrame) -> dict:
@@ -163,7 +111,7 @@ def completeness(results: pd.DataFrame) -> dict:
         exp, source = expected(study_dir, study, profile)
     except Exception as err:  # an expected list is a check, never a reason to lose the report
         exp, source = None, f"the expected runs could not be listed ({type(err).__name__}: {err})"
-    # A job that failed inside a multirun leaves <run>.next/failed.json (reslab.guard); a killed one, <run>.next alone.
+    # A job that failed inside a multirun leaves <run>.next/failed.json (reslab.run.guard); a killed one, <run>.next alone.
     failed = sorted(p.name.removesuffix(".next") for p in study_dir.iterdir() if p.is_dir()
                     and (p / "failed.json").is_file() and p.name.removesuffix(".next") not in found)
     stale = sorted(p.name for p in study_dir.iterdir() if p.is_dir() and ".stale-" in p.name)

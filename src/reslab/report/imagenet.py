@@ -23,7 +23,7 @@ from reslab import io
 from reslab import models
 from reslab.models.imagenet_resnet import LAYOUTS, STRIDE_AT
 from reslab.report import published
-from reslab.runinfo import git_commit
+from reslab.run.runinfo import git_commit
 from reslab.summary import count_flops, count_params
 
 SIZE = 224

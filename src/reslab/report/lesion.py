@@ -1,4 +1,4 @@
-"""reports/lesion/ from the lesion files that `python -m reslab.probes.lesion_run` wrote beside a study's runs
+"""reports/lesion/ from the lesion files that `python -m reslab.analysis.lesion_run` wrote beside a study's runs
 (experiments/lesion.md; Veit, Wilber & Belongie 2016): does deleting blocks barely hurt a ResNet and break a plain net?
 
 `reslab-report lesion [name=budget] [profile=budget] [steps=3200]` reads the runs of one budget (a ladder's rung) that
@@ -35,7 +35,7 @@ def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame
         lambda d: all((Path(d) / f).is_file() for f in FILES))].reset_index(drop=True)
     if results.empty:
         raise FileNotFoundError(f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
-                                "`python -m reslab.probes.lesion_run <run dirs>` first")
+                                "`python -m reslab.analysis.lesion_run <run dirs>` first")
     results["net"] = results.family + "-" + results.depth.astype(int).astype(str)
     frames: dict[str, list[pd.DataFrame]] = {name: [] for name in (*FILES, "lesion_paths.csv", "branch_ratios.csv")}
     for r in results.itertuples():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from reslab import numerics
+from reslab.run import numerics
 from reslab.report import consistency, overlap
-from reslab.runinfo import REPRODUCED, git_commit
+from reslab.run.runinfo import REPRODUCED, git_commit
 
 
 def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str, command: str | None = None) -> str:
@@ -44,7 +44,7 @@ def numerics_line(results: pd.DataFrame) -> str:
     """The numerics version of the runs (one per study: reslab.report.consistency refuses a mix), and main's."""
     found = sorted({str(numerics.of(r)) for r in results.to_dict("records")})
     now = "this code's" if found == [str(numerics.VERSION)] else f"this code computes version {numerics.VERSION}"
-    return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.numerics`: runs of another version are "
+    return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.run.numerics`: runs of another version are "
             f"retrained, never mixed)")
 
 
@@ -119,7 +119,7 @@ def budget_line(results: pd.DataFrame) -> str:
 def profile_summary(p: dict) -> str:
     budget = f"{p['max_steps']} iterations" if p.get("max_steps") else f"{p['epochs']} epochs"
     subset = f"{p['train_subset']} training images" if p.get("train_subset") else "the full training set"
-    if p.get("decay"):  # warmup-stable-decay (reslab.schedule)
+    if p.get("decay"):  # warmup-stable-decay (reslab.training.schedule)
         d = p["decay"]
         schedule = f"constant, then a {d.get('shape', 'linear')} decay to ~0 over the last {d['fraction']:g} of training"
     elif p.get("milestones"):

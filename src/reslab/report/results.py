@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reslab import numerics
+from reslab.run import numerics
 from reslab.errors import ReslabError
 from reslab.report import consistency
 

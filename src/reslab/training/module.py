@@ -4,7 +4,7 @@ Per-epoch sums live on the device as tensors and are read once per epoch, so the
 never waits on a host sync. A non-finite loss marks the run diverged and stops it: some shortcut
 variants are expected to fail (Identity Mappings Table 1), and a study must record that, not crash.
 
-Under DDP (reslab.distributed) each rank sums its share of the batches; the sums are added over the ranks
+Under DDP (reslab.run.distributed) each rank sums its share of the batches; the sums are added over the ranks
 where they are read (the strategy's reduce: nothing to add on one device), at the same batches on every rank.
 """
 
@@ -16,7 +16,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from reslab.schedule import lr_factor
+from reslab.training.schedule import lr_factor
 
 
 class Classifier(L.LightningModule):
@@ -142,7 +142,7 @@ class Classifier(L.LightningModule):
 
     def lr_from_schedule(self) -> None:
         """The lr of the next step from this run's own schedule. A restored optimizer holds the lr its checkpoint's
-        run had set for that step; on a budget ladder (reslab.ladder) that run may be another rung, already in its
+        run had set for that step; on a budget ladder (reslab.run.ladder) that run may be another rung, already in its
         decay. For a run resumed from its own checkpoint this sets the value it holds (LambdaLR's own product)."""
         for config in self.trainer.lr_scheduler_configs:
             sched = config.scheduler

@@ -1,6 +1,6 @@
 """A budget ladder: runs of one net and seed at several training budgets that pay for the longest budget once.
 
-With warmup-stable-decay (reslab.schedule), a run of budget B has, until its decay starts at s(B), exactly the lr of a
+With warmup-stable-decay (reslab.training.schedule), a run of budget B has, until its decay starts at s(B), exactly the lr of a
 run of any budget B' >= B; its data order, augmentation and random states depend on the seed alone. So the run of
 B' passes through the state the run of B has at s(B): if it keeps a checkpoint there, the run of B starts from that
 checkpoint and trains only its decay, and it ends with the bytes it would have had if trained alone (a test checks
@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reslab import io
 from reslab.errors import ReslabError
-from reslab.schedule import decay_start
+from reslab.training.schedule import decay_start
 
 KEPT = "ladder"  # in a run: the kept checkpoints, step-<g>.pt
 RECORD = "ladder.json"  # in a run: its stable phase's key and where it started (null: from step 0)
@@ -102,7 +102,7 @@ def source(cfg: DictConfig, stable_key: str, here: Path) -> tuple[Path, int] | N
     """(checkpoint, step) this run can start from: the latest one kept by a finished run in `here` with this run's
     stable phase (`stable_key`), at a step g where both have had the stable lr all along: g <= s + 1 for both decay
     starts s (the first decay step still has the stable lr; the lr of the steps after g comes from this run's own
-    schedule, reslab.module). None if there is none: the run trains from step 0."""
+    schedule, reslab.training.module). None if there is none: the run trains from step 0."""
     if not on(cfg):
         return None
     last_ok = decay_start(int(cfg.profile.max_steps), fraction(cfg)) + 1
@@ -124,7 +124,7 @@ def source(cfg: DictConfig, stable_key: str, here: Path) -> tuple[Path, int] | N
 def seed(src: Path, checkpoint: Path) -> None:
     """Write the kept checkpoint `src` as the run's resume point, without the probes' and recorder's rows (the run
     records its own from its start on)."""
-    from reslab.checkpoint import Checkpointer
+    from reslab.run.checkpoint import Checkpointer
 
     state = torch.load(src, map_location="cpu", weights_only=False)
     state["callbacks"] = {k: v for k, v in state.get("callbacks", {}).items()
@@ -154,7 +154,7 @@ def started(run: Path) -> dict | None:
 def start(cfg: DictConfig, key_of: Callable[[DictConfig], str], work: Path, name: str) -> None:
     """A fresh attempt of a ladder's run starts from the latest checkpoint another rung kept for it; a resumed
     attempt keeps the record its first attempt wrote. `key_of`: config -> its run key on this machine."""
-    from reslab import runinfo
+    from reslab.run import runinfo
 
     if not on(cfg) or ((work / runinfo.CHECKPOINT).is_file() and recorded(work)):
         return

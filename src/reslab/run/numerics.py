@@ -3,8 +3,8 @@
 A run's config and seed fix its numbers only for one version of the code that trains it: the data order, the
 augmentation draws, the initialisation, the step and the evaluation. Any change to that code that moves a run's
 numbers bumps VERSION here, deliberately, in the same commit. VERSION is part of a run's identity
-(reslab.runinfo.identity), so runs of another version are never "finished" for this code (a rerun trains them again
-and keeps the old ones aside, reslab.runinfo.commit), and a report refuses a study that mixes versions
+(reslab.run.runinfo.identity), so runs of another version are never "finished" for this code (a rerun trains them again
+and keeps the old ones aside, reslab.run.runinfo.commit), and a report refuses a study that mixes versions
 (reslab.report.consistency). tests/test_numerics.py pins the exact numbers of a smoke run for this VERSION: a change
 that moves them fails there until VERSION is bumped and the new numbers are recorded (tests/golden/).
 
@@ -18,7 +18,7 @@ on one machine the code did not move this config's training numbers between 3167
 6ede29f (short run only) and main: a short run is bit for bit alike at all three, and the full cpu config gives
 46.46% test / 49.5625% training error at 3167c99 and at 1311d6b alike. The depth study's 46.59 / 49.00 came from
 another CPU (an Intel Xeon with AVX-512; this is an AMD EPYC with AVX2): another vector width sums the convolutions
-in another order. So runs record their CPU (reslab.runinfo.cpu_name) and `reslab-reproduce` checks a study on the
+in another order. So runs record their CPU (reslab.run.runinfo.cpu_name) and `reslab-reproduce` checks a study on the
 machine at hand; the version counts changes of the code, not of the machine.
 """
 

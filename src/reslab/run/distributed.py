@@ -15,7 +15,7 @@ Who does what:
   them, forwards SIGINT/SIGTERM to them, and commits what rank 0 wrote;
 - every rank runs train.fit whole, with Lightning's plain `ddp` strategy on processes it did not create
   (LOCAL_RANK set: Lightning launches nothing); the per-epoch sums are added over the ranks
-  (reslab.module), and only rank 0 writes files and prints progress. After training the other ranks end and
+  (reslab.training.module), and only rank 0 writes files and prints progress. After training the other ranks end and
   rank 0 evaluates the full eval set and writes the outputs, as a one-device run does.
 
 Why not Lightning's own launchers:
@@ -48,7 +48,8 @@ from omegaconf import DictConfig
 
 from reslab import io
 from reslab.errors import Interrupted, ReslabError
-from reslab.stopping import on_parent_death
+from reslab.run.stopping import on_parent_death
+from reslab.training.trainer import devices, uses_ddp  # noqa: F401 (train.py asks here)
 
 STRATEGIES = ("auto", "ddp")  # auto: one process for one device, DDP for more; ddp: DDP even for one (a world of one)
 GRACE_SECONDS = 10  # a failed rank's peers get this long to stop on SIGTERM before they are killed
@@ -56,14 +57,6 @@ GRACE_SECONDS = 10  # a failed rank's peers get this long to stop on SIGTERM bef
 
 class RankFailed(RuntimeError):
     """A rank of a multi-device run ended with an error (its traceback is printed by the rank)."""
-
-
-def devices(cfg: DictConfig) -> int:
-    return int(cfg.trainer.get("devices", 1) or 1)
-
-
-def uses_ddp(cfg: DictConfig) -> bool:
-    return devices(cfg) > 1 or cfg.trainer.get("strategy", "auto") == "ddp"
 
 
 def identity(cfg: DictConfig) -> dict:
@@ -101,19 +94,6 @@ def check(cfg: DictConfig, device: str | None) -> None:
                           "valid here: false")
 
 
-def trainer_args(cfg: DictConfig) -> dict:
-    """The Trainer's device arguments."""
-    if not uses_ddp(cfg):
-        return {"devices": 1, "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False))}
-    from lightning.fabric.plugins.environments import LightningEnvironment
-    from lightning.pytorch.strategies import DDPStrategy
-
-    # An explicit environment: under SLURM (the submitit launcher) Lightning would otherwise read the ranks from
-    # SLURM's variables, which describe the job, not these processes.
-    return {"devices": devices(cfg), "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False)),
-            "strategy": DDPStrategy(cluster_environment=LightningEnvironment())}
-
-
 def shard() -> dict:
     """This process's share of the training batches, as DeviceLoader's arguments (rank 0 of 1 outside DDP).
     Variables of reslab's own: RANK and WORLD_SIZE may describe a job that started this command."""
@@ -139,7 +119,7 @@ def agreed_signal(trainer, signum: int | None) -> int | None:
 
 # -- the launcher ------------------------------------------------------------------------------------------------
 
-RANK_ENTRY = "import sys; from reslab.distributed import rank_main; rank_main(sys.argv[1], int(sys.argv[2]))"
+RANK_ENTRY = "import sys; from reslab.run.distributed import rank_main; rank_main(sys.argv[1], int(sys.argv[2]))"
 
 
 def launch(fit, load, cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path,
@@ -230,7 +210,7 @@ def hydra_config() -> dict | None:
 @contextlib.contextmanager
 def forwarded_signals(procs: list):
     """SIGINT and SIGTERM sent to this process go to the ranks, which stop at the next step after saving a
-    checkpoint (reslab.checkpoint); the signals caught are yielded."""
+    checkpoint (reslab.run.checkpoint); the signals caught are yielded."""
     caught: list[int] = []
 
     def forward(signum, frame):
@@ -335,7 +315,7 @@ def rank_main(reports: str, rank: int) -> None:
             HydraConfig.instance().cfg = OmegaConf.create(setup["hydra"])
         if setup["device"] == "cuda":
             torch.cuda.set_device(rank)
-        # The per-epoch numbers are added over the ranks before they are logged (reslab.module).
+        # The per-epoch numbers are added over the ranks before they are logged (reslab.training.module).
         warnings.filterwarnings("ignore", ".*sync_dist=True.*")
         cfg = setup["cfg"]
         by_name(setup["fit"])(cfg, by_name(setup["load"])(cfg), *setup["args"])

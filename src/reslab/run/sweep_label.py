@@ -1,6 +1,6 @@
 """The swept values a multirun's labels carry, so that the jobs of one sweep do not share a run directory.
 
-A run's directory is runs/<study>/<profile>/<label>-s<seed> (reslab.runinfo), and the label names only the net
+A run's directory is runs/<study>/<profile>/<label>-s<seed> (reslab.run.runinfo), and the label names only the net
 (variant or family, and depth). A sweep over anything else (a profile, trainer or probe value, the data) would send
 several jobs to one directory: the run lock skips all but one, and each rerun supersedes the one before. So in a
 multirun the label also carries the value of every swept key that differs between jobs whose plain directories are
@@ -8,9 +8,9 @@ the same: `model.depth=8,14 profile.max_steps=2,4 seed=0` trains resnet-8-max_st
 resnet-14-max_steps2-s0 and resnet-14-max_steps4-s0. A sweep that varies only what the plain label shows (model,
 variant, block, depth, seed: every study of conf/experiment/) keeps its plain labels, and so does a single run.
 
-The keys are found once per sweep, in the launching process, by reslab.guard (which composes every job anyway);
+The keys are found once per sweep, in the launching process, by reslab.run.guard (which composes every job anyway);
 the jobs read them from the environment, as they read the sweep's size, and name themselves from their own values
-by the same `suffix`; the sweep's record keeps them for the reports (reslab.sweep, reslab.report.consistency).
+by the same `suffix`; the sweep's record keeps them for the reports (reslab.run.sweep, reslab.report.consistency).
 A value is written readably, not hashed (a path by its file name, a list item by item): where that loses the
 difference between two jobs, the guard refuses the sweep rather than let them share a directory.
 """
@@ -23,7 +23,7 @@ import re
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from reslab import runinfo
+from reslab.run import runinfo
 
 ENV = "RESLAB_LABEL_KEYS"  # the sweep's label keys (JSON list), from the launching process to its jobs
 UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")  # what a directory name should not hold, in a value
@@ -97,7 +97,7 @@ def suffix(values: dict, keys: list[str]) -> str:
 
 
 def set_suffix(cfg: DictConfig, text: str) -> DictConfig:
-    """The label suffix as a key of the run's config (read by reslab.runinfo.label, kept in its config.yaml)."""
+    """The label suffix as a key of the run's config (read by reslab.run.runinfo.label, kept in its config.yaml)."""
     if text:
         with open_dict(cfg):
             cfg.label_suffix = text

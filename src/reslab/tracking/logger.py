@@ -16,10 +16,10 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, runinfo
-from reslab.wandb_keys import STEP
+from reslab.run import distributed, runinfo
+from reslab.run.validate import WANDB_MODES as MODES
+from reslab.tracking.wandb_keys import STEP
 
-MODES = ("offline", "online", "disabled")
 
 
 def wandb_mode(cfg: DictConfig) -> str | None:
@@ -71,7 +71,7 @@ def tags(cfg: DictConfig) -> list[str]:
 def wandb_run(cfg: DictConfig, name: str) -> Iterator:
     """A Lightning WandbLogger on a new W&B run named `name` (None if W&B is off), finished on the way out: exit
     code 0 if the block ended normally, 1 if it raised."""
-    # Under DDP (reslab.distributed) only rank 0 logs: one W&B run per reslab run, the other ranks have no logger.
+    # Under DDP (reslab.run.distributed) only rank 0 logs: one W&B run per reslab run, the other ranks have no logger.
     mode = wandb_mode(cfg) if distributed.is_rank_zero() else None
     if mode is None:
         yield None

@@ -25,18 +25,19 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, numerics
+from reslab import io
+from reslab.run import distributed, numerics
 from reslab.paths import ROOT
 
 
 def label(cfg: DictConfig) -> str:
     """Human name of the model in a run: the variant's name if the study gives one, else family-depth; on a budget
-    ladder, its budget in steps; in a multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.sweep_label)."""
+    ladder, its budget in steps; in a multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.run.sweep_label)."""
     if cfg.get("variant") and cfg.variant.get("name"):
         name = f"{cfg.variant.name}-{cfg.model.depth}"
     else:
         name = f"{family(cfg)}-{cfg.model.depth}"
-    if (cfg.get("ladder") or {}).get("budgets"):  # a budget ladder's rungs of one net and seed (reslab.ladder)
+    if (cfg.get("ladder") or {}).get("budgets"):  # a budget ladder's rungs of one net and seed (reslab.run.ladder)
         name = f"{name}-{rung_name(cfg.profile)}"
     return f"{name}-{cfg.label_suffix}" if cfg.get("label_suffix") else name
 
@@ -58,7 +59,7 @@ def family(cfg: DictConfig) -> str:
 
 def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: str, threads: int) -> dict:
     # The thread count changes how a CPU splits (and so sums) a convolution, and deterministic kernels change what a
-    # GPU computes: both change the numbers. So does the code itself: its numerics version (reslab.numerics).
+    # GPU computes: both change the numbers. So does the code itself: its numerics version (reslab.run.numerics).
     return {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "profile": OmegaConf.to_container(cfg.profile, resolve=True),
@@ -121,9 +122,9 @@ def finished(path: Path, run_key: RunKey, probes: dict | None = None) -> dict | 
 
 
 ATTEMPT = "attempt.json"  # in <run>.next: the key and probes of the config being trained there
-CHECKPOINT = "checkpoint.pt"  # in <run>.next: where a killed attempt resumes (reslab.checkpoint)
+CHECKPOINT = "checkpoint.pt"  # in <run>.next: where a killed attempt resumes (reslab.run.checkpoint)
 REPRODUCED = "_reproduced.json"  # beside a study's runs: reslab-reproduce's check that this code computes them
-FAILED = "failed.json"  # in <run>.next: why the last attempt failed, inside a multirun (reslab.guard)
+FAILED = "failed.json"  # in <run>.next: why the last attempt failed, inside a multirun (reslab.run.guard)
 
 
 def begin(run: Path, key: str, probes: dict | None = None) -> Path:

@@ -1,5 +1,5 @@
 """The series a run logs to W&B, as a Lightning callback: the same quantities as the run's CSVs, under the names
-of reslab.wandb_keys, against Lightning's step.
+of reslab.tracking.wandb_keys, against Lightning's step.
 
 - every `logger.log_every_n_steps` optimizer steps: the mean training loss of those steps and the learning rate;
 - every epoch: the row of metrics.csv (RunRecorder), same names;
@@ -8,7 +8,7 @@ of reslab.wandb_keys, against Lightning's step.
 
 The loss is summed on the device and read once per interval: reading it every step would stall an accelerator.
 Under DDP only rank 0 has a logger (train.fit_logged): its step loss is the mean over its share of each batch, while
-the epoch keys are added over all ranks (reslab.module), as metrics.csv holds them.
+the epoch keys are added over all ranks (reslab.training.module), as metrics.csv holds them.
 Rows are mirrored from the callbacks that write the CSVs, so a run resumed from a checkpoint logs the rows its
 checkpoint restored into its new W&B run, and the W&B run holds what the CSVs hold.
 """
@@ -19,7 +19,7 @@ from itertools import groupby
 
 import lightning as L
 
-from reslab.wandb_keys import EPOCH_KEYS, STEP_LOSS, STEP_LR, grad_norm_key, layer_id, update_key
+from reslab.tracking.wandb_keys import EPOCH_KEYS, STEP_LOSS, STEP_LR, grad_norm_key, layer_id, update_key
 
 
 class WandbSeries(L.Callback):

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import distributed, io, numerics, runinfo
-from reslab.evaluate import evaluate
+from reslab import io
+from reslab.run import distributed, numerics, runinfo
+from reslab.training.evaluate import evaluate
 
 
 def final_evaluation(work: Path, model: torch.nn.Module, eval_loader, precision: str) -> tuple[dict, float]:
@@ -90,7 +91,7 @@ def outcome(status: str, rows: list[dict], final_eval: dict, steps_done: int, wa
     return {"status": status, "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
             "test_error": final_eval.get("test_error", last.get("test_error")),
             "test_loss": final_eval.get("test_loss", last.get("test_loss")),
-            # by the last row's number: a run that started on a budget ladder (reslab.ladder) has no rows before its start
+            # by the last row's number: a run that started on a budget ladder (reslab.run.ladder) has no rows before its start
             "epochs_done": int(rows[-1]["epoch"]) if rows else 0, "steps": steps_done, "last_good_epoch": last.get("epoch"),
             "wall_seconds": wall, "images_per_second": images / wall if wall else None, "eval_seconds": eval_wall}
 
@@ -119,10 +120,10 @@ def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, war
 
 
 def decay(p: DictConfig, steps: int) -> dict:
-    """A WSD profile's decay (reslab.schedule); nothing for a step schedule, whose runs keep the fields they had."""
+    """A WSD profile's decay (reslab.training.schedule); nothing for a step schedule, whose runs keep the fields they had."""
     if not p.get("decay"):
         return {}
-    from reslab.schedule import decay_start
+    from reslab.training.schedule import decay_start
 
     fraction, shape = float(p.decay.fraction), str(p.decay.get("shape", "linear"))
     return {"lr_decay": {"fraction": fraction, "shape": shape, "start_step": decay_start(steps, fraction)}}

@@ -4,7 +4,7 @@ of one study and profile (W&B group `<study>/<profile>`), wherever they lie unde
   dashboard  opens them in W&B's terminal UI, `wandb leet`: the runs listed, their metrics charted, their config
              and summary beside; offline, no account needed.
   sync       uploads them with `wandb sync <run dirs>`.
-  workspace  saves one W&B workspace for the study (src/reslab/workspace.py).
+  workspace  saves one W&B workspace for the study (src/reslab/tracking/workspace.py).
 
 sync and workspace first check, without uploading anything, that there is an API key and that the W&B host
 answers; if not, one line and a non-zero exit. Defaults in conf/dashboard.yaml.
@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from omegaconf import OmegaConf
 
-from reslab import io, offline_runs, options
+from reslab import io, options
+from reslab.tracking import offline_runs
 from reslab.errors import ReslabError, bad_choice, one_line_errors
 from reslab.paths import CONF_DIR
 
@@ -138,7 +139,7 @@ def sync(runs: list[offline_runs.OfflineRun]) -> int:
 def publish(runs: list[offline_runs.OfflineRun], group: str, opts: dict) -> int:
     import wandb
 
-    from reslab import workspace
+    from reslab.tracking import workspace
 
     entity = opts["entity"] or wandb.Api().default_entity
     flat = any(r.flat_config for r in runs)

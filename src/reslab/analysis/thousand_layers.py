@@ -8,7 +8,7 @@ gradient and the loss are finite, or where the first overflow (inf) or NaN appea
 gradient that is exactly zero (underflow). The RMS values are taken in float64 from the float32 tensors, so that a
 large but finite tensor is not reported as an overflow of the probe's own arithmetic.
 
-`python -m reslab.thousand_layers` (`make thousand-layers`) writes thousand_layers.csv (one row per block and net)
+`python -m reslab.analysis.thousand_layers` (`make thousand-layers`) writes thousand_layers.csv (one row per block and net)
 and thousand_layers.md under reports/mechanism/. Inputs are standard-normal images (the scale of per-pixel-normalised
 data) with random labels: no data needed.
 """
@@ -159,7 +159,7 @@ def markdown(nets: pd.DataFrame) -> str:
         f"# {depth} layers at initialisation", "",
         "He et al. (CVPR 2016, section 4.2, Table 6) trained a 1202-layer CIFAR ResNet (19.4M parameters). Here "
         f"ResNet-{depth} (option A) and its plain twin are built by reslab's builder and probed once at "
-        "initialisation (`reslab.thousand_layers`, which states the method): one forward and backward pass in "
+        "initialisation (`reslab.analysis.thousand_layers`, which states the method): one forward and backward pass in "
         "float32, train-mode BN, standard-normal images with random labels. GSC = Philipp et al.'s gradient scale "
         "coefficient (reslab.probes.signal): whole net = input side over output side, per block = its geometric "
         f"mean; its reading uses the draft band [1/{sig.GSC_RATE_BAND:.3g}, {sig.GSC_RATE_BAND:.3g}] on the per-block "
@@ -189,7 +189,7 @@ def markdown(nets: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.thousand_layers", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.thousand_layers", description=__doc__.split("\n\n")[0])
     ap.add_argument("--depth", type=int, default=1202, help="a 6n+2 depth (default 1202, He et al.'s)")
     ap.add_argument("--families", default="plain,resnet")
     ap.add_argument("--seeds", default="0", help="init seeds, comma-separated (default 0)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from reslab import wandb_keys as K
+from reslab.tracking import wandb_keys as K
 
 DEPTH = "model.depth"   # the Hydra key of the net's depth, as the run's config carries it
 FAMILY = "JobType"      # W&B's run attribute that holds job_type (the model family or variant)

@@ -10,7 +10,7 @@ from exactly: a step count due at an epoch's last batch is deferred to the next 
 atomically (reslab.io), so a kill at any moment leaves the previous checkpoint or the new one.
 SIGINT and SIGTERM stop a run at the next such point, after saving.
 
-A run of a budget ladder (reslab.ladder) also keeps checkpoints at given steps, where a run of another budget of the
+A run of a budget ladder (reslab.run.ladder) also keeps checkpoints at given steps, where a run of another budget of the
 same net and seed can start (written once, never overwritten, committed with the run).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from reslab import io
-from reslab.distributed import agreed_signal
+from reslab.run.distributed import agreed_signal
 from reslab.errors import Interrupted
 
 
@@ -67,7 +67,7 @@ class Checkpointer(L.Callback):
 
     def __init__(self, path: Path, every: int, loader, keep: dict[int, Path] | None = None):
         self.path, self.every, self.loader = Path(path), int(every), loader
-        self.keep = dict(keep or {})  # step -> where its checkpoint is kept (reslab.ladder.keep_path)
+        self.keep = dict(keep or {})  # step -> where its checkpoint is kept (reslab.run.ladder.keep_path)
         self.signum = None
         self._due = False
         self._keep_due: Path | None = None
@@ -118,7 +118,7 @@ class Checkpointer(L.Callback):
         if batch_idx + 1 >= len(self.loader):  # an epoch's last batch: its end-of-epoch work is still to come
             return
         self._position = (trainer.current_epoch, batch_idx + 1)
-        # Built on every rank (the module gathers its sums there, reslab.module), written by rank 0: every rank
+        # Built on every rank (the module gathers its sums there, reslab.training.module), written by rank 0: every rank
         # resumes from it (the ranks' states are alike but for those sums).
         state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
         if trainer.is_global_zero:

@@ -36,49 +36,21 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from reslab import io, options, runinfo
+from reslab import io, options
+from reslab.run import runinfo
 from reslab.errors import ReslabError, one_line_errors
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
+from reslab.bench.steps import NUM_CLASSES, autocast_dtype, batch, optimizer, train_step  # noqa: F401 (cost's API)
 
 # Kept light at import: the memory probe's subprocess imports this module, and what it imports is
 # resident before the step it measures (Lightning, pulled in by reslab.bench, is imported where used).
-
-NUM_CLASSES = 10
-
-
-def autocast_dtype(precision: str):
-    """The autocast dtype of a Lightning precision string; None = full precision."""
-    return torch.bfloat16 if precision.startswith("bf16") else torch.float16 if precision.startswith("16") else None
-
-
-def batch(size: int, device: torch.device, channels_last: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random CIFAR-shaped images and labels: a net's speed and memory do not depend on the pixels."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(size, 3, 32, 32, generator=g).to(device)
-    y = torch.randint(0, NUM_CLASSES, (size,), generator=g).to(device)
-    return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
-
 
 def prepare(model_cfg: dict, device: torch.device, channels_last: bool, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = build_model(model_cfg).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
-
-
-def optimizer(model: torch.nn.Module, opt: dict) -> torch.optim.Optimizer:
-    # The training run's optimizer: momentum buffers are part of a step's memory and time.
-    return torch.optim.SGD(model.parameters(), lr=opt.get("lr", 0.01), momentum=opt.get("momentum", 0.9),
-                           weight_decay=opt.get("weight_decay", 1e-4), nesterov=bool(opt.get("nesterov", False)))
-
-
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x, y, dtype) -> None:
-    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-        loss = F.cross_entropy(model(x).float(), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
 
 
 def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, warmup: int, steps: int,
@@ -229,7 +201,7 @@ def peak_memory(model_cfg: dict, device: torch.device, batch_size: int, precisio
                                  "during one training step"}
     spec = {"model": model_cfg, "batch": batch_size, "precision": precision, "channels_last": channels_last,
             "opt": opt or {}, "threads": threads or torch.get_num_threads()}
-    proc = subprocess.run([sys.executable, "-c", "from reslab.cost import memory_child; memory_child()"],
+    proc = subprocess.run([sys.executable, "-c", "from reslab.bench.cost import memory_child; memory_child()"],
                           input=json.dumps(spec), capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -309,7 +281,7 @@ def measured_before(out: Path, nets: list[dict], settings: dict, device: str, re
 
 
 def run(cfg: DictConfig) -> Path:
-    from reslab.device import pick_device, pick_precision, set_threads
+    from reslab.training.device import pick_device, pick_precision, set_threads
 
     c = cfg.cost
     if int(c.repeats) < 1:

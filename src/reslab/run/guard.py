@@ -1,13 +1,13 @@
 """A multirun of `reslab-train` is checked whole before its first job, and one failing job does not end it.
 
 - `SweepGuard.on_multirun_start` composes every job's config, as the launcher will, and checks each with
-  reslab.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
-  It then names the jobs (reslab.sweep_label: the label carries the swept values the net's name does not show)
+  reslab.run.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
+  It then names the jobs (reslab.run.sweep_label: the label carries the swept values the net's name does not show)
   and refuses, the same way, a sweep two of whose jobs would still share a run directory with different settings:
   there the run lock would skip one of them and each rerun would supersede the other.
 - `recorded` wraps the task: inside a multirun a job that fails (an exception, not a stop request)
   leaves `<run>.next/failed.json` with its message and traceback, prints one line, and the next job starts;
-  nothing finished is moved, since a run is committed only when it ends (reslab.runinfo).
+  nothing finished is moved, since a run is committed only when it ends (reslab.run.runinfo).
 - `SweepGuard.on_multirun_end` ends the sweep with exit code 1 and one line if any job failed.
 
 The callbacks run in the launching process, the jobs wherever the launcher puts them (joblib's workers, Slurm nodes
@@ -24,7 +24,8 @@ import traceback
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from reslab import io, runinfo, sweep_label
+from reslab import io
+from reslab.run import runinfo, sweep_label
 from reslab.errors import ReslabError, fail, one_line_errors
 from reslab.paths import TRAIN_JOB
 
@@ -109,14 +110,13 @@ class SweepGuard(Callback):
             return
         from hydra.core.global_hydra import GlobalHydra
 
-        from reslab import validate
-        from reslab.sweep import job_overrides
+        from reslab.run import sweep, validate
 
         loader = GlobalHydra.instance().config_loader()
         here = not runs_elsewhere(config)
         try:
             jobs = []
-            for i, overrides in enumerate(job_overrides(config)):
+            for i, overrides in enumerate(sweep.job_overrides(config)):
                 cfg = loader.load_sweep_config(config, list(overrides))
                 try:
                     validate.check(cfg, here=here)
@@ -127,8 +127,12 @@ class SweepGuard(Callback):
             check_directories(jobs, keys)
         except ReslabError as err:
             fail(err)
-        sweep_label.export(keys)  # for the jobs, and for the sweep's record (reslab.sweep, the next callback)
+        sweep_label.export(keys)  # for the jobs: joblib's workers and Slurm's jobs read it from the environment
         self.jobs = [cfg for _, cfg in jobs]
+        try:  # the manifest a report reads: which runs this sweep asked for, named as its jobs name themselves
+            sweep.record(config, [runinfo.run_dir(cfg).name for cfg in self.jobs], keys)
+        except Exception as err:  # without it a report cannot list the missing runs; train anyway
+            print(f"reslab: warning: the sweep's manifest was not written ({type(err).__name__}: {err})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         failed = [p for p in (_failed_path(cfg) for cfg in self.jobs) if p.is_file()]

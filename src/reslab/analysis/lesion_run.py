@@ -1,4 +1,4 @@
-"""`python -m reslab.probes.lesion_run <run dir>... [images=2000 draws=20 kmax=10 samples=5 data=<cifar10 source>]`:
+"""`python -m reslab.analysis.lesion_run <run dir>... [images=2000 draws=20 kmax=10 samples=5 data=<cifar10 source>]`:
 the lesion study (reslab.probes.lesion; experiments/lesion.md) on finished runs' saved weights, inference only.
 
 Each run gets three files beside its results, written once (a run that has them is skipped, so an interrupted
@@ -20,7 +20,7 @@ import torch
 
 from reslab import io, options
 from reslab.errors import ReslabError, one_line_errors
-from reslab.input_sizes import error_pct, load_run
+from reslab.analysis.input_sizes import error_pct, load_run
 from reslab.probes import lesion
 
 DEFAULTS = {"images": "2000", "draws": "20", "kmax": "10", "samples": "5", "data": "", "seed": "0"}
@@ -54,7 +54,7 @@ def lesion_one(run: Path, opts: dict) -> dict:
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.probes.lesion_run", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.lesion_run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="finished runs' directories (with model.pt); key=value options after them")
     a = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """Per-epoch metrics to CSV (rewritten atomically each epoch) and one progress line per epoch.
 
-The rows reach W&B through reslab.wandb_series, under the same names, not through Lightning's `log`: Lightning would
+The rows reach W&B through reslab.tracking.wandb_series, under the same names, not through Lightning's `log`: Lightning would
 add its own 0-based `epoch` to them."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def fmt_seconds(s: float) -> str:
 
 
 def sweep_position() -> str:
-    """'run i/N' inside a Hydra multirun (N is set by reslab.sweep.SweepProgress), else ''."""
+    """'run i/N' inside a Hydra multirun (N is set by reslab.run.sweep.SweepProgress), else ''."""
     try:
         from hydra.core.hydra_config import HydraConfig
 

@@ -22,7 +22,7 @@ Here, for CIFAR-shaped nets (reslab's plain and residual nets, with and without 
   `acf`: the autocorrelation of the directional derivative d(t) = u/|u| . grad f(x(t)) along the line, i.e. of
   the gradient of the 1-D function the net computes on the line (the paper's 1-D view, its Figure 1 bottom row).
 
-`python -m reslab.probes.shattered` (`make shattered`) writes shattered.csv, shattered.png and shattered.md
+`python -m reslab.analysis.shattered` (`make shattered`) writes shattered.csv, shattered.png and shattered.md
 under reports/mechanism/. No training, no data: minutes on a CPU.
 """
 
@@ -143,7 +143,7 @@ def markdown(s: pd.DataFrame, meta: dict) -> str:
         "Balduzzi et al., ICML 2017 (arXiv:1702.08591): the correlation between the gradients of nearby inputs "
         "\"decays exponentially with depth\" in feedforward nets, so that they \"resemble white noise\", and "
         "\"sublinearly\" with skip connections (abstract). Measured here on reslab's CIFAR nets at initialisation "
-        "(`reslab.probes.shattered`, which states the method): "
+        "(`reslab.analysis.shattered`, which states the method): "
         f"{meta['points']} points on a line through input space spanning {meta['span']:g} input norms, the gradient "
         "of a fixed random readout of the logits with respect to the input at every point, train-mode BN over the "
         f"line, {meta['seeds']} init seeds (median [min, max]). **grad corr** = mean Pearson correlation of the "
@@ -207,7 +207,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.probes.shattered", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.shattered", description=__doc__.split("\n\n")[0])
     ap.add_argument("--depths", default="20,56,110", help="6n+2 depths (default 20,56,110)")
     ap.add_argument("--seeds", default="0,1,2", help="init seeds (default 0,1,2)")
     ap.add_argument("--norms", default="bn,none", help="bn, none or both (default bn,none)")

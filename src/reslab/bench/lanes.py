@@ -3,7 +3,7 @@ each). Each lane is its own process training the same net on one fixed batch for
 started together; the figure is the lanes' summed throughput. The sweeps' choice (JOBS) rests on this row of the
 bench report, not on a guess.
 
-`python -m reslab.lane_bench --worker THREADS SECONDS OVERRIDES...` is the lane itself (one JSON line on stdout)."""
+`python -m reslab.bench.lanes --worker THREADS SECONDS OVERRIDES...` is the lane itself (one JSON line on stdout)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def worker(threads: int, seconds: float, batch: int, overrides: list[str]) -> di
 def lanes(jobs: int, threads: int, seconds: float, batch: int, overrides: list[str]) -> float:
     """Summed training img/s of `jobs` processes with `threads` threads each, run at the same time."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "reslab.lane_bench", "--worker", str(threads), str(seconds), str(batch), *overrides]
+    cmd = [sys.executable, "-m", "reslab.bench.lanes", "--worker", str(threads), str(seconds), str(batch), *overrides]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(jobs)]
     out = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs):

@@ -2,7 +2,7 @@
 warmup-stable-decay (WSD: constant lr, then a decay over the last fraction of training; Hu et al. 2024, Hägele et
 al. 2024).
 
-WSD is what makes a budget ladder cheap (reslab.ladder): until the decay starts, a run of budget B has the lr of a
+WSD is what makes a budget ladder cheap (reslab.run.ladder): until the decay starts, a run of budget B has the lr of a
 run of any larger budget, step for step, so a run of B can start from the larger run's checkpoint at B's decay start
 and end with the bytes it would have had alone."""
 

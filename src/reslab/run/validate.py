@@ -3,7 +3,7 @@
 The schema below sits beside the defaults (conf/train.yaml, conf/profile/, conf/data/): every value a
 run reads, with its type and range. `check` raises a one-line ReslabError for the first value outside
 it, naming the value and what is valid; `reslab-train` calls it before the run directory exists, and a
-multirun calls it for every job before the first one starts (reslab.guard).
+multirun calls it for every job before the first one starts (reslab.run.guard).
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from reslab import distributed, ladder
+from reslab.run import distributed, ladder
 from reslab.data.loader import NORMALIZATIONS, SPLITS
-from reslab.device import DEVICES, pick_device
-from reslab.distributed import STRATEGIES
+from reslab.training.device import DEVICES, pick_device
+from reslab.run.distributed import STRATEGIES
 from reslab.errors import ReslabError, bad_choice
-from reslab.logger import MODES as WANDB_MODES
 from reslab.options import SIMPLE_NAME
-from reslab.schedule import DECAY_SHAPES, WARMUP_SHAPES
+from reslab.training.schedule import DECAY_SHAPES, WARMUP_SHAPES
+
+WANDB_MODES = ("offline", "online", "disabled")  # logger.mode; the W&B logger (reslab.tracking.logger) reads it here
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 MISSING = object()
@@ -171,7 +172,7 @@ OPTIONAL = {  # sub-configs a profile may leave out; when present, their values 
     "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True),
                        "shape": Choice(WARMUP_SHAPES)},
     "profile.curve": {"points": Int(0), "early_points": Int(0), "train_images": Int(0), "test_images": Int(0)},
-    # Warmup-stable-decay instead of the milestones (reslab.schedule): the lr falls over the last `fraction`.
+    # Warmup-stable-decay instead of the milestones (reslab.training.schedule): the lr falls over the last `fraction`.
     "profile.decay": {"fraction": Num(0, above=True, max=1), "shape": Choice(DECAY_SHAPES)},
 }
 DEFAULTS = {"trainer.checkpoint_every_n_steps": 200, "profile.warmup.shape": "constant", "trainer.devices": 1,
@@ -240,6 +241,6 @@ def check(cfg: DictConfig, here: bool = True) -> None:
     # The device count against the batch (everywhere) and against this machine's devices (where it runs).
     distributed.check(cfg, pick_device(cfg.device) if here else None)
     check_source(cfg)
-    from reslab.runinfo import run_dir
+    from reslab.run.runinfo import run_dir
 
     check_writable(cfg.paths.runs, run_dir(cfg).parent)

@@ -22,7 +22,7 @@ from reslab import options
 from reslab.errors import ReslabError, one_line_errors
 from reslab.models import build_model
 from reslab.probes.responses import layer_responses
-from reslab.recorder import fmt_seconds
+from reslab.training.recorder import fmt_seconds
 from reslab.report.results import run_dirs
 
 

@@ -1,7 +1,7 @@
 """A trained net's error at other input sizes: its eval images (the test set, for a run of the test split)
 centre-cropped to 24x24, as they are (32x32), and zero-padded to 40x40.
 
-`python -m reslab.input_sizes <run dir> [sizes=24,32,40] [data=<cifar10 source>]` prints one JSON line per size,
+`python -m reslab.analysis.input_sizes <run dir> [sizes=24,32,40] [data=<cifar10 source>]` prints one JSON line per size,
 read from the run's config.yaml and model.pt (data= where the run's data source has moved).
 
 It tests "global average pooling lets the input size vary" (issue 26): a GAP head has no weight tied to the
@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 
 from reslab import options
 from reslab.errors import InputSizeError, ReslabError, one_line_errors
+from reslab.probes.curves import error_pct
 
 SIZES = (24, 32, 40)
 
@@ -56,13 +57,6 @@ def resize(x: torch.Tensor, size: int) -> tuple[torch.Tensor, str]:
     if size > side:
         return zero_pad(x, size), "zero pad"
     return x, "as trained"
-
-
-@torch.no_grad()
-def error_pct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
-    model.eval()
-    wrong = sum(int((model(x[i:i + batch]).argmax(1) != y[i:i + batch]).sum()) for i in range(0, len(x), batch))
-    return 100.0 * wrong / len(x)
 
 
 def errors_at_sizes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sizes=SIZES) -> list[dict]:
@@ -100,7 +94,7 @@ def load_run(run: Path, source: str | None = None) -> tuple[torch.nn.Module, tor
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.input_sizes", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.input_sizes", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a finished run's directory, e.g. runs/adhoc/cpu/resnet-20-s0")
     ap.add_argument("overrides", nargs="*", help="sizes=24,32,40, data=<cifar10 source>")
