@@ -17,12 +17,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from reslab import options
-from reslab.run import runinfo
 from reslab.errors import ReslabError
 from reslab.models import build_model
-from reslab.models.budget import block_yaml, main as budget_main, match, parse_budget
+from reslab.models.budget import block_yaml, match, parse_budget
+from reslab.models.budget import main as budget_main
 from reslab.paths import CONF_DIR
 from reslab.report import block, paired, plots
+from reslab.run import runinfo
 from reslab.summary import count_params
 
 ENTRIES = sorted(p.stem for p in (CONF_DIR / "block").glob("*.yaml"))

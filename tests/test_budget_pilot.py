@@ -10,7 +10,6 @@ import json
 import os
 
 import pytest
-
 from test_budget_report import fake_run
 
 from reslab.report import budget_pilot

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from reslab.tracking import dashboard, offline_runs, wandb_keys as K, workspace
+from reslab.tracking import dashboard, offline_runs, workspace
+from reslab.tracking import wandb_keys as K
 
 # wandb-workspaces 0.4.13 still declares pydantic-1-style validators.
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic V1 style:DeprecationWarning")

@@ -29,11 +29,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from reslab.run import runinfo, validate
 from reslab.data import DeviceLoader, synthetic
 from reslab.data.loader import Normalizer
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
+from reslab.run import runinfo, validate
 
 SMOKE = ["profile=smoke", "logger=none", "model.depth=8", "threads=1"]
 FAULTY = Path(__file__).with_name("faulty_train.py")

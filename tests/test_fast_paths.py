@@ -181,8 +181,8 @@ def test_one_step_of_reslabs_classifier_updates_the_parameters_as_a_plain_sgd_lo
 
 
 def test_the_eval_batch_changes_evaluation_and_responses_by_float_rounding_only():
-    from reslab.training.evaluate import evaluate
     from reslab.probes import layer_responses
+    from reslab.training.evaluate import evaluate
 
     torch.manual_seed(0)
     model = build_model(OmegaConf.create(TINY))

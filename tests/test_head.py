@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from reslab import io
-from reslab.errors import InputSizeError, ReslabError, one_line_errors
 from reslab.analysis.input_sizes import centre_crop, errors_at_sizes, main, resize, zero_pad
+from reslab.errors import InputSizeError, ReslabError, one_line_errors
 from reslab.models import build, build_model
 from reslab.paths import CONF_DIR
 from reslab.summary import count_params

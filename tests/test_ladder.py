@@ -9,8 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from reslab.run import ladder
 from reslab.errors import ReslabError
+from reslab.run import ladder
 from reslab.training.schedule import decay_start, lr_factor
 
 # 4 steps per epoch (200 images, batch 50). Rungs 8, 16 and 24 decay from steps 6, 12 and 18. Step 12 is an epoch's

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from reslab import io as reslab_io
 from reslab.run import stopping
 from reslab.training.device import usable_cores
@@ -123,9 +123,9 @@ def test_a_launcher_killed_outright_leaves_its_runs_saved_and_no_worker(training
 def test_the_launching_node_leaves_the_device_to_the_slurm_jobs():
     from hydra import compose, initialize_config_dir
 
+    from reslab.paths import CONF_DIR
     from reslab.run import validate
     from reslab.run.guard import runs_elsewhere
-    from reslab.paths import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         slurm = compose("train", ["hydra/launcher=slurm", "device=cuda"], return_hydra_config=True)

@@ -4,14 +4,15 @@ behave as their definitions say, the CLIs write what they promise, bad input is 
 from __future__ import annotations
 
 import math
+
 import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
+from reslab.analysis import shattered as sh
 from reslab.analysis import thousand_layers as tl
 from reslab.models import build
-from reslab.analysis import shattered as sh
 
 
 def test_the_line_is_straight_evenly_spaced_and_spans_the_asked_input_norms():

@@ -13,9 +13,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
-
 from conftest import ROOT, run_cli
+from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 KERNEL = "reslab"

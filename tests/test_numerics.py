@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli_env, run_cli
 
 from reslab import reproduce
 from reslab.run import numerics
-
-from conftest import cli_env, run_cli
 
 CPU_KIND = torch.backends.cpu.get_cpu_capability()
 GOLDEN = Path(__file__).with_name("golden") / f"numerics-{CPU_KIND}.json"

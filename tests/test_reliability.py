@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pandas as pd
@@ -18,10 +17,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from reslab import io
-from reslab.run import numerics, runinfo
 from reslab.data import load_cifar10, synthetic
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
+from reslab.run import numerics, runinfo
 
 SMOKE = ["profile=smoke", "logger=none", "model.depth=8"]
 FAULTY = Path(__file__).with_name("faulty_train.py")

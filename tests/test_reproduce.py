@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import cli_env, run_cli
 
-from reslab.run import numerics, runinfo
 from reslab.report.markdown import cpu_text, reproduced_line
 from reslab.report.results import load_results
-
-from conftest import cli_env, run_cli
+from reslab.run import numerics, runinfo
 
 RUN = ["profile=smoke", "logger=none", "model=resnet", "model.depth=8", "threads=1", "study=repro"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import cli_env, run_cli
+
 from reslab.report import consistency, markdown
 from reslab.run.sweep import sweep_jobs
 
@@ -128,8 +128,8 @@ def test_the_studies_sweeps_keep_their_plain_labels():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from reslab.run import runinfo, sweep_label
     from reslab.paths import CONF_DIR
+    from reslab.run import runinfo, sweep_label
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):

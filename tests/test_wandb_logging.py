@@ -16,10 +16,21 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from reslab.tracking.logger import job_type, tags, wandb_mode, wandb_run
 from reslab.paths import CONF_DIR
-from reslab.tracking.wandb_keys import (EPOCH, EPOCH_KEYS, GRAD_NORM_PREFIX, STEP, STEP_LOSS, STEP_LR, TRAIN_LOSS,
-                               UPDATE_PREFIX, grad_norm_key, layer_id, update_key)
+from reslab.tracking.logger import job_type, tags, wandb_mode, wandb_run
+from reslab.tracking.wandb_keys import (
+    EPOCH,
+    EPOCH_KEYS,
+    GRAD_NORM_PREFIX,
+    STEP,
+    STEP_LOSS,
+    STEP_LR,
+    TRAIN_LOSS,
+    UPDATE_PREFIX,
+    grad_norm_key,
+    layer_id,
+    update_key,
+)
 
 FAULTY = Path(__file__).with_name("faulty_train.py")
 EVERY = 2  # logger.log_every_n_steps: two windows per epoch of four steps

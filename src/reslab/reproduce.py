@@ -25,10 +25,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from reslab import io, options
-from reslab.run import numerics, runinfo
 from reslab.errors import ReslabError, one_line_errors
 from reslab.report.results import run_dirs, study_dir
-from reslab.run.runinfo import REPRODUCED as RECORD, cpu_name, git_commit  # the record is read by reslab.report.markdown
+from reslab.run import numerics, runinfo
+from reslab.run.runinfo import REPRODUCED as RECORD  # the record is read by reslab.report.markdown
+from reslab.run.runinfo import cpu_name, git_commit
 
 NUMBERS = ("train_loss", "train_error", "test_loss", "test_error", "steps")
 TIMING_COLUMNS = ("seconds", "elapsed")  # metrics.csv's wall times: the only columns that may differ

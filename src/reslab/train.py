@@ -14,19 +14,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reslab import io, options
-from reslab.run import distributed, ladder, outputs, runinfo, stopping, validate
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
-from reslab.data.source import md5sum, folder_fingerprint, resolve
-from reslab.training.device import pick_device, pick_eval_batch, pick_precision, set_threads
+from reslab.data.source import folder_fingerprint, md5sum, resolve
 from reslab.errors import Interrupted, ReslabError
+from reslab.models import build_model
+from reslab.paths import CONF_DIR
+from reslab.probes.curves import schedule
+from reslab.run import distributed, ladder, outputs, runinfo, stopping, validate
 from reslab.run.guard import recorded
 from reslab.run.lock import lock_path, run_lock
-from reslab.tracking.logger import log_result, wandb_run
-from reslab.models import build_model
-from reslab.probes.curves import schedule
-from reslab.paths import CONF_DIR
 from reslab.summary import count_flops, count_params
+from reslab.tracking.logger import log_result, wandb_run
+from reslab.training.device import pick_device, pick_eval_batch, pick_precision, set_threads
 from reslab.training.trainer import make_trainer
 
 log = logging.getLogger("reslab")
@@ -98,7 +98,9 @@ def train(cfg: DictConfig) -> dict | None:
         work = runinfo.begin(out, run_key.key, probes)
         ladder.start(cfg, key_of, work, name)
         if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
-            from reslab.run.checkpoint import usable  # imports Lightning: not before a run trains (a bad config fails fast)
+            from reslab.run.checkpoint import (
+                usable,  # imports Lightning: not before a run trains (a bad config fails fast)
+            )
 
             usable(work / runinfo.CHECKPOINT)
         result = distributed.launch(fit_logged, load_data, cfg, data, run_key.key, device, precision, name, out, work)
@@ -136,13 +138,13 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     import lightning as L
 
     quiet_lightning()
-    from reslab.run.checkpoint import Checkpointer, usable
-    from reslab.training.module import Classifier
     from reslab.probes.callback import GradNormProbe
     from reslab.probes.curves import CurveProbe
     from reslab.probes.flow_callback import FlowProbe
-    from reslab.training.recorder import RunRecorder
+    from reslab.run.checkpoint import Checkpointer, usable
     from reslab.tracking.wandb_series import WandbSeries
+    from reslab.training.module import Classifier
+    from reslab.training.recorder import RunRecorder
 
     if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.run.distributed)
         io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

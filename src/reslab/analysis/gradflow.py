@@ -18,7 +18,6 @@ from hydra import compose
 from omegaconf import DictConfig, open_dict
 
 from reslab import io
-from reslab.run import runinfo
 from reslab.data import DeviceLoader, load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
 from reslab.errors import bad_choice, one_line_errors
@@ -27,8 +26,9 @@ from reslab.paths import CONF_DIR
 from reslab.probes import gradient_norms
 from reslab.probes.controls import CONTROLS
 from reslab.probes.signal import backward_signal
-from reslab.training.recorder import fmt_seconds
+from reslab.run import runinfo
 from reslab.training.device import pick_device, set_threads
+from reslab.training.recorder import fmt_seconds
 
 
 def model_cfg(family: str, depth: int, norm: str, init_scale: float = 1.0, variant: str | None = None) -> DictConfig:

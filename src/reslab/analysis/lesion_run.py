@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 
 from reslab import io, options
-from reslab.errors import ReslabError, one_line_errors
 from reslab.analysis.input_sizes import error_pct, load_run
+from reslab.errors import ReslabError, one_line_errors
 from reslab.probes import lesion
 
 DEFAULTS = {"images": "2000", "draws": "20", "kmax": "10", "samples": "5", "data": "", "seed": "0"}

@@ -15,15 +15,14 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from reslab import io
+from reslab import io, options
 from reslab.data import load_cifar10
 from reslab.data.loader import Normalizer, split_arrays
-from reslab import options
 from reslab.errors import ReslabError, one_line_errors
 from reslab.models import build_model
 from reslab.probes.responses import layer_responses
-from reslab.training.recorder import fmt_seconds
 from reslab.report.results import run_dirs
+from reslab.training.recorder import fmt_seconds
 
 
 def reprobe(run: Path, data_cache: dict) -> int:

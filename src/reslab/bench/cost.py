@@ -33,16 +33,15 @@ from pathlib import Path
 
 import hydra
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from reslab import io, options
-from reslab.run import runinfo
+from reslab.bench.steps import NUM_CLASSES, autocast_dtype, batch, optimizer, train_step  # noqa: F401 (cost's API)
 from reslab.errors import ReslabError, one_line_errors
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
+from reslab.run import runinfo
 from reslab.summary import count_flops, count_params
-from reslab.bench.steps import NUM_CLASSES, autocast_dtype, batch, optimizer, train_step  # noqa: F401 (cost's API)
 
 # Kept light at import: the memory probe's subprocess imports this module, and what it imports is
 # resident before the step it measures (Lightning, pulled in by reslab.bench, is imported where used).

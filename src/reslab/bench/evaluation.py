@@ -19,9 +19,9 @@ from reslab.bench.data import as_tensors, random_cifar
 from reslab.bench.timing import sync
 from reslab.data import DeviceLoader
 from reslab.data.loader import Normalizer
+from reslab.models import build_model
 from reslab.training.device import EVAL_BATCH
 from reslab.training.evaluate import evaluate
-from reslab.models import build_model
 
 
 def eval_rows(e: DictConfig, nets: dict, device: str, precision: str, channels_last: bool, seed: int,

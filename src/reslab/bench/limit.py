@@ -7,8 +7,9 @@ import time
 
 import torch
 
+from reslab.bench.steps import autocast_dtype, optimizer, train_step
+from reslab.bench.steps import batch as fixed_batch
 from reslab.bench.timing import sync
-from reslab.bench.steps import autocast_dtype, batch as fixed_batch, optimizer, train_step
 
 
 def model_only(model: torch.nn.Module, opt: dict, batch: int, device: torch.device, channels_last: bool,

@@ -23,14 +23,14 @@ from omegaconf import DictConfig
 
 from reslab import io
 from reslab.bench.timing import step_clock, sync
-from reslab.run.checkpoint import Checkpointer
 from reslab.data import DeviceLoader
-from reslab.training.device import pick_eval_batch
 from reslab.data.loader import Normalizer
-from reslab.training.module import Classifier
 from reslab.probes.callback import GradNormProbe
 from reslab.probes.curves import CurveProbe, schedule
 from reslab.probes.flow_callback import FlowProbe
+from reslab.run.checkpoint import Checkpointer
+from reslab.training.device import pick_eval_batch
+from reslab.training.module import Classifier
 from reslab.training.trainer import make_trainer
 
 FULL_TRAIN = {"test": 50_000, "val": 45_000}  # training images of a split when the profile takes no subset

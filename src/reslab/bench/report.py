@@ -39,7 +39,7 @@ def section(r: dict) -> list[str]:
              f"- Threads: torch {th['torch_threads']} (intra-op, set by the bench: {th['threads_set']}), inter-op "
              f"{th['interop_threads']}, backend {th['backend']}, OMP_NUM_THREADS={th['OMP_NUM_THREADS'] or 'unset'}, "
              f"MKL_NUM_THREADS={th['MKL_NUM_THREADS'] or 'unset'}; DataLoader workers: {th['dataloader_workers']}.",
-             *([f"- This CPU has AMX-BF16: bf16 autocast may train faster than fp32 here; the studies train in fp32 "
+             *(["- This CPU has AMX-BF16: bf16 autocast may train faster than fp32 here; the studies train in fp32 "
                 "on a CPU, so it is not measured by default (`make bench ARGS='trainer.precision=bf16-mixed'` adds "
                 "the bf16 rows)."] if "amx_bf16" in r["cpu"]["flags"] and r["precision"] == "32-true" else []),
              f"- Peak (the MFU denominator): {peak}.",

@@ -20,7 +20,6 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab.run import runinfo
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
 from reslab.bench.evaluation import eval_rows
@@ -28,10 +27,11 @@ from reslab.bench.floor import floor_rows
 from reslab.bench.fusion import fusion_rows
 from reslab.bench.limit import matmul_peak, model_only
 from reslab.bench.pipeline import POINTS, reslab_fit, study_points
-from reslab.training.device import pick_device, pick_precision, set_threads
 from reslab.errors import ReslabError
 from reslab.models import build_model
+from reslab.run import runinfo
 from reslab.summary import count_flops, count_params
+from reslab.training.device import pick_device, pick_precision, set_threads
 
 GROUPS = ("baseline", "limit", "reslab")
 DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}

@@ -7,11 +7,10 @@ cache) are the same on every machine.
 
 from __future__ import annotations
 
-import tarfile
-from pathlib import Path, PurePosixPath
-
 import io
+import tarfile
 import warnings
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch

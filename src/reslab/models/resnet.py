@@ -33,8 +33,17 @@ import torch
 import torch.nn as nn
 
 from reslab.errors import InputSizeError, ReslabError, bad_choice
-from reslab.models.layers import (NORMS, Projection, ResponseTap, ShortcutDropout, ZeroPadShortcut, conv1x1,
-                                  conv3x3, he_init, norm_layer)
+from reslab.models.layers import (
+    NORMS,
+    Projection,
+    ResponseTap,
+    ShortcutDropout,
+    ZeroPadShortcut,
+    conv1x1,
+    conv3x3,
+    he_init,
+    norm_layer,
+)
 from reslab.models.registry import register
 
 SHORTCUTS = ("none", "A", "B", "C")

@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reslab.probes.curves import error_pct
 from reslab.models.resnet import BasicBlock, CifarResNet
+from reslab.probes.curves import error_pct
 
 CENTRAL = 0.9  # the share of the total gradient the effective path lengths hold (Veit et al.: "5-17" of 54 blocks)
 

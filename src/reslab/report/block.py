@@ -134,7 +134,7 @@ def contrasts(df: pd.DataFrame, agg: pd.DataFrame) -> dict[str, list[paired.Pair
     - claims (primary): A1 at each budget (ResNet − DenseNet-BC at equal weights), A2 (ResNet at the largest
       budget − DenseNet-BC at the smallest: fewer weights), B1 at each budget (VoVNet − DenseNet-BC);
     - per-block (secondary): pre-activation, bottleneck and VoVNetV2 against their references."""
-    net, budgets = nets_by(agg), budgets_of(agg)
+    budgets = budgets_of(agg)
     claims, secondary = [], []
     for b in budgets:
         if (RESNET, b) in net and (DENSENET, b) in net:
@@ -261,7 +261,7 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
     with the counted FLOPs for 'less computation'; the headline also states what was measured (training
     throughput and peak memory), since the FLOP count leaves BN, ReLU and concatenation out. A1 reads it at
     equal weights."""
-    net, budgets = nets_by(agg), budgets_of(agg)
+    budgets = budgets_of(agg)
     lines = []
     a2 = _find(fams, "A2")
     if a2 is None:

@@ -19,8 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reslab import io
-from reslab import models
+from reslab import io, models
 from reslab.models.imagenet_resnet import LAYOUTS, STRIDE_AT
 from reslab.report import published
 from reslab.run.runinfo import git_commit

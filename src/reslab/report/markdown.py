@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reslab.run import numerics
 from reslab.report import consistency, overlap
+from reslab.run import numerics
 from reslab.run.runinfo import REPRODUCED, git_commit
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-
 ALPHA = 0.05         # two-sided, family-wise per family of contrasts (Holm)
 PRACTICAL_PP = 2.0   # differences smaller than this are not called, in either direction
 POWER = 0.8

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from reslab.run import numerics
 from reslab.errors import ReslabError
 from reslab.report import consistency
+from reslab.run import numerics
 
 
 def study_dir(runs: Path, study: str, profile: str) -> Path:

@@ -19,8 +19,6 @@ from reslab import io
 from reslab.report import markdown, paired, power, sweep_time
 from reslab.report.stats import CHANCE
 
-
-
 # Header.
 
 def profile_cfg(results: pd.DataFrame) -> dict | None:

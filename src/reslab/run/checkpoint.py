@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from reslab import io
-from reslab.run.distributed import agreed_signal
 from reslab.errors import Interrupted
+from reslab.run.distributed import agreed_signal
 
 
 def rng_states() -> dict:

@@ -25,10 +25,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from reslab import io
-from reslab.run import runinfo, sweep_label
 from reslab.errors import ReslabError, fail, one_line_errors
 from reslab.paths import TRAIN_JOB
-
+from reslab.run import runinfo, sweep_label
 
 
 def _in_multirun() -> bool:

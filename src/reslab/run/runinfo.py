@@ -26,8 +26,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from reslab import io
-from reslab.run import distributed, numerics
 from reslab.paths import ROOT
+from reslab.run import distributed, numerics
 
 
 def label(cfg: DictConfig) -> str:

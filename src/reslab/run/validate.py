@@ -15,12 +15,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from reslab.run import distributed, ladder
 from reslab.data.loader import NORMALIZATIONS, SPLITS
-from reslab.training.device import DEVICES, pick_device
-from reslab.run.distributed import STRATEGIES
 from reslab.errors import ReslabError, bad_choice
 from reslab.options import SIMPLE_NAME
+from reslab.run import distributed, ladder
+from reslab.run.distributed import STRATEGIES
+from reslab.training.device import DEVICES, pick_device
 from reslab.training.schedule import DECAY_SHAPES, WARMUP_SHAPES
 
 WANDB_MODES = ("offline", "online", "disabled")  # logger.mode; the W&B logger (reslab.tracking.logger) reads it here

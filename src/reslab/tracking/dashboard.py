@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 from omegaconf import OmegaConf
 
 from reslab import io, options
-from reslab.tracking import offline_runs
 from reslab.errors import ReslabError, bad_choice, one_line_errors
 from reslab.paths import CONF_DIR
+from reslab.tracking import offline_runs
 
 ACTIONS = ("dashboard", "sync", "workspace")
 WANDB = [sys.executable, "-m", "wandb"]   # the wandb of this interpreter, whatever PATH holds

@@ -17,9 +17,7 @@ from typing import Iterator
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.run import distributed, runinfo
-from reslab.run.validate import WANDB_MODES as MODES
 from reslab.tracking.wandb_keys import STEP
-
 
 
 def wandb_mode(cfg: DictConfig) -> str | None:
