@@ -50,10 +50,16 @@ block.results_table(nets)
 
 # %%
 colors, markers = block.styles(nets)
-axes = [("params", "parameters (log)", True), ("flops", "forward FLOPs per image (log)", True),
-        ("train_ips", "training images/s, measured (log)", True)]
-fronts = {"params": block.pareto_front(nets, "params"), "flops": block.pareto_front(nets, "flops"),
-          "train_ips": block.pareto_front(nets, "train_ips", higher_is_better=True)}
+axes = [
+    ("params", "parameters (log)", True),
+    ("flops", "forward FLOPs per image (log)", True),
+    ("train_ips", "training images/s, measured (log)", True),
+]
+fronts = {
+    "params": block.pareto_front(nets, "params"),
+    "flops": block.pareto_front(nets, "flops"),
+    "train_ips": block.pareto_front(nets, "train_ips", higher_is_better=True),
+}
 plots.pareto(nets, axes, fronts, colors, markers, None, f"profile {PROFILE}: test error against size, work and speed")
 
 # %%
@@ -68,8 +74,21 @@ nets[["label", "params", "flops", "train_ips", "infer_ips", "peak_memory_bytes",
 
 # %%
 contrasts = block.contrasts(runs, nets)
-display(Markdown("\n".join(["**Claim (a)**", "", *block.claim_a(contrasts, nets, cost), "",
-                            "**Claim (b)**", "", *block.claim_b(contrasts, nets, cost)])))
+display(
+    Markdown(
+        "\n".join(
+            [
+                "**Claim (a)**",
+                "",
+                *block.claim_a(contrasts, nets, cost),
+                "",
+                "**Claim (b)**",
+                "",
+                *block.claim_b(contrasts, nets, cost),
+            ]
+        )
+    )
+)
 skeleton.contrast_table(contrasts["per-block"]) if contrasts["per-block"] else print("no per-block contrasts")
 
 # %% [markdown]
@@ -81,8 +100,16 @@ curves = load_csvs(runs, "curves.csv")
 if curves.empty:
     print("no curve probe in these runs")
 else:
-    display(plots.variant_curves(curves, block.curve_panels(nets), {l: colors[f] for l, f in zip(nets.label, nets.family)},
-                                 None, [int(s) for s in runs.lr_drop_steps.iloc[0]], f"profile {PROFILE}: curve-probe error"))
+    display(
+        plots.variant_curves(
+            curves,
+            block.curve_panels(nets),
+            {l: colors[f] for l, f in zip(nets.label, nets.family)},
+            None,
+            [int(s) for s in runs.lr_drop_steps.iloc[0]],
+            f"profile {PROFILE}: curve-probe error",
+        )
+    )
 
 # %% [markdown]
 # ## Gradient flow per block

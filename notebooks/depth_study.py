@@ -40,8 +40,19 @@ results = load_results(RUNS, STUDY, PROFILE)  # refuses runs that differ in prof
 curves = load_csvs(results, "curves.csv")
 per_run = depth.run_rows(results, curves)  # one row per run: the report's runs.csv
 nets = depth.aggregate(per_run)  # one row per net, mean ± sd over seeds: its results.csv
-nets[["label", "n_seeds", "n_ok", "train_error_mean", "train_error_std", "test_error_mean", "test_error_std",
-      "at_chance", "n_spikes"]]
+nets[
+    [
+        "label",
+        "n_seeds",
+        "n_ok",
+        "train_error_mean",
+        "train_error_std",
+        "test_error_mean",
+        "test_error_std",
+        "at_chance",
+        "n_spikes",
+    ]
+]
 
 # %% [markdown]
 # ## Degradation: final training error against depth, per family
@@ -59,8 +70,11 @@ plots.error_vs_depth(per_run, None, title=f"profile {PROFILE}: final error by de
 # %%
 steps = int(results.steps_planned.max())
 tests = depth.analyse(per_run)
-display(Markdown("\n".join("- " + line for line in depth.headline(per_run, nets, tests, steps,
-                                                                  int(results.batch_size.iloc[0])))))
+display(
+    Markdown(
+        "\n".join("- " + line for line in depth.headline(per_run, nets, tests, steps, int(results.batch_size.iloc[0])))
+    )
+)
 display(Markdown("\n".join(depth.verdict_lines(per_run, tests, steps))))
 display(Markdown("\n".join(depth.secondary_lines(per_run)) or "_No secondary tests (fewer than two seeds)._"))
 
@@ -72,8 +86,11 @@ display(Markdown("\n".join(depth.secondary_lines(per_run)) or "_No secondary tes
 drops = sorted({int(x) for v in results.lr_drop_steps.dropna() for x in v})
 families = [f for f in depth.FAMILIES if f in set(curves.family)] if not curves.empty else []
 if families:
-    display(plots.learning_curves(curves, families, None, drops=drops,
-                                  title=f"profile {PROFILE}: error on fixed image sets, mean over seeds"))
+    display(
+        plots.learning_curves(
+            curves, families, None, drops=drops, title=f"profile {PROFILE}: error on fixed image sets, mean over seeds"
+        )
+    )
 else:
     print("no curve probe in these runs (curves.csv)")
 
@@ -103,8 +120,11 @@ if grads.empty:
 else:
     last = grads[(grads.kind == "main") & (grads.step == grads.groupby("label").step.transform("max"))]
     display(plots.grad_profiles(last.assign(panel=last.family), None, "weight-gradient norm at the last probe"))
-    display(plots.ratio_vs_depth(flow.training_ratios(grads), None, flow.VANISHING_RATIO,
-                                 "during training (first and last probe)"))
+    display(
+        plots.ratio_vs_depth(
+            flow.training_ratios(grads), None, flow.VANISHING_RATIO, "during training (first and last probe)"
+        )
+    )
 
 # %% [markdown]
 # ### Relative update size by layer

@@ -42,8 +42,20 @@ depths = sorted(runs.depth.unique())
 main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
 order = list(dict.fromkeys(runs.label))
 variants = shortcut.aggregate(runs)  # one row per variant and depth, mean ± sd over seeds: the report's results.csv
-variants[["label", "group", "description", "n_seeds", "diverged", "train_error_mean", "test_error_mean",
-          "test_error_std", "params", "extra_params"]]
+variants[
+    [
+        "label",
+        "group",
+        "description",
+        "n_seeds",
+        "diverged",
+        "train_error_mean",
+        "test_error_mean",
+        "test_error_std",
+        "params",
+        "extra_params",
+    ]
+]
 
 # %% [markdown]
 # ## Final error per variant

@@ -44,8 +44,17 @@ ARGS = os.environ.get("RESLAB_NB_ARGS", "")  # as the Makefile's ARGS: more Hydr
 import subprocess
 import sys
 
-command = [sys.executable, "-m", "reslab.train", f"study={STUDY}", f"profile={PROFILE}", f"model={MODEL}",
-           f"model.depth={DEPTH}", f"paths.runs={RUNS.resolve()}", "logger=none"]
+command = [
+    sys.executable,
+    "-m",
+    "reslab.train",
+    f"study={STUDY}",
+    f"profile={PROFILE}",
+    f"model={MODEL}",
+    f"model.depth={DEPTH}",
+    f"paths.runs={RUNS.resolve()}",
+    "logger=none",
+]
 if DATA:
     command.append(f"data.source={(ROOT / DATA).resolve()}")
 command += ARGS.split()
@@ -100,8 +109,9 @@ fwd.set(yscale="log", xlabel="relative depth (0 = input side)", ylabel="RMS of h
 back.legend(fontsize=7)
 display(fig)
 plt.close(fig)
-readings = pd.DataFrame([{"step": s, **sig.summarise(g.sort_values("block").grad_rms.to_numpy())}
-                         for s, g in signal.groupby("step")])
+readings = pd.DataFrame(
+    [{"step": s, **sig.summarise(g.sort_values("block").grad_rms.to_numpy())} for s, g in signal.groupby("step")]
+)
 readings.assign(reading=readings.ratio.map(sig.reading))
 
 # %% [markdown]

@@ -25,9 +25,10 @@ from reslab.training.module import Classifier
 if __name__ == "__main__":  # the command; the ranks of a run on several devices import this file (faultsite/)
     split = sys.argv.index("--")
     os.environ["RESLAB_TEST_FAULTS"] = " ".join(sys.argv[1:split])
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(os.path.dirname(__file__), "faultsite"),
-                                                             os.environ.get("PYTHONPATH")]))
-    sys.argv = [sys.argv[0], *sys.argv[split + 1:]]
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.path.join(os.path.dirname(__file__), "faultsite"), os.environ.get("PYTHONPATH")])
+    )
+    sys.argv = [sys.argv[0], *sys.argv[split + 1 :]]
 faults = [a.split(":", 1) for a in os.environ["RESLAB_TEST_FAULTS"].split()]
 signals = {int(k): getattr(signal, f"SIG{v}") for k, v in faults if k.isdigit()}
 full = {v for k, v in faults if k == "enospc"}

@@ -15,10 +15,21 @@ from conftest import ROOT, run_cli
 
 PAGE = "docs/add-a-block.md"
 # Tiny probes: the example's numbers mean nothing; what is checked is that every stage of the study runs.
-SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false", "profile.epochs=1", "profile.train_subset=100",
-         "profile.eval_subset=50", "profile.curve.train_images=20", "profile.curve.test_images=20",
-         "probes.flow_batch_size=8", "probes.flow_points=1", "probes.flow_batches=1", "probes.grad_norms=false",
-         "probes.response_calib_images=50"]
+SMOKE = [
+    "profile=smoke",
+    "logger=none",
+    "trainer.save_weights=false",
+    "profile.epochs=1",
+    "profile.train_subset=100",
+    "profile.eval_subset=50",
+    "profile.curve.train_images=20",
+    "profile.curve.test_images=20",
+    "probes.flow_batch_size=8",
+    "probes.flow_points=1",
+    "probes.flow_batches=1",
+    "probes.grad_norms=false",
+    "probes.response_calib_images=50",
+]
 
 
 def readme_files() -> dict[str, str]:
@@ -56,7 +67,15 @@ def test_the_readme_block_trains_and_reaches_the_block_report(project, env, tmp_
     assert params == 272_710, "the page states this count"
     assert abs(params / 270_000 - 1) <= 0.10, "within the budget's ±10%"
 
-    cli("reslab-train", "-m", "experiment=block", "block=mbnet-0.27M", "seed=0,1", f"data.source={synth_archive}", *SMOKE)
+    cli(
+        "reslab-train",
+        "-m",
+        "experiment=block",
+        "block=mbnet-0.27M",
+        "seed=0,1",
+        f"data.source={synth_archive}",
+        *SMOKE,
+    )
     runs = work / "runs/block/smoke"
     assert {p.name for p in runs.iterdir()} >= {"mbnet-0.27M-29-s0", "mbnet-0.27M-29-s1"}
     cli("reslab-report", "block", "profile=smoke")

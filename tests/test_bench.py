@@ -17,11 +17,25 @@ from reslab.paths import CONF_DIR
 
 # ResNet-8 at batch 8, the batch of the profile whose probes it costs (so that the probe row is filled too);
 # small probe sets, a small matmul for the peak.
-TINY = ["bench.cases=[{label: ResNet-8, overrides: ['model.depth=8'], batch: 8, steps: 1}]", "bench.warmup_steps=1",
-        "bench.repeats=2", "bench.min_images=64", "bench.peak_size.cpu=128", "bench.peak_calls=1",
-        "profile.batch_size=8", "probes.flow_batch_size=8", "profile.curve.train_images=16",
-        "profile.curve.test_images=16", "threads=1", "bench.evaluation.images=20", "bench.evaluation.batches=[5,20]",
-        "bench.fusion.batch=4", "bench.lanes.seconds=1", "bench.lanes.repeats=1", "bench.floor.steps=3"]
+TINY = [
+    "bench.cases=[{label: ResNet-8, overrides: ['model.depth=8'], batch: 8, steps: 1}]",
+    "bench.warmup_steps=1",
+    "bench.repeats=2",
+    "bench.min_images=64",
+    "bench.peak_size.cpu=128",
+    "bench.peak_calls=1",
+    "profile.batch_size=8",
+    "probes.flow_batch_size=8",
+    "profile.curve.train_images=16",
+    "profile.curve.test_images=16",
+    "threads=1",
+    "bench.evaluation.images=20",
+    "bench.evaluation.batches=[5,20]",
+    "bench.fusion.batch=4",
+    "bench.lanes.seconds=1",
+    "bench.lanes.repeats=1",
+    "bench.floor.steps=3",
+]
 
 
 def bench_cfg(*overrides):
@@ -35,10 +49,24 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
     readme = (tmp_path / "reports/bench/README.md").read_text()
     for columns in (SUMMARY_COLUMNS, DETAIL_COLUMNS):
         assert "| " + " | ".join(columns) + " |" in readme.splitlines()
-    for stated in ("torch ", "Threads: torch 1", "inter-op", "Peak (the MFU denominator): fp32", "3 x forward FLOPs",
-                   "random CIFAR-shaped data", "interleaved", "## GPU", "Not measured: no GPU",
-                   "### How a sweep should use the cores", "### Evaluation batch", "| ResNet-8 |", "### Seed fusion", "| grouped |",
-                   "### reslab's own work per step", "paired ratios"):
+    for stated in (
+        "torch ",
+        "Threads: torch 1",
+        "inter-op",
+        "Peak (the MFU denominator): fp32",
+        "3 x forward FLOPs",
+        "random CIFAR-shaped data",
+        "interleaved",
+        "## GPU",
+        "Not measured: no GPU",
+        "### How a sweep should use the cores",
+        "### Evaluation batch",
+        "| ResNet-8 |",
+        "### Seed fusion",
+        "| grouped |",
+        "### reslab's own work per step",
+        "paired ratios",
+    ):
         assert stated in readme, stated
 
     [result] = [json.loads(p.read_text()) for p in (tmp_path / "reports/bench").glob("*.json")]
@@ -69,12 +97,15 @@ def test_the_probes_a_study_pays_are_counted_as_train_py_schedules_them():
     assert study_points(bench_cfg(), 32) == {"steps": 800, "grad_norms": 16, "flow": 5, "curve": 20, "checkpoint": 3}
 
 
-@pytest.mark.parametrize("override, message", [
-    ("bench.warmup_steps=0", "bench.warmup_steps=0 is not valid; valid: an integer >= 1"),
-    ("bench.repeats=0", "bench.repeats=0 is not valid"),
-    ("bench.steps=0", "bench.steps=0 is not valid; valid: null (each case's steps) or an integer >= 1"),
-    ("bench.lightning_workers=-1", "bench workers -1 is not valid"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("bench.warmup_steps=0", "bench.warmup_steps=0 is not valid; valid: an integer >= 1"),
+        ("bench.repeats=0", "bench.repeats=0 is not valid"),
+        ("bench.steps=0", "bench.steps=0 is not valid; valid: null (each case's steps) or an integer >= 1"),
+        ("bench.lightning_workers=-1", "bench workers -1 is not valid"),
+    ],
+)
 def test_bad_bench_settings_are_one_line_errors(override, message):
     with pytest.raises(ReslabError) as err:
         check(bench_cfg(override).bench)
@@ -82,23 +113,42 @@ def test_bad_bench_settings_are_one_line_errors(override, message):
 
 
 def case_of(limit_ms: list[float], reslab_ms: list[float]) -> dict:
-    return {"variants": [{"name": "model-cl-fp32", "seconds": [t / 1000 for t in limit_ms],
-                          "ms_per_step_median": sorted(limit_ms)[len(limit_ms) // 2]},
-                         {"name": "reslab", "seconds": [t / 1000 for t in reslab_ms],
-                          "ms_per_step_median": sorted(reslab_ms)[len(reslab_ms) // 2]}]}
+    return {
+        "variants": [
+            {
+                "name": "model-cl-fp32",
+                "seconds": [t / 1000 for t in limit_ms],
+                "ms_per_step_median": sorted(limit_ms)[len(limit_ms) // 2],
+            },
+            {
+                "name": "reslab",
+                "seconds": [t / 1000 for t in reslab_ms],
+                "ms_per_step_median": sorted(reslab_ms)[len(reslab_ms) // 2],
+            },
+        ]
+    }
 
 
 def test_a_missed_target_is_explained_by_reslabs_own_work_when_that_caps_it():
     settings = {"target_of_limit": 0.95}
     # A 10 ms model and 1 ms of reslab's own work per step: at most 10/11 = 91% of the model alone.
-    text = gap(case_of([10, 10, 10], [11, 11, 11]), {"limit_variant": "model-cl-fp32", "own_ms": 1.0,
-                                                      "own_cap": 10 / 11}, settings)
+    text = gap(
+        case_of([10, 10, 10], [11, 11, 11]),
+        {"limit_variant": "model-cl-fp32", "own_ms": 1.0, "own_cap": 10 / 11},
+        settings,
+    )
     assert "caps it at 91% of this model alone: the target is out of reach by reslab's own work" in text
     # A 100 ms model, 1 ms of own work (cap 99%), every repeat 8 ms slower: 7 ms of it is not reslab's code.
-    text = gap(case_of([100, 100, 100], [108, 108, 108]), {"limit_variant": "model-cl-fp32", "own_ms": 1.0,
-                                                           "own_cap": 100 / 101}, settings)
+    text = gap(
+        case_of([100, 100, 100], [108, 108, 108]),
+        {"limit_variant": "model-cl-fp32", "own_ms": 1.0, "own_cap": 100 / 101},
+        settings,
+    )
     assert "above the target" in text and "1.0 ms of it reslab's own work; the other 7.0 ms" in text
     # The same gap in one repeat only: within the spread, not a measured gap.
-    text = gap(case_of([100, 100, 100], [108, 100, 108]), {"limit_variant": "model-cl-fp32", "own_ms": 1.0,
-                                                           "own_cap": 100 / 101}, settings)
+    text = gap(
+        case_of([100, 100, 100], [108, 100, 108]),
+        {"limit_variant": "model-cl-fp32", "own_ms": 1.0, "own_cap": 100 / 101},
+        settings,
+    )
     assert "within the spread" in text

@@ -52,12 +52,15 @@ def small(family: str) -> torch.nn.Module:
 
 # Published parameter counts.
 
+
 def test_densenet_bc_100_12_has_769162_parameters():
     # Paper Table 2 and the official README (liuzhuang13/DenseNet): 0.8M. Exact count: osmr/imgclsmob,
     # pytorch/README.md, CIFAR-10 table, "DenseNet-BC-100 (k=12) | 4.16 | 769,162" (CIFAR-100: 800,032).
     assert count_params(build_model(model_cfg("model=densenet-bc"))) == 769_162
-    assert count_params(build("densenet", depth=100, growth_rate=12, bottleneck=True, compression=0.5,
-                              num_classes=100)) == 800_032
+    assert (
+        count_params(build("densenet", depth=100, growth_rate=12, bottleneck=True, compression=0.5, num_classes=100))
+        == 800_032
+    )
 
 
 def test_densenet_40_12_has_the_papers_1_0m_parameters():
@@ -75,8 +78,10 @@ def test_plain_dense_layers_match_an_independent_implementation():
     assert count_params(build("densenet", depth=100, growth_rate=12, compression=0.5, stem_channels=24)) == 4_068_490
 
 
-@pytest.mark.parametrize("depth, k, bc, millions", [(100, 12, False, 7.0), (100, 24, False, 27.2),
-                                                    (250, 24, True, 15.3), (190, 40, True, 25.6)])
+@pytest.mark.parametrize(
+    "depth, k, bc, millions",
+    [(100, 12, False, 7.0), (100, 24, False, 27.2), (250, 24, True, 15.3), (190, 40, True, 25.6)],
+)
 def test_the_other_densenets_of_the_papers_table_2(depth, k, bc, millions):
     with torch.device("meta"):  # shapes only
         model = build("densenet", depth=depth, growth_rate=k, bottleneck=bc, compression=0.5 if bc else 1.0)
@@ -102,6 +107,7 @@ def test_preact_yaml_is_the_option_a_resnet_with_its_269722_parameters():
 
 
 # Shapes and wiring.
+
 
 @pytest.mark.parametrize("family", SMALL)
 def test_every_new_family_maps_a_batch_of_cifar_images_to_10_logits(family):
@@ -183,8 +189,11 @@ def test_vovnet_depth_counts_the_weight_layers_on_the_longest_path():
 @pytest.mark.parametrize("family", SMALL)
 def test_every_3x3_conv_of_the_new_blocks_is_marked_for_the_response_probe(family):
     model = small(family)
-    convs = [m for n, m in model.named_modules()
-             if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and not n.startswith("stem")]
+    convs = [
+        m
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and not n.startswith("stem")
+    ]
     taps = [m for n, m in model.named_modules() if isinstance(m, ResponseTap) and not n.startswith("stem")]
     assert len(convs) == len(taps) > 0
 
@@ -192,11 +201,13 @@ def test_every_3x3_conv_of_the_new_blocks_is_marked_for_the_response_probe(famil
 def test_preact_bottleneck_projects_the_shared_preactivation_without_bn():
     model = build("resnet", depth=11, block="bottleneck", order="preact", shortcut="B")
     firsts = [stage[0] for stage in model.stages]
-    assert all(b.both_preact and not any(isinstance(m, torch.nn.BatchNorm2d) for m in b.shortcut.modules())
-               for b in firsts)
+    assert all(
+        b.both_preact and not any(isinstance(m, torch.nn.BatchNorm2d) for m in b.shortcut.modules()) for b in firsts
+    )
 
 
 # Budget matching.
+
 
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("family", FAMILIES)
@@ -235,35 +246,46 @@ def test_model_yaml_reads_the_group_as_hydra_composes_it():
 
 # Bad input: one line, naming the bad value.
 
-@pytest.mark.parametrize("name, opts, message", [
-    ("resnet", dict(block="dense"), "unknown model.block 'dense'; valid choices: basic, bottleneck"),
-    ("resnet", dict(block="bottleneck", depth=20 + 1), "model.depth=21 is not 9n\\+2"),
-    ("resnet", dict(widths=[16, 0, 64]), "model.widths=\\[16, 0, 64\\]"),
-    ("densenet", dict(growth_rate=0), "model.growth_rate=0 must be an integer >= 1"),
-    ("densenet", dict(compression=0), "model.compression=0 must be in \\(0, 1\\]"),
-    ("densenet", dict(compression=1.5), "model.compression=1.5 must be in \\(0, 1\\]"),
-    ("densenet", dict(depth=41), "model.depth=41 does not fit DenseNet"),
-    ("densenet", dict(depth=37, bottleneck=True), "model.depth=37 does not fit DenseNet-BC"),
-    ("vovnet", dict(widths=[16, -32, 64]), "model.widths=\\[16, -32, 64\\]"),
-    ("vovnet", dict(out_channels=[64, 0, 256]), "model.out_channels=\\[64, 0, 256\\]"),
-    ("vovnet", dict(version=3), "unknown model.version 3; valid choices: 1, 2"),
-    ("vovnet", dict(depth=21), "model.depth=21 does not fit VoVNet"),
-    ("vovnet", dict(depth=20, modules_per_stage=[1, 1, 2]), "model.depth=20 does not match modules_per_stage"),
-    ("vovnet", dict(layers_per_module=0), "model.layers_per_module=0"),
-])
+
+@pytest.mark.parametrize(
+    "name, opts, message",
+    [
+        ("resnet", dict(block="dense"), "unknown model.block 'dense'; valid choices: basic, bottleneck"),
+        ("resnet", dict(block="bottleneck", depth=20 + 1), "model.depth=21 is not 9n\\+2"),
+        ("resnet", dict(widths=[16, 0, 64]), "model.widths=\\[16, 0, 64\\]"),
+        ("densenet", dict(growth_rate=0), "model.growth_rate=0 must be an integer >= 1"),
+        ("densenet", dict(compression=0), "model.compression=0 must be in \\(0, 1\\]"),
+        ("densenet", dict(compression=1.5), "model.compression=1.5 must be in \\(0, 1\\]"),
+        ("densenet", dict(depth=41), "model.depth=41 does not fit DenseNet"),
+        ("densenet", dict(depth=37, bottleneck=True), "model.depth=37 does not fit DenseNet-BC"),
+        ("vovnet", dict(widths=[16, -32, 64]), "model.widths=\\[16, -32, 64\\]"),
+        ("vovnet", dict(out_channels=[64, 0, 256]), "model.out_channels=\\[64, 0, 256\\]"),
+        ("vovnet", dict(version=3), "unknown model.version 3; valid choices: 1, 2"),
+        ("vovnet", dict(depth=21), "model.depth=21 does not fit VoVNet"),
+        ("vovnet", dict(depth=20, modules_per_stage=[1, 1, 2]), "model.depth=20 does not match modules_per_stage"),
+        ("vovnet", dict(layers_per_module=0), "model.layers_per_module=0"),
+    ],
+)
 def test_bad_block_options_name_the_value(name, opts, message):
     with pytest.raises(ReslabError, match=message) as err:
         build(name, **opts)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("family, budget, message", [
-    ("resnet", 100, "no resnet configuration within \\+-10% of budget 100 parameters; reachable: 5,006 to "),
-    ("vovnet", "1e12", "budget 1,000,000,000,000 parameters; reachable: "),
-    ("densenet-bc", "abc", "budget 'abc' is not a positive parameter count"),
-    ("densenet-bc", -5, "budget -5 is not a positive parameter count"),
-    ("vgg", "0.27M", "unknown family 'vgg'; valid choices: resnet, preact, bottleneck, densenet-bc, vovnet, vovnet-v2"),
-])
+@pytest.mark.parametrize(
+    "family, budget, message",
+    [
+        ("resnet", 100, "no resnet configuration within \\+-10% of budget 100 parameters; reachable: 5,006 to "),
+        ("vovnet", "1e12", "budget 1,000,000,000,000 parameters; reachable: "),
+        ("densenet-bc", "abc", "budget 'abc' is not a positive parameter count"),
+        ("densenet-bc", -5, "budget -5 is not a positive parameter count"),
+        (
+            "vgg",
+            "0.27M",
+            "unknown family 'vgg'; valid choices: resnet, preact, bottleneck, densenet-bc, vovnet, vovnet-v2",
+        ),
+    ],
+)
 def test_unreachable_budgets_and_unknown_families_are_one_line_errors(family, budget, message):
     with pytest.raises(ReslabError, match=message) as err:
         match(family, budget)

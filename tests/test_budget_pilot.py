@@ -24,8 +24,16 @@ def pilot(root):
     for cand, (e56, e20) in AT_3200.items():
         for depth, err in ((56, e56), (20, e20)):
             for steps, start in ((3200, 0), (800, 640)):
-                d = fake_run(root, "resnet", depth, steps, 150, study=f"budget-pilot-{cand}", start=start,
-                             lr={"fast": 0.05}.get(cand, 0.025))
+                d = fake_run(
+                    root,
+                    "resnet",
+                    depth,
+                    steps,
+                    150,
+                    study=f"budget-pilot-{cand}",
+                    start=start,
+                    lr={"fast": 0.05}.get(cand, 0.025),
+                )
                 r = json.loads((d / "result.json").read_text())
                 r["test_error"] = err + (10 if steps == 800 else 0)
                 (d / "result.json").write_text(json.dumps(r))
@@ -34,8 +42,10 @@ def pilot(root):
                 os.utime(d / "result.json", (1000 + SEC[depth] * (steps - start),) * 2)
                 if start == 0:  # the trunk's curve: ResNet-56 starts above chance and spikes once
                     loss = [3.5, 3.4, 2.0] if depth == 56 else [2.3, 1.9, 1.7]
-                    (d / "curves.csv").write_text("step,running_train_loss,running_images\n" + "".join(
-                        f"{s},{v},320\n" for s, v in zip((10, 20, 30), loss)))
+                    (d / "curves.csv").write_text(
+                        "step,running_train_loss,running_images\n"
+                        + "".join(f"{s},{v},320\n" for s, v in zip((10, 20, 30), loss))
+                    )
     return root
 
 

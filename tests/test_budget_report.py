@@ -34,21 +34,59 @@ def fake_run(root, family, depth, steps, seed, profile="budget", decay="linear",
     label = f"{family}-{depth}" + (f"-steps{steps}" if decay != "step" else "")
     d = root / study / profile / f"{label}-s{seed}"
     d.mkdir(parents=True)
-    prof = {"name": profile, "lr": lr, "batch_size": 32, "max_steps": steps, "milestones": [] if decay != "step" else
-            [0.75], "gamma": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "train_subset": None,
-            "decay": {"fraction": 0.2, "shape": decay} if decay != "step" else None}
+    prof = {
+        "name": profile,
+        "lr": lr,
+        "batch_size": 32,
+        "max_steps": steps,
+        "milestones": [] if decay != "step" else [0.75],
+        "gamma": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "train_subset": None,
+        "decay": {"fraction": 0.2, "shape": decay} if decay != "step" else None,
+    }
     (d / "config.yaml").write_text(yaml.safe_dump({"profile": prof, "data": {"split": "test"}}))
     err = error(family, depth, steps, seed, decay)
-    (d / "result.json").write_text(json.dumps({
-        "status": "ok", "study": study, "profile": profile, "label": label, "family": family, "depth": depth,
-        "seed": seed, "steps": steps, "steps_planned": steps, "batch_size": 32, "train_eval_error": err - 3,
-        "train_error": err - 2, "test_error": err, "test_loss": 1.0, "params": depth * 1000, "flops": FLOPS[depth],
-        "wall_seconds": SEC_PER_STEP[depth] * (steps - start), "git_commit": "abc", "key": f"{label}-{seed}-{profile}",
-        "numerics": 1, "data_checksum": "x", "data_copy": "synthetic", "data_format": "pickle", "train_images": 50000,
-        "eval_images": 10000, "eval_split": "test", "device": "cpu (2 cores, 1 threads)", "precision": "32-true",
-        "cpu": "test CPU", "lr_decay": {"fraction": 0.2, "shape": decay, "start_step": int(0.8 * steps)}
-        if decay != "step" else None,
-        "ladder": {"start": {"step": start, "from": "x"} if start else None} if decay != "step" else None}))
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "status": "ok",
+                "study": study,
+                "profile": profile,
+                "label": label,
+                "family": family,
+                "depth": depth,
+                "seed": seed,
+                "steps": steps,
+                "steps_planned": steps,
+                "batch_size": 32,
+                "train_eval_error": err - 3,
+                "train_error": err - 2,
+                "test_error": err,
+                "test_loss": 1.0,
+                "params": depth * 1000,
+                "flops": FLOPS[depth],
+                "wall_seconds": SEC_PER_STEP[depth] * (steps - start),
+                "git_commit": "abc",
+                "key": f"{label}-{seed}-{profile}",
+                "numerics": 1,
+                "data_checksum": "x",
+                "data_copy": "synthetic",
+                "data_format": "pickle",
+                "train_images": 50000,
+                "eval_images": 10000,
+                "eval_split": "test",
+                "device": "cpu (2 cores, 1 threads)",
+                "precision": "32-true",
+                "cpu": "test CPU",
+                "lr_decay": {"fraction": 0.2, "shape": decay, "start_step": int(0.8 * steps)}
+                if decay != "step"
+                else None,
+                "ladder": {"start": {"step": start, "from": "x"} if start else None} if decay != "step" else None,
+            }
+        )
+    )
     return d
 
 
@@ -99,9 +137,16 @@ def test_the_report_finds_the_crossover_and_answers_every_question(study, tmp_pa
 def test_budget_to_reach_a_target_is_interpolated_on_log_budget():
     import pandas as pd
 
-    runs = pd.DataFrame({"net": "resnet-20", "decay_shape": "linear", "seed": 0, "steps": [800, 1600, 3200],
-                         "train_error": [70.0, 50.0, 40.0]})
-    assert budget.reach(runs, "resnet-20", 60.0) == {0: pytest.approx(800 * 2 ** 0.5)}
+    runs = pd.DataFrame(
+        {
+            "net": "resnet-20",
+            "decay_shape": "linear",
+            "seed": 0,
+            "steps": [800, 1600, 3200],
+            "train_error": [70.0, 50.0, 40.0],
+        }
+    )
+    assert budget.reach(runs, "resnet-20", 60.0) == {0: pytest.approx(800 * 2**0.5)}
     assert budget.reach(runs, "resnet-20", 30.0) == {0: math.inf}
 
 
@@ -111,8 +156,11 @@ def test_zero_init_on_the_top_rung_is_its_own_net_paired_with_the_standard_runs(
         for seed in SEEDS:
             d = fake_run(study, "zero-init", depth, 6400, seed)
             r = json.loads((d / "result.json").read_text())
-            r.update(family="resnet", variant={"name": "zero-init", "group": "initialisation"},
-                     test_error=error("resnet", depth, 6400, seed) - (3.0 if depth == 56 else 0.0) + 0.1 * (seed % 2))
+            r.update(
+                family="resnet",
+                variant={"name": "zero-init", "group": "initialisation"},
+                test_error=error("resnet", depth, 6400, seed) - (3.0 if depth == 56 else 0.0) + 0.1 * (seed % 2),
+            )
             (d / "result.json").write_text(json.dumps(r))
     runs = budget.run_rows(results.load_results(study, "bud", "budget", vary=budget.VARY))
     assert set(runs[runs.family == "zero-init"].net) == {"zero-init-56", "zero-init-20"}

@@ -23,8 +23,10 @@ def table(gap_at_800: float, per_doubling: float, seeds=(0, 1, 2), noise: float 
             k = math.log2(b / 800)
             r20 = shallow - 2 * k + rng.normal(0, noise)
             gap = gap_at_800 + per_doubling * k + rng.normal(0, noise)
-            rows += [dict(family="resnet", depth=20, steps=b, seed=s, test_error=r20),
-                     dict(family="resnet", depth=56, steps=b, seed=s, test_error=r20 + gap)]
+            rows += [
+                dict(family="resnet", depth=20, steps=b, seed=s, test_error=r20),
+                dict(family="resnet", depth=56, steps=b, seed=s, test_error=r20 + gap),
+            ]
     return pd.DataFrame(rows)
 
 
@@ -39,7 +41,7 @@ def test_a_gap_that_closes_with_budget_is_a_falling_trend_and_crosses_where_the_
     t = bs.gap_trend(df, "test_error", 56, 20)
     assert t.S < 0 and t.p < 0.01
     c = bs.contrasts(df, "test_error", 56, 20)
-    assert [x.verdict for x in c][0] == "contradicted"   # at 800 steps the deep net is worse by ~4 pp
+    assert [x.verdict for x in c][0] == "contradicted"  # at 800 steps the deep net is worse by ~4 pp
     cross = bs.crossover(df, "test_error", 56, 20, decided=c)
     assert cross.slope == pytest.approx(-3.0, abs=0.3)
     if cross.observed:  # 6400 steps: ~-5 pp on 3 seeds

@@ -28,7 +28,10 @@ def test_summary_plain_equals_option_a_at_every_depth(cli):
 BAD = [
     (("reslab-summary", "model.depth=21"), "model.depth=21 is not 6n+2"),
     (("reslab-summary", "model.shortcut=D"), "unknown model.shortcut 'D'; valid choices: none, A, B, C"),
-    (("reslab-summary", "model.name=vgg"), "unknown model.name 'vgg'; valid choices: densenet, dpn, imagenet-resnet, resnet, resnext, ror, vovnet, wrn"),
+    (
+        ("reslab-summary", "model.name=vgg"),
+        "unknown model.name 'vgg'; valid choices: densenet, dpn, imagenet-resnet, resnet, resnext, ror, vovnet, wrn",
+    ),
     (("reslab-summary", "model.block=dense"), "unknown model.block 'dense'; valid choices: basic"),
     (("reslab-train", "data.source=/no/such/cifar", "logger=none"), "data source '/no/such/cifar' does not exist"),
     (("reslab-train", "profile=smoke", "data.split=train", "logger=none"), "unknown data.split 'train'"),

@@ -29,20 +29,56 @@ def fake_run(root, family, depth, seed, study="dep", profile="cpu"):
     label = f"{family}-{depth}"
     d = root / study / profile / f"{label}-s{seed}"
     d.mkdir(parents=True)
-    prof = {"name": profile, "lr": 0.025, "batch_size": 32, "max_steps": STEPS, "milestones": [0.75], "gamma": 0.1,
-            "momentum": 0.9, "weight_decay": 1e-4, "train_subset": 6400}
+    prof = {
+        "name": profile,
+        "lr": 0.025,
+        "batch_size": 32,
+        "max_steps": STEPS,
+        "milestones": [0.75],
+        "gamma": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "train_subset": 6400,
+    }
     (d / "config.yaml").write_text(yaml.safe_dump({"profile": prof, "data": {"split": "test"}}))
     steps = list(range(0, STEPS + 1, 50))
     err = [max(5.0, 90 - rate(family, depth, seed) * s) for s in steps]
     pd.DataFrame({"step": steps, "running_train_error": [math.nan] + err[1:]}).to_csv(d / "curves.csv", index=False)
     end = 50.0 + (0 if family == "resnet" and depth == 20 else 10) + 0.3 * seed
-    (d / "result.json").write_text(json.dumps({
-        "status": "ok", "study": study, "profile": profile, "label": label, "family": family, "depth": depth,
-        "seed": seed, "steps": STEPS, "steps_planned": STEPS, "batch_size": 32, "train_error": end,
-        "test_error": end + 5, "test_loss": 1.0, "params": depth * 1000, "flops": depth, "wall_seconds": 1.0,
-        "git_commit": "abc", "key": f"{label}-{seed}", "numerics": 1, "data_checksum": "x", "data_copy": "synthetic",
-        "data_format": "pickle", "train_images": 6400, "eval_images": 10000, "eval_split": "test",
-        "device": "cpu (2 cores, 1 threads)", "precision": "32-true", "cpu": "test CPU"}))
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "status": "ok",
+                "study": study,
+                "profile": profile,
+                "label": label,
+                "family": family,
+                "depth": depth,
+                "seed": seed,
+                "steps": STEPS,
+                "steps_planned": STEPS,
+                "batch_size": 32,
+                "train_error": end,
+                "test_error": end + 5,
+                "test_loss": 1.0,
+                "params": depth * 1000,
+                "flops": depth,
+                "wall_seconds": 1.0,
+                "git_commit": "abc",
+                "key": f"{label}-{seed}",
+                "numerics": 1,
+                "data_checksum": "x",
+                "data_copy": "synthetic",
+                "data_format": "pickle",
+                "train_images": 6400,
+                "eval_images": 10000,
+                "eval_split": "test",
+                "device": "cpu (2 cores, 1 threads)",
+                "precision": "32-true",
+                "cpu": "test CPU",
+            }
+        )
+    )
 
 
 @pytest.fixture()
@@ -58,9 +94,9 @@ def runs(tmp_path):
 def test_iterations_to_a_target_are_interpolated_and_censored_at_the_horizon():
     curve = pd.DataFrame({"step": [0, 100, 200, 300], "running_train_error": [math.nan, 80.0, 70.0, 65.0]})
     assert convergence.steps_to(curve, 75.0, 300) == (150.0, True)
-    assert convergence.steps_to(curve, 85.0, 300) == (100.0, True)     # already below at the first point
-    assert convergence.steps_to(curve, 60.0, 300) == (300.0, False)    # never: censored at the horizon
-    assert convergence.steps_to(curve, 65.0, 200) == (200.0, False)    # reached only after the horizon
+    assert convergence.steps_to(curve, 85.0, 300) == (100.0, True)  # already below at the first point
+    assert convergence.steps_to(curve, 60.0, 300) == (300.0, False)  # never: censored at the horizon
+    assert convergence.steps_to(curve, 65.0, 200) == (200.0, False)  # reached only after the horizon
 
 
 def test_the_residual_net_that_falls_twice_as_fast_is_one_doubling_faster(runs):
@@ -80,7 +116,7 @@ def test_the_residual_net_that_falls_twice_as_fast_is_one_doubling_faster(runs):
 
 def test_the_report_states_each_depth_reading_and_the_end_point(runs, tmp_path):
     readme = convergence.build(runs, tmp_path / "reports", "cpu", study="dep").read_text()
-    assert "Exploratory (seen data)" in readme          # the depth-style study is not the plan's confirmatory data
+    assert "Exploratory (seen data)" in readme  # the depth-style study is not the plan's confirmatory data
     assert "C1, depth 20: supported" in readme
     assert "C1, depth 32: no practical difference" in readme or "C1, depth 32: inconclusive" in readme
     # ResNet-20 ends 10 pp lower: the seed's "similar accuracy at 18 layers" reads contradicted here.

@@ -78,12 +78,25 @@ def test_a_training_steps_time_is_split_into_conv_bn_relu_concatenation_and_the_
     assert dense["share_cat"] > 0, "a DenseNet concatenates in every dense layer"
 
 
-@pytest.mark.parametrize("name, group", [
-    ("aten::mkldnn_convolution", "conv"), ("aten::convolution_backward", "conv"), ("aten::_slow_conv2d_forward", "conv"),
-    ("aten::native_batch_norm_backward", "bn"), ("autograd::engine::evaluate_function: NativeBatchNormBackward0", "bn"),
-    ("aten::clamp_min", "relu"), ("aten::threshold_backward", "relu"), ("aten::relu_", "relu"),
-    ("aten::cat", "cat"), ("autograd::engine::evaluate_function: CatBackward0", "cat"),
-    ("aten::add", None), ("aten::addmm", None), ("aten::avg_pool2d", None), ("aten::empty", None)])
+@pytest.mark.parametrize(
+    "name, group",
+    [
+        ("aten::mkldnn_convolution", "conv"),
+        ("aten::convolution_backward", "conv"),
+        ("aten::_slow_conv2d_forward", "conv"),
+        ("aten::native_batch_norm_backward", "bn"),
+        ("autograd::engine::evaluate_function: NativeBatchNormBackward0", "bn"),
+        ("aten::clamp_min", "relu"),
+        ("aten::threshold_backward", "relu"),
+        ("aten::relu_", "relu"),
+        ("aten::cat", "cat"),
+        ("autograd::engine::evaluate_function: CatBackward0", "cat"),
+        ("aten::add", None),
+        ("aten::addmm", None),
+        ("aten::avg_pool2d", None),
+        ("aten::empty", None),
+    ],
+)
 def test_operators_fall_in_their_group(name, group):
     assert cost.op_group(name) == group
 
@@ -105,7 +118,9 @@ def test_the_flop_count_holds_convolutions_and_matrix_products_only():
     from torch.utils.flop_counter import flop_registry
 
     kinds = ("conv", "mm", "attention", "flex_attention")
-    assert flop_registry and all(any(k in str(op) for k in kinds) for op in flop_registry), sorted(map(str, flop_registry))
+    assert flop_registry and all(any(k in str(op) for k in kinds) for op in flop_registry), sorted(
+        map(str, flop_registry)
+    )
 
 
 def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
@@ -114,7 +129,7 @@ def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch
     assert big["memory_method"].startswith("cpu:") and "fresh subprocess" in big["memory_method"]
     assert big["memory_exact"], "the peak mark is reset before the step (Linux), so the rise is the step's own"
     # At batch 256 the stem's output alone is 256 x 8 x 32 x 32 float32 = 8 MiB, and a step keeps several.
-    assert big["peak_memory_bytes"] > 8 * 2 ** 20
+    assert big["peak_memory_bytes"] > 8 * 2**20
     assert big["peak_memory_bytes"] > small["peak_memory_bytes"]
 
 
@@ -123,7 +138,7 @@ def test_cuda_peak_memory_is_the_rise_of_max_memory_allocated():
     got = cost.measure(SMALL, torch.device("cuda"), batch_size=32, warmup=1, steps=2, memory_batch=128)
     assert got["memory_method"].startswith("cuda:") and got["memory_exact"]
     # Activations of one step at batch 128: far more than the 8 MiB-per-batch-256 stem output halved.
-    assert got["peak_memory_bytes"] > 4 * 2 ** 20 and got["train_images_per_s"] > 0
+    assert got["peak_memory_bytes"] > 4 * 2**20 and got["train_images_per_s"] > 0
 
 
 def fake_run(root, label, model, seed=0, budget="0.27M"):
@@ -131,22 +146,43 @@ def fake_run(root, label, model, seed=0, budget="0.27M"):
     d = root / "runs/block/smoke" / f"{label}-s{seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"model": model}))
-    (d / "result.json").write_text(json.dumps({"label": label, "family": model["name"], "variant": {
-        "name": label.rsplit("-", 1)[0], "family": model["name"], "budget": budget}}))
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "label": label,
+                "family": model["name"],
+                "variant": {"name": label.rsplit("-", 1)[0], "family": model["name"], "budget": budget},
+            }
+        )
+    )
 
 
-COST = ["python", "-m", "reslab.bench.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
-        "cost.warmup_steps=1", "cost.steps=1", "cost.memory_batch=8"]
+COST = [
+    "python",
+    "-m",
+    "reslab.bench.cost",
+    "study=block",
+    "profile=smoke",
+    "threads=1",
+    "cost.batch_size=4",
+    "cost.warmup_steps=1",
+    "cost.steps=1",
+    "cost.memory_batch=8",
+]
 
 
 def test_reslab_cost_measures_every_net_of_the_study_in_interleaved_repeats(cli, tmp_path):
     fake_run(tmp_path, "resnet-0.27M-8", TINY, seed=0)
-    fake_run(tmp_path, "resnet-0.27M-8", TINY, seed=1)   # seeds of one net: measured once per repeat
+    fake_run(tmp_path, "resnet-0.27M-8", TINY, seed=1)  # seeds of one net: measured once per repeat
     fake_run(tmp_path, "wide-0.27M-8", SMALL)
     cli(*COST, "cost.repeats=2")
     rows = pd.read_csv(tmp_path / "runs/block/smoke/cost.csv")
-    assert list(zip(rows.repeat, rows.label)) == [(0, "resnet-0.27M-8"), (0, "wide-0.27M-8"),
-                                                   (1, "resnet-0.27M-8"), (1, "wide-0.27M-8")]
+    assert list(zip(rows.repeat, rows.label)) == [
+        (0, "resnet-0.27M-8"),
+        (0, "wide-0.27M-8"),
+        (1, "resnet-0.27M-8"),
+        (1, "wide-0.27M-8"),
+    ]
     assert set(rows.budget) == {"0.27M"} and set(rows.family) == {"resnet"}
     assert rows.set_index(["label", "repeat"]).params.unstack().nunique(axis=1).eq(1).all()
     # Memory is a count, measured once per net and carried on each of its rows.
@@ -168,24 +204,37 @@ def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_p
     csv = tmp_path / "runs/block/smoke/cost.csv"
     first = csv.read_bytes()
     assert "measured earlier" in cost_run() and csv.read_bytes() == first
-    assert "measured earlier" not in cost_run("cost.steps=2")                   # other settings: measured again
+    assert "measured earlier" not in cost_run("cost.steps=2")  # other settings: measured again
     fake_run(tmp_path, "wide-0.27M-8", SMALL)
-    assert "measured earlier" not in cost_run("cost.steps=2")                   # a net added: all measured again
+    assert "measured earlier" not in cost_run("cost.steps=2")  # a net added: all measured again
     assert set(pd.read_csv(csv).label) == {"resnet-0.27M-8", "wide-0.27M-8"}
     assert "measured earlier" not in cost_run("cost.steps=2", "cost.force=true")
 
 
 def cost_cfg(tmp_path, *overrides):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("cost", overrides=[f"paths.runs={tmp_path / 'runs'}", "profile=smoke", "threads=1",
-                                          "cost.batch_size=4", "cost.warmup_steps=0", "cost.steps=1", *overrides])
+        return compose(
+            "cost",
+            overrides=[
+                f"paths.runs={tmp_path / 'runs'}",
+                "profile=smoke",
+                "threads=1",
+                "cost.batch_size=4",
+                "cost.warmup_steps=0",
+                "cost.steps=1",
+                *overrides,
+            ],
+        )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (("cost.repeats=0",), "cost.repeats=0 must be >= 1"),
-    (("cost.steps=0",), "cost.steps=0, cost.warmup_steps=0, cost.batch_size=4: need steps >= 1"),
-    (("study=nothing",), "no finished runs under '{runs}/nothing/smoke' to measure"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("cost.repeats=0",), "cost.repeats=0 must be >= 1"),
+        (("cost.steps=0",), "cost.steps=0, cost.warmup_steps=0, cost.batch_size=4: need steps >= 1"),
+        (("study=nothing",), "no finished runs under '{runs}/nothing/smoke' to measure"),
+    ],
+)
 def test_bad_cost_settings_are_one_line_errors(tmp_path, overrides, message):
     # In-process: the console script turns a ReslabError into its one line (tests/test_cli.py checks that path).
     fake_run(tmp_path, "resnet-0.27M-8", TINY)

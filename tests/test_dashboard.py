@@ -1,4 +1,5 @@
-"""The W&B dashboards of a study (src/reslab/tracking/dashboard.py, offline_runs.py, workspace.py): its offline runs found
+"""The W&B dashboards of a study (src/reslab/tracking/dashboard.py, offline_runs.py, workspace.py): its offline runs
+found
 wherever they lie and shown in `wandb leet`; sync and the saved workspace refused in one line, before any upload,
 without a key or a network; and every panel of the workspace charting a key the runs log. Nothing here needs a
 W&B account or the network."""
@@ -64,11 +65,23 @@ def wandb_root(tmp_path_factory) -> Path:
     deeper elsewhere."""
     root = tmp_path_factory.mktemp("logs")
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HOME": str(home),
-           "WANDB_CONFIG_DIR": str(home / "wandb"), "WANDB_CACHE_DIR": str(home / "cache"),
-           "WANDB_DATA_DIR": str(home / "data")}
-    subprocess.run([sys.executable, "-c", WRITE_RUNS, str(root), ",".join(LAYERS)], env=env, cwd=root, check=True,
-                   capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "HOME": str(home),
+        "WANDB_CONFIG_DIR": str(home / "wandb"),
+        "WANDB_CACHE_DIR": str(home / "cache"),
+        "WANDB_DATA_DIR": str(home / "data"),
+    }
+    subprocess.run(
+        [sys.executable, "-c", WRITE_RUNS, str(root), ",".join(LAYERS)],
+        env=env,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return root
 
 
@@ -76,17 +89,25 @@ def test_offline_runs_are_found_at_any_depth_and_selected_by_study_and_profile(w
     assert len(offline_runs.find(wandb_root)) == 3
     runs = offline_runs.select(wandb_root, "depth", "smoke")
     assert sorted(r.job_type for r in runs) == ["plain", "resnet"]
-    assert all(r.path.parent == (wandb_root / "wandb" / "wandb").resolve() and r.config["model.depth"] in (8, 14) for r in runs)
+    assert all(
+        r.path.parent == (wandb_root / "wandb" / "wandb").resolve() and r.config["model.depth"] in (8, 14) for r in runs
+    )
     assert all(r.flat_config for r in runs)
     [other] = offline_runs.select(wandb_root / "elsewhere", "shortcut", "smoke")
     assert other.name == "identity-A-8 s0"
 
 
-@pytest.mark.parametrize("where, message", [
-    ("root", "no offline W&B runs of study=block profile=smoke (group block/smoke) under {root}; "
-             "valid (study/profile): depth/smoke, shortcut/smoke"),
-    ("missing", "no offline W&B runs of block/smoke: {root}/missing does not exist"),
-])
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (
+            "root",
+            "no offline W&B runs of study=block profile=smoke (group block/smoke) under {root}; "
+            "valid (study/profile): depth/smoke, shortcut/smoke",
+        ),
+        ("missing", "no offline W&B runs of block/smoke: {root}/missing does not exist"),
+    ],
+)
 def test_no_runs_of_the_study_is_one_line_naming_where_it_looked(wandb_root, capsys, where, message):
     path = wandb_root if where == "root" else wandb_root / "missing"
     with pytest.raises(SystemExit) as stop:
@@ -108,8 +129,11 @@ def screen(fd: int, until, seconds: float) -> str:
                 raw += os.read(fd, 1 << 16)
             except OSError:  # the program has ended
                 break
-            text = re.sub(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>78])", "",
-                          raw.decode("utf-8", "replace"))
+            text = re.sub(
+                r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>78])",
+                "",
+                raw.decode("utf-8", "replace"),
+            )
     return text
 
 
@@ -119,12 +143,28 @@ def test_dashboard_opens_the_study_runs_in_wandb_leet(wandb_root, tmp_path):
     import fcntl
     import termios
 
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
-           "TMPDIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+        "TMPDIR": str(tmp_path),
+    }
     pid, fd = pty.fork()
     if pid == 0:  # the child, on the pty: the dashboard
-        os.execve(sys.executable, [sys.executable, "-m", "reslab.tracking.dashboard", "dashboard", "depth", "profile=smoke",
-                                   f"dir={wandb_root}"], env)
+        os.execve(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "reslab.tracking.dashboard",
+                "dashboard",
+                "depth",
+                "profile=smoke",
+                f"dir={wandb_root}",
+            ],
+            env,
+        )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))  # a 160x50 terminal
     wanted = ("[2 items]", K.TRAIN_ERROR, K.TEST_ERROR, K.STEP_LOSS, "Config", workspace.DEPTH, "Summary")
     names = ("plain-8 s0", "resnet-14 s0")
@@ -192,17 +232,26 @@ def test_a_key_in_netrc_and_a_listening_host_pass_the_checks(no_wandb, tmp_path)
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
         no_wandb.setenv("WANDB_BASE_URL", url)
         assert not dashboard.has_api_key()
-        (tmp_path / ".netrc").write_text(f"machine 127.0.0.1:{server.getsockname()[1]}\n  login user\n"
-                                         f"  password {'k' * 40}\n")
+        (tmp_path / ".netrc").write_text(
+            f"machine 127.0.0.1:{server.getsockname()[1]}\n  login user\n  password {'k' * 40}\n"
+        )
         assert dashboard.has_api_key()
         assert dashboard.reachable(url, 3)
     assert not dashboard.reachable(url, 3)
 
 
 # What the runs log, by the names of src/reslab/tracking/wandb_keys.py; the config key is the Hydra one.
-CONTRACT = {"history": {K.STEP, *K.EPOCH_KEYS, K.STEP_LOSS, K.STEP_LR, *(K.grad_norm_key(l) for l in LAYERS),
-                        *(K.update_key(l) for l in LAYERS)},
-            "config": {workspace.DEPTH, "study", "profile.name", "seed"}}
+CONTRACT = {
+    "history": {
+        K.STEP,
+        *K.EPOCH_KEYS,
+        K.STEP_LOSS,
+        K.STEP_LR,
+        *(K.grad_norm_key(l) for l in LAYERS),
+        *(K.update_key(l) for l in LAYERS),
+    },
+    "config": {workspace.DEPTH, "study", "profile.name", "seed"},
+}
 
 
 def test_every_workspace_panel_charts_a_key_the_runs_log(wandb_root):
@@ -219,11 +268,15 @@ def test_every_workspace_panel_charts_a_key_the_runs_log(wandb_root):
 
 
 def test_workspace_shows_the_study_only_by_family_and_the_depth_as_logged():
-    spec = workspace.build("depth/smoke", "offline-test", "reslab")._to_model().model_dump(by_alias=True,
-                                                                                           exclude_none=True)
+    spec = (
+        workspace.build("depth/smoke", "offline-test", "reslab")
+        ._to_model()
+        .model_dump(by_alias=True, exclude_none=True)
+    )
     section = spec["spec"]["section"]
     assert section["runSets"][0]["filters"]["filters"] == [
-        {"key": {"section": "run", "name": "group"}, "op": "=", "value": "depth/smoke", "disabled": False}]
+        {"key": {"section": "run", "name": "group"}, "op": "=", "value": "depth/smoke", "disabled": False}
+    ]
     errors, gradients = section["panelBankConfig"]["sections"]
     curves, scatter = errors["panels"][:2], errors["panels"][2]["config"]
     assert all(p["config"]["groupBy"] == "jobType" and p["config"]["xAxis"] == K.STEP for p in curves)
@@ -231,8 +284,12 @@ def test_workspace_shows_the_study_only_by_family_and_the_depth_as_logged():
     assert gradients["panels"][0]["config"]["metricRegex"] == "grad_norm/.*"
     # A config logged as nested dicts (model -> depth) is addressed the nested way.
     nested = workspace.build("depth/smoke", "offline-test", "reslab", flat_config=False)._to_model()
-    assert nested.model_dump(by_alias=True)["spec"]["section"]["panelBankConfig"]["sections"][0]["panels"][2][
-        "config"]["xAxis"] == "config:model.value.depth"
+    assert (
+        nested.model_dump(by_alias=True)["spec"]["section"]["panelBankConfig"]["sections"][0]["panels"][2]["config"][
+            "xAxis"
+        ]
+        == "config:model.value.depth"
+    )
 
 
 PUBLISH = dashboard.publish

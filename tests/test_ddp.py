@@ -42,8 +42,19 @@ TIMING_COLUMNS = {"seconds", "elapsed"}
 RTOL = 1e-5
 RTOL_GRAD = 1e-3
 GRADIENT_PROBES = {"grad_norms.csv", "updates.csv", "signal.csv"}
-OUTPUTS = {"config.yaml", "environment.json", "metrics.csv", "curves.csv", "grad_norms.csv", "signal.csv",
-           "updates.csv", "responses.csv", "predictions.npz", "model.pt", "result.json"}
+OUTPUTS = {
+    "config.yaml",
+    "environment.json",
+    "metrics.csv",
+    "curves.csv",
+    "grad_norms.csv",
+    "signal.csv",
+    "updates.csv",
+    "responses.csv",
+    "predictions.npz",
+    "model.pt",
+    "result.json",
+}
 
 
 def config(*overrides):
@@ -72,14 +83,23 @@ def test_the_ranks_together_train_on_the_one_process_batches_crops_and_flips():
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(list(resumed), rest, strict=True))
 
 
-@pytest.mark.parametrize("override, message", [
-    ("trainer.devices=3", "trainer.devices=3 does not divide profile.batch_size=50 (the global batch, shared equally "
-                          "among the devices); valid: 1, 2, 5, 10, 25, 50"),
-    ("trainer.devices=0", "trainer.devices=0 is not valid; valid: an integer >= 1"),
-    ("trainer.strategy=ddp_spawn", "unknown trainer.strategy 'ddp_spawn'; valid choices: auto, ddp"),
-    ("trainer.sync_batchnorm=true", "trainer.sync_batchnorm=true needs device=cuda (torch's SyncBatchNorm runs on "
-                                    "GPUs only); valid here: false"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "trainer.devices=3",
+            "trainer.devices=3 does not divide profile.batch_size=50 (the global batch, shared equally "
+            "among the devices); valid: 1, 2, 5, 10, 25, 50",
+        ),
+        ("trainer.devices=0", "trainer.devices=0 is not valid; valid: an integer >= 1"),
+        ("trainer.strategy=ddp_spawn", "unknown trainer.strategy 'ddp_spawn'; valid choices: auto, ddp"),
+        (
+            "trainer.sync_batchnorm=true",
+            "trainer.sync_batchnorm=true needs device=cuda (torch's SyncBatchNorm runs on "
+            "GPUs only); valid here: false",
+        ),
+    ],
+)
 def test_a_device_setup_that_cannot_run_is_one_line(override, message):
     with pytest.raises(ReslabError) as err:
         validate.check(config("profile=smoke", "logger=none", "device=cpu", override))
@@ -96,8 +116,14 @@ def test_one_device_keeps_the_keys_of_earlier_runs_and_several_devices_get_their
 
 
 def faulty(tmp_path: Path, env: dict, faults: list[str], *train_args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(FAULTY), *faults, "--", *map(str, train_args)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(FAULTY), *faults, "--", *map(str, train_args)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def close(a, b) -> bool:
@@ -129,15 +155,24 @@ def test_two_processes_train_the_one_process_run_and_resume_where_they_stopped(c
     for name in ("metrics.csv", "curves.csv", "grad_norms.csv", "signal.csv", "updates.csv", "responses.csv"):
         x, y = (pd.read_csv(d / name) for d in (one, two))
         x, y = (f.drop(columns=sorted(TIMING_COLUMNS & set(f.columns))) for f in (x, y))
-        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=RTOL_GRAD if name in GRADIENT_PROBES else RTOL,
-                                      obj=name)
+        pd.testing.assert_frame_equal(
+            x, y, check_exact=False, rtol=RTOL_GRAD if name in GRADIENT_PROBES else RTOL, obj=name
+        )
     p, q = (np.load(d / "predictions.npz") for d in (one, two))
     assert np.array_equal(p["pred"], q["pred"]) and np.array_equal(p["label"], q["label"])
 
 
 def test_a_multirun_of_two_runs_on_two_devices_each_finishes_both(cli, tmp_path, synth_archive):
-    proc = cli("reslab-train", "-m", *SMOKE, f"data.source={synth_archive}", "trainer.devices=2", "seed=0,1",
-               "trainer.save_weights=false", "probes.responses=false")
+    proc = cli(
+        "reslab-train",
+        "-m",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "trainer.devices=2",
+        "seed=0,1",
+        "trainer.save_weights=false",
+        "probes.responses=false",
+    )
     assert proc.stdout.count(" ok: ") == 2
     assert proc.stdout.count("] epoch 2/2 ") == 2, "one progress line per epoch and run: rank 0's"
     assert "[run 1/2 resnet-8 s0] epoch 1/2" in proc.stdout and "[run 2/2 resnet-8 s1] epoch 1/2" in proc.stdout
@@ -157,9 +192,14 @@ def test_a_run_on_two_devices_is_one_wandb_run_that_rank_zero_logs(env, tmp_path
 
     from reslab.tracking.wandb_keys import EPOCH_KEYS
 
-    proc = subprocess.run([sys.executable, "-m", "reslab.train", *TINY, "threads=1", f"data.source={synth_archive}",
-                           "trainer.devices=2"], env=wandb_env(env, tmp_path), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab.train", *TINY, "threads=1", f"data.source={synth_archive}", "trainer.devices=2"],
+        env=wandb_env(env, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not [b for b in BANNERS if b in proc.stdout + proc.stderr], proc.stdout + proc.stderr
     (run,) = [read_run(d) for d in (tmp_path / "wandb/wandb").glob("offline-run-*")]  # not one per rank

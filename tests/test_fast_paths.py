@@ -73,8 +73,9 @@ def reslab_draws() -> tuple:
 
 def torchvision_draws() -> tuple:
     torch.manual_seed(0)
-    aug = transforms.Compose([transforms.RandomCrop(32, padding=PAD), transforms.RandomHorizontalFlip(),
-                              transforms.ToTensor()])
+    aug = transforms.Compose(
+        [transforms.RandomCrop(32, padding=PAD), transforms.RandomHorizontalFlip(), transforms.ToTensor()]
+    )
     data = ArrayCIFAR(np.broadcast_to(coordinate_image(), (DRAWS, 32, 32, 3)), np.zeros(DRAWS, dtype=np.int64), aug)
     return decode(torch.stack([data[i][0] for i in range(DRAWS)]))
 
@@ -91,9 +92,13 @@ def test_deviceloader_draws_crop_offsets_and_flips_uniformly_as_torchvision_does
     assert chisquare(np.bincount(mirrored, minlength=2)).pvalue > ALPHA, "half the images are mirrored"
     tv_oy, tv_ox, tv_mirrored = torchvision_draws()
     theirs = offset_counts(tv_oy, tv_ox)
-    assert chi2_contingency(np.stack([ours, theirs])).pvalue > ALPHA, "reslab's offsets are distributed as torchvision's"
-    assert chi2_contingency(np.stack([np.bincount(mirrored, minlength=2),
-                                      np.bincount(tv_mirrored, minlength=2)])).pvalue > ALPHA
+    assert chi2_contingency(np.stack([ours, theirs])).pvalue > ALPHA, (
+        "reslab's offsets are distributed as torchvision's"
+    )
+    assert (
+        chi2_contingency(np.stack([np.bincount(mirrored, minlength=2), np.bincount(tv_mirrored, minlength=2)])).pvalue
+        > ALPHA
+    )
 
 
 def test_the_uniformity_test_has_the_power_to_see_a_missing_offset():
@@ -157,7 +162,9 @@ def test_one_step_of_reslabs_classifier_updates_the_parameters_as_a_plain_sgd_lo
     opt = dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
 
     # reslab: the Classifier, channels_last, in train.py's Trainer, one optimizer step.
-    module = Classifier(model, **opt, milestones=[0.5], gamma=0.1, total_steps=100).to(memory_format=torch.channels_last)
+    module = Classifier(model, **opt, milestones=[0.5], gamma=0.1, total_steps=100).to(
+        memory_format=torch.channels_last
+    )
     cfg = OmegaConf.create({"trainer": {"deterministic": False}})
     trainer = make_trainer(cfg, "cpu", "32-true", 1, 1, 0, [])
     trainer.fit(module, train_dataloaders=OneBatch(x.contiguous(memory_format=torch.channels_last), y))
@@ -191,8 +198,9 @@ def test_the_eval_batch_changes_evaluation_and_responses_by_float_rounding_only(
     with torch.no_grad():  # BN statistics of a net that has seen data, not the identity of a fresh one
         model.train()
         model(norm(x[:200]).float())
-    small, large = (evaluate(model, DeviceLoader(x, y, norm, b, train=False, channels_last=True), "32-true")
-                    for b in (50, 500))
+    small, large = (
+        evaluate(model, DeviceLoader(x, y, norm, b, train=False, channels_last=True), "32-true") for b in (50, 500)
+    )
     assert np.array_equal(small["predictions"], large["predictions"])
     assert small["test_loss"] == pytest.approx(large["test_loss"], rel=1e-5)
     assert small["test_error"] == large["test_error"]
@@ -201,4 +209,6 @@ def test_the_eval_batch_changes_evaluation_and_responses_by_float_rounding_only(
     r50, r500 = (layer_responses(model, images, calib=calib, batch_size=b) for b in (50, 500))
     assert [r["name"] for r in r50] == [r["name"] for r in r500]
     for a, b in zip(r50, r500):
-        assert a["std"] == pytest.approx(b["std"], rel=1e-5) and a["std_median"] == pytest.approx(b["std_median"], rel=1e-5)
+        assert a["std"] == pytest.approx(b["std"], rel=1e-5) and a["std_median"] == pytest.approx(
+            b["std_median"], rel=1e-5
+        )

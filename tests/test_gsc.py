@@ -101,21 +101,43 @@ def test_a_bn_resnet_at_init_reads_neither():
     assert signal.gsc_reading(_gsc(_rows(build("resnet", depth=20)))["gsc_rate"]) == "neither"
 
 
-@pytest.mark.parametrize("rate, expected", [(0.5, "vanishing"), (1 / signal.GSC_RATE_BAND - 1e-3, "vanishing"),
-                                            (1.0, "neither"), (signal.GSC_RATE_BAND - 1e-3, "neither"),
-                                            (signal.GSC_RATE_BAND + 1e-3, "exploding"), (math.nan, "n/a")])
+@pytest.mark.parametrize(
+    "rate, expected",
+    [
+        (0.5, "vanishing"),
+        (1 / signal.GSC_RATE_BAND - 1e-3, "vanishing"),
+        (1.0, "neither"),
+        (signal.GSC_RATE_BAND - 1e-3, "neither"),
+        (signal.GSC_RATE_BAND + 1e-3, "exploding"),
+        (math.nan, "n/a"),
+    ],
+)
 def test_gsc_readings_use_a_two_sided_band_on_the_per_block_rate(rate, expected):
     assert signal.gsc_reading(rate) == expected
 
 
 def test_the_rate_band_is_the_ratio_band_over_a_depth_20_net():
-    assert signal.GSC_RATE_BAND ** 9 == pytest.approx(signal.BAND)
+    assert signal.GSC_RATE_BAND**9 == pytest.approx(signal.BAND)
 
 
 def _probe(family, depth, control, statistic, g, a, seed=0):
-    return [{"family": family, "norm": "none", "depth": depth, "init_scale": 1.0, "control": control,
-             "control_statistic": statistic, "init_seed": seed, "block": i, "grad_rms": gi, "act_rms": ai,
-             "elements": 64, "rel_depth": i / (len(g) - 1)} for i, (gi, ai) in enumerate(zip(g, a))]
+    return [
+        {
+            "family": family,
+            "norm": "none",
+            "depth": depth,
+            "init_scale": 1.0,
+            "control": control,
+            "control_statistic": statistic,
+            "init_seed": seed,
+            "block": i,
+            "grad_rms": gi,
+            "act_rms": ai,
+            "elements": 64,
+            "rel_depth": i / (len(g) - 1),
+        }
+        for i, (gi, ai) in enumerate(zip(g, a))
+    ]
 
 
 def test_report_reads_both_statistics_and_checks_each_control_by_its_own():
@@ -125,7 +147,8 @@ def test_report_reads_both_statistics_and_checks_each_control_by_its_own():
     rows = pd.DataFrame(
         _probe("plain", 20, "", "", [100, 10, 1], [0.01, 0.1, 1])
         + _probe("plain", 20, "exploding", "ratio", [1e3, 1, 1e-3], [1e-3, 1, 1e3])
-        + _probe("control-explode", 2, "exploding", "gsc", [4, 2, 1], [1, 1, 1]))
+        + _probe("control-explode", 2, "exploding", "gsc", [4, 2, 1], [1, 1, 1])
+    )
     for statistic in flow.READING_STATISTICS:
         r = flow.signal_readings(flow.signal_summary(rows), statistic)
         net, control = r[~r.control.astype(bool)].iloc[0], r[r.family == "control-explode"].iloc[0]
@@ -141,8 +164,9 @@ def test_report_default_reads_the_ratio_until_the_amendment():
 
 
 def test_rows_without_activations_give_no_gsc_and_keep_the_ratio_reading():
-    rows = pd.DataFrame(_probe("plain", 20, "", "", [100, 10, 1], [1, 1, 1])).drop(columns=["act_rms", "elements",
-                                                                                            "control_statistic"])
+    rows = pd.DataFrame(_probe("plain", 20, "", "", [100, 10, 1], [1, 1, 1])).drop(
+        columns=["act_rms", "elements", "control_statistic"]
+    )
     r = flow.signal_readings(flow.signal_summary(rows)).iloc[0]
     assert r.reading == "exploding" and math.isnan(r.gsc_rate_median) and r.gsc_reading == "n/a"
 
@@ -152,7 +176,8 @@ def test_the_report_table_shows_both_statistics_and_every_control_checked(tmp_pa
         _probe("plain", 20, "", "", [100, 10, 1], [0.01, 0.1, 1])
         + _probe("plain", 8, "vanishing", "ratio", [1e-3, 1, 1e3], [1, 1, 1])
         + _probe("control-explode", 2, "exploding", "gsc", [4, 2, 1], [1, 1, 1])
-        + _probe("control-vanish", 2, "vanishing", "gsc", [0.25, 0.5, 1], [1, 1, 1])).assign(batches=1, batch_size=8)
+        + _probe("control-vanish", 2, "vanishing", "gsc", [0.25, 0.5, 1], [1, 1, 1])
+    ).assign(batches=1, batch_size=8)
     rows.to_csv(tmp_path / "signal.csv", index=False)
     lines, readings = flow.signal_section(tmp_path / "signal.csv", tmp_path)
     text = "\n".join(lines)

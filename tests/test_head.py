@@ -18,8 +18,10 @@ from reslab.models import build, build_model
 from reslab.paths import CONF_DIR
 from reslab.summary import count_params
 
-REFUSAL_24 = ("model.head=flatten was built for 32x32 inputs (its linear layer reads a 64x8x8 feature map); got 24x24; "
-              "valid: 32x32 inputs, or model.head=gap (global average pooling takes any size)")
+REFUSAL_24 = (
+    "model.head=flatten was built for 32x32 inputs (its linear layer reads a 64x8x8 feature map); got 24x24; "
+    "valid: 32x32 inputs, or model.head=gap (global average pooling takes any size)"
+)
 
 
 def test_resnet20_has_40320_more_parameters_with_a_flatten_head():
@@ -116,16 +118,26 @@ def test_errors_at_sizes_gives_an_error_where_the_net_runs_and_the_refusal_where
     assert all(0 <= r["test_error"] <= 100 and "refused" not in r for r in gap)
     flat = errors_at_sizes(build("resnet", depth=8, head="flatten"), x, y)
     assert "test_error" in flat[1] and "refused" not in flat[1]
-    assert flat[0]["refused"].endswith("got 24x24; valid: 32x32 inputs, or model.head=gap (global average pooling "
-                                       "takes any size)")
+    assert flat[0]["refused"].endswith(
+        "got 24x24; valid: 32x32 inputs, or model.head=gap (global average pooling takes any size)"
+    )
     assert "got 40x40" in flat[2]["refused"] and "test_error" not in flat[2]
 
 
 @pytest.mark.parametrize("head", ["gap", "flatten"])
 def test_the_tool_reads_a_run_directory(tmp_path, synth_archive, capsys, head):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["model=resnet", "model.depth=8", f"+model.head={head}", "profile=smoke",
-                                          f"data.source={synth_archive}", f"data.cache_dir={tmp_path / 'cache'}"])
+        cfg = compose(
+            "train",
+            overrides=[
+                "model=resnet",
+                "model.depth=8",
+                f"+model.head={head}",
+                "profile=smoke",
+                f"data.source={synth_archive}",
+                f"data.cache_dir={tmp_path / 'cache'}",
+            ],
+        )
     run = tmp_path / "run"
     io.write_text(run / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     io.save_weights(run / "model.pt", build_model(cfg.model))

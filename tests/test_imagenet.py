@@ -97,8 +97,10 @@ def test_the_stride_sits_on_the_first_1x1_in_the_paper_and_on_the_3x3_in_v15():
     assert strides(meta_net(34, stride_at="paper").stages[1][0]) == [(3, 2), (3, 1)]
 
 
-@pytest.mark.parametrize("depth, blocks", [(18, [2, 2, 2, 2]), (34, [3, 4, 6, 3]), (50, [3, 4, 6, 3]),
-                                           (101, [3, 4, 23, 3]), (152, [3, 8, 36, 3])])
+@pytest.mark.parametrize(
+    "depth, blocks",
+    [(18, [2, 2, 2, 2]), (34, [3, 4, 6, 3]), (50, [3, 4, 6, 3]), (101, [3, 4, 23, 3]), (152, [3, 8, 36, 3])],
+)
 def test_stages_are_table_1s(depth, blocks):
     net = meta_net(depth)
     assert [len(s) for s in net.stages] == blocks
@@ -114,8 +116,13 @@ def test_a_224_image_reaches_the_last_stage_at_7x7_and_the_net_runs_at_other_siz
         assert build("imagenet-resnet", depth=18).eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
-@pytest.mark.parametrize("opts, message", [({"depth": 51}, "unknown model.depth 51; valid choices: 18, 34, 50, 101, 152"),
-                                           ({"stride_at": "v1"}, "unknown model.stride_at 'v1'; valid choices: paper, v1.5")])
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        ({"depth": 51}, "unknown model.depth 51; valid choices: 18, 34, 50, 101, 152"),
+        ({"stride_at": "v1"}, "unknown model.stride_at 'v1'; valid choices: paper, v1.5"),
+    ],
+)
 def test_bad_options_are_one_line(opts, message):
     with pytest.raises(ReslabError, match=message.replace(".", r"\.")):
         build("imagenet-resnet", **opts)

@@ -37,7 +37,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     def walk(node: str, path: list[str]) -> None:
         for nxt in sorted(graph[node]):
             if nxt in path:
-                found.append(path[path.index(nxt):] + [nxt])
+                found.append(path[path.index(nxt) :] + [nxt])
             elif (node, nxt) not in done:
                 done.add((node, nxt))
                 walk(nxt, path + [nxt])

@@ -1,4 +1,5 @@
-"""The budget ladder (reslab.run.ladder) and its schedule: a rung that starts from another rung's kept checkpoint ends with
+"""The budget ladder (reslab.run.ladder) and its schedule: a rung that starts from another rung's kept checkpoint ends
+with
 the bytes it has when trained alone, and costs only the steps after its start."""
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from reslab.training.schedule import decay_start, lr_factor
 
 # 4 steps per epoch (200 images, batch 50). Rungs 8, 16 and 24 decay from steps 6, 12 and 18. Step 12 is an epoch's
 # last step, where no checkpoint can be taken (its end-of-epoch work is still to come): it is kept at step 13.
-WSD = ["profile=smoke", "logger=none", "model.depth=8", "profile.milestones=[]",
-       "+profile.decay={fraction: 0.25, shape: linear}", "+profile.train_eval_images=100"]
+WSD = [
+    "profile=smoke",
+    "logger=none",
+    "model.depth=8",
+    "profile.milestones=[]",
+    "+profile.decay={fraction: 0.25, shape: linear}",
+    "+profile.train_eval_images=100",
+]
 TIMING = {"wall_seconds", "images_per_second", "eval_seconds"}
 NOT_NUMBERS = TIMING | {"ladder", "label", "git_commit"}
 OUTPUTS = ("model.pt", "predictions.npz")
@@ -53,8 +60,10 @@ def test_a_shorter_budget_has_the_lr_of_a_longer_one_until_its_own_decay():
 
 
 def cfg(**over):
-    base = {"profile": {"name": "p", "max_steps": 16, "decay": {"fraction": 0.25, "shape": "linear"}},
-            "ladder": {"budgets": [8, 16, 24]}}
+    base = {
+        "profile": {"name": "p", "max_steps": 16, "decay": {"fraction": 0.25, "shape": "linear"}},
+        "ladder": {"budgets": [8, 16, 24]},
+    }
     return OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(over))
 
 
@@ -62,8 +71,10 @@ def test_a_rung_is_named_by_its_budget_and_any_unusual_decay():
     from reslab.run.runinfo import rung_name
 
     assert rung_name(OmegaConf.create({"max_steps": 800, "decay": {"fraction": 0.2, "shape": "linear"}})) == "steps800"
-    assert rung_name(OmegaConf.create({"max_steps": 800, "decay": {"fraction": 0.25, "shape": "sqrt"}})) == \
-        "steps800-sqrt-decay0.25"
+    assert (
+        rung_name(OmegaConf.create({"max_steps": 800, "decay": {"fraction": 0.25, "shape": "sqrt"}}))
+        == "steps800-sqrt-decay0.25"
+    )
 
 
 def test_a_run_keeps_the_decay_starts_it_passes_at_the_stable_lr():
@@ -72,11 +83,17 @@ def test_a_run_keeps_the_decay_starts_it_passes_at_the_stable_lr():
     assert ladder.keep_steps(cfg(ladder={"budgets": []})) == []
 
 
-@pytest.mark.parametrize("over, message", [
-    ({"profile": {"decay": None}}, "needs a warmup-stable-decay profile"),
-    ({"profile": {"max_steps": 10}}, "profile.max_steps=10 is not a rung of ladder.budgets=[8, 16, 24]; valid: one of 8, 16, 24"),
-    ({"ladder": {"budgets": [0, 8]}}, "ladder.budgets=[0, 8] is not valid"),
-])
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"profile": {"decay": None}}, "needs a warmup-stable-decay profile"),
+        (
+            {"profile": {"max_steps": 10}},
+            "profile.max_steps=10 is not a rung of ladder.budgets=[8, 16, 24]; valid: one of 8, 16, 24",
+        ),
+        ({"ladder": {"budgets": [0, 8]}}, "ladder.budgets=[0, 8] is not valid"),
+    ],
+)
 def test_a_ladder_that_cannot_work_is_refused_in_one_line(over, message):
     with pytest.raises(ReslabError, match=None) as err:
         ladder.check(cfg(**over))
@@ -116,12 +133,29 @@ def test_a_rung_starts_only_from_a_run_with_its_stable_phase(cli, tmp_path, synt
     cli("reslab-train", *WSD, data, "ladder.budgets=[8,16]", "profile.max_steps=16", "paths.runs=r")
     # Another seed, or another lr, is another stable phase: nothing to start from.
     for i, other in enumerate(("seed=1", "profile.lr=0.05")):
-        out = cli("reslab-train", *WSD, data, "ladder.budgets=[8,16]", "profile.max_steps=8", other, "paths.runs=r",
-                  f"+label_suffix=other{i}").stdout
+        out = cli(
+            "reslab-train",
+            *WSD,
+            data,
+            "ladder.budgets=[8,16]",
+            "profile.max_steps=8",
+            other,
+            "paths.runs=r",
+            f"+label_suffix=other{i}",
+        ).stdout
         assert "budget ladder" not in out, other
     # Another decay shape is the same stable phase: it starts from the 16-step rung's kept checkpoint.
-    out = cli("reslab-train", *WSD[:4], "+profile.decay={fraction: 0.25, shape: sqrt}", *WSD[5:], data,
-              "ladder.budgets=[8,16]", "profile.max_steps=8", "paths.runs=r", "+label_suffix=sqrt").stdout
+    out = cli(
+        "reslab-train",
+        *WSD[:4],
+        "+profile.decay={fraction: 0.25, shape: sqrt}",
+        *WSD[5:],
+        data,
+        "ladder.budgets=[8,16]",
+        "profile.max_steps=8",
+        "paths.runs=r",
+        "+label_suffix=sqrt",
+    ).stdout
     assert "starts at step 6 from" in out
     assert ladder.started(tmp_path / "r/adhoc/smoke/resnet-8-steps8-sqrt-decay0.25-sqrt-s0")["step"] == 6
 
@@ -130,8 +164,17 @@ def test_a_kept_checkpoint_holds_no_probe_rows(tmp_path):
     from reslab.run.checkpoint import Checkpointer
 
     src = tmp_path / "kept.pt"
-    torch.save({"callbacks": {Checkpointer.__qualname__: {"loader": (1, 2)}, "RunRecorder": {"rows": [1]},
-                              "CurveProbe{...}": {"rows": [2]}}, "state_dict": {}}, src)
+    torch.save(
+        {
+            "callbacks": {
+                Checkpointer.__qualname__: {"loader": (1, 2)},
+                "RunRecorder": {"rows": [1]},
+                "CurveProbe{...}": {"rows": [2]},
+            },
+            "state_dict": {},
+        },
+        src,
+    )
     ladder.seed(src, tmp_path / "checkpoint.pt")
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert list(state["callbacks"]) == [Checkpointer.__qualname__]

@@ -26,9 +26,19 @@ FAULTY = Path(__file__).with_name("faulty_train.py")
 
 
 def test_two_runs_side_by_side_finish_record_the_sweep_and_report(cli, tmp_path, synth_archive):
-    proc = cli("reslab-train", "-m", "experiment=depth", *SMOKE, f"data.source={synth_archive}",
-               "model=plain,resnet", "model.depth=8", "seed=0", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-               "jobs=2")
+    proc = cli(
+        "reslab-train",
+        "-m",
+        "experiment=depth",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model=plain,resnet",
+        "model.depth=8",
+        "seed=0",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "jobs=2",
+    )
     study = tmp_path / "runs/depth/smoke"
     results = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
     assert set(results) == {"plain-8-s0", "resnet-8-s0"} and {r["status"] for r in results.values()} == {"ok"}
@@ -57,17 +67,33 @@ def all_gone(pids: list[int], within: float = 30) -> bool:
     return all(map(gone, pids))
 
 
-SLOWED_SWEEP = ["-m", "experiment=depth", *SMOKE, "model=plain,resnet", "model.depth=8", "seed=0", "profile.epochs=60",
-                "trainer.checkpoint_every_n_steps=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "jobs=2"]
+SLOWED_SWEEP = [
+    "-m",
+    "experiment=depth",
+    *SMOKE,
+    "model=plain,resnet",
+    "model.depth=8",
+    "seed=0",
+    "profile.epochs=60",
+    "trainer.checkpoint_every_n_steps=2",
+    "hydra/launcher=joblib",
+    "hydra.launcher.n_jobs=2",
+    "jobs=2",
+]
 
 
 @pytest.fixture()
 def training_sweep(env, tmp_path, synth_archive):
     """A sweep of two runs side by side in joblib's workers, each slowed to 0.1 s a step, caught while both train:
     (launcher process, the workers' pids, the study's directory)."""
-    launcher = subprocess.Popen([sys.executable, str(FAULTY), "slow:0.1", "--", *SLOWED_SWEEP,
-                                 f"data.source={synth_archive}"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        [sys.executable, str(FAULTY), "slow:0.1", "--", *SLOWED_SWEEP, f"data.source={synth_archive}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     study = tmp_path / "runs/depth/smoke"
     checkpoints = [study / f"{net}-8-s0.next/checkpoint.pt" for net in ("plain", "resnet")]
     workers: list[int] = []
@@ -92,8 +118,9 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason=
 
 
 @linux_only
-def test_sigterm_to_the_launcher_alone_stops_every_run_after_its_checkpoint_and_leaves_no_worker(training_sweep, cli,
-                                                                                                  synth_archive):
+def test_sigterm_to_the_launcher_alone_stops_every_run_after_its_checkpoint_and_leaves_no_worker(
+    training_sweep, cli, synth_archive
+):
     # As from `kill <pid>` or `timeout`: before reslab.run.stopping the workers went on training as orphans.
     launcher, workers, study = training_sweep
     launcher.send_signal(signal.SIGTERM)
@@ -135,8 +162,7 @@ def test_the_launching_node_leaves_the_device_to_the_slurm_jobs():
 
 
 def make_lines(target: str, *variables: str) -> list[str]:
-    proc = subprocess.run(["make", "-n", "-C", str(ROOT), target, "STAMP=", *variables], capture_output=True,
-                          text=True)
+    proc = subprocess.run(["make", "-n", "-C", str(ROOT), target, "STAMP=", *variables], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return [line for line in proc.stdout.replace("\\\n", " ").splitlines() if "reslab-train" in line]
 

@@ -19,22 +19,42 @@ def lesioned(root, family, depth, seed):
     intact = 30.0 + 0.2 * (seed - 400)
     n = (depth - 2) // 2
     down = [n // 3, 2 * n // 3]
-    rows = [{"block": i, "stage": i * 3 // n, "downsampling": i in down,
-             "test_error": intact + (0.5 + 0.1 * (seed - 400) if family == "resnet" else 59.0 - 0.3 * (seed - 400))}
-            for i in range(n) if family == "resnet" or i not in down]
+    rows = [
+        {
+            "block": i,
+            "stage": i * 3 // n,
+            "downsampling": i in down,
+            "test_error": intact + (0.5 + 0.1 * (seed - 400) if family == "resnet" else 59.0 - 0.3 * (seed - 400)),
+        }
+        for i in range(n)
+        if family == "resnet" or i not in down
+    ]
     pd.DataFrame(rows).assign(intact_error=intact).to_csv(d / "lesion_single.csv", index=False)
-    pd.DataFrame([{"k": k, "draw": 0, "deleted": "0", "test_error": intact + k, "intact_error": intact}
-                  for k in range(1, 4)]).to_csv(d / "lesion_random.csv", index=False)
+    pd.DataFrame(
+        [{"k": k, "draw": 0, "deleted": "0", "test_error": intact + k, "intact_error": intact} for k in range(1, 4)]
+    ).to_csv(d / "lesion_random.csv", index=False)
     if family == "resnet":
         from math import comb
-        g = [{"length": k, "paths": comb(n, k), "grad_norm": 0.5 ** k, "total": comb(n, k) * 0.5 ** k}
-             for k in range(n + 1)]
+
+        g = [
+            {"length": k, "paths": comb(n, k), "grad_norm": 0.5**k, "total": comb(n, k) * 0.5**k} for k in range(n + 1)
+        ]
         tot = sum(r["total"] for r in g)
         pd.DataFrame([{**r, "share": r["total"] / tot} for r in g]).to_csv(d / "lesion_paths.csv", index=False)
         # ResNet-56's last third of blocks are near identities (ratio 0.05); ResNet-20's never.
-        pd.DataFrame([{"block": i, "relative_depth": (i + 0.5) / n, "downsampling": i in down,
-                       "ratio_median": 0.05 if depth == 56 and i >= 2 * n // 3 + 1 + (seed - 400) else 0.5,
-                       "ratio_q1": 0.0, "ratio_q3": 1.0} for i in range(n)]).to_csv(d / "branch_ratios.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "block": i,
+                    "relative_depth": (i + 0.5) / n,
+                    "downsampling": i in down,
+                    "ratio_median": 0.05 if depth == 56 and i >= 2 * n // 3 + 1 + (seed - 400) else 0.5,
+                    "ratio_q1": 0.0,
+                    "ratio_q3": 1.0,
+                }
+                for i in range(n)
+            ]
+        ).to_csv(d / "branch_ratios.csv", index=False)
 
 
 def test_the_rules_read_a_resnet_that_shrugs_and_a_plain_net_that_collapses(tmp_path):

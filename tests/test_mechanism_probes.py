@@ -57,15 +57,33 @@ def test_measure_writes_one_row_per_net_seed_and_lag_and_the_verdict_reads_the_t
     rows = sh.measure(depths=[8], seeds=[0], points=12, max_lag=3, log=lambda *_: None)
     assert len(rows) == 2 * 2 * 3 and set(rows.family) == {"plain", "resnet"} and set(rows.norm) == {"bn", "none"}
     assert rows.grad_corr.between(-1, 1).all() and rows.acf.notna().all()
-    s = pd.DataFrame([{"norm": "bn", "family": f, "depth": d, "grad_corr": c} for f, d, c in
-                      [("plain", 20, 0.5), ("plain", 56, 0.2), ("resnet", 20, 0.9), ("resnet", 56, 0.1)]])
+    s = pd.DataFrame(
+        [
+            {"norm": "bn", "family": f, "depth": d, "grad_corr": c}
+            for f, d, c in [("plain", 20, 0.5), ("plain", 56, 0.2), ("resnet", 20, 0.9), ("resnet", 56, 0.1)]
+        ]
+    )
     v = sh.verdicts(s)["bn"]
     assert v == {"depths": [20, 56], "residual_higher_at": [20], "residual_higher": False, "plain_falls": True}
 
 
 def test_shattered_cli_writes_csv_png_and_markdown(tmp_path):
-    sh.main(["--depths", "8", "--seeds", "0", "--norms", "bn", "--points", "10", "--max-lag", "2",
-             "--out", str(tmp_path / "m")])
+    sh.main(
+        [
+            "--depths",
+            "8",
+            "--seeds",
+            "0",
+            "--norms",
+            "bn",
+            "--points",
+            "10",
+            "--max-lag",
+            "2",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
     assert {f.name for f in (tmp_path / "m").iterdir()} >= {"shattered.csv", "shattered.png", "shattered.md"}
     md = (tmp_path / "m" / "shattered.md").read_text()
     assert "## Verdict (computed)" in md and "norm=bn:" in md
@@ -79,8 +97,10 @@ def _bad_input(main, args, capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("args, says", [(["--depths", "21"], "21 is not 6n+2"), (["--norms", "ln"], "valid: bn, none"),
-                                        (["--seeds", "a"], "--seeds='a'")])
+@pytest.mark.parametrize(
+    "args, says",
+    [(["--depths", "21"], "21 is not 6n+2"), (["--norms", "ln"], "valid: bn, none"), (["--seeds", "a"], "--seeds='a'")],
+)
 def test_shattered_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, says):
     assert says in _bad_input(sh.main, [*args, "--out", str(tmp_path)], capsys)
 
@@ -115,14 +135,20 @@ def test_probe_reports_finite_float32_and_the_backward_statistics_at_small_depth
 def test_float32_outcome_tells_overflow_from_nan_and_finds_where_it_starts():
     row = lambda b, a, g, rms=1.0: {"block": b, "act_state": a, "grad_state": g, "grad_rms": rms}  # noqa: E731
     ok = [row(0, "finite", "finite"), row(1, "finite", "finite", 0.0)]  # an exact zero: underflow, still finite
-    assert tl.float32_outcome(ok, "finite") == {"float32": "finite", "first_nonfinite_forward": None,
-                                                 "first_nonfinite_backward": None, "zero_gradient_points": 1}
+    assert tl.float32_outcome(ok, "finite") == {
+        "float32": "finite",
+        "first_nonfinite_forward": None,
+        "first_nonfinite_backward": None,
+        "zero_gradient_points": 1,
+    }
     inf = [row(0, "finite", "has_inf"), row(1, "finite", "has_inf"), row(2, "finite", "finite")]
     out = tl.float32_outcome(inf, "finite")
     assert out["float32"] == "overflow" and out["first_nonfinite_backward"] == 1
     nan = [row(0, "finite", "finite"), row(1, "has_nan", "has_nan")]
-    assert tl.float32_outcome(nan, "has_nan")["float32"] == "NaN" and tl.float32_outcome(nan, "has_nan")[
-        "first_nonfinite_forward"] == 1
+    assert (
+        tl.float32_outcome(nan, "has_nan")["float32"] == "NaN"
+        and tl.float32_outcome(nan, "has_nan")["first_nonfinite_forward"] == 1
+    )
 
 
 def test_the_probe_sees_an_overflow_that_float32_makes():
@@ -144,16 +170,30 @@ def test_the_probe_sees_an_overflow_that_float32_makes():
 
 
 def test_the_gsc_of_the_finite_part_starts_after_the_last_non_finite_gradient():
-    row = lambda b, g, rms: {"block": b, "act_state": "finite", "grad_state": g, "grad_rms": rms, "act_rms": 1.0,  # noqa: E731
-                             "elements": 4}
-    rows = [row(0, "has_nan", math.nan), row(1, "has_inf", math.inf), row(2, "finite", 4.0), row(3, "finite", 2.0),
-            row(4, "finite", 1.0)]
-    assert tl.finite_part_gsc(rows) == {"finite_from_block": 2, "finite_gsc_rate": pytest.approx(2.0),
-                                        "finite_blocks": 2}
+    def row(b, g, rms):
+        return {"block": b, "act_state": "finite", "grad_state": g, "grad_rms": rms, "act_rms": 1.0, "elements": 4}
+
+    rows = [
+        row(0, "has_nan", math.nan),
+        row(1, "has_inf", math.inf),
+        row(2, "finite", 4.0),
+        row(3, "finite", 2.0),
+        row(4, "finite", 1.0),
+    ]
+    assert tl.finite_part_gsc(rows) == {
+        "finite_from_block": 2,
+        "finite_gsc_rate": pytest.approx(2.0),
+        "finite_blocks": 2,
+    }
 
 
-@pytest.mark.parametrize("args, says", [(["--depth", "1200"], "1200 is not 6n+2"),
-                                        (["--families", "plain,foo"], "valid: plain, resnet"),
-                                        (["--batch", "1"], "--batch=1")])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--depth", "1200"], "1200 is not 6n+2"),
+        (["--families", "plain,foo"], "valid: plain, resnet"),
+        (["--batch", "1"], "--batch=1"),
+    ],
+)
 def test_thousand_layers_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, says):
     assert says in _bad_input(tl.main, [*args, "--out", str(tmp_path)], capsys)

@@ -129,14 +129,17 @@ def test_layer_response_taps_mark_every_3x3_conv():
     assert len(convs) == len(taps) == 19
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(depth=21), "model.depth=21 is not 6n\\+2"),
-    (dict(depth=2), "model.depth=2 is not 6n\\+2"),
-    (dict(shortcut="D"), "unknown model.shortcut 'D'; valid choices: none, A, B, C"),
-    (dict(block="dense"), "unknown model.block 'dense'; valid choices: basic"),
-    (dict(order="sideways"), "unknown model.order 'sideways'"),
-    (dict(norm="ln"), "unknown model.norm 'ln'; valid choices: bn, none"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(depth=21), "model.depth=21 is not 6n\\+2"),
+        (dict(depth=2), "model.depth=2 is not 6n\\+2"),
+        (dict(shortcut="D"), "unknown model.shortcut 'D'; valid choices: none, A, B, C"),
+        (dict(block="dense"), "unknown model.block 'dense'; valid choices: basic"),
+        (dict(order="sideways"), "unknown model.order 'sideways'"),
+        (dict(norm="ln"), "unknown model.norm 'ln'; valid choices: bn, none"),
+    ],
+)
 def test_bad_model_options_name_the_value_and_the_choices(bad, message):
     with pytest.raises(ReslabError, match=message):
         build("resnet", **bad)
@@ -155,11 +158,14 @@ def test_zero_init_residual_starts_every_block_as_its_shortcut():
     assert count_params(net) == 269_722  # gamma = 0 is still a parameter: the net is ResNet-20
 
 
-@pytest.mark.parametrize("opts, message", [
-    ({"shortcut": "none"}, "a plain net has no shortcut to start as"),
-    ({"shortcut": "A", "order": "preact"}, "model.order=preact ends each branch on a conv"),
-    ({"shortcut": "A", "norm": "none"}, "model.norm=none has no BN"),
-])
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        ({"shortcut": "none"}, "a plain net has no shortcut to start as"),
+        ({"shortcut": "A", "order": "preact"}, "model.order=preact ends each branch on a conv"),
+        ({"shortcut": "A", "norm": "none"}, "model.norm=none has no BN"),
+    ],
+)
 def test_zero_init_residual_is_refused_where_no_branch_ends_on_a_bn(opts, message):
     with pytest.raises(ReslabError, match=message):
         build("resnet", depth=20, zero_init_residual=True, **opts)

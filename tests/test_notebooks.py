@@ -20,10 +20,23 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 KERNEL = "reslab"
 # The fewest and smallest runs that still give every notebook something to show: one seed, one epoch of two steps,
 # tiny probes (as tests/test_block_study.py); threads=1 because the three sweeps run side by side.
-SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false", "threads=1", "seed=0", "profile.epochs=1",
-         "profile.train_subset=50", "profile.batch_size=25", "profile.eval_subset=20", "profile.curve.train_images=10",
-         "profile.curve.test_images=10", "probes.flow_batch_size=4", "probes.flow_points=1", "probes.flow_batches=1",
-         "probes.response_calib_images=20"]
+SMOKE = [
+    "profile=smoke",
+    "logger=none",
+    "trainer.save_weights=false",
+    "threads=1",
+    "seed=0",
+    "profile.epochs=1",
+    "profile.train_subset=50",
+    "profile.batch_size=25",
+    "profile.eval_subset=20",
+    "profile.curve.train_images=10",
+    "profile.curve.test_images=10",
+    "probes.flow_batch_size=4",
+    "probes.flow_points=1",
+    "probes.flow_batches=1",
+    "probes.response_calib_images=20",
+]
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +44,34 @@ def kernel(tmp_path_factory) -> Path:
     """A kernel of this interpreter named 'reslab', drawing with Agg, installed in a prefix of its own (a fresh
     environment has none; found through JUPYTER_PATH, so the virtual environment is left as it is)."""
     prefix = tmp_path_factory.mktemp("jupyter")
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", KERNEL,
-                    "--env", "MPLBACKEND", "Agg"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(prefix),
+            "--name",
+            KERNEL,
+            "--env",
+            "MPLBACKEND",
+            "Agg",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return prefix / "share" / "jupyter"
 
 
 @pytest.fixture(scope="session")
 def smoke_env(tmp_path_factory) -> dict:
-    return {**os.environ, "RESLAB_CACHE": str(tmp_path_factory.mktemp("cache")), "WANDB_MODE": "disabled",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "RESLAB_CACHE": str(tmp_path_factory.mktemp("cache")),
+        "WANDB_MODE": "disabled",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -54,14 +86,28 @@ def smoke_runs(tmp_path_factory, synth_archive, smoke_env) -> Path:
 
     def block_and_cost():
         train("experiment=block", "block=resnet-0.27M,preact-0.27M")
-        run_cli("python", "-m", "reslab.bench.cost", "study=block", "profile=smoke", "threads=1", "cost.batch_size=4",
-                "cost.warmup_steps=1", "cost.steps=1", "cost.repeats=1", "cost.memory_batch=8", env=smoke_env,
-                cwd=project)
+        run_cli(
+            "python",
+            "-m",
+            "reslab.bench.cost",
+            "study=block",
+            "profile=smoke",
+            "threads=1",
+            "cost.batch_size=4",
+            "cost.warmup_steps=1",
+            "cost.steps=1",
+            "cost.repeats=1",
+            "cost.memory_batch=8",
+            env=smoke_env,
+            cwd=project,
+        )
 
     with ThreadPoolExecutor(3) as pool:
-        for job in [pool.submit(train, "experiment=depth", "model.depth=8,14"),
-                    pool.submit(train, "experiment=shortcut", "variant=plain,identity-A"),
-                    pool.submit(block_and_cost)]:
+        for job in [
+            pool.submit(train, "experiment=depth", "model.depth=8,14"),
+            pool.submit(train, "experiment=shortcut", "variant=plain,identity-A"),
+            pool.submit(block_and_cost),
+        ]:
             job.result()
     return project / "runs"
 

@@ -1,7 +1,8 @@
 """The numerics version guards the numbers: an unchanged config's numbers move only with a deliberate bump.
 
 tests/golden/numerics-<CPU kind>.json holds the exact numbers of one smoke run (ResNet-8, synthetic data, one thread)
-for reslab.run.numerics.VERSION, per kind of CPU: torch's CPU capability (AVX2, AVX512, ...), which picks the kernels and
+for reslab.run.numerics.VERSION, per kind of CPU: torch's CPU capability (AVX2, AVX512, ...), which picks the kernels
+and
 so the order of the float sums (experiments/numerics.md, step 3). Bytes are promised on one kind of CPU, so the
 numbers are pinned per kind: the AVX2 file was recorded on an AMD EPYC (2026-12-03), the AVX512 file on an Intel
 Xeon with AMX (2026-12-04), both by the same code. A change that moves any of them without a bump fails here; a
@@ -48,19 +49,25 @@ def test_a_smoke_run_computes_exactly_the_numbers_recorded_for_this_numerics_ver
     assert GOLDEN.is_file(), (
         f"no golden numbers for this kind of CPU ({CPU_KIND}; recorded: "
         f"{', '.join(sorted(p.stem.split('-', 1)[1] for p in GOLDEN.parent.glob('numerics-*.json')))}): run this test "
-        "on a recorded kind first to confirm the code's numbers, then record this kind's with RESLAB_RECORD_GOLDEN=1")
+        "on a recorded kind first to confirm the code's numbers, then record this kind's with RESLAB_RECORD_GOLDEN=1"
+    )
     want = json.loads(GOLDEN.read_text())
     assert want["version"] == numerics.VERSION, (
-        f"reslab.run.numerics.VERSION is {numerics.VERSION} but {GOLDEN.name} holds version {want['version']}'s numbers: "
-        "record this version's with RESLAB_RECORD_GOLDEN=1")
+        f"reslab.run.numerics.VERSION is {numerics.VERSION} but {GOLDEN.name} holds version {want['version']}'s "
+        f"numbers: "
+        "record this version's with RESLAB_RECORD_GOLDEN=1"
+    )
     assert want["torch"] == got["torch"], (
         f"the golden numbers were recorded with torch {want['torch']}, this is torch {got['torch']}: another torch "
-        "computes other numbers; pin torch back, or bump reslab.run.numerics.VERSION and record")
+        "computes other numbers; pin torch back, or bump reslab.run.numerics.VERSION and record"
+    )
     for part in ("numbers", "metrics", "sha256"):
         assert got[part] == want[part], (
             f"the smoke run's {part} changed under numerics version {numerics.VERSION}: a change to the code moved an "
-            "unchanged config's numbers. If deliberate, bump reslab.run.numerics.VERSION (earlier runs are then retrained) "
-            f"and record with RESLAB_RECORD_GOLDEN=1; if not, find the change.\nwant {want[part]}\ngot  {got[part]}")
+            "unchanged config's numbers. If deliberate, bump reslab.run.numerics.VERSION (earlier runs are then "
+            "retrained) "
+            f"and record with RESLAB_RECORD_GOLDEN=1; if not, find the change.\nwant {want[part]}\ngot  {got[part]}"
+        )
 
 
 def test_a_run_records_its_numerics_version(golden_run):

@@ -80,6 +80,7 @@ def test_mcnemar_counts_discordant_images_and_is_exact():
 
 # The symmetric rule (experiments/shortcut.md and block.md, amendment of 2026-12-03).
 
+
 def _contrast(name, diffs):
     return paired(name, "test_error", "a", "b", dict(enumerate(diffs)), {s: 0.0 for s in range(len(diffs))})
 
@@ -87,8 +88,8 @@ def _contrast(name, diffs):
 def test_the_equivalence_p_is_twice_the_larger_of_the_two_one_sided_tests_against_the_band():
     d = np.array([0.4, -0.3, 1.1, 0.2, 0.6])
     c = _contrast("x", d)
-    below = stats.ttest_1samp(d, -2.0, alternative="greater").pvalue   # H0: mean <= -2
-    above = stats.ttest_1samp(d, 2.0, alternative="less").pvalue       # H0: mean >= +2
+    below = stats.ttest_1samp(d, -2.0, alternative="greater").pvalue  # H0: mean <= -2
+    above = stats.ttest_1samp(d, 2.0, alternative="less").pvalue  # H0: mean >= +2
     assert c.p_equiv == pytest.approx(min(1.0, 2 * max(below, above)))
 
 
@@ -105,8 +106,14 @@ def test_no_practical_difference_is_holm_adjusted_over_the_family_like_a_differe
     close = [0.9, -0.4, 1.6, -0.9, 0.5]
     alone = decide_family([_contrast("close", close)], "f")[0]
     assert alone.verdict == "no practical difference" and alone.p_equiv < 0.05
-    fam = decide_family([_contrast("close", close), _contrast("other", [9.0, 1.0, -7.0, 4.0, -2.0]),
-                         _contrast("third", [6.0, -5.0, 8.0, -3.0, 1.0])], "f")
+    fam = decide_family(
+        [
+            _contrast("close", close),
+            _contrast("other", [9.0, 1.0, -7.0, 4.0, -2.0]),
+            _contrast("third", [6.0, -5.0, 8.0, -3.0, 1.0]),
+        ],
+        "f",
+    )
     assert fam[0].p_equiv_adj == pytest.approx(3 * fam[0].p_equiv) and fam[0].p_equiv_adj > 0.05
     assert fam[0].verdict == "inconclusive", "the old rule (unadjusted 95% CI) called this 'no practical difference'"
 

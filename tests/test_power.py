@@ -30,15 +30,18 @@ def brute_rates(effect, sd, n, m=1, others=None, sims=1000, seed=7):
         if others is None:
             fam += [paired.paired(f"filler {i}", "m", "a", "b", {0: 1.0}, {0: 0.0}) for i in range(m - 1)]
         else:
-            fam += [paired.paired(f"other {i}", "m", "a", "b", dict(enumerate(rng.normal(e, sd, n))), zero)
-                    for i, e in enumerate(others)]
+            fam += [
+                paired.paired(f"other {i}", "m", "a", "b", dict(enumerate(rng.normal(e, sd, n))), zero)
+                for i, e in enumerate(others)
+            ]
         paired.decide_family(fam, "f")
         counts[fam[0].verdict] += 1
     return {k: v / sims for k, v in counts.items()}
 
 
-@pytest.mark.parametrize("effect, sd, n, m", [(4.0, 2.81, 6, 2), (0.0, 1.5, 8, 3), (2.0, 2.81, 22, 2),
-                                              (-3.0, 2.0, 5, 1)])
+@pytest.mark.parametrize(
+    "effect, sd, n, m", [(4.0, 2.81, 6, 2), (0.0, 1.5, 8, 3), (2.0, 2.81, 22, 2), (-3.0, 2.0, 5, 1)]
+)
 def test_the_simulated_rule_gives_the_verdicts_the_real_decide_family_gives(effect, sd, n, m):
     fast, slow = power.verdict_rates(effect, sd, n, m), brute_rates(effect, sd, n, m)
     for v in paired.VERDICTS:
@@ -88,7 +91,12 @@ def test_more_contrasts_or_more_spread_need_more_seeds_and_a_larger_effect_fewer
 
 def test_the_intended_verdict_follows_the_effect():
     assert [power.intended(e) for e in (4.0, 2.0, 1.0, 0.0, -2.0)] == [
-        "supported", "supported", "no practical difference", "no practical difference", "contradicted"]
+        "supported",
+        "supported",
+        "no practical difference",
+        "no practical difference",
+        "contradicted",
+    ]
 
 
 def test_the_numbers_are_reproducible_and_fast():
@@ -127,7 +135,9 @@ def test_the_reports_print_the_rules_seeds_at_the_plans_effects_not_the_t_tests_
         assert f"{c.extra['seeds_equivalence']} to call a true 0 pp difference 'no practical difference'" in text
     line = skeleton.design_line({"primary": fam})
     assert "pooled sd of the per-seed differences 2.81 pp" in line
-    assert (f"80% power with {power.seeds_needed(4.0, 2.81, 2)} seeds for a true 4 pp difference and "
-            f"{power.seeds_needed(0.0, 2.81, 2)} seeds to call a true 0 pp difference") in line
+    assert (
+        f"80% power with {power.seeds_needed(4.0, 2.81, 2)} seeds for a true 4 pp difference and "
+        f"{power.seeds_needed(0.0, 2.81, 2)} seeds to call a true 0 pp difference"
+    ) in line
     assert "no number of seeds suffices: the rule's power stays at or below 0.5" in line
     assert "22 seeds" not in line, "the t-test's count at the threshold (issue 23) is not printed as the rule's"

@@ -57,10 +57,12 @@ def test_layers_are_indexed_from_the_input_side():
 
 
 def test_first_last_ratio_compares_stem_with_last_3x3_conv():
-    rows = [{"name": "stem.0", "kind": "main", "grad_norm": 1e-3},
-            {"name": "stages.0.0.shortcut.0", "kind": "shortcut", "grad_norm": 5.0},
-            {"name": "stages.2.0.branch.4", "kind": "main", "grad_norm": 1.0},
-            {"name": "fc", "kind": "main", "grad_norm": 100.0}]
+    rows = [
+        {"name": "stem.0", "kind": "main", "grad_norm": 1e-3},
+        {"name": "stages.0.0.shortcut.0", "kind": "shortcut", "grad_norm": 5.0},
+        {"name": "stages.2.0.branch.4", "kind": "main", "grad_norm": 1.0},
+        {"name": "fc", "kind": "main", "grad_norm": 100.0},
+    ]
     assert first_last_ratio(rows) == pytest.approx(1e-3)
 
 

@@ -45,7 +45,9 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def faulty(tmp_path: Path, env: dict, faults: list[str], *train_args, check: bool = True) -> subprocess.CompletedProcess:
+def faulty(
+    tmp_path: Path, env: dict, faults: list[str], *train_args, check: bool = True
+) -> subprocess.CompletedProcess:
     """reslab-train with faults injected (tests/faulty_train.py)."""
     args = [sys.executable, str(FAULTY), *faults, "--", *map(str, train_args)]
     proc = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -140,8 +142,10 @@ def test_a_sweep_whose_jobs_would_share_a_run_directory_is_refused_before_its_fi
     proc = cli("reslab-train", "-m", *SMOKE, f"data.source={a},{b}", check=False)
     assert proc.returncode == 2
     line = one_error_line(proc)
-    assert f"jobs 1 (data.source={a}) and 2 (data.source={b}) would both train in " \
-           "runs/adhoc/smoke/resnet-8-sourcecifar-10-python.tar.gz-s0 with different settings" in line, line
+    assert (
+        f"jobs 1 (data.source={a}) and 2 (data.source={b}) would both train in "
+        "runs/adhoc/smoke/resnet-8-sourcecifar-10-python.tar.gz-s0 with different settings" in line
+    ), line
     assert "nothing was run" in line and "epoch" not in proc.stdout
     assert tree(tmp_path) == before and not (tmp_path / "runs").exists()
 
@@ -164,6 +168,7 @@ def test_a_failing_job_is_recorded_the_others_go_on_and_nothing_finished_moves(c
 
 
 # -- 2, 6, 9: a killed run resumes to the bytes of an uninterrupted one; the finished run it replaces stays ---------
+
 
 def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(cli, env, tmp_path, synth_archive):
     # 4 steps per epoch, 3 epochs, a checkpoint every 2 steps: killed in the middle of step 3 (after the
@@ -189,11 +194,20 @@ def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(cli, env, tmp
     whole = tmp_path / "whole/adhoc/smoke/resnet-8-s0"
     a, b = (json.loads((d / "result.json").read_text()) for d in (whole, run))
     assert {k: v for k, v in a.items() if k not in TIMING} == {k: v for k, v in b.items() if k not in TIMING}
-    for name in ("model.pt", "predictions.npz", "curves.csv", "grad_norms.csv", "signal.csv", "updates.csv",
-                 "responses.csv"):
+    for name in (
+        "model.pt",
+        "predictions.npz",
+        "curves.csv",
+        "grad_norms.csv",
+        "signal.csv",
+        "updates.csv",
+        "responses.csv",
+    ):
         assert (whole / name).read_bytes() == (run / name).read_bytes(), name
-    pd.testing.assert_frame_equal(pd.read_csv(whole / "metrics.csv").drop(columns=TIMING_COLUMNS),
-                                  pd.read_csv(run / "metrics.csv").drop(columns=TIMING_COLUMNS))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(whole / "metrics.csv").drop(columns=TIMING_COLUMNS),
+        pd.read_csv(run / "metrics.csv").drop(columns=TIMING_COLUMNS),
+    )
 
 
 def test_a_resumed_loader_yields_the_batches_an_uninterrupted_one_yields():
@@ -237,6 +251,7 @@ def test_a_killed_attempt_is_kept_for_its_config_and_cleared_for_another(tmp_pat
 
 # -- 3: one writer per run ----------------------------------------------------------------------------------------
 
+
 def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
     from reslab.run.lock import run_lock
 
@@ -250,34 +265,57 @@ def test_a_run_locked_by_one_writer_cannot_be_locked_by_another(tmp_path):
 
 
 def test_two_concurrent_sweeps_train_each_run_once(env, tmp_path, synth_archive):
-    args = [str(Path(sys.executable).parent / "reslab-train"), "-m", "experiment=depth", *SMOKE[:2],
-            f"data.source={synth_archive}", "model.depth=8", "seed=0,1", "threads=1", "trainer.save_weights=false",
-            "probes.flow_points=0", "probes.responses=false"]
-    procs = [subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    args = [
+        str(Path(sys.executable).parent / "reslab-train"),
+        "-m",
+        "experiment=depth",
+        *SMOKE[:2],
+        f"data.source={synth_archive}",
+        "model.depth=8",
+        "seed=0,1",
+        "threads=1",
+        "trainer.save_weights=false",
+        "probes.flow_points=0",
+        "probes.responses=false",
+    ]
+    procs = [
+        subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     stdout = "".join(o for o, _ in outs)
     runs = tmp_path / "runs/depth/smoke"
     # Exactly the runs (and each sweep's record of what it asked for), nothing half-written beside them.
-    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["_sweeps", "plain-8-s0", "plain-8-s1",
-                                                                    "resnet-8-s0", "resnet-8-s1"]
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == [
+        "_sweeps",
+        "plain-8-s0",
+        "plain-8-s1",
+        "resnet-8-s0",
+        "resnet-8-s1",
+    ]
     assert len(list((runs / "_sweeps").iterdir())) == 2
     assert stdout.count(" ok: ") == 4, "each run trained exactly once, by one of the two sweeps"
     assert stdout.count("skipped") == 4, "and skipped by the other (finished, or held by the first)"
-    keys = {json.loads((d / "result.json").read_text())["key"]
-            for d in runs.iterdir() if d.is_dir() and d.name != "_sweeps"}
+    keys = {
+        json.loads((d / "result.json").read_text())["key"] for d in runs.iterdir() if d.is_dir() and d.name != "_sweeps"
+    }
     assert len(keys) == 4
 
 
 # -- 5: the identity covers what changes the numbers ----------------------------------------------------------------
 
+
 def test_thread_count_and_deterministic_kernels_are_part_of_the_identity():
     cfg = config("profile=smoke")
     key = runinfo.RunKey.of(cfg, "sum", "cpu", "32-true", threads=1)
     assert key.key != runinfo.RunKey.of(cfg, "sum", "cpu", "32-true", threads=2).key
-    assert key.key != runinfo.RunKey.of(config("profile=smoke", "trainer.deterministic=true"), "sum", "cpu", "32-true",
-                                        threads=1).key
+    assert (
+        key.key
+        != runinfo.RunKey.of(
+            config("profile=smoke", "trainer.deterministic=true"), "sum", "cpu", "32-true", threads=1
+        ).key
+    )
 
 
 def test_a_run_of_another_numerics_version_is_not_finished_for_this_code(tmp_path, monkeypatch):
@@ -303,6 +341,7 @@ def key_of_identity_without_numerics(cfg) -> str:
 
 # -- 7: data integrity ----------------------------------------------------------------------------------------------
 
+
 def test_a_corrupt_cache_is_rebuilt_not_trusted(tmp_path, synth_archive, monkeypatch):
     first = load_cifar10(str(synth_archive), tmp_path / "cache")
     cache = next((tmp_path / "cache").glob("cifar10-*.pt"))
@@ -320,15 +359,18 @@ def test_a_corrupt_cache_is_rebuilt_not_trusted(tmp_path, synth_archive, monkeyp
 
 
 def test_sigterm_while_the_cache_is_written_leaves_no_temp_file(env, tmp_path, synth_archive):
-    script = ("import os, signal, sys, time, torch\n"
-              "def save(obj, f):\n"
-              "    f.write(b'half'); f.flush(); os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
-              "torch.save = save\n"
-              "from reslab.train import main\n"
-              f"sys.argv = ['reslab-train', 'profile=smoke', 'logger=none', 'data.source={synth_archive}']\n"
-              "main()\n")
-    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    script = (
+        "import os, signal, sys, time, torch\n"
+        "def save(obj, f):\n"
+        "    f.write(b'half'); f.flush(); os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+        "torch.save = save\n"
+        "from reslab.train import main\n"
+        f"sys.argv = ['reslab-train', 'profile=smoke', 'logger=none', 'data.source={synth_archive}']\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert not [p for p in tmp_path.rglob("*") if p.is_file()], "no temp file, no cache, no run"
 
@@ -345,7 +387,9 @@ def test_an_image_folder_with_a_missing_class_or_a_wrong_size_is_refused(tmp_pat
     (root / "train" / "cat").rename(root / "test" / "cat")
     (root / "train" / "cat").mkdir()
     Image.new("RGB", (40, 40)).save(root / "train" / "cat" / "big.png")
-    with pytest.raises(ReslabError, match=r"image 'train/cat/big.png': expected 32x32 RGB images, got shape \(3, 40, 40\)"):
+    with pytest.raises(
+        ReslabError, match=r"image 'train/cat/big.png': expected 32x32 RGB images, got shape \(3, 40, 40\)"
+    ):
         load_cifar10(str(root), tmp_path / "cache")
 
 
@@ -358,6 +402,7 @@ def test_a_truncated_archive_is_named_as_such(tmp_path, synth_archive):
 
 
 # -- 8: a full disk ---------------------------------------------------------------------------------------------------
+
 
 def test_a_full_disk_is_one_line_and_leaves_the_old_file(tmp_path):
     target = io.write_text(tmp_path / "result.json", "old\n")
@@ -381,19 +426,25 @@ def test_a_disk_that_fills_during_a_run_is_one_line_and_nothing_half_written(env
 
 # -- 9: reproducible artefacts ------------------------------------------------------------------------------------
 
+
 def test_weights_are_saved_byte_identically_whatever_the_file_name(tmp_path):
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     a = io.save_weights(tmp_path / "a" / "model.pt", model)
     b = io.save_weights(tmp_path / "b.pt", model.to(memory_format=torch.channels_last))
     assert a.read_bytes() == b.read_bytes()
-    assert io.save_npz(tmp_path / "a.npz", x=torch.arange(5).numpy()).read_bytes() == \
-        io.save_npz(tmp_path / "b.npz", x=torch.arange(5).numpy()).read_bytes()
+    assert (
+        io.save_npz(tmp_path / "a.npz", x=torch.arange(5).numpy()).read_bytes()
+        == io.save_npz(tmp_path / "b.npz", x=torch.arange(5).numpy()).read_bytes()
+    )
 
 
 def test_files_are_created_with_the_users_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        for path in (io.write_text(tmp_path / "a.json", "{}"), io.save_with(tmp_path / "b.csv", lambda p: p.write_text("x"))):
+        for path in (
+            io.write_text(tmp_path / "a.json", "{}"),
+            io.save_with(tmp_path / "b.csv", lambda p: p.write_text("x")),
+        ):
             assert path.stat().st_mode & 0o777 == 0o640, path
     finally:
         os.umask(old)

@@ -21,17 +21,41 @@ from reslab.report import consistency, overlap, results
 from reslab.run.sweep import SWEEPS, record
 
 
-def fake_run(study_dir, name, lr=0.1, status="ok", checksum="abc", seed=0, label="resnet-20", numerics=None, key=None,
-             suffix=None):
+def fake_run(
+    study_dir,
+    name,
+    lr=0.1,
+    status="ok",
+    checksum="abc",
+    seed=0,
+    label="resnet-20",
+    numerics=None,
+    key=None,
+    suffix=None,
+):
     d = study_dir / name
     d.mkdir(parents=True)
-    cfg = {"profile": {"name": "smoke", "lr": lr, "epochs": 1},
-           "data": {"source": f"/somewhere/{name}", "subset_seed": 0}}
+    cfg = {
+        "profile": {"name": "smoke", "lr": lr, "epochs": 1},
+        "data": {"source": f"/somewhere/{name}", "subset_seed": 0},
+    }
     (d / "config.yaml").write_text(yaml.safe_dump(cfg | ({"label_suffix": suffix} if suffix else {})))
-    (d / "result.json").write_text(json.dumps({
-        "status": status, "study": study_dir.parent.name, "profile": "smoke", "label": label, "seed": seed,
-        "data_checksum": checksum, "precision": "32-true", "device": "cpu (2 cores, 1 threads)"}
-        | ({"numerics": numerics} if numerics is not None else {}) | ({"key": key} if key else {})))
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "status": status,
+                "study": study_dir.parent.name,
+                "profile": "smoke",
+                "label": label,
+                "seed": seed,
+                "data_checksum": checksum,
+                "precision": "32-true",
+                "device": "cpu (2 cores, 1 threads)",
+            }
+            | ({"numerics": numerics} if numerics is not None else {})
+            | ({"key": key} if key else {})
+        )
+    )
     return d
 
 
@@ -43,7 +67,11 @@ def test_runs_trained_with_two_learning_rates_are_refused_naming_the_setting(tmp
     with pytest.raises(ReslabError) as err:
         results.load_results(tmp_path / "runs", "mix", "smoke")
     msg = str(err.value)
-    assert "\n" not in msg and "profile.lr = 0.1 in 2 run(s)" in msg and "profile.lr = 0.01 in 1 run(s) (resnet-20-s2)" in msg
+    assert (
+        "\n" not in msg
+        and "profile.lr = 0.1 in 2 run(s)" in msg
+        and "profile.lr = 0.01 in 1 run(s) (resnet-20-s2)" in msg
+    )
 
 
 def test_runs_on_two_data_copies_are_refused_but_a_different_data_path_is_not(tmp_path):
@@ -87,8 +115,13 @@ def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
     study = tmp_path / "runs" / "depth" / "smoke"
     fake_run(study, "resnet-20-s0", lr=0.1)
     fake_run(study, "resnet-20-s1", lr=0.01, seed=1)
-    proc = subprocess.run([sys.executable, "-m", "reslab.report.cli", "depth", "profile=smoke", "runs=runs",
-                           "reports=reports"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reslab.report.cli", "depth", "profile=smoke", "runs=runs", "reports=reports"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "mixes training recipes" in proc.stderr and not (tmp_path / "reports").exists()
 
@@ -125,8 +158,9 @@ def test_completeness_lists_the_missing_failed_and_superseded_runs_of_a_recorded
 
 def test_a_sweep_records_its_jobs_where_its_runs_go(tmp_path):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=block", "profile=smoke", f"paths.runs={tmp_path}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "train", overrides=["experiment=block", "profile=smoke", f"paths.runs={tmp_path}"], return_hydra_config=True
+        )
     with open_dict(cfg):  # as Hydra hands it to on_multirun_start: the command line, sweeps unexpanded
         cfg.hydra.overrides.task = ["experiment=block", "profile=smoke", "seed=7,8", f"paths.runs={tmp_path}"]
     path = record(cfg)

@@ -23,8 +23,7 @@ def study(tmp_path_factory, synth_archive) -> Path:
     """A study of two finished smoke runs; the cheaper is the one reslab-reproduce picks."""
     project = tmp_path_factory.mktemp("repro")
     for seed in (3, 4):
-        run_cli("reslab-train", *RUN, f"seed={seed}", f"data.source={synth_archive}", env=cli_env(project),
-                cwd=project)
+        run_cli("reslab-train", *RUN, f"seed={seed}", f"data.source={synth_archive}", env=cli_env(project), cwd=project)
     return project
 
 
@@ -77,8 +76,9 @@ def test_a_run_of_another_numerics_version_is_refused_in_one_line(study, tmp_pat
 
 def test_an_unknown_run_names_the_valid_ones(study, tmp_path):
     project = copy_of(study, tmp_path)
-    proc = run_cli("reslab-reproduce", "repro", "profile=smoke", "run=resnet-9-s3", env=cli_env(project), cwd=project,
-                   check=False)
+    proc = run_cli(
+        "reslab-reproduce", "repro", "profile=smoke", "run=resnet-9-s3", env=cli_env(project), cwd=project, check=False
+    )
     assert proc.returncode == 2
     assert "run='resnet-9-s3'" in proc.stderr and "resnet-8-s3, resnet-8-s4" in proc.stderr
 
@@ -108,4 +108,5 @@ def test_a_run_restored_from_the_archive_without_weights_is_compared_on_the_rest
     assert record["identical"] and record["not_compared"] == ["model.pt"]
     assert "model.pt" not in record["compared"] and "predictions.npz" in record["compared"]
     assert "not compared, absent from the stored run: model.pt" in reproduced_line(
-        load_results(project / "runs", "repro", "smoke"))
+        load_results(project / "runs", "repro", "smoke")
+    )

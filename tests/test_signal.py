@@ -43,9 +43,19 @@ def test_summary_of_a_geometric_profile():
     assert s["ratio"] == pytest.approx(100) and s["slope"] == pytest.approx(-2)
 
 
-@pytest.mark.parametrize("ratio, expected", [(1e-3, "vanishing"), (0.099, "vanishing"), (0.5, "neither"),
-                                             (1.0, "neither"), (9.9, "neither"), (10.1, "exploding"),
-                                             (1e6, "exploding"), (math.nan, "n/a")])
+@pytest.mark.parametrize(
+    "ratio, expected",
+    [
+        (1e-3, "vanishing"),
+        (0.099, "vanishing"),
+        (0.5, "neither"),
+        (1.0, "neither"),
+        (9.9, "neither"),
+        (10.1, "exploding"),
+        (1e6, "exploding"),
+        (math.nan, "n/a"),
+    ],
+)
 def test_readings_use_a_two_sided_band(ratio, expected):
     assert signal.reading(ratio) == expected
 

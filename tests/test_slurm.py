@@ -15,14 +15,20 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-pytestmark = pytest.mark.skipif(os.environ.get("RESLAB_SLURM") != "1",
-                                reason="a Slurm cluster on this machine: make test-slurm (RESLAB_SLURM=1)")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RESLAB_SLURM") != "1", reason="a Slurm cluster on this machine: make test-slurm (RESLAB_SLURM=1)"
+)
 
 CLUSTER = ROOT / "tests/slurm/cluster.sh"
 SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false", "probes.flow_points=0", "seed=0"]
 # Small jobs for a 2-core node without GPUs; the rest is conf/hydra/launcher/slurm.yaml as a user gets it.
-SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1",
-         "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
+SLURM = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=null",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.timeout_min=10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +46,22 @@ def env(env, cluster):
 
 
 def queue(env) -> list[str]:
-    return subprocess.run(["squeue", "-h", "-o", "%i"], env=env, check=True, capture_output=True,
-                          text=True).stdout.split()
+    return subprocess.run(
+        ["squeue", "-h", "-o", "%i"], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()
 
 
 def test_a_sweep_on_slurm_waits_for_its_jobs_records_itself_and_reports(cli, env, tmp_path, synth_archive):
-    cli("reslab-train", "-m", "experiment=depth", *SMOKE, f"data.source={synth_archive}", "model=plain,resnet",
-        "model.depth=8", *SLURM)
+    cli(
+        "reslab-train",
+        "-m",
+        "experiment=depth",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model=plain,resnet",
+        "model.depth=8",
+        *SLURM,
+    )
     assert queue(env) == [], "reslab-train returns once every job has ended"
     study = tmp_path / "runs/depth/smoke"
     results = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
@@ -65,8 +80,17 @@ def test_a_sweep_on_slurm_waits_for_its_jobs_records_itself_and_reports(cli, env
 
 
 def test_a_run_that_fails_on_its_node_is_recorded_and_ends_the_sweep_with_one_line(cli, env, tmp_path, synth_archive):
-    proc = cli("reslab-train", "-m", "study=failing", *SMOKE, f"data.source={synth_archive}", "model.depth=8",
-               "profile.batch_size=400", *SLURM, check=False)
+    proc = cli(
+        "reslab-train",
+        "-m",
+        "study=failing",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model.depth=8",
+        "profile.batch_size=400",
+        *SLURM,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stderr
     failed = tmp_path / "runs/failing/smoke/resnet-8-s0.next/failed.json"
     assert "profile.batch_size=400 is larger than the 200 training images" in json.loads(failed.read_text())["error"]
@@ -74,7 +98,15 @@ def test_a_run_that_fails_on_its_node_is_recorded_and_ends_the_sweep_with_one_li
 
 
 def test_a_bad_value_is_refused_before_anything_is_submitted(cli, env, tmp_path, synth_archive):
-    proc = cli("reslab-train", "-m", "study=refused", *SMOKE, f"data.source={synth_archive}", "model.depth=7,8",
-               *SLURM, check=False)
+    proc = cli(
+        "reslab-train",
+        "-m",
+        "study=refused",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model.depth=7,8",
+        *SLURM,
+        check=False,
+    )
     assert proc.returncode == 2 and "model.depth" in proc.stderr and "nothing was run" in proc.stderr
     assert not (tmp_path / "runs/refused").exists() and queue(env) == []

@@ -35,8 +35,9 @@ def depth_sweep(cli, tmp_path, synth_archive):
 def finished_depth_sweep(tmp_path_factory, synth_archive) -> tuple[Path, str]:
     """The smoke depth sweep, trained once for the tests that read it: (its project dir, its output)."""
     project = tmp_path_factory.mktemp("depth-sweep")
-    proc = run_cli("reslab-train", "-m", *DEPTH_SWEEP, f"data.source={synth_archive}", env=cli_env(project),
-                   cwd=project)
+    proc = run_cli(
+        "reslab-train", "-m", *DEPTH_SWEEP, f"data.source={synth_archive}", env=cli_env(project), cwd=project
+    )
     return project, proc.stdout
 
 
@@ -56,11 +57,26 @@ def test_smoke_depth_sweep_goes_from_config_to_report(swept, cli, tmp_path):
     for f in ("config.yaml", "environment.json", "metrics.csv", "grad_norms.csv", "responses.csv", "result.json"):
         assert (run / f).is_file(), f
     r = json.loads((run / "result.json").read_text())
-    for key in ("train_error", "test_error", "params", "flops", "wall_seconds", "images_per_second", "seed",
-                "profile", "data_source", "data_checksum", "device", "torch", "git_commit"):
+    for key in (
+        "train_error",
+        "test_error",
+        "params",
+        "flops",
+        "wall_seconds",
+        "images_per_second",
+        "seed",
+        "profile",
+        "data_source",
+        "data_checksum",
+        "device",
+        "torch",
+        "git_commit",
+    ):
         assert key in r, key
     metrics = pd.read_csv(run / "metrics.csv")
-    assert list(metrics.epoch) == [1, 2] and {"train_loss", "train_error", "test_error", "lr", "seconds"} <= set(metrics)
+    assert list(metrics.epoch) == [1, 2] and {"train_loss", "train_error", "test_error", "lr", "seconds"} <= set(
+        metrics
+    )
 
     curves = pd.read_csv(run / "curves.csv")
     assert curves.step.iloc[0] == 0 and curves.step.iloc[-1] == r["steps"], "curves run from step 0 to the end"
@@ -100,14 +116,30 @@ def test_rerun_skips_finished_runs_and_a_changed_config_reruns(swept, depth_swee
 def test_a_sweep_over_a_profile_value_trains_each_job_in_its_own_directory(cli, tmp_path, synth_archive):
     # Issue 23 (7): `model.depth=56,20 profile.max_steps=6400,3200 seed=100` sent both budgets of a net to
     # resnet-56-s100; the run lock skipped one, and a rerun superseded the other. Scaled to the smoke profile.
-    sweep = ["reslab-train", "-m", *SMOKE, f"data.source={synth_archive}", "model=resnet", "model.depth=8,14",
-             "profile.max_steps=2,4", "seed=100", "probes.flow_points=0", "probes.responses=false",
-             "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "jobs=2"]
+    sweep = [
+        "reslab-train",
+        "-m",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model=resnet",
+        "model.depth=8,14",
+        "profile.max_steps=2,4",
+        "seed=100",
+        "probes.flow_points=0",
+        "probes.responses=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "jobs=2",
+    ]
     first = cli(*sweep)
     study = tmp_path / "runs/adhoc/smoke"
     runs = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
-    assert set(runs) == {"resnet-8-max_steps2-s100", "resnet-8-max_steps4-s100",
-                         "resnet-14-max_steps2-s100", "resnet-14-max_steps4-s100"}, first.stdout
+    assert set(runs) == {
+        "resnet-8-max_steps2-s100",
+        "resnet-8-max_steps4-s100",
+        "resnet-14-max_steps2-s100",
+        "resnet-14-max_steps4-s100",
+    }, first.stdout
     for name, r in runs.items():  # each its own result: its label is its directory's, its steps the budget it names
         assert r["status"] == "ok" and f"{r['label']}-s100" == name and f"max_steps{r['steps']}" in name
     assert len({r["key"] for r in runs.values()}) == 4
@@ -134,8 +166,9 @@ def test_the_studies_sweeps_keep_their_plain_labels():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
             params = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True).hydra.sweeper.params
-            sweep = sweep_jobs(OmegaConf.to_container(params, resolve=False),
-                                           [f"experiment={f.stem}", "profile=smoke", "seed=0,1"])
+            sweep = sweep_jobs(
+                OmegaConf.to_container(params, resolve=False), [f"experiment={f.stem}", "profile=smoke", "seed=0,1"]
+            )
             jobs = [(job, compose("train", overrides=job, return_hydra_config=True)) for job in sweep]
             assert sweep_label.label_sweep(jobs) == [], f.stem
             assert all(not cfg.get("label_suffix") for _, cfg in jobs)
@@ -180,8 +213,16 @@ def test_probes_do_not_change_training(cli, tmp_path, synth_archive):
 
 
 def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(cli, tmp_path, synth_archive):
-    proc = cli("reslab-train", "-m", "study=shortcut", *SMOKE, f"data.source={synth_archive}", "model.depth=8",
-               "variant=scale-shortcut-0.5,identity-A", "profile.lr=1e6")
+    proc = cli(
+        "reslab-train",
+        "-m",
+        "study=shortcut",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        "model.depth=8",
+        "variant=scale-shortcut-0.5,identity-A",
+        "profile.lr=1e6",
+    )
     rows = {r["label"]: r for r in results(tmp_path, "shortcut")}
     assert len(rows) == 2, proc.stdout
     assert {r["status"] for r in rows.values()} == {"diverged"}
@@ -190,8 +231,15 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(cli, tmp_path, synth_
 
 def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path, synth_archive):
     variants = "plain,identity-A,projection-B,scale-shortcut-0.5,gate-exclusive-b-6,preact"
-    cli("reslab-train", "-m", "experiment=shortcut", *SMOKE, f"data.source={synth_archive}",
-        f"variant={variants}", "seed=0,1")
+    cli(
+        "reslab-train",
+        "-m",
+        "experiment=shortcut",
+        *SMOKE,
+        f"data.source={synth_archive}",
+        f"variant={variants}",
+        "seed=0,1",
+    )
     cli("reslab-report", "shortcut", "profile=smoke")
     report = (tmp_path / "reports/shortcut/README.md").read_text()
     for v in variants.split(","):
@@ -226,23 +274,34 @@ def test_the_seed_line_counts_the_seeds_of_every_net():
     rows += [(v, s) for v in ("plain-20", "identity-A-20") for s in range(5)]
     rows += [(v, s) for v in ("identity-A-56", "preact-56") for s in range(4)]
     runs = pd.DataFrame(rows, columns=["label", "seed"])
-    assert markdown.seeds_per_net(runs) == ("3 per net for 3 nets; 5 for plain-20, identity-A-20; "
-                                            "4 for identity-A-56, preact-56")
+    assert markdown.seeds_per_net(runs) == (
+        "3 per net for 3 nets; 5 for plain-20, identity-A-20; 4 for identity-A-56, preact-56"
+    )
     assert markdown.seeds_per_net(runs[runs.seed < 3]) == "3 per net"
 
 
 def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, swept):
-    cli("reslab-gradflow", f"data.source={synth_archive}", "gradflow.depths=[8,14]", "gradflow.init_seeds=[0,1]",
-        "gradflow.batches=1", "gradflow.batch_size=32", "gradflow.variant_depths=[8]",
-        "gradflow.variants=[plain,identity-A,relu-before-add]")
+    cli(
+        "reslab-gradflow",
+        f"data.source={synth_archive}",
+        "gradflow.depths=[8,14]",
+        "gradflow.init_seeds=[0,1]",
+        "gradflow.batches=1",
+        "gradflow.batch_size=32",
+        "gradflow.variant_depths=[8]",
+        "gradflow.variants=[plain,identity-A,relu-before-add]",
+    )
     rows = pd.read_csv(tmp_path / "runs/gradflow/init.csv")
     variants = pd.read_csv(tmp_path / "runs/gradflow/signal_variants.csv")
-    assert set(variants.variant) == {"plain", "identity-A", "relu-before-add"} and {"grad_rms", "act_rms"} <= set(variants)
+    assert set(variants.variant) == {"plain", "identity-A", "relu-before-add"} and {"grad_rms", "act_rms"} <= set(
+        variants
+    )
     assert set(rows.norm) == {"bn", "none"} and set(rows.depth) == {8, 14}
     cli("reslab-report", "depth", "profile=smoke")
     report = (tmp_path / "reports/depth/README.md").read_text()
     assert "### The backward signal at initialisation (size-free)" in report and "plain bn: first/last ratio" in report
-    # The first plan's 0.01 weight-gradient rule is superseded (experiments/depth.md, plan (b)): never stated as the rule.
+    # The first plan's 0.01 weight-gradient rule is superseded (experiments/depth.md, plan (b)): never stated as the
+    # rule.
     assert "gradient is *vanishing* when the first-conv / last-conv gradient-norm ratio is below" not in report
     assert "the first plan's superseded threshold 0.01" in report and "Rule (experiments/depth.md, plan (b)" in report
     assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()

@@ -96,8 +96,14 @@ def test_seeds_needed_refuses_an_effect_below_the_practical_threshold():
 
 def test_flat_is_holm_adjusted_over_the_three_tests_like_a_trend():
     """Amendment of 2026-12-03: 'flat' (an equivalence claim) at the same multiplicity as 'rises'/'falls'."""
-    y = np.array([[50.0, 50.3, 50.1, 50.6, 50.9], [50.2, 50.0, 50.4, 50.1, 49.6], [49.9, 50.5, 50.2, 50.0, 51.1],
-                  [50.1, 50.2, 49.8, 50.3, 49.9]])
+    y = np.array(
+        [
+            [50.0, 50.3, 50.1, 50.6, 50.9],
+            [50.2, 50.0, 50.4, 50.1, 49.6],
+            [49.9, 50.5, 50.2, 50.0, 51.1],
+            [50.1, 50.2, 49.8, 50.3, 49.9],
+        ]
+    )
     alone = trend.decide_all([trend.trend("resnet", DEPTHS, y)])[0]
     lo, hi = alone.delta_ci
     assert -2 < lo and hi < 2 and alone.verdict == "flat", "on its own: the 95% CI inside the band"

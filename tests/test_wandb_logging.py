@@ -1,5 +1,6 @@
 """W&B logging (issue 13): each run is its own offline W&B run that mirrors the run's CSVs under the names of
-reslab.tracking.wandb_keys, a failed job of a multirun does not leak into the next, logger=none/csv leave W&B out entirely,
+reslab.tracking.wandb_keys, a failed job of a multirun does not leak into the next, logger=none/csv leave W&B out
+entirely,
 and a run prints only its own lines."""
 
 from __future__ import annotations
@@ -34,10 +35,30 @@ from reslab.tracking.wandb_keys import (
 
 FAULTY = Path(__file__).with_name("faulty_train.py")
 EVERY = 2  # logger.log_every_n_steps: two windows per epoch of four steps
-TINY = ["profile=smoke", "model.depth=8", "profile.epochs=1", "probes.flow_points=2", "probes.responses=false",
-        "trainer.save_weights=false", f"logger.log_every_n_steps={EVERY}"]
-BANNERS = ["GPU available", "TPU available", "HPU available", "LOCAL_RANK", "💡", "litlogger", "litmodels", "srun",
-           "anonymous setting", "Tracking run with wandb", "Run data is saved locally", "wandb sync", "wandb leet"]
+TINY = [
+    "profile=smoke",
+    "model.depth=8",
+    "profile.epochs=1",
+    "probes.flow_points=2",
+    "probes.responses=false",
+    "trainer.save_weights=false",
+    f"logger.log_every_n_steps={EVERY}",
+]
+BANNERS = [
+    "GPU available",
+    "TPU available",
+    "HPU available",
+    "LOCAL_RANK",
+    "💡",
+    "litlogger",
+    "litmodels",
+    "srun",
+    "anonymous setting",
+    "Tracking run with wandb",
+    "Run data is saved locally",
+    "wandb sync",
+    "wandb leet",
+]
 
 
 def config(*overrides):
@@ -46,6 +67,7 @@ def config(*overrides):
 
 
 # -- an offline run read back with nothing but wandb's protobuf records ----------------------------------------------
+
 
 def records(path: Path):
     """The records of a .wandb file: a 7-byte header, then LevelDB-log blocks of 32 KiB whose chunks (7-byte header:
@@ -59,11 +81,11 @@ def records(path: Path):
         if left < 7:
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0:  # zero padding to the end of the block
             pos += left
             continue
-        chunk += data[pos + 7:pos + 7 + length]
+        chunk += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
             rec = pb.Record()
@@ -88,9 +110,18 @@ def read_run(run_dir: Path) -> dict:
             summary.update({key_of(i): json.loads(i.value_json) for i in rec.summary.update})
         elif kind == "exit":
             exit_code = rec.exit.exit_code
-    return {"id": run.run_id, "name": run.display_name, "group": run.run_group, "job_type": run.job_type,
-            "tags": list(run.tags), "config": {i.key: json.loads(i.value_json) for i in run.config.update},
-            "history": history, "summary": summary, "exit_code": exit_code, "dir": run_dir}
+    return {
+        "id": run.run_id,
+        "name": run.display_name,
+        "group": run.run_group,
+        "job_type": run.job_type,
+        "tags": list(run.tags),
+        "config": {i.key: json.loads(i.value_json) for i in run.config.update},
+        "history": history,
+        "summary": summary,
+        "exit_code": exit_code,
+        "dir": run_dir,
+    }
 
 
 def series(run: dict, key: str) -> dict:
@@ -100,8 +131,11 @@ def series(run: dict, key: str) -> dict:
 
 def wandb_env(env: dict, root: Path) -> dict:
     # W&B keeps settings and caches in the home directory unless told otherwise.
-    return {**env, "WANDB_MODE": "offline", **{v: str(root / "wandb-home") for v in
-                                                ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR")}}
+    return {
+        **env,
+        "WANDB_MODE": "offline",
+        **{v: str(root / "wandb-home") for v in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR")},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +143,14 @@ def sweep(tmp_path_factory, synth_archive):
     """A multirun of two tiny runs, W&B offline; the first job fails after training."""
     root = tmp_path_factory.mktemp("wandb-sweep")
     env = wandb_env({**os.environ, "RESLAB_CACHE": str(root / "cache"), "PYTHONUNBUFFERED": "1"}, root)
-    proc = subprocess.run([sys.executable, str(FAULTY), "fail-job:0", "--", "-m", *TINY,
-                           f"data.source={synth_archive}", "seed=0,1"],
-                          env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(FAULTY), "fail-job:0", "--", "-m", *TINY, f"data.source={synth_archive}", "seed=0,1"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one of the two jobs failed
     runs = [read_run(d) for d in sorted((root / "wandb/wandb").glob("offline-run-*"))]
     return {"root": root, "proc": proc, "runs": runs}
@@ -177,9 +216,25 @@ def test_a_run_prints_only_its_own_lines(sweep):
 
 def test_logger_csv_writes_the_csvs_and_leaves_wandb_out(env, tmp_path, synth_archive):
     # WANDB_MODE=offline in the environment: the logger group alone turns W&B off.
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "reslab.train", "logger=csv", *TINY,
-                           "profile.max_steps=1", "probes.flow_points=0", f"data.source={synth_archive}"],
-                          env=wandb_env(env, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "reslab.train",
+            "logger=csv",
+            *TINY,
+            "profile.max_steps=1",
+            "probes.flow_points=0",
+            f"data.source={synth_archive}",
+        ],
+        env=wandb_env(env, tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "runs/adhoc/smoke/resnet-8-s0/metrics.csv").is_file()
     assert not (tmp_path / "wandb").exists()

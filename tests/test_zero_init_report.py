@@ -22,18 +22,57 @@ def write(root, init, depth, seed):
     d.mkdir(parents=True)
     deficit = {20: 0.0, 56: 6.0, 110: 10.0}[depth] * (0.5 if init == "zero-init" else 1.0)
     err = 50.0 + deficit + 0.3 * (seed - 410) + (0.2 * (seed % 2) if depth > 20 else 0.0)
-    (d / "config.yaml").write_text(yaml.safe_dump({"profile": {"name": "cpu", "lr": 0.025, "batch_size": 32,
-                                                               "max_steps": 800, "momentum": 0.9, "weight_decay": 1e-4}}))
-    (d / "result.json").write_text(json.dumps({
-        "status": "ok", "study": "zero-init", "profile": "cpu", "label": label, "family": "resnet", "depth": depth,
-        "seed": seed, "steps": 800, "steps_planned": 800, "batch_size": 32, "train_error": err - 2, "test_error": err,
-        "test_loss": 1.0, "wall_seconds": 60.0, "git_commit": "abc", "key": f"{label}-{seed}", "numerics": 1,
-        "data_checksum": "x", "data_copy": "synthetic", "data_format": "pickle", "train_images": 50000,
-        "eval_images": 10000, "eval_split": "test", "device": "cpu", "precision": "32-true", "cpu": "test CPU"}))
+    (d / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "profile": {
+                    "name": "cpu",
+                    "lr": 0.025,
+                    "batch_size": 32,
+                    "max_steps": 800,
+                    "momentum": 0.9,
+                    "weight_decay": 1e-4,
+                }
+            }
+        )
+    )
+    (d / "result.json").write_text(
+        json.dumps(
+            {
+                "status": "ok",
+                "study": "zero-init",
+                "profile": "cpu",
+                "label": label,
+                "family": "resnet",
+                "depth": depth,
+                "seed": seed,
+                "steps": 800,
+                "steps_planned": 800,
+                "batch_size": 32,
+                "train_error": err - 2,
+                "test_error": err,
+                "test_loss": 1.0,
+                "wall_seconds": 60.0,
+                "git_commit": "abc",
+                "key": f"{label}-{seed}",
+                "numerics": 1,
+                "data_checksum": "x",
+                "data_copy": "synthetic",
+                "data_format": "pickle",
+                "train_images": 50000,
+                "eval_images": 10000,
+                "eval_split": "test",
+                "device": "cpu",
+                "precision": "32-true",
+                "cpu": "test CPU",
+            }
+        )
+    )
     standard_deep = init == "identity-A" and depth > 20
     loss = [4.0, 3.5, 2.0] if standard_deep else [2.29, 2.1, 1.9]
-    (d / "curves.csv").write_text("step,running_train_loss,running_images\n" + "".join(
-        f"{s},{v},320\n" for s, v in zip((6, 12, 25), loss)))
+    (d / "curves.csv").write_text(
+        "step,running_train_loss,running_images\n" + "".join(f"{s},{v},320\n" for s, v in zip((6, 12, 25), loss))
+    )
 
 
 def test_zero_init_readings_follow_the_rule(tmp_path):
@@ -43,16 +82,20 @@ def test_zero_init_readings_follow_the_rule(tmp_path):
             for seed in SEEDS:
                 write(runs, init, depth, seed)
     text = zero_init.build(runs, tmp_path / "reports", "cpu").read_text()
-    rows = zero_init.run_rows(*(lambda r: (r, zero_init.load_csvs(r, "curves.csv")))(
-        zero_init.load_results(runs, "zero-init", "cpu")))
+    rows = zero_init.run_rows(
+        *(lambda r: (r, zero_init.load_csvs(r, "curves.csv")))(zero_init.load_results(runs, "zero-init", "cpu"))
+    )
     z56, z20 = zero_init.early_reading(rows, 56), zero_init.early_reading(rows, 20)
     assert z56["removes_initial_loss"] and z56["removes_spikes"]
     assert not z20["removes_initial_loss"] and z20["spikes_standard"] == 0  # nothing to remove at depth 20
     assert "Depth 56: first-window loss standard − zero-init +1.71 nats" in text
     fam = zero_init.families(rows)
     z2 = {c.name: c.verdict for c in fam["Z2: zero-init against the standard init"]}
-    assert z2 == {"zero-init at depth 20": "no practical difference", "zero-init at depth 56": "supported",
-                  "zero-init at depth 110": "supported"}
+    assert z2 == {
+        "zero-init at depth 20": "no practical difference",
+        "zero-init at depth 56": "supported",
+        "zero-init at depth 110": "supported",
+    }
     change = {c.name: round(c.mean, 2) for c in fam["Z3: change of the gap (standard − zero-init)"]}
     assert change == {"gap 56 − 20: standard vs zero-init": 3.0, "gap 110 − 20: standard vs zero-init": 5.0}
     assert (tmp_path / "reports/zero-init/early_loss.png").stat().st_size > 10_000

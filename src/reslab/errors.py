@@ -27,8 +27,10 @@ class Interrupted(Exception):
         import signal
 
         self.signum, self.step, self.path = signum, step, path
-        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}, checkpoint {path}; "
-                         "run the same command again to resume")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at step {step}, checkpoint {path}; "
+            "run the same command again to resume"
+        )
 
 
 def bad_choice(what: str, value, choices: Iterable) -> ReslabError:

@@ -53,8 +53,10 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
         if err.errno in NO_SPACE:
-            raise ReslabError(f"no space left on the device writing {str(path)!r} ({err.strerror}); "
-                              "nothing was written there: free space and run again") from None
+            raise ReslabError(
+                f"no space left on the device writing {str(path)!r} ({err.strerror}); "
+                "nothing was written there: free space and run again"
+            ) from None
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -110,8 +112,11 @@ def save_npz(path: Path, **arrays) -> Path:
             for name, arr in arrays.items():
                 buf = bytes_io.BytesIO()
                 np.save(buf, np.asarray(arr), allow_pickle=False)
-                zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
-                            compress_type=zipfile.ZIP_DEFLATED)
+                zf.writestr(
+                    zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                    buf.getvalue(),
+                    compress_type=zipfile.ZIP_DEFLATED,
+                )
 
     return _atomic(path, save)
 

@@ -41,15 +41,20 @@ def fingerprint(run: Path) -> dict:
     timings, and the sha256 of every numeric artefact it wrote (byte-reproducible on CPU, docs/guarantees.md)."""
     result = json.loads((run / "result.json").read_text())
     metrics = pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
-    return {"numbers": {k: repr(result.get(k)) for k in NUMBERS},
-            "metrics": metrics.to_csv(index=False, float_format="%.17g"),
-            "sha256": {f: hashlib.sha256((run / f).read_bytes()).hexdigest() for f in FILES if (run / f).is_file()}}
+    return {
+        "numbers": {k: repr(result.get(k)) for k in NUMBERS},
+        "metrics": metrics.to_csv(index=False, float_format="%.17g"),
+        "sha256": {f: hashlib.sha256((run / f).read_bytes()).hexdigest() for f in FILES if (run / f).is_file()},
+    }
 
 
 def differences(original: dict, again: dict) -> list[str]:
     """What differs between two fingerprints, named: [] when the runs are the same bit for bit."""
-    out = [f"{k} {original['numbers'][k]} vs {again['numbers'][k]}" for k in NUMBERS
-           if original["numbers"][k] != again["numbers"][k]]
+    out = [
+        f"{k} {original['numbers'][k]} vs {again['numbers'][k]}"
+        for k in NUMBERS
+        if original["numbers"][k] != again["numbers"][k]
+    ]
     if original["metrics"] != again["metrics"]:
         out.append("metrics.csv")
     # A file the stored run lacks (model.pt of a run restored from experiments/archive/, which keeps no weights)
@@ -85,8 +90,10 @@ def retrain(run: Path, scratch: Path) -> Path:
     stored = io.read_json(run / "result.json").get("key")
     here = train.identify(cfg)[0].key
     if here != stored:
-        raise ReslabError(f"{run.name}: this machine gives its config another identity (key {here}, stored {stored}: "
-                          "another thread count, device, precision or data copy?); a retrain would not be comparable")
+        raise ReslabError(
+            f"{run.name}: this machine gives its config another identity (key {here}, stored {stored}: "
+            "another thread count, device, precision or data copy?); a retrain would not be comparable"
+        )
     result = train.train(cfg)
     if result is None:
         raise ReslabError(f"the retrain of {run.name} under {scratch} did not finish")
@@ -97,45 +104,65 @@ def reproduce(runs: Path, study: str, profile: str, name: str | None = None) -> 
     """Retrain one run of the study, compare, write and return the record (module docstring)."""
     dirs = run_dirs(runs, study, profile)
     if not dirs:
-        raise ReslabError(f"no finished runs under {str(study_dir(runs, study, profile))!r}; run `make sweep-{study} "
-                          f"PROFILE={profile}` first")
+        raise ReslabError(
+            f"no finished runs under {str(study_dir(runs, study, profile))!r}; run `make sweep-{study} "
+            f"PROFILE={profile}` first"
+        )
     run = pick(dirs, name)
     stored = io.read_json(run / "result.json")
     if numerics.of(stored) != numerics.VERSION:
-        raise ReslabError(f"{run.name} is numerics version {numerics.of(stored)}; this code computes version "
-                          f"{numerics.VERSION} and is not expected to reproduce it: retrain the study "
-                          f"(`make sweep-{study}`)")
+        raise ReslabError(
+            f"{run.name} is numerics version {numerics.of(stored)}; this code computes version "
+            f"{numerics.VERSION} and is not expected to reproduce it: retrain the study "
+            f"(`make sweep-{study}`)"
+        )
     started = dt.datetime.now()
     scratch = Path(runs) / "_reproduce" / study / started.strftime("%Y%m%dT%H%M%S")
-    print(f"[reproduce {study}] retraining {run.name} (trained at {stored.get('git_commit')}) under {scratch}",
-          flush=True)
+    print(
+        f"[reproduce {study}] retraining {run.name} (trained at {stored.get('git_commit')}) under {scratch}", flush=True
+    )
     again = retrain(run, scratch)
     first, second = fingerprint(run), fingerprint(again)
     diff = differences(first, second)
-    record = {"run": run.name, "key": stored.get("key"), "numerics": numerics.VERSION,
-              "trained_at": stored.get("git_commit"), "reproduced_at": git_commit(),
-              "trained_on": stored.get("cpu") or "not recorded", "reproduced_on": cpu_name(),
-              "date": started.date().isoformat(), "identical": not diff, "differences": diff,
-              "compared": ["result.json numbers (" + ", ".join(NUMBERS) + ")", "metrics.csv without timings",
-                           *sorted(first["sha256"])],
-              "not_compared": sorted(set(second["sha256"]) - set(first["sha256"])),  # absent from the stored run
-              "scratch": str(scratch)}
+    record = {
+        "run": run.name,
+        "key": stored.get("key"),
+        "numerics": numerics.VERSION,
+        "trained_at": stored.get("git_commit"),
+        "reproduced_at": git_commit(),
+        "trained_on": stored.get("cpu") or "not recorded",
+        "reproduced_on": cpu_name(),
+        "date": started.date().isoformat(),
+        "identical": not diff,
+        "differences": diff,
+        "compared": [
+            "result.json numbers (" + ", ".join(NUMBERS) + ")",
+            "metrics.csv without timings",
+            *sorted(first["sha256"]),
+        ],
+        "not_compared": sorted(set(second["sha256"]) - set(first["sha256"])),  # absent from the stored run
+        "scratch": str(scratch),
+    }
     io.write_json(study_dir(runs, study, profile) / RECORD, record)
     return record
 
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="reslab-reproduce", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="reslab-reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("study")
     ap.add_argument("overrides", nargs="*", help="profile=cpu, runs=runs, run=<run directory name>")
     a = ap.parse_args(argv)
     opts = options.parse(a.overrides, {"profile": "cpu", "runs": "runs", "run": ""})
     rec = reproduce(Path(opts["runs"]), a.study, opts["profile"], opts["run"] or None)
     verdict = "identical, bit for bit" if rec["identical"] else "DIFFERENT: " + ", ".join(rec["differences"])
-    print(f"[reproduce {a.study}] {rec['run']} (trained at {rec['trained_at']}, retrained at {rec['reproduced_at']}): "
-          f"{verdict} -> {study_dir(Path(opts['runs']), a.study, opts['profile']) / RECORD}", flush=True)
+    print(
+        f"[reproduce {a.study}] {rec['run']} (trained at {rec['trained_at']}, retrained at {rec['reproduced_at']}): "
+        f"{verdict} -> {study_dir(Path(opts['runs']), a.study, opts['profile']) / RECORD}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,16 @@ def summarize(cfg_model) -> dict:
     flops = count_flops(model, size)
     # Options that change the counts but are not in every model's config: shown only where set.
     shown = {k: cfg_model.get(k) for k in ("stride_at", "head") if cfg_model.get(k) is not None}
-    return {"model": cfg_model.name, "depth": cfg_model.get("depth"), "shortcut": cfg_model.get("shortcut"), **shown,
-            "params": count_params(model), "input": [3, size, size], "macs": flops // 2, "flops": flops}
+    return {
+        "model": cfg_model.name,
+        "depth": cfg_model.get("depth"),
+        "shortcut": cfg_model.get("shortcut"),
+        **shown,
+        "params": count_params(model),
+        "input": [3, size, size],
+        "macs": flops // 2,
+        "flops": flops,
+    }
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")

@@ -64,7 +64,8 @@ def identify(cfg: DictConfig) -> tuple[runinfo.RunKey, str, str]:
 
 
 def keyer(cfg: DictConfig):
-    """(config -> key on this machine, device, precision): the key of this run and of its siblings (reslab.run.ladder)."""
+    """(config -> key on this machine, device, precision): the key of this run and of its siblings
+    (reslab.run.ladder)."""
     threads = set_threads(cfg)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.trainer.precision, device)
@@ -97,7 +98,9 @@ def train(cfg: DictConfig) -> dict | None:
             return done
         work = runinfo.begin(out, run_key.key, probes)
         ladder.start(cfg, key_of, work, name)
-        if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
+        if distributed.uses_ddp(
+            cfg
+        ):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
             from reslab.run.checkpoint import (
                 usable,  # imports Lightning: not before a run trains (a bad config fails fast)
             )
@@ -114,25 +117,36 @@ def load_data(cfg: DictConfig) -> dict:
     """The run's training and eval tensors on the device; a profile that does not fit the data fails here."""
     arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, cfg.data.download)
     p = cfg.profile
-    tx, ty, ex, ey, eval_split = split_arrays(arrays, cfg.data.split, p.get("train_subset"), p.get("eval_subset"),
-                                              cfg.data.subset_seed)
+    tx, ty, ex, ey, eval_split = split_arrays(
+        arrays, cfg.data.split, p.get("train_subset"), p.get("eval_subset"), cfg.data.subset_seed
+    )
     if len(tx) < p.batch_size:
-        raise ReslabError(f"profile.batch_size={p.batch_size} is larger than the {len(tx)} training images; "
-                          f"valid: 1 to {len(tx)}")
-    return {"arrays": arrays, "tx": tx, "ty": ty, "ex": ex, "ey": ey, "eval_split": eval_split,
-            "norm": Normalizer.fit(tx, cfg.data.normalize)}
+        raise ReslabError(
+            f"profile.batch_size={p.batch_size} is larger than the {len(tx)} training images; valid: 1 to {len(tx)}"
+        )
+    return {
+        "arrays": arrays,
+        "tx": tx,
+        "ty": ty,
+        "ex": ex,
+        "ey": ey,
+        "eval_split": eval_split,
+        "norm": Normalizer.fit(tx, cfg.data.normalize),
+    }
 
 
-def fit_logged(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path,
-               work: Path) -> dict | None:
+def fit_logged(
+    cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path
+) -> dict | None:
     """fit() inside the run's W&B run (rank 0's only under DDP), in the process that trains; the W&B run is finished
     however fit ends: a failed job leaves no open run."""
     with wandb_run(cfg, name) as logger:
         return fit(cfg, data, key, device, precision, name, out, work, logger)
 
 
-def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path,
-        logger=None) -> dict:
+def fit(
+    cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path, logger=None
+) -> dict:
     """Train in `work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
     write the outputs there, result.json last. `out` is where the run will live once committed."""
     import lightning as L
@@ -158,19 +172,37 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     p = cfg.profile
     dev = torch.device(device)
     channels_last = bool(cfg.trainer.channels_last)
-    train_loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, p.batch_size, train=True, seed=int(cfg.seed),
-                                pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last,
-                                **distributed.shard())  # under DDP: this rank's part of every batch
+    train_loader = DeviceLoader(
+        tx.to(dev),
+        ty.to(dev),
+        norm,
+        p.batch_size,
+        train=True,
+        seed=int(cfg.seed),
+        pad=cfg.data.pad,
+        flip=cfg.data.flip,
+        channels_last=channels_last,
+        **distributed.shard(),
+    )  # under DDP: this rank's part of every batch
     eval_batch = pick_eval_batch(cfg.trainer.eval_batch_size, device)
-    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, eval_batch, train=False,
-                               channels_last=channels_last)
+    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, eval_batch, train=False, channels_last=channels_last)
     steps = total_steps(p, len(train_loader))
     warm = p.warmup
     warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
-    module = Classifier(model, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, nesterov=p.nesterov,
-                        milestones=p.milestones, gamma=p.gamma, total_steps=steps, warmup_steps=warmup_steps,
-                        warmup_lr=warm.lr if warmup_steps else None, warmup_shape=warm.get("shape", "constant"),
-                        decay=OmegaConf.to_container(p.decay, resolve=True) if p.get("decay") else None)
+    module = Classifier(
+        model,
+        lr=p.lr,
+        momentum=p.momentum,
+        weight_decay=p.weight_decay,
+        nesterov=p.nesterov,
+        milestones=p.milestones,
+        gamma=p.gamma,
+        total_steps=steps,
+        warmup_steps=warmup_steps,
+        warmup_lr=warm.lr if warmup_steps else None,
+        warmup_shape=warm.get("shape", "constant"),
+        decay=OmegaConf.to_container(p.decay, resolve=True) if p.get("decay") else None,
+    )
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
 
@@ -179,20 +211,36 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
     flow = FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
     curve = p.get("curve") or {}
     curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
-    curves = CurveProbe.for_run(cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last,
-                                eval_batch) \
-        if curve.get("points") else None
+    curves = (
+        CurveProbe.for_run(
+            cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last, eval_batch
+        )
+        if curve.get("points")
+        else None
+    )
     recorder = RunRecorder(work / "metrics.csv", name, len(train_loader), steps)
     # Last among the callbacks: the others have finished their step when their state is saved.
-    checkpointer = Checkpointer(work / runinfo.CHECKPOINT, int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
-                                train_loader, keep=ladder.keep_paths(cfg, work))
+    checkpointer = Checkpointer(
+        work / runinfo.CHECKPOINT,
+        int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
+        train_loader,
+        keep=ladder.keep_paths(cfg, work),
+    )
     resume = usable(work / runinfo.CHECKPOINT)
     series = WandbSeries.for_run(cfg, logger, recorder, probe, flow)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
     eval_every = int(p.get("eval_every_epochs") or 0)
-    trainer = make_trainer(cfg, device, precision, steps, len(train_loader), eval_every,
-                           [c for c in (probe, flow, curves, recorder, series, checkpointer) if c is not None], logger)
+    trainer = make_trainer(
+        cfg,
+        device,
+        precision,
+        steps,
+        len(train_loader),
+        eval_every,
+        [c for c in (probe, flow, curves, recorder, series, checkpointer) if c is not None],
+        logger,
+    )
     if resume is not None and trainer.is_global_zero:
         print(f"[{name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
@@ -202,39 +250,70 @@ def fit(cfg: DictConfig, data: dict, key: str, device: str, precision: str, name
         warnings.filterwarnings("ignore", ".*`validation_step` but have no `val_dataloader`.*")
         # Lightning cannot see that the Checkpointer restores the loader's position: its warning does not apply.
         warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader if eval_every else None,
-                    ckpt_path=resume, weights_only=False)  # our own checkpoint: it holds RNG states, not only tensors
+        trainer.fit(
+            module,
+            train_dataloaders=train_loader,
+            val_dataloaders=eval_loader if eval_every else None,
+            ckpt_path=resume,
+            weights_only=False,
+        )  # our own checkpoint: it holds RNG states, not only tensors
     wall = time.perf_counter() - t0
     if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
         return None
 
     status = "diverged" if module.diverged else "ok"
-    final_eval, eval_wall = outputs.final_evaluation(work, module.model, eval_loader, precision) \
-        if status == "ok" else ({}, 0.0)
-    train_eval = outputs.final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision) \
-        if status == "ok" else {}
+    final_eval, eval_wall = (
+        outputs.final_evaluation(work, module.model, eval_loader, precision) if status == "ok" else ({}, 0.0)
+    )
+    train_eval = (
+        outputs.final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision)
+        if status == "ok"
+        else {}
+    )
     outputs.probe_tables(work, probe, flow)
     if status == "ok" and cfg.probes.responses:
-        outputs.responses(work, module.model, eval_loader, eval_batch,
-                          calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)))
+        outputs.responses(
+            work,
+            module.model,
+            eval_loader,
+            eval_batch,
+            calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)),
+        )
     if cfg.trainer.save_weights:
         io.save_weights(work / "model.pt", module.model)
     images = (trainer.global_step - (recorder.start_step or 0)) * p.batch_size
-    result = {**outputs.identity(cfg, key),
-              **outputs.outcome(status, recorder.rows, final_eval, trainer.global_step, wall, eval_wall, images),
-              **outputs.recipe(cfg, data, steps=steps, steps_per_epoch=len(train_loader), warmup_steps=warmup_steps,
-                               curve_steps=curve_steps if curves is not None else [],
-                               grad_every=grad_every if probe is not None else None,
-                               flow_steps=sorted(flow.steps) if flow is not None else [], eval_batch=eval_batch,
-                               params=params, flops=flops),
-              **outputs.provenance(cfg, device, precision, arrays), **train_eval}
+    result = {
+        **outputs.identity(cfg, key),
+        **outputs.outcome(status, recorder.rows, final_eval, trainer.global_step, wall, eval_wall, images),
+        **outputs.recipe(
+            cfg,
+            data,
+            steps=steps,
+            steps_per_epoch=len(train_loader),
+            warmup_steps=warmup_steps,
+            curve_steps=curve_steps if curves is not None else [],
+            grad_every=grad_every if probe is not None else None,
+            flow_steps=sorted(flow.steps) if flow is not None else [],
+            eval_batch=eval_batch,
+            params=params,
+            flops=flops,
+        ),
+        **outputs.provenance(cfg, device, precision, arrays),
+        **train_eval,
+    }
     if ladder.on(cfg):
-        result["ladder"] = {"budgets": ladder.budgets(cfg), **(ladder.recorded(work) or {}),
-                            "kept_steps": sorted(ladder.kept(work))}
+        result["ladder"] = {
+            "budgets": ladder.budgets(cfg),
+            **(ladder.recorded(work) or {}),
+            "kept_steps": sorted(ladder.kept(work)),
+        }
     io.write_json(work / "result.json", result)
     log_result(logger, result)
-    print(f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
-          f"{wall:.0f}s -> {out}", flush=True)
+    print(
+        f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
+        f"{wall:.0f}s -> {out}",
+        flush=True,
+    )
     return result
 
 

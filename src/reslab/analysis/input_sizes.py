@@ -1,7 +1,8 @@
 """A trained net's error at other input sizes: its eval images (the test set, for a run of the test split)
 centre-cropped to 24x24, as they are (32x32), and zero-padded to 40x40.
 
-`python -m reslab.analysis.input_sizes <run dir> [sizes=24,32,40] [data=<cifar10 source>]` prints one JSON line per size,
+`python -m reslab.analysis.input_sizes <run dir> [sizes=24,32,40] [data=<cifar10 source>]` prints one JSON line per
+size,
 read from the run's config.yaml and model.pt (data= where the run's data source has moved).
 
 It tests "global average pooling lets the input size vary" (issue 26): a GAP head has no weight tied to the
@@ -37,7 +38,7 @@ def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     if size > min(h, w):
         raise ValueError(f"cannot crop {h}x{w} images to {size}x{size}")
     top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top:top + size, left:left + size]
+    return x[..., top : top + size, left : left + size]
 
 
 def zero_pad(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -81,21 +82,27 @@ def load_run(run: Path, source: str | None = None) -> tuple[torch.nn.Module, tor
 
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / "model.pt").is_file():
-        raise ReslabError(f"run={str(run)!r} has no config.yaml and model.pt; valid: the directory of a finished run "
-                          "trained with trainer.save_weights=true")
+        raise ReslabError(
+            f"run={str(run)!r} has no config.yaml and model.pt; valid: the directory of a finished run "
+            "trained with trainer.save_weights=true"
+        )
     cfg = OmegaConf.load(run / "config.yaml")
     model = build_model(cfg.model)
     model.load_state_dict(torch.load(run / "model.pt", map_location="cpu", weights_only=True))
     arrays = load_cifar10(source or cfg.data.source, cfg.data.cache_dir, False)
-    tx, _, ex, ey, _ = split_arrays(arrays, cfg.data.split, cfg.profile.get("train_subset"),
-                                    cfg.profile.get("eval_subset"), cfg.data.subset_seed)
+    tx, _, ex, ey, _ = split_arrays(
+        arrays, cfg.data.split, cfg.profile.get("train_subset"), cfg.profile.get("eval_subset"), cfg.data.subset_seed
+    )
     return model, Normalizer.fit(tx, cfg.data.normalize)(ex), ey.long()
 
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.input_sizes", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m reslab.analysis.input_sizes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("run", help="a finished run's directory, e.g. runs/adhoc/cpu/resnet-20-s0")
     ap.add_argument("overrides", nargs="*", help="sizes=24,32,40, data=<cifar10 source>")
     a = ap.parse_args(argv)

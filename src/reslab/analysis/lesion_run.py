@@ -38,8 +38,12 @@ def lesion_one(run: Path, opts: dict) -> dict:
     intact = error_pct(model, x, y)
     single = pd.DataFrame(lesion.single(model, x, y)).assign(intact_error=intact)
     rand = pd.DataFrame(lesion.random_k(model, x, y, range(1, int(opts["kmax"]) + 1), int(opts["draws"]), seed))
-    out = {"run": str(run), "intact_error": intact, "blocks": len(lesion.blocks(model)),
-           "deletable": len(lesion.deletable(model))}
+    out = {
+        "run": str(run),
+        "intact_error": intact,
+        "blocks": len(lesion.blocks(model)),
+        "deletable": len(lesion.deletable(model)),
+    }
     if not any(b.plain for b in lesion.blocks(model)):
         paths = pd.DataFrame(lesion.path_gradients(model, x[:PATH_IMAGES], y[:PATH_IMAGES], int(opts["samples"]), seed))
         io.save_with(run / PATHS, lambda f: paths.to_csv(f, index=False))
@@ -54,8 +58,11 @@ def lesion_one(run: Path, opts: dict) -> dict:
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m reslab.analysis.lesion_run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m reslab.analysis.lesion_run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("runs", nargs="+", help="finished runs' directories (with model.pt); key=value options after them")
     a = ap.parse_args(argv)
     dirs = [r for r in a.runs if "=" not in r]
@@ -65,7 +72,9 @@ def main(argv=None) -> None:
             raise ReslabError(f"{key}={opts[key]!r} is not valid; valid: an integer >= 1")
     missing = [d for d in dirs if not (Path(d) / "model.pt").is_file()]
     if missing:
-        raise ReslabError(f"run={missing[0]!r} has no model.pt; valid: the directory of a finished run with its weights")
+        raise ReslabError(
+            f"run={missing[0]!r} has no model.pt; valid: the directory of a finished run with its weights"
+        )
     torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.time()
     for i, d in enumerate(dirs, 1):

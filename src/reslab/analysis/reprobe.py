@@ -32,12 +32,23 @@ def reprobe(run: Path, data_cache: dict) -> int:
         raise ReslabError(f"{run}: no model.pt (trainer.save_weights was off); cannot recompute its probes")
     model = build_model(cfg.model)
     model.load_state_dict(torch.load(weights, map_location="cpu"))
-    key = (cfg.data.source, cfg.data.split, cfg.profile.get("train_subset"), cfg.profile.get("eval_subset"),
-           cfg.data.subset_seed, cfg.data.normalize)
+    key = (
+        cfg.data.source,
+        cfg.data.split,
+        cfg.profile.get("train_subset"),
+        cfg.profile.get("eval_subset"),
+        cfg.data.subset_seed,
+        cfg.data.normalize,
+    )
     if key not in data_cache:
         arrays = load_cifar10(cfg.data.source, cfg.data.cache_dir, False)
-        tx, _, ex, _, _ = split_arrays(arrays, cfg.data.split, cfg.profile.get("train_subset"),
-                                       cfg.profile.get("eval_subset"), cfg.data.subset_seed)
+        tx, _, ex, _, _ = split_arrays(
+            arrays,
+            cfg.data.split,
+            cfg.profile.get("train_subset"),
+            cfg.profile.get("eval_subset"),
+            cfg.data.subset_seed,
+        )
         norm = Normalizer.fit(tx, cfg.data.normalize)
         n_calib = int(cfg.probes.get("response_calib_images", 2000))
         data_cache[key] = (norm(ex), norm(tx[:n_calib]))
@@ -68,7 +79,9 @@ def main(argv=None) -> None:
     for i, d in enumerate(dirs, 1):
         n = reprobe(d, cache)
         el = time.perf_counter() - t0
-        print(f"[reprobe {i}/{len(dirs)}] {d.name}: {n} layers | ETA {fmt_seconds(el / i * (len(dirs) - i))}", flush=True)
+        print(
+            f"[reprobe {i}/{len(dirs)}] {d.name}: {n} layers | ETA {fmt_seconds(el / i * (len(dirs) - i))}", flush=True
+        )
 
 
 if __name__ == "__main__":

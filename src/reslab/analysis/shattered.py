@@ -9,7 +9,8 @@ a random walk (brown noise) keeps neighbouring values correlated, white noise do
 
 Here, for CIFAR-shaped nets (reslab's plain and residual nets, with and without BN):
 - the line: x(t) = x0 + t u for `points` values of t (default 128; the paper's 1-D nets had 256, which here would
-  hold about 6 GB of activations for ResNet-110 on a CPU: `--points 256` where memory allows) evenly spaced in [-span/2, span/2], where x0 and u are
+  hold about 6 GB of activations for ResNet-110 on a CPU: `--points 256` where memory allows) evenly spaced in
+  [-span/2, span/2], where x0 and u are
   standard-normal images (the scale of per-pixel-normalised data) and u is rescaled to |x0|, so that t is in units
   of an input's norm (the paper's 1-D inputs span [-2, 2] at unit scale);
 - the output: a fixed random unit-norm readout of the logits, r . f(x), a scalar as in the paper's nets (no
@@ -91,12 +92,22 @@ def measure_net(model: nn.Module, points: int, span: float, seed: int, max_lag: 
     corr = lag_correlations(grads, max_lag)
     acf = autocorrelation(grads @ u.flatten().double(), max_lag)
     step = span / (points - 1)  # the distance between neighbouring points, in units of |x0|
-    return [{"lag": k, "distance": k * step, "grad_corr": c, "acf": a}
-            for k, c, a in zip(range(1, max_lag + 1), corr, acf)]
+    return [
+        {"lag": k, "distance": k * step, "grad_corr": c, "acf": a} for k, c, a in zip(range(1, max_lag + 1), corr, acf)
+    ]
 
 
-def measure(depths, seeds, norms=NORMS, families=tuple(FAMILIES), points: int = 128, span: float = 2.0,
-            max_lag: int = 16, device: str = "cpu", log=print) -> pd.DataFrame:
+def measure(
+    depths,
+    seeds,
+    norms=NORMS,
+    families=tuple(FAMILIES),
+    points: int = 128,
+    span: float = 2.0,
+    max_lag: int = 16,
+    device: str = "cpu",
+    log=print,
+) -> pd.DataFrame:
     from reslab.models.resnet import CifarResNet
 
     jobs = [(f, n, d, s) for n in norms for f in families for d in depths for s in seeds]
@@ -106,8 +117,7 @@ def measure(depths, seeds, norms=NORMS, families=tuple(FAMILIES), points: int = 
         model = CifarResNet(depth=depth, shortcut=FAMILIES[family], norm=norm).to(device)
         tag = {"family": family, "norm": norm, "depth": depth, "init_seed": seed, "points": points, "span": span}
         rows += [{**tag, **r} for r in measure_net(model, points, span, seed, max_lag)]
-        log(f"[shattered {i}/{len(jobs)}] {family}-{depth} norm={norm} seed={seed} "
-            f"({time.perf_counter() - t0:.0f} s)")
+        log(f"[shattered {i}/{len(jobs)}] {family}-{depth} norm={norm} seed={seed} ({time.perf_counter() - t0:.0f} s)")
     return pd.DataFrame(rows)
 
 
@@ -115,8 +125,14 @@ def summarise(rows: pd.DataFrame, lag: int = 1) -> pd.DataFrame:
     """Per family, norm and depth: median [min, max] over init seeds of both correlations at `lag`."""
     d = rows[rows.lag == lag]
     out = d.groupby(["norm", "family", "depth"]).agg(
-        grad_corr=("grad_corr", "median"), grad_corr_min=("grad_corr", "min"), grad_corr_max=("grad_corr", "max"),
-        acf=("acf", "median"), acf_min=("acf", "min"), acf_max=("acf", "max"), n=("init_seed", "nunique"))
+        grad_corr=("grad_corr", "median"),
+        grad_corr_min=("grad_corr", "min"),
+        grad_corr_max=("grad_corr", "max"),
+        acf=("acf", "median"),
+        acf_min=("acf", "min"),
+        acf_max=("acf", "max"),
+        n=("init_seed", "nunique"),
+    )
     return out.reset_index()
 
 
@@ -130,25 +146,30 @@ def verdicts(s: pd.DataFrame, column: str = "grad_corr") -> dict[str, dict]:
         r = g[g.family == "resnet"].set_index("depth")[column].sort_index()
         both = p.index.intersection(r.index)
         higher = [int(d) for d in both if r[d] > p[d]]
-        out[norm] = {"depths": [int(d) for d in both], "residual_higher_at": higher,
-                     "residual_higher": bool(len(both)) and len(higher) == len(both),
-                     "plain_falls": len(p) > 1 and bool((p.diff().dropna() < 0).all())}
+        out[norm] = {
+            "depths": [int(d) for d in both],
+            "residual_higher_at": higher,
+            "residual_higher": bool(len(both)) and len(higher) == len(both),
+            "plain_falls": len(p) > 1 and bool((p.diff().dropna() < 0).all()),
+        }
     return out
 
 
 def markdown(s: pd.DataFrame, meta: dict) -> str:
     v = verdicts(s)
     lines = [
-        "# Shattered gradients at initialisation", "",
+        "# Shattered gradients at initialisation",
+        "",
         "Balduzzi et al., ICML 2017 (arXiv:1702.08591): the correlation between the gradients of nearby inputs "
-        "\"decays exponentially with depth\" in feedforward nets, so that they \"resemble white noise\", and "
-        "\"sublinearly\" with skip connections (abstract). Measured here on reslab's CIFAR nets at initialisation "
+        '"decays exponentially with depth" in feedforward nets, so that they "resemble white noise", and '
+        '"sublinearly" with skip connections (abstract). Measured here on reslab\'s CIFAR nets at initialisation '
         "(`reslab.analysis.shattered`, which states the method): "
         f"{meta['points']} points on a line through input space spanning {meta['span']:g} input norms, the gradient "
         "of a fixed random readout of the logits with respect to the input at every point, train-mode BN over the "
         f"line, {meta['seeds']} init seeds (median [min, max]). **grad corr** = mean Pearson correlation of the "
         "gradient vectors of neighbouring points (lag 1); **ACF** = autocorrelation at lag 1 of the directional "
-        "derivative along the line (the paper's 1-D view). White noise would give 0, a smooth gradient 1.", "",
+        "derivative along the line (the paper's 1-D view). White noise would give 0, a smooth gradient 1.",
+        "",
         "| norm | depth | plain: grad corr | residual: grad corr | plain: ACF | residual: ACF |",
         "|---|---|---|---|---|---|",
     ]
@@ -156,23 +177,43 @@ def markdown(s: pd.DataFrame, meta: dict) -> str:
     for (norm, depth), g in s.groupby(["norm", "depth"]):
         p, r = g[g.family == "plain"], g[g.family == "resnet"]
         cell = lambda d, c: fmt(d.iloc[0], c) if len(d) else "-"  # noqa: E731
-        lines.append(f"| {norm} | {depth} | {cell(p, 'grad_corr')} | {cell(r, 'grad_corr')} | {cell(p, 'acf')} | "
-                     f"{cell(r, 'acf')} |")
-    lines += ["", "![gradient correlation against lag](shattered.png)", "",
-              "_How to read: correlation of the gradients of points k steps apart on the line, median over init "
-              "seeds; dashed = plain, solid = residual, one colour per depth; left with BN, right without. A curve "
-              "that starts low has shattered gradients._", "", "## Verdict (computed)", ""]
+        lines.append(
+            f"| {norm} | {depth} | {cell(p, 'grad_corr')} | {cell(r, 'grad_corr')} | {cell(p, 'acf')} | "
+            f"{cell(r, 'acf')} |"
+        )
+    lines += [
+        "",
+        "![gradient correlation against lag](shattered.png)",
+        "",
+        "_How to read: correlation of the gradients of points k steps apart on the line, median over init "
+        "seeds; dashed = plain, solid = residual, one colour per depth; left with BN, right without. A curve "
+        "that starts low has shattered gradients._",
+        "",
+        "## Verdict (computed)",
+        "",
+    ]
     for norm, x in v.items():
-        said = (f"the residual nets' gradients are more correlated than the plain nets' at every depth "
-                f"({', '.join(map(str, x['depths']))})" if x["residual_higher"] else
-                f"the residual nets' gradients are more correlated than the plain nets' at depth "
-                f"{', '.join(map(str, x['residual_higher_at'])) or 'none'} of {', '.join(map(str, x['depths']))} only")
-        falls = ("the plain nets' correlation falls with every step in depth" if x["plain_falls"] else
-                 "the plain nets' correlation does not fall with every step in depth")
+        said = (
+            f"the residual nets' gradients are more correlated than the plain nets' at every depth "
+            f"({', '.join(map(str, x['depths']))})"
+            if x["residual_higher"]
+            else f"the residual nets' gradients are more correlated than the plain nets' at depth "
+            f"{', '.join(map(str, x['residual_higher_at'])) or 'none'} of {', '.join(map(str, x['depths']))} only"
+        )
+        falls = (
+            "the plain nets' correlation falls with every step in depth"
+            if x["plain_falls"]
+            else "the plain nets' correlation does not fall with every step in depth"
+        )
         agree = x["residual_higher"] and x["plain_falls"]
-        lines.append(f"- norm={norm}: {said}; {falls}: "
-                     + ("consistent with the shattered-gradients account." if agree else
-                        "the shattered-gradients account is not borne out in full here."))
+        lines.append(
+            f"- norm={norm}: {said}; {falls}: "
+            + (
+                "consistent with the shattered-gradients account."
+                if agree
+                else "the shattered-gradients account is not borne out in full here."
+            )
+        )
     lines += ["", f"Device {meta['device']}, torch {meta['torch']}, {meta['seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -188,8 +229,9 @@ def plot(rows: pd.DataFrame, path: Path) -> Path:
     for ax, norm in zip(axes[0], norms):
         for (family, depth), g in rows[rows.norm == norm].groupby(["family", "depth"]):
             m = g.groupby("lag").grad_corr.median()
-            ax.plot(m.index, m.values, "-" if family == "resnet" else "--", color=colors[depth],
-                    label=f"{family}-{depth}")
+            ax.plot(
+                m.index, m.values, "-" if family == "resnet" else "--", color=colors[depth], label=f"{family}-{depth}"
+            )
         ax.axhline(0, color="grey", lw=0.5)
         ax.set(title=f"norm={norm}", xlabel="lag (points along the line)", ylabel="gradient correlation")
         ax.legend(fontsize=7)
@@ -236,8 +278,14 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     rows = measure(depths, seeds, norms, points=a.points, span=a.span, max_lag=a.max_lag, device=a.device)
     out = Path(a.out)
-    meta = {"points": a.points, "span": a.span, "seeds": len(seeds), "device": a.device, "torch": torch.__version__,
-            "seconds": time.perf_counter() - t0}
+    meta = {
+        "points": a.points,
+        "span": a.span,
+        "seeds": len(seeds),
+        "device": a.device,
+        "torch": torch.__version__,
+        "seconds": time.perf_counter() - t0,
+    }
     io.save_with(out / "shattered.csv", lambda p: rows.assign(torch=torch.__version__).to_csv(p, index=False))
     plot(rows, out / "shattered.png")
     io.write_text(out / "shattered.md", markdown(summarise(rows), meta))

@@ -8,7 +8,8 @@ gradient and the loss are finite, or where the first overflow (inf) or NaN appea
 gradient that is exactly zero (underflow). The RMS values are taken in float64 from the float32 tensors, so that a
 large but finite tensor is not reported as an overflow of the probe's own arithmetic.
 
-`python -m reslab.analysis.thousand_layers` (`make thousand-layers`) writes thousand_layers.csv (one row per block and net)
+`python -m reslab.analysis.thousand_layers` (`make thousand-layers`) writes thousand_layers.csv (one row per block and
+net)
 and thousand_layers.md under reports/mechanism/. Inputs are standard-normal images (the scale of per-pixel-normalised
 data) with random labels: no data needed.
 """
@@ -70,14 +71,23 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[dict
     def keep(i):
         def hook(_m, _inp, out):
             o = out.detach()
-            fwd[i] = {"act_rms": float(o.double().pow(2).mean().sqrt()), "act_max": float(o.abs().amax()),
-                      "act_state": _state(o), "elements": o[0].numel()}
+            fwd[i] = {
+                "act_rms": float(o.double().pow(2).mean().sqrt()),
+                "act_max": float(o.abs().amax()),
+                "act_state": _state(o),
+                "elements": o[0].numel(),
+            }
 
             def grad(gr):
                 g = gr.detach()
-                bwd[i] = {"grad_rms": float(g.double().pow(2).mean().sqrt()), "grad_max": float(g.abs().amax()),
-                          "grad_state": _state(g)}
+                bwd[i] = {
+                    "grad_rms": float(g.double().pow(2).mean().sqrt()),
+                    "grad_max": float(g.abs().amax()),
+                    "grad_state": _state(g),
+                }
+
             out.register_hook(grad)
+
         return hook
 
     handles = [m.register_forward_hook(keep(i)) for i, (_, m) in enumerate(points)]
@@ -90,38 +100,57 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[dict
             h.remove()
         model.zero_grad(set_to_none=True)
     k = len(points)
-    rows = [{"block": i, "name": name, "rel_depth": i / max(1, k - 1), **fwd.get(i, {}),
-             **bwd.get(i, {"grad_rms": math.nan, "grad_max": math.nan, "grad_state": "missing"})}
-            for i, (name, _) in enumerate(points)]
+    rows = [
+        {
+            "block": i,
+            "name": name,
+            "rel_depth": i / max(1, k - 1),
+            **fwd.get(i, {}),
+            **bwd.get(i, {"grad_rms": math.nan, "grad_max": math.nan, "grad_state": "missing"}),
+        }
+        for i, (name, _) in enumerate(points)
+    ]
     return rows, {"loss": float(loss.detach()), "loss_state": _state(loss.detach())}
 
 
 def float32_outcome(rows: list[dict], loss_state: str) -> dict:
-    """"finite", "overflow" (an inf, no NaN) or "nan", and the first block output where each pass lost finiteness
+    """ "finite", "overflow" (an inf, no NaN) or "nan", and the first block output where each pass lost finiteness
     (forward: from the input side; backward: from the output side, the way the gradient travels)."""
     states = [r["act_state"] for r in rows] + [r["grad_state"] for r in rows] + [loss_state]
     outcome = "NaN" if HAS_NAN in states else "overflow" if HAS_INF in states else "finite"
     first_fwd = next((r["block"] for r in rows if r["act_state"] != FINITE), None)
     first_bwd = next((r["block"] for r in reversed(rows) if r["grad_state"] != FINITE), None)
     zero = sum(1 for r in rows if r["grad_state"] == FINITE and r["grad_rms"] == 0)
-    return {"float32": outcome, "first_nonfinite_forward": first_fwd, "first_nonfinite_backward": first_bwd,
-            "zero_gradient_points": zero}
+    return {
+        "float32": outcome,
+        "first_nonfinite_forward": first_fwd,
+        "first_nonfinite_backward": first_bwd,
+        "zero_gradient_points": zero,
+    }
 
 
 def finite_part_gsc(rows: list[dict]) -> dict:
     """The GSC over the output-side run of block outputs whose activations and gradients are finite and non-zero
     (the part of the net the backward pass crossed before float32 gave out): its per-block rate and first block."""
     start = len(rows)
-    while start > 0 and rows[start - 1]["grad_state"] == FINITE == rows[start - 1]["act_state"] \
-            and rows[start - 1]["grad_rms"] > 0:
+    while (
+        start > 0
+        and rows[start - 1]["grad_state"] == FINITE == rows[start - 1]["act_state"]
+        and rows[start - 1]["grad_rms"] > 0
+    ):
         start -= 1
     part = rows[start:]
     s = sig.summarise_gsc(*([r[c] for r in part] for c in ("grad_rms", "act_rms", "elements")))
-    return {"finite_from_block": rows[start]["block"] if part else None, "finite_gsc_rate": s["gsc_rate"],
-            "finite_blocks": s["blocks"]}
+    return {
+        "finite_from_block": rows[start]["block"] if part else None,
+        "finite_gsc_rate": s["gsc_rate"],
+        "finite_blocks": s["blocks"],
+    }
 
 
-def measure(families, depth: int, batch: int, seeds, device: str = "cpu", log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+def measure(
+    families, depth: int, batch: int, seeds, device: str = "cpu", log=print
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per block output per net and seed, one summary row per net and seed)."""
     from reslab.models.resnet import CifarResNet
 
@@ -140,30 +169,48 @@ def measure(families, depth: int, batch: int, seeds, device: str = "cpu", log=pr
             col = lambda c: [r[c] for r in rows]  # noqa: E731
             gsc = sig.summarise_gsc(col("grad_rms"), col("act_rms"), col("elements"))
             ratio = sig.summarise(col("grad_rms"))["ratio"]
-            nets.append({**tag, "params": sum(p.numel() for p in model.parameters()),
-                         "params_by_formula": basic_resnet_params(depth), "batch": batch, **loss,
-                         **float32_outcome(rows, loss["loss_state"]), **finite_part_gsc(rows), "ratio": ratio,
-                         "ratio_reading": sig.reading(ratio), "gsc": gsc["gsc"],
-                         "log10_gsc": math.log10(gsc["gsc"]) if gsc["gsc"] > 0 else math.nan,
-                         "gsc_rate": gsc["gsc_rate"], "blocks": gsc["blocks"],
-                         "gsc_reading": sig.gsc_reading(gsc["gsc_rate"]), "build_s": built,
-                         "probe_s": time.perf_counter() - t0 - built, "device": device, "torch": torch.__version__})
-            log(f"[thousand-layers] {family}-{depth} seed={seed}: float32 {nets[-1]['float32']}, "
-                f"{time.perf_counter() - t0:.0f} s")
+            nets.append(
+                {
+                    **tag,
+                    "params": sum(p.numel() for p in model.parameters()),
+                    "params_by_formula": basic_resnet_params(depth),
+                    "batch": batch,
+                    **loss,
+                    **float32_outcome(rows, loss["loss_state"]),
+                    **finite_part_gsc(rows),
+                    "ratio": ratio,
+                    "ratio_reading": sig.reading(ratio),
+                    "gsc": gsc["gsc"],
+                    "log10_gsc": math.log10(gsc["gsc"]) if gsc["gsc"] > 0 else math.nan,
+                    "gsc_rate": gsc["gsc_rate"],
+                    "blocks": gsc["blocks"],
+                    "gsc_reading": sig.gsc_reading(gsc["gsc_rate"]),
+                    "build_s": built,
+                    "probe_s": time.perf_counter() - t0 - built,
+                    "device": device,
+                    "torch": torch.__version__,
+                }
+            )
+            log(
+                f"[thousand-layers] {family}-{depth} seed={seed}: float32 {nets[-1]['float32']}, "
+                f"{time.perf_counter() - t0:.0f} s"
+            )
     return pd.DataFrame(blocks), pd.DataFrame(nets)
 
 
 def markdown(nets: pd.DataFrame) -> str:
     depth = int(nets.depth.iloc[0])
     lines = [
-        f"# {depth} layers at initialisation", "",
+        f"# {depth} layers at initialisation",
+        "",
         "He et al. (CVPR 2016, section 4.2, Table 6) trained a 1202-layer CIFAR ResNet (19.4M parameters). Here "
         f"ResNet-{depth} (option A) and its plain twin are built by reslab's builder and probed once at "
         "initialisation (`reslab.analysis.thousand_layers`, which states the method): one forward and backward pass in "
         "float32, train-mode BN, standard-normal images with random labels. GSC = Philipp et al.'s gradient scale "
         "coefficient (reslab.probes.signal): whole net = input side over output side, per block = its geometric "
         f"mean; its reading uses the draft band [1/{sig.GSC_RATE_BAND:.3g}, {sig.GSC_RATE_BAND:.3g}] on the per-block "
-        f"rate, the ratio's the band [1/{sig.BAND:g}, {sig.BAND:g}].", "",
+        f"rate, the ratio's the band [1/{sig.BAND:g}, {sig.BAND:g}].",
+        "",
         "| net | seed | params (builder / formula) | float32 | first non-finite (fwd / bwd block) | zero-gradient "
         "blocks | loss | RMS ratio | whole-net GSC (log10) | GSC per block | GSC reading | GSC per block over the "
         "finite output-side part |",
@@ -171,20 +218,34 @@ def markdown(nets: pd.DataFrame) -> str:
     ]
     opt = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v))  # noqa: E731
     for _, r in nets.iterrows():
-        lines.append(f"| {r.family}-{depth} | {r.init_seed} | {r.params:,} / {r.params_by_formula:,} | {r.float32} | "
-                     f"{opt(r.first_nonfinite_forward)} / {opt(r.first_nonfinite_backward)} | {r.zero_gradient_points} "
-                     f"| {r.loss:.4g} | {r.ratio:.3g} | {r.log10_gsc:.3g} | {r.gsc_rate:.4g} | {r.gsc_reading} | "
-                     f"{r.finite_gsc_rate:.4g} ({sig.gsc_reading(r.finite_gsc_rate)}; blocks {opt(r.finite_from_block)}"
-                     f"..{int(r.blocks)}) |")
-    lines += ["", "Per block: [thousand_layers.csv](thousand_layers.csv) (RMS and max |.| of every block output and of "
-              "its gradient, and their float32 state: finite, has_inf or has_nan)."]
+        lines.append(
+            f"| {r.family}-{depth} | {r.init_seed} | {r.params:,} / {r.params_by_formula:,} | {r.float32} | "
+            f"{opt(r.first_nonfinite_forward)} / {opt(r.first_nonfinite_backward)} | {r.zero_gradient_points} "
+            f"| {r.loss:.4g} | {r.ratio:.3g} | {r.log10_gsc:.3g} | {r.gsc_rate:.4g} | {r.gsc_reading} | "
+            f"{r.finite_gsc_rate:.4g} ({sig.gsc_reading(r.finite_gsc_rate)}; blocks {opt(r.finite_from_block)}"
+            f"..{int(r.blocks)}) |"
+        )
+    lines += [
+        "",
+        "Per block: [thousand_layers.csv](thousand_layers.csv) (RMS and max |.| of every block output and of "
+        "its gradient, and their float32 state: finite, has_inf or has_nan).",
+    ]
     for family, g in nets.groupby("family"):
         states = sorted(set(g.float32))
-        lines.append(f"- {family}-{depth}: float32 " + (f"stays finite in every pass measured ({len(g)} init seeds)"
-                                                         if states == ["finite"] else "gives " + ", ".join(states))
-                     + f"; the GSC reads {', '.join(sorted(set(g.gsc_reading)))}.")
-    lines += ["", f"Device {nets.device.iloc[0]}, torch {nets.torch.iloc[0]}; building took "
-              f"{nets.build_s.max():.0f} s at most, one probe {nets.probe_s.max():.0f} s at most."]
+        lines.append(
+            f"- {family}-{depth}: float32 "
+            + (
+                f"stays finite in every pass measured ({len(g)} init seeds)"
+                if states == ["finite"]
+                else "gives " + ", ".join(states)
+            )
+            + f"; the GSC reads {', '.join(sorted(set(g.gsc_reading)))}."
+        )
+    lines += [
+        "",
+        f"Device {nets.device.iloc[0]}, torch {nets.torch.iloc[0]}; building took "
+        f"{nets.build_s.max():.0f} s at most, one probe {nets.probe_s.max():.0f} s at most.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +266,9 @@ def main(argv=None) -> None:
         families = [f.strip() for f in a.families.split(",") if f.strip()]
         bad = [f for f in families if f not in FAMILIES]
         if bad or not families:
-            raise ReslabError(f"--families={a.families!r}: unknown {', '.join(bad) or 'empty list'}; valid: plain, resnet")
+            raise ReslabError(
+                f"--families={a.families!r}: unknown {', '.join(bad) or 'empty list'}; valid: plain, resnet"
+            )
         try:
             seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
         except ValueError:

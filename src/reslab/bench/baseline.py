@@ -42,18 +42,35 @@ class ArrayCIFAR(Dataset):
 def tutorial_transform(images: np.ndarray, pad: int = 4) -> transforms.Compose:
     mean = (images.reshape(-1, 3).mean(0) / 255).tolist()
     std = (images.reshape(-1, 3).std(0) / 255).tolist()
-    return transforms.Compose([transforms.RandomCrop(32, padding=pad), transforms.RandomHorizontalFlip(),
-                               transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=pad),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
 
 
 def tutorial_loader(images: np.ndarray, labels: np.ndarray, batch: int, workers: int, seed: int = 0) -> DataLoader:
-    return DataLoader(ArrayCIFAR(images, labels, tutorial_transform(images)), batch_size=batch, shuffle=True,
-                      num_workers=workers, drop_last=True, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        ArrayCIFAR(images, labels, tutorial_transform(images)),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def sgd(model: torch.nn.Module, opt: dict) -> torch.optim.SGD:
-    return torch.optim.SGD(model.parameters(), lr=opt["lr"], momentum=opt["momentum"],
-                           weight_decay=opt["weight_decay"], nesterov=bool(opt["nesterov"]))
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=opt["lr"],
+        momentum=opt["momentum"],
+        weight_decay=opt["weight_decay"],
+        nesterov=bool(opt["nesterov"]),
+    )
 
 
 def torch_loop(model: torch.nn.Module, opt: dict, loader: DataLoader, device: torch.device):
@@ -108,8 +125,13 @@ def lightning_fit(model: torch.nn.Module, opt: dict, loader: DataLoader, device:
     def measure(warmup: int, steps: int) -> float:
         clock = step_clock(warmup, steps, device)
         with tempfile.TemporaryDirectory() as root:
-            trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-                                max_steps=warmup + steps, default_root_dir=root, callbacks=[clock])
+            trainer = L.Trainer(
+                accelerator="gpu" if device.type == "cuda" else "cpu",
+                devices=1,
+                max_steps=warmup + steps,
+                default_root_dir=root,
+                callbacks=[clock],
+            )
             trainer.fit(module, train_dataloaders=loader)
         return clock.seconds
 

@@ -21,7 +21,10 @@ def _main(cfg: DictConfig) -> None:
 
     try:
         result = run(cfg)
-    except (Interrupted, KeyboardInterrupt) as err:  # inside reslab's fits its Checkpointer turns Ctrl-C into Interrupted
+    except (
+        Interrupted,
+        KeyboardInterrupt,
+    ) as err:  # inside reslab's fits its Checkpointer turns Ctrl-C into Interrupted
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"reslab: bench stopped by {signal.Signals(signum).name}; nothing written", file=sys.stderr, flush=True)
         sys.exit(128 + signum)

@@ -46,20 +46,31 @@ from reslab.summary import count_flops, count_params
 # Kept light at import: the memory probe's subprocess imports this module, and what it imports is
 # resident before the step it measures (Lightning, pulled in by reslab.bench, is imported where used).
 
+
 def prepare(model_cfg: dict, device: torch.device, channels_last: bool, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = build_model(model_cfg).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, warmup: int, steps: int,
-               precision: str = "32-true", channels_last: bool = False, opt: dict | None = None) -> dict:
+def throughput(
+    model: torch.nn.Module,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    precision: str = "32-true",
+    channels_last: bool = False,
+    opt: dict | None = None,
+) -> dict:
     """Training and inference images/s of `model` at `batch_size`, `steps` timed after `warmup` untimed."""
     from reslab.bench.timing import timed
 
     if steps < 1 or warmup < 0 or batch_size < 1:
-        raise ReslabError(f"cost.steps={steps!r}, cost.warmup_steps={warmup!r}, cost.batch_size={batch_size!r}: "
-                          "need steps >= 1, warmup_steps >= 0, batch_size >= 1")
+        raise ReslabError(
+            f"cost.steps={steps!r}, cost.warmup_steps={warmup!r}, cost.batch_size={batch_size!r}: "
+            "need steps >= 1, warmup_steps >= 0, batch_size >= 1"
+        )
     dtype = autocast_dtype(precision)
     x, y = batch(batch_size, device, channels_last)
     model.train()
@@ -81,8 +92,12 @@ def throughput(model: torch.nn.Module, device: torch.device, batch_size: int, wa
 # aten::clamp_min: what aten::relu runs on a CPU, aten::threshold_backward: ReLU's backward, aten::cat).
 # An event belongs to the group of its nearest ancestor (or itself) that has one, so the allocations and
 # copies made inside a convolution count as the convolution's.
-OP_GROUPS = {"conv": ("convolution", "conv1d", "conv2d", "conv3d"), "bn": ("batchnorm",),
-             "relu": ("relu", "clampmin", "thresholdbackward"), "cat": ("aten::cat", "catbackward")}
+OP_GROUPS = {
+    "conv": ("convolution", "conv1d", "conv2d", "conv3d"),
+    "bn": ("batchnorm",),
+    "relu": ("relu", "clampmin", "thresholdbackward"),
+    "cat": ("aten::cat", "catbackward"),
+}
 SHARE_COLUMNS = [f"share_{g}" for g in OP_GROUPS] + ["share_other"]
 
 
@@ -108,8 +123,15 @@ def group_shares(events) -> dict:
     return {k: (v / whole if whole > 0 else float("nan")) for k, v in totals.items()}
 
 
-def time_shares(model: torch.nn.Module, device: torch.device, batch_size: int, steps: int,
-                precision: str = "32-true", channels_last: bool = False, opt: dict | None = None) -> dict:
+def time_shares(
+    model: torch.nn.Module,
+    device: torch.device,
+    batch_size: int,
+    steps: int,
+    precision: str = "32-true",
+    channels_last: bool = False,
+    opt: dict | None = None,
+) -> dict:
     """Where `steps` training steps of `model` (already warm) spend their time, by operator group (OP_GROUPS):
     torch.profiler's self CPU time of every operator, grouped. On a CPU the operators run on the calling
     thread (intra-op threads inside them), so the self times add up to the step's time. On CUDA the CPU time
@@ -129,8 +151,12 @@ def time_shares(model: torch.nn.Module, device: torch.device, batch_size: int, s
         for _ in range(steps):
             train_step(model, sgd, x, y, dtype)
     seconds = time.perf_counter() - t0
-    return {**group_shares(prof.events()), "profiled_steps": steps, "profiled_step_seconds": seconds / steps,
-            "share_method": "torch.profiler, self CPU time of every operator grouped by its nearest named ancestor"}
+    return {
+        **group_shares(prof.events()),
+        "profiled_steps": steps,
+        "profiled_step_seconds": seconds / steps,
+        "share_method": "torch.profiler, self CPU time of every operator grouped by its nearest named ancestor",
+    }
 
 
 def _status_kib(field: str) -> int | None:
@@ -165,13 +191,17 @@ def _memory_here(spec: dict) -> dict:
     before = _status_kib("VmRSS") if reset else _maxrss()
     train_step(model, sgd, x, y, autocast_dtype(spec["precision"]))
     peak = _status_kib("VmHWM") if reset else _maxrss()
-    return {"peak_memory_bytes": max(0, peak - before), "memory_baseline_bytes": before,
-            # Without the reset the earlier peak may exceed the step's: the rise is then a lower bound.
-            "memory_exact": bool(reset or peak > before),
-            "memory_method": "cpu: rise of the peak RSS (VmHWM, reset just before) over the RSS before one training "
-                             "step, fresh subprocess" if reset else
-                             "cpu: rise of ru_maxrss over the process's earlier peak in one training step, fresh "
-                             "subprocess (no peak reset here: a lower bound)"}
+    return {
+        "peak_memory_bytes": max(0, peak - before),
+        "memory_baseline_bytes": before,
+        # Without the reset the earlier peak may exceed the step's: the rise is then a lower bound.
+        "memory_exact": bool(reset or peak > before),
+        "memory_method": "cpu: rise of the peak RSS (VmHWM, reset just before) over the RSS before one training "
+        "step, fresh subprocess"
+        if reset
+        else "cpu: rise of ru_maxrss over the process's earlier peak in one training step, fresh "
+        "subprocess (no peak reset here: a lower bound)",
+    }
 
 
 def memory_child() -> None:
@@ -179,8 +209,15 @@ def memory_child() -> None:
     print(json.dumps(_memory_here(json.loads(sys.stdin.read()))), flush=True)
 
 
-def peak_memory(model_cfg: dict, device: torch.device, batch_size: int, precision: str = "32-true",
-                channels_last: bool = False, opt: dict | None = None, threads: int | None = None) -> dict:
+def peak_memory(
+    model_cfg: dict,
+    device: torch.device,
+    batch_size: int,
+    precision: str = "32-true",
+    channels_last: bool = False,
+    opt: dict | None = None,
+    threads: int | None = None,
+) -> dict:
     """Memory of one training step at `batch_size` beyond the resident model and batch (module docstring)."""
     if device.type == "cuda":
         model = prepare(model_cfg, device, channels_last)
@@ -195,22 +232,47 @@ def peak_memory(model_cfg: dict, device: torch.device, batch_size: int, precisio
         peak = torch.cuda.max_memory_allocated(device)
         del model, sgd, x, y
         torch.cuda.empty_cache()
-        return {"peak_memory_bytes": peak - base, "memory_baseline_bytes": base, "memory_exact": True,
-                "memory_method": "cuda: rise of torch.cuda.max_memory_allocated over the resident model and batch "
-                                 "during one training step"}
-    spec = {"model": model_cfg, "batch": batch_size, "precision": precision, "channels_last": channels_last,
-            "opt": opt or {}, "threads": threads or torch.get_num_threads()}
-    proc = subprocess.run([sys.executable, "-c", "from reslab.bench.cost import memory_child; memory_child()"],
-                          input=json.dumps(spec), capture_output=True, text=True, timeout=1800)
+        return {
+            "peak_memory_bytes": peak - base,
+            "memory_baseline_bytes": base,
+            "memory_exact": True,
+            "memory_method": "cuda: rise of torch.cuda.max_memory_allocated over the resident model and batch "
+            "during one training step",
+        }
+    spec = {
+        "model": model_cfg,
+        "batch": batch_size,
+        "precision": precision,
+        "channels_last": channels_last,
+        "opt": opt or {},
+        "threads": threads or torch.get_num_threads(),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", "from reslab.bench.cost import memory_child; memory_child()"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ReslabError(f"memory probe for model {model_cfg.get('name')!r} failed: {tail}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(model_cfg: dict, device: torch.device, *, batch_size: int = 128, warmup: int = 3, steps: int = 10,
-            memory_batch: int | None = 128, precision: str = "32-true", channels_last: bool = False,
-            opt: dict | None = None, profiled_steps: int | None = None) -> dict:
+def measure(
+    model_cfg: dict,
+    device: torch.device,
+    *,
+    batch_size: int = 128,
+    warmup: int = 3,
+    steps: int = 10,
+    memory_batch: int | None = 128,
+    precision: str = "32-true",
+    channels_last: bool = False,
+    opt: dict | None = None,
+    profiled_steps: int | None = None,
+) -> dict:
     """The cost of one net: params, FLOPs, training and inference images/s, (unless memory_batch is None)
     the peak memory of one training step, and (if profiled_steps) the shares of a step's time by operator
     group, after the timed steps (the profiler's overhead stays out of the throughput). A dict, one value
@@ -225,8 +287,15 @@ def measure(model_cfg: dict, device: torch.device, *, batch_size: int = 128, war
     if memory_batch:
         out.update(peak_memory(model_cfg, device, memory_batch, precision, channels_last, opt))
         out["memory_batch"] = memory_batch
-    out.update(batch_size=batch_size, warmup_steps=warmup, timed_steps=steps, precision=precision,
-               channels_last=channels_last, threads=torch.get_num_threads(), seconds=time.perf_counter() - t0)
+    out.update(
+        batch_size=batch_size,
+        warmup_steps=warmup,
+        timed_steps=steps,
+        precision=precision,
+        channels_last=channels_last,
+        threads=torch.get_num_threads(),
+        seconds=time.perf_counter() - t0,
+    )
     return out
 
 
@@ -245,20 +314,27 @@ def study_nets(runs: Path, study: str, profile: str) -> list[dict]:
         label = result["label"]
         if label in nets:
             if nets[label]["model"] != model:
-                raise ReslabError(f"runs of {label!r} under {d.parent} have different model configs; "
-                                  "rerun the sweep so that every seed trains the same net")
+                raise ReslabError(
+                    f"runs of {label!r} under {d.parent} have different model configs; "
+                    "rerun the sweep so that every seed trains the same net"
+                )
             continue
         variant = result.get("variant") or {}
-        nets[label] = {"label": label, "family": variant.get("family") or result.get("family"),
-                       "budget": variant.get("budget"), "model": model}
+        nets[label] = {
+            "label": label,
+            "family": variant.get("family") or result.get("family"),
+            "budget": variant.get("budget"),
+            "model": model,
+        }
     if not nets:
-        raise ReslabError(f"no finished runs under {str(Path(runs) / study / profile)!r} to measure; "
-                          f"train the study first (make sweep-{study.split('-')[0]})")
+        raise ReslabError(
+            f"no finished runs under {str(Path(runs) / study / profile)!r} to measure; "
+            f"train the study first (make sweep-{study.split('-')[0]})"
+        )
     return list(nets.values())
 
 
-SETTINGS = ("batch_size", "warmup_steps", "timed_steps", "memory_batch", "precision", "channels_last",
-            "profiled_steps")
+SETTINGS = ("batch_size", "warmup_steps", "timed_steps", "memory_batch", "precision", "channels_last", "profiled_steps")
 
 
 def measured_before(out: Path, nets: list[dict], settings: dict, device: str, repeats: int) -> bool:
@@ -273,8 +349,12 @@ def measured_before(out: Path, nets: list[dict], settings: dict, device: str, re
         old = pd.read_csv(out)
         params = old.groupby("label").params.first().to_dict()
         want = {n["label"]: count_params(build_model(n["model"])) for n in nets}
-        return (params == want and set(old.device) == {device} and old.repeat.nunique() == repeats
-                and all(set(old[k].astype(str)) == {str(v)} for k, v in settings.items()))
+        return (
+            params == want
+            and set(old.device) == {device}
+            and old.repeat.nunique() == repeats
+            and all(set(old[k].astype(str)) == {str(v)} for k, v in settings.items())
+        )
     except (OSError, ValueError, KeyError, AttributeError):
         return False  # unreadable or from an older layout: measure again
 
@@ -294,14 +374,33 @@ def run(cfg: DictConfig) -> Path:
     nets = study_nets(Path(cfg.paths.runs), cfg.study, cfg.profile.name)
     out = Path(c.out)
     profiled = int(c.get("profiled_steps", 0) or 0)
-    settings = dict(zip(SETTINGS, (int(c.batch_size), int(c.warmup_steps), int(c.steps), int(c.memory_batch),
-                                  precision, channels_last, profiled)))
+    settings = dict(
+        zip(
+            SETTINGS,
+            (
+                int(c.batch_size),
+                int(c.warmup_steps),
+                int(c.steps),
+                int(c.memory_batch),
+                precision,
+                channels_last,
+                profiled,
+            ),
+        )
+    )
     if not c.get("force") and measured_before(out, nets, settings, runinfo.device_name(device_type), int(c.repeats)):
-        print(f"cost of these {len(nets)} nets on this device measured earlier ({out}): skipped; cost.force=true "
-              "measures again", flush=True)
+        print(
+            f"cost of these {len(nets)} nets on this device measured earlier ({out}): skipped; cost.force=true "
+            "measures again",
+            flush=True,
+        )
         return out
-    common = {"device": runinfo.device_name(device_type), "torch": torch.__version__, "git_commit": runinfo.git_commit(),
-              "cpu": runinfo.cpu_name()}  # which CPU: a study may hold runs of two (experiments/block.md)
+    common = {
+        "device": runinfo.device_name(device_type),
+        "torch": torch.__version__,
+        "git_commit": runinfo.git_commit(),
+        "cpu": runinfo.cpu_name(),
+    }  # which CPU: a study may hold runs of two (experiments/block.md)
     rows, t0 = [], time.perf_counter()
     memory: dict[str, dict] = {}
     once = ("memory", "peak_memory_bytes", "share_", "profiled_step_seconds")
@@ -309,19 +408,38 @@ def run(cfg: DictConfig) -> Path:
         for i, net in enumerate(nets, 1):
             # Memory and the time shares once per net (a count and a proportion, not a timing to repeat).
             first = net["label"] not in memory
-            got = measure(net["model"], device, batch_size=int(c.batch_size), warmup=int(c.warmup_steps),
-                          steps=int(c.steps), memory_batch=int(c.memory_batch) if first else None,
-                          precision=precision, channels_last=channels_last, opt=opt,
-                          profiled_steps=profiled if first else None)
+            got = measure(
+                net["model"],
+                device,
+                batch_size=int(c.batch_size),
+                warmup=int(c.warmup_steps),
+                steps=int(c.steps),
+                memory_batch=int(c.memory_batch) if first else None,
+                precision=precision,
+                channels_last=channels_last,
+                opt=opt,
+                profiled_steps=profiled if first else None,
+            )
             got["profiled_steps"] = profiled
             if first:
                 memory[net["label"]] = {k: got.pop(k) for k in list(got) if k.startswith(once)}
-            rows.append({"label": net["label"], "family": net["family"], "budget": net["budget"], "repeat": r,
-                         **got, **memory[net["label"]], **common})
-            print(f"[cost {r + 1}/{c.repeats} {i}/{len(nets)}] {net['label']}: train {got['train_images_per_s']:.0f} "
-                  f"img/s, infer {got['infer_images_per_s']:.0f} img/s, peak step memory "
-                  f"{memory[net['label']]['peak_memory_bytes'] / 2**20:.0f} MiB ({time.perf_counter() - t0:.0f}s)",
-                  flush=True)
+            rows.append(
+                {
+                    "label": net["label"],
+                    "family": net["family"],
+                    "budget": net["budget"],
+                    "repeat": r,
+                    **got,
+                    **memory[net["label"]],
+                    **common,
+                }
+            )
+            print(
+                f"[cost {r + 1}/{c.repeats} {i}/{len(nets)}] {net['label']}: train {got['train_images_per_s']:.0f} "
+                f"img/s, infer {got['infer_images_per_s']:.0f} img/s, peak step memory "
+                f"{memory[net['label']]['peak_memory_bytes'] / 2**20:.0f} MiB ({time.perf_counter() - t0:.0f}s)",
+                flush=True,
+            )
     import pandas as pd
 
     io.save_with(out, lambda f: pd.DataFrame(rows).to_csv(f, index=False))

@@ -19,8 +19,7 @@ def images_needed(batch: int, warmup: int, steps: int, floor: int) -> int:
 def random_cifar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(n, 32, 32, 3) uint8 images and (n,) int64 labels 0..9."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-            rng.integers(0, NUM_CLASSES, n, dtype=np.int64))
+    return (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, NUM_CLASSES, n, dtype=np.int64))
 
 
 def as_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,7 +3,8 @@
 Every run ends with forward-only passes over the whole eval set (the final evaluation, the Fig. 7 responses) and its
 curve points are such passes too; in a CPU sweep they are a quarter of a lane's time (reslab.report.sweep_time). In
 eval mode an image's output does not depend on the batch it is in, so the batch is a pure speed choice. Timed here
-with the code a run uses (reslab.training.evaluate.evaluate over a DeviceLoader), at the threads of one sweep lane, on random
+with the code a run uses (reslab.training.evaluate.evaluate over a DeviceLoader), at the threads of one sweep lane, on
+random
 images, each batch size in turn within a repeat, repeats interleaved.
 """
 
@@ -24,8 +25,9 @@ from reslab.training.device import EVAL_BATCH
 from reslab.training.evaluate import evaluate
 
 
-def eval_rows(e: DictConfig, nets: dict, device: str, precision: str, channels_last: bool, seed: int,
-              quick: bool = False) -> dict | None:
+def eval_rows(
+    e: DictConfig, nets: dict, device: str, precision: str, channels_last: bool, seed: int, quick: bool = False
+) -> dict | None:
     """{net label: {batch: [img/s per repeat]}} for the nets of `nets` (label -> model config), or None if off.
     quick (bench.steps set): one repeat, a quick check, not a figure."""
     if not e or not e.get("batches"):
@@ -45,8 +47,9 @@ def eval_rows(e: DictConfig, nets: dict, device: str, precision: str, channels_l
             model = build_model(model_cfg).to(dev)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
-            loaders = {int(b): DeviceLoader(x, y, norm, int(b), train=False, channels_last=channels_last)
-                       for b in e.batches}
+            loaders = {
+                int(b): DeviceLoader(x, y, norm, int(b), train=False, channels_last=channels_last) for b in e.batches
+            }
             model.eval()
             with torch.no_grad():  # warm-up: every batch shape's kernels once
                 for loader in loaders.values():
@@ -54,16 +57,25 @@ def eval_rows(e: DictConfig, nets: dict, device: str, precision: str, channels_l
             rates: dict[int, list[float]] = {b: [] for b in loaders}
             for r in range(repeats):
                 order = list(loaders)
-                for b in order[r % len(order):] + order[:r % len(order)]:
+                for b in order[r % len(order) :] + order[: r % len(order)]:
                     sync(dev)
                     t0 = time.perf_counter()
                     evaluate(model, loaders[b], precision)
                     sync(dev)
                     rates[b].append(len(y) / (time.perf_counter() - t0))
             out[label] = {str(b): v for b, v in rates.items()}  # as JSON keeps them
-            print(f"[bench evaluation {label}] " + ", ".join(f"b{b} {statistics.median(v):.0f}" for b, v in rates.items())
-                  + " img/s", flush=True)
+            print(
+                f"[bench evaluation {label}] "
+                + ", ".join(f"b{b} {statistics.median(v):.0f}" for b, v in rates.items())
+                + " img/s",
+                flush=True,
+            )
     finally:
         torch.set_num_threads(threads)
-    return {"threads": int(e.threads) if device == "cpu" else threads, "images": int(e.images),
-            "repeats": repeats, "auto": EVAL_BATCH[device], "img_s": out}
+    return {
+        "threads": int(e.threads) if device == "cpu" else threads,
+        "images": int(e.images),
+        "repeats": repeats,
+        "auto": EVAL_BATCH[device],
+        "img_s": out,
+    }

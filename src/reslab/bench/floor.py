@@ -25,8 +25,9 @@ def trivial_net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))
 
 
-def floor_rows(cfg: DictConfig, batches: list[int], device: str, precision: str, scratch: Path,
-               quick: bool) -> dict | None:
+def floor_rows(
+    cfg: DictConfig, batches: list[int], device: str, precision: str, scratch: Path, quick: bool
+) -> dict | None:
     """{batch: {"reslab": [ms/step per repeat], "model": [...], "own_ms": median of the paired differences}}."""
     f = cfg.bench.get("floor")
     if not f:
@@ -41,12 +42,15 @@ def floor_rows(cfg: DictConfig, batches: list[int], device: str, precision: str,
         images, labels = random_cifar(images_needed(batch, warmup, steps, int(cfg.bench.min_images)), seed=batch)
         tx, ty = as_tensors(images, labels)
         torch.manual_seed(int(cfg.seed))
-        variants = {"reslab": reslab_fit(cfg, trivial_net(), tx, ty, batch, device, cl, precision,
-                                         Path(scratch) / f"floor-{batch}")[0],
-                    "model": model_only(trivial_net(), opt, batch, dev, cl, precision)}
+        variants = {
+            "reslab": reslab_fit(
+                cfg, trivial_net(), tx, ty, batch, device, cl, precision, Path(scratch) / f"floor-{batch}"
+            )[0],
+            "model": model_only(trivial_net(), opt, batch, dev, cl, precision),
+        }
         ms: dict[str, list[float]] = {k: [] for k in variants}
         for r in range(repeats):
-            for name in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
+            for name in list(variants) if r % 2 == 0 else list(variants)[::-1]:
                 ms[name].append(1000 * variants[name](warmup, steps) / steps)
         own = statistics.median(a - b for a, b in zip(ms["reslab"], ms["model"]))
         rows[str(batch)] = {**ms, "own_ms": own}

@@ -26,11 +26,18 @@ CLASSES = 10
 def conv_stack(seeds: int) -> nn.Sequential:
     """ResNet-20's convolutions for `seeds` nets side by side (groups=seeds); seeds=1 is one plain net."""
     s, cin = seeds, 16
-    layers: list[nn.Module] = [nn.Conv2d(3 * s, 16 * s, 3, 1, 1, bias=False, groups=s), nn.BatchNorm2d(16 * s), nn.ReLU()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(3 * s, 16 * s, 3, 1, 1, bias=False, groups=s),
+        nn.BatchNorm2d(16 * s),
+        nn.ReLU(),
+    ]
     for width, stride in WIDTHS:
         for i in range(PER_STAGE):
-            layers += [nn.Conv2d(cin * s, width * s, 3, stride if i == 0 else 1, 1, bias=False, groups=s),
-                       nn.BatchNorm2d(width * s), nn.ReLU()]
+            layers += [
+                nn.Conv2d(cin * s, width * s, 3, stride if i == 0 else 1, 1, bias=False, groups=s),
+                nn.BatchNorm2d(width * s),
+                nn.ReLU(),
+            ]
             cin = width
     # The classifier as a grouped 1x1 convolution: seed k's logits read only seed k's features.
     layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(64 * s, CLASSES * s, 1, groups=s), nn.Flatten()]
@@ -49,6 +56,7 @@ def sgd_step(seeds: int, batch: int, gen: torch.Generator):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return step
 
 
@@ -62,13 +70,16 @@ def fusion_rows(f: DictConfig, device: str, quick: bool) -> dict | None:
     torch.set_num_threads(int(f.threads))
     try:
         gen = torch.Generator().manual_seed(0)
-        variants = {"separate": [sgd_step(1, batch, gen) for _ in range(seeds)], "grouped": [sgd_step(seeds, batch, gen)]}
+        variants = {
+            "separate": [sgd_step(1, batch, gen) for _ in range(seeds)],
+            "grouped": [sgd_step(seeds, batch, gen)],
+        }
         for fns in variants.values():  # warm-up
             for fn in fns:
                 fn()
         rates: dict[str, list[float]] = {k: [] for k in variants}
         for r in range(repeats):
-            for name in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
+            for name in list(variants) if r % 2 == 0 else list(variants)[::-1]:
                 t0 = time.perf_counter()
                 for _ in range(steps):
                     for fn in variants[name]:
@@ -76,7 +87,15 @@ def fusion_rows(f: DictConfig, device: str, quick: bool) -> dict | None:
                 rates[name].append(seeds * batch * steps / (time.perf_counter() - t0))
     finally:
         torch.set_num_threads(threads)
-    print("[bench fusion] " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()) + " img/s",
-          flush=True)
-    return {"seeds": seeds, "batch": batch, "steps": steps, "repeats": repeats, "threads": int(f.threads),
-            "img_s": rates}
+    print(
+        "[bench fusion] " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()) + " img/s",
+        flush=True,
+    )
+    return {
+        "seeds": seeds,
+        "batch": batch,
+        "steps": steps,
+        "repeats": repeats,
+        "threads": int(f.threads),
+        "img_s": rates,
+    }

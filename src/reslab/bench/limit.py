@@ -12,8 +12,15 @@ from reslab.bench.steps import batch as fixed_batch
 from reslab.bench.timing import sync
 
 
-def model_only(model: torch.nn.Module, opt: dict, batch: int, device: torch.device, channels_last: bool,
-               precision: str, compiled: bool = False):
+def model_only(
+    model: torch.nn.Module,
+    opt: dict,
+    batch: int,
+    device: torch.device,
+    channels_last: bool,
+    precision: str,
+    compiled: bool = False,
+):
     """measure(warmup, steps) -> seconds of `steps` SGD steps on one fixed normalised batch (random pixels)."""
     model = model.to(device)
     if channels_last:
@@ -49,4 +56,4 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int, calls: int)
         a @ b
         sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * size ** 3 / best
+    return 2 * size**3 / best

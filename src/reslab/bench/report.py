@@ -10,8 +10,20 @@ from reslab import io
 from reslab.bench.pipeline import POINTS
 
 SCHEMA = 2
-SUMMARY_COLUMNS = ("net", "batch", "model-only img/s", "best baseline img/s", "reslab img/s", "reslab / baseline",
-                   "reslab / model-only", ">= target", "own-work cap", "MFU reslab", "MFU model-only", "reslab + probes img/s")
+SUMMARY_COLUMNS = (
+    "net",
+    "batch",
+    "model-only img/s",
+    "best baseline img/s",
+    "reslab img/s",
+    "reslab / baseline",
+    "reslab / model-only",
+    ">= target",
+    "own-work cap",
+    "MFU reslab",
+    "MFU model-only",
+    "reslab + probes img/s",
+)
 FUSION_PAYS = 1.10  # grouped / separate img/s at which fusing seeds (its code and its exactness test) is worth it
 SWEEP_TARGET = 1.05  # issue 14: a sweep's wall time <= 1.05 x its runs' training time
 DETAIL_COLUMNS = ("variant", "what", "img/s median", "img/s best", "ms/step median", "MFU", "/ model-only")
@@ -22,7 +34,11 @@ def device_file(result: dict) -> str:
 
 
 def table(columns, rows) -> list[str]:
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
 
 
 def pct(x: float) -> str:
@@ -32,43 +48,70 @@ def pct(x: float) -> str:
 def section(r: dict) -> list[str]:
     th, s = r["threads"], r["settings"]
     peak = "; ".join(f"{k}: {v['flops_per_s'] / 1e9:.1f} GFLOP/s ({v['method']})" for k, v in r["peak"].items())
-    lines = [f"## {r['device']}", "",
-             f"- torch {r['torch']}, Lightning {r['lightning']}, commit {r['git_commit']}; CPU {r['cpu']['model']} "
-             f"({r['cpu']['cores']} cores; flags {', '.join(r['cpu']['flags']) or 'none of avx2/fma/avx512f/avx512_bf16/amx_bf16'}); "
-             f"reslab's precision here: {r['precision']}.",
-             f"- Threads: torch {th['torch_threads']} (intra-op, set by the bench: {th['threads_set']}), inter-op "
-             f"{th['interop_threads']}, backend {th['backend']}, OMP_NUM_THREADS={th['OMP_NUM_THREADS'] or 'unset'}, "
-             f"MKL_NUM_THREADS={th['MKL_NUM_THREADS'] or 'unset'}; DataLoader workers: {th['dataloader_workers']}.",
-             *(["- This CPU has AMX-BF16: bf16 autocast may train faster than fp32 here; the studies train in fp32 "
+    lines = [
+        f"## {r['device']}",
+        "",
+        f"- torch {r['torch']}, Lightning {r['lightning']}, commit {r['git_commit']}; CPU {r['cpu']['model']} "
+        f"({r['cpu']['cores']} cores; flags "
+        f"{', '.join(r['cpu']['flags']) or 'none of avx2/fma/avx512f/avx512_bf16/amx_bf16'}); "
+        f"reslab's precision here: {r['precision']}.",
+        f"- Threads: torch {th['torch_threads']} (intra-op, set by the bench: {th['threads_set']}), inter-op "
+        f"{th['interop_threads']}, backend {th['backend']}, OMP_NUM_THREADS={th['OMP_NUM_THREADS'] or 'unset'}, "
+        f"MKL_NUM_THREADS={th['MKL_NUM_THREADS'] or 'unset'}; DataLoader workers: {th['dataloader_workers']}.",
+        *(
+            [
+                "- This CPU has AMX-BF16: bf16 autocast may train faster than fp32 here; the studies train in fp32 "
                 "on a CPU, so it is not measured by default (`make bench ARGS='trainer.precision=bf16-mixed'` adds "
-                "the bf16 rows)."] if "amx_bf16" in r["cpu"]["flags"] and r["precision"] == "32-true" else []),
-             f"- Peak (the MFU denominator): {peak}.",
-             f"- MFU = img/s x training FLOPs per image / peak; {r['flops_convention']}.",
-             f"- Data: {r['data']}.",
-             f"- Method: one process; per case every variant trains the same net (same init) at the same batch, "
-             f"{s['warmup_steps']} untimed warm-up step(s) then the case's timed steps (the window opens when the last "
-             f"warm-up step ends and holds every fetch and step after it; on a GPU the device is synchronised only at "
-             f"its edges); {s['repeats']} repeats interleaved across the variants (order rotated each repeat); "
-             f"min (best) and median over the repeats; the ratios use medians. Whole bench: "
-             f"{r['wall_seconds'] / 60:.1f} min.", ""]
+                "the bf16 rows)."
+            ]
+            if "amx_bf16" in r["cpu"]["flags"] and r["precision"] == "32-true"
+            else []
+        ),
+        f"- Peak (the MFU denominator): {peak}.",
+        f"- MFU = img/s x training FLOPs per image / peak; {r['flops_convention']}.",
+        f"- Data: {r['data']}.",
+        f"- Method: one process; per case every variant trains the same net (same init) at the same batch, "
+        f"{s['warmup_steps']} untimed warm-up step(s) then the case's timed steps (the window opens when the last "
+        f"warm-up step ends and holds every fetch and step after it; on a GPU the device is synchronised only at "
+        f"its edges); {s['repeats']} repeats interleaved across the variants (order rotated each repeat); "
+        f"min (best) and median over the repeats; the ratios use medians. Whole bench: "
+        f"{r['wall_seconds'] / 60:.1f} min.",
+        "",
+    ]
     rows = []
     for c in r["cases"]:
         m, pr = c["summary"], c["probes"]
-        rows.append([c["label"], str(c["batch"]), f"{m['limit_img_s']:.0f} ({m['limit_variant']})",
-                     f"{m['baseline_img_s']:.0f} ({m['baseline_variant']})", f"{m['reslab_img_s']:.0f}",
-                     f"{m['reslab_over_baseline']:.2f}", pct(m["reslab_over_limit"]),
-                     "yes" if m["target_met"] else "**no**",
-                     pct(m["own_cap"]) if m.get("own_cap") is not None else "n/a", pct(m["mfu_reslab"]), pct(m["mfu_limit"]),
-                     f"{pr['img_s_median']:.0f} ({100 * pr['overhead']:+.1f}%)" if pr else "n/a"])
-    lines += ["### Summary (medians)", "", *table(SUMMARY_COLUMNS, rows), "",
-              f"Target: reslab >= {pct(s['target_of_limit'])} of the model alone on a fixed batch (at reslab's "
-              "precision, best memory layout, not compiled). Baseline: the better of the tutorial's loops "
-              "(DataLoader with 0 or 2 workers, torch loop or default Lightning fit). 'reslab + probes': reslab's step "
-              f"plus the probes and checkpoints a run of the {r['profile']} profile pays (gradient norms, flow, curves; "
-              f"each point timed in the first {s.get('probe_repeats', s['repeats'])} repeat(s), spread over the run's "
-              "steps), for the cases at that profile's batch; n/a elsewhere. "
-              "'own-work cap': the share of the model alone that reslab can reach at most, given its own work per "
-              "step at that batch (section 'reslab's own work per step').", ""]
+        rows.append(
+            [
+                c["label"],
+                str(c["batch"]),
+                f"{m['limit_img_s']:.0f} ({m['limit_variant']})",
+                f"{m['baseline_img_s']:.0f} ({m['baseline_variant']})",
+                f"{m['reslab_img_s']:.0f}",
+                f"{m['reslab_over_baseline']:.2f}",
+                pct(m["reslab_over_limit"]),
+                "yes" if m["target_met"] else "**no**",
+                pct(m["own_cap"]) if m.get("own_cap") is not None else "n/a",
+                pct(m["mfu_reslab"]),
+                pct(m["mfu_limit"]),
+                f"{pr['img_s_median']:.0f} ({100 * pr['overhead']:+.1f}%)" if pr else "n/a",
+            ]
+        )
+    lines += [
+        "### Summary (medians)",
+        "",
+        *table(SUMMARY_COLUMNS, rows),
+        "",
+        f"Target: reslab >= {pct(s['target_of_limit'])} of the model alone on a fixed batch (at reslab's "
+        "precision, best memory layout, not compiled). Baseline: the better of the tutorial's loops "
+        "(DataLoader with 0 or 2 workers, torch loop or default Lightning fit). 'reslab + probes': reslab's step "
+        f"plus the probes and checkpoints a run of the {r['profile']} profile pays (gradient norms, flow, curves; "
+        f"each point timed in the first {s.get('probe_repeats', s['repeats'])} repeat(s), spread over the run's "
+        "steps), for the cases at that profile's batch; n/a elsewhere. "
+        "'own-work cap': the share of the model alone that reslab can reach at most, given its own work per "
+        "step at that batch (section 'reslab's own work per step').",
+        "",
+    ]
     plain = []
     for c in r["cases"]:
         m = c["summary"]
@@ -76,34 +119,61 @@ def section(r: dict) -> list[str]:
         if m["baseline_as_fast"]:
             faster = m["baseline_img_s"] > m["reslab_img_s"]
             within = "" if faster else f", within {pct(s['as_fast_within'])}"
-            plain.append(f"- {name}: the loop a user writes ({m['baseline_variant']}) is "
-                         f"{'faster than' if faster else 'as fast as'} reslab here "
-                         f"({m['baseline_img_s']:.0f} vs {m['reslab_img_s']:.0f} img/s{within}): on this device "
-                         "reslab's pipeline buys no speed over it.")
+            plain.append(
+                f"- {name}: the loop a user writes ({m['baseline_variant']}) is "
+                f"{'faster than' if faster else 'as fast as'} reslab here "
+                f"({m['baseline_img_s']:.0f} vs {m['reslab_img_s']:.0f} img/s{within}): on this device "
+                "reslab's pipeline buys no speed over it."
+            )
         if not m["target_met"]:
-            plain.append(f"- {name}: reslab reaches {100 * m['reslab_over_limit']:.1f}% of the model alone "
-                         f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target. " + gap(c, m, s))
+            plain.append(
+                f"- {name}: reslab reaches {100 * m['reslab_over_limit']:.1f}% of the model alone "
+                f"({m['limit_variant']}), below the {pct(s['target_of_limit'])} target. " + gap(c, m, s)
+            )
     if plain:
         lines += ["### Plainly", "", *plain, ""]
-    lines += floor_lines(r.get("floor")) + lane_lines(r.get("lanes")) + eval_lines(r.get("evaluation")) + fusion_lines(r.get("fusion"))
+    lines += (
+        floor_lines(r.get("floor"))
+        + lane_lines(r.get("lanes"))
+        + eval_lines(r.get("evaluation"))
+        + fusion_lines(r.get("fusion"))
+    )
     lines += sweep_lines(r.get("sweeps") or [], r.get("sweeps_commit"))
     for c in r["cases"]:
-        lines += [f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
-                  f"forward MFLOPs per image, {c['steps']} timed steps)", ""]
+        lines += [
+            f"### {c['label']}, batch {c['batch']} ({c['params']:,} parameters, {c['flops_forward'] / 1e6:.1f} "
+            f"forward MFLOPs per image, {c['steps']} timed steps)",
+            "",
+        ]
         limit = c["summary"]["limit_img_s"]
-        lines += table(DETAIL_COLUMNS, [[v["name"], v["what"], f"{v['img_s_median']:.0f}", f"{v['img_s_best']:.0f}",
-                                         f"{v['ms_per_step_median']:.1f}", pct(v["mfu_median"]),
-                                         pct(v["img_s_median"] / limit)] for v in c["variants"]])
+        lines += table(
+            DETAIL_COLUMNS,
+            [
+                [
+                    v["name"],
+                    v["what"],
+                    f"{v['img_s_median']:.0f}",
+                    f"{v['img_s_best']:.0f}",
+                    f"{v['ms_per_step_median']:.1f}",
+                    pct(v["mfu_median"]),
+                    pct(v["img_s_median"] / limit),
+                ]
+                for v in c["variants"]
+            ],
+        )
         pr = c["probes"]
         if pr:
             n = pr["counts"]
             sec = pr["point_seconds_median"]
             pts = ", ".join(f"{k} {n[k]} x {1000 * sec[k]:.1f} ms" for k in POINTS if k in sec)
-            lines += ["", f"Probes of a {r['profile']}-profile run ({n['steps']} steps; points x median seconds per "
-                          f"point): {pts}; reslab + probes: {pr['img_s_median']:.0f} img/s median, "
-                          f"{pr['img_s_best']:.0f} best ({100 * pr['overhead']:+.1f}% time per step): the training "
-                          f"of one such run takes {n['steps'] * pr['ms_per_step_median'] / 60_000:.1f} min here "
-                          "(one run alone on the device)."]
+            lines += [
+                "",
+                f"Probes of a {r['profile']}-profile run ({n['steps']} steps; points x median seconds per "
+                f"point): {pts}; reslab + probes: {pr['img_s_median']:.0f} img/s median, "
+                f"{pr['img_s_best']:.0f} best ({100 * pr['overhead']:+.1f}% time per step): the training "
+                f"of one such run takes {n['steps'] * pr['ms_per_step_median'] / 60_000:.1f} min here "
+                "(one run alone on the device).",
+            ]
         lines.append("")
     return lines
 
@@ -124,15 +194,26 @@ def eval_lines(e: dict | None) -> list[str]:
         rows.append([net, *(f"{median(rates[b]):.0f}" for b in batches), f"batch {best}"])
         if auto in rates and best != auto:
             slower.append(f"{net} (batch {best}: {median(rates[best]) / median(rates[auto]):.2f}x batch {auto}'s rate)")
-    verdict = (f"`trainer.eval_batch_size=auto` takes batch {auto} on this device: the fastest measured for every net."
-               if not slower else f"`trainer.eval_batch_size=auto` takes batch {auto} on this device; faster here: "
-               + "; ".join(slower) + ".")
-    return ["### Evaluation batch (the forward-only passes of every run)", "",
-            f"Images per second (median of {e['repeats']}) of reslab's final evaluation (reslab.training.evaluate over a "
-            f"DeviceLoader, eval mode) of {e['images']} random images by batch size, {e['threads']} thread(s): the "
-            "final evaluation, the Fig. 7 responses pass and the curve points are such passes (src/reslab/bench/"
-            "evaluation.py). In eval mode the batch changes the numbers by float rounding only.", "",
-            *table(("net", *(f"batch {b} img/s" for b in batches), "fastest"), rows), "", verdict, ""]
+    verdict = (
+        f"`trainer.eval_batch_size=auto` takes batch {auto} on this device: the fastest measured for every net."
+        if not slower
+        else f"`trainer.eval_batch_size=auto` takes batch {auto} on this device; faster here: "
+        + "; ".join(slower)
+        + "."
+    )
+    return [
+        "### Evaluation batch (the forward-only passes of every run)",
+        "",
+        f"Images per second (median of {e['repeats']}) of reslab's final evaluation (reslab.training.evaluate over a "
+        f"DeviceLoader, eval mode) of {e['images']} random images by batch size, {e['threads']} thread(s): the "
+        "final evaluation, the Fig. 7 responses pass and the curve points are such passes (src/reslab/bench/"
+        "evaluation.py). In eval mode the batch changes the numbers by float rounding only.",
+        "",
+        *table(("net", *(f"batch {b} img/s" for b in batches), "fastest"), rows),
+        "",
+        verdict,
+        "",
+    ]
 
 
 def fusion_lines(f: dict | None) -> list[str]:
@@ -142,36 +223,53 @@ def fusion_lines(f: dict | None) -> list[str]:
     ratios = [g / p for g, p in zip(f["img_s"]["grouped"], f["img_s"]["separate"])]
     gain = median(ratios)
     spread = f"per repeat {min(ratios):.3f}-{max(ratios):.3f}x"
-    verdict = (f"Grouped is {gain:.3f}x separate (median of the repeats' paired ratios; {spread}): under the "
-               f"{FUSION_PAYS:.2f}x that would pay for fusing seeds (and for the test that a fused seed trains exactly "
-               "as the seed alone), so reslab trains each seed as its own run."
-               if gain < FUSION_PAYS else f"Grouped is {gain:.3f}x separate (median of the repeats' paired ratios; "
-               f"{spread}): seed fusion would pay on this device; reslab does not fuse seeds yet.")
+    verdict = (
+        f"Grouped is {gain:.3f}x separate (median of the repeats' paired ratios; {spread}): under the "
+        f"{FUSION_PAYS:.2f}x that would pay for fusing seeds (and for the test that a fused seed trains exactly "
+        "as the seed alone), so reslab trains each seed as its own run."
+        if gain < FUSION_PAYS
+        else f"Grouped is {gain:.3f}x separate (median of the repeats' paired ratios; "
+        f"{spread}): seed fusion would pay on this device; reslab does not fuse seeds yet."
+    )
     rows = [[k, f"{median(v):.0f}", f"{max(v):.0f}"] for k, v in f["img_s"].items()]
-    return ["### Seed fusion (S seeds of one net as one grouped network)", "",
-            f"{f['seeds']} nets with ResNet-20's convolution stack, batch {f['batch']} each, full SGD steps, "
-            f"{f['threads']} thread(s), {f['steps']} steps per repeat, {f['repeats']} repeats interleaved: trained one "
-            "after another (separate) or as one net with groups="
-            f"{f['seeds']} convolutions and BN over {f['seeds']}x the channels (grouped); summed img/s "
-            f"(src/reslab/bench/fusion.py). Rule, fixed before the first measurement: fuse only at >= {FUSION_PAYS:.2f}x.",
-            "", *table(("layout", "img/s median", "img/s best"), rows), "", verdict, ""]
+    return [
+        "### Seed fusion (S seeds of one net as one grouped network)",
+        "",
+        f"{f['seeds']} nets with ResNet-20's convolution stack, batch {f['batch']} each, full SGD steps, "
+        f"{f['threads']} thread(s), {f['steps']} steps per repeat, {f['repeats']} repeats interleaved: trained one "
+        "after another (separate) or as one net with groups="
+        f"{f['seeds']} convolutions and BN over {f['seeds']}x the channels (grouped); summed img/s "
+        f"(src/reslab/bench/fusion.py). Rule, fixed before the first measurement: fuse only at >= {FUSION_PAYS:.2f}x.",
+        "",
+        *table(("layout", "img/s median", "img/s best"), rows),
+        "",
+        verdict,
+        "",
+    ]
 
 
 def floor_lines(f: dict | None) -> list[str]:
     """reslab's own work per step (reslab.bench.floor), by batch."""
     if not f:
         return []
-    rows = [[b, f"{median(v['reslab']):.2f}", f"{median(v['model']):.2f}", f"{v['own_ms']:.2f}"]
-            for b, v in sorted(f["batches"].items(), key=lambda kv: int(kv[0]))]
-    return ["### reslab's own work per step (what bounds the ratios above)", "",
-            "A trivial net (a 1x1 convolution and a linear classifier) trained in reslab's pipeline and alone on one "
-            f"fixed batch, {f['steps']} timed steps, {f['repeats']} repeats interleaved; ms per step, medians. Its own "
-            "step is the same in both, so the difference (median of the paired differences) is what reslab's code "
-            "adds to any model's step at that batch: the batch gathered, normalised, padded, cropped and flipped on "
-            "the device, Lightning's loop and hooks, the Classifier's device-side sums. A model stepping in t ms "
-            "alone reaches at most t / (t + that) of its limit in reslab: the summary's 'own-work cap' "
-            "(src/reslab/bench/floor.py).", "",
-            *table(("batch", "reslab ms/step", "alone ms/step", "reslab's own ms/step"), rows), ""]
+    rows = [
+        [b, f"{median(v['reslab']):.2f}", f"{median(v['model']):.2f}", f"{v['own_ms']:.2f}"]
+        for b, v in sorted(f["batches"].items(), key=lambda kv: int(kv[0]))
+    ]
+    return [
+        "### reslab's own work per step (what bounds the ratios above)",
+        "",
+        "A trivial net (a 1x1 convolution and a linear classifier) trained in reslab's pipeline and alone on one "
+        f"fixed batch, {f['steps']} timed steps, {f['repeats']} repeats interleaved; ms per step, medians. Its own "
+        "step is the same in both, so the difference (median of the paired differences) is what reslab's code "
+        "adds to any model's step at that batch: the batch gathered, normalised, padded, cropped and flipped on "
+        "the device, Lightning's loop and hooks, the Classifier's device-side sums. A model stepping in t ms "
+        "alone reaches at most t / (t + that) of its limit in reslab: the summary's 'own-work cap' "
+        "(src/reslab/bench/floor.py).",
+        "",
+        *table(("batch", "reslab ms/step", "alone ms/step", "reslab's own ms/step"), rows),
+        "",
+    ]
 
 
 def gap(c: dict, m: dict, s: dict) -> str:
@@ -185,21 +283,29 @@ def gap(c: dict, m: dict, s: dict) -> str:
     target = s["target_of_limit"]
     head = ""
     if own is not None:
-        head = (f"reslab's own work per step measures {own:.1f} ms at this batch, which caps it at {pct(cap)} of "
-                "this model alone" + (": the target is out of reach by reslab's own work. " if cap < target else
-                                      ", above the target. "))
+        head = (
+            f"reslab's own work per step measures {own:.1f} ms at this batch, which caps it at {pct(cap)} of "
+            "this model alone"
+            + (": the target is out of reach by reslab's own work. " if cap < target else ", above the target. ")
+        )
     if max(ratios) >= target:
-        return head + (f"The repeats' ratios span {spread}: the target lies within the spread of this bench's "
-                       "repeats, so the miss is not a measured gap at this precision (more steps or repeats would "
-                       "narrow it).")
+        return head + (
+            f"The repeats' ratios span {spread}: the target lies within the spread of this bench's "
+            "repeats, so the miss is not a measured gap at this precision (more steps or repeats would "
+            "narrow it)."
+        )
     if own is None:
-        return head + (f"Every repeat is below it (per repeat {spread}): reslab's step costs {extra:.1f} ms more than "
-                       "the model's alone.")
-    return head + (f"Every repeat is below it (per repeat {spread}): reslab's step costs {extra:.1f} ms more than the "
-                   f"model's alone, {max(own, 0.0):.1f} ms of it reslab's own work; the other {extra - max(own, 0.0):.1f} "
-                   "ms is the model's own forward, backward and update taking longer inside the fit than on one "
-                   "fixed batch (a fresh batch each step instead of one cached batch, or the machine's drift between "
-                   "variants run back to back: this bench does not separate the two), not reslab's per-step code.")
+        return head + (
+            f"Every repeat is below it (per repeat {spread}): reslab's step costs {extra:.1f} ms more than "
+            "the model's alone."
+        )
+    return head + (
+        f"Every repeat is below it (per repeat {spread}): reslab's step costs {extra:.1f} ms more than the "
+        f"model's alone, {max(own, 0.0):.1f} ms of it reslab's own work; the other {extra - max(own, 0.0):.1f} "
+        "ms is the model's own forward, backward and update taking longer inside the fit than on one "
+        "fixed batch (a fresh batch each step instead of one cached batch, or the machine's drift between "
+        "variants run back to back: this bench does not separate the two), not reslab's per-step code."
+    )
 
 
 def lane_lines(lanes: dict | None) -> list[str]:
@@ -207,13 +313,19 @@ def lane_lines(lanes: dict | None) -> list[str]:
         return []
     rows = [[k, f"{max(v):.0f}", f"{sorted(v)[len(v) // 2]:.0f}"] for k, v in lanes["img_s"].items()]
     best = max(lanes["img_s"], key=lambda k: sorted(lanes["img_s"][k])[len(lanes["img_s"][k]) // 2])
-    return ["### How a sweep should use the cores (JOBS)", "",
-            f"{' '.join(lanes['overrides'])} at batch {lanes['batch']}: summed training img/s of the runs going on at "
-            f"once, each its own process on one fixed batch for {lanes['seconds']:g} s, {lanes['repeats']} repeats "
-            "interleaved (src/reslab/bench/lanes.py).", "",
-            *table(("layout", "img/s best", "img/s median"), rows), "",
-            f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
-            f"`JOBS={lanes['cores']}` runs one thread per run.", ""]
+    return [
+        "### How a sweep should use the cores (JOBS)",
+        "",
+        f"{' '.join(lanes['overrides'])} at batch {lanes['batch']}: summed training img/s of the runs going on at "
+        f"once, each its own process on one fixed batch for {lanes['seconds']:g} s, {lanes['repeats']} repeats "
+        "interleaved (src/reslab/bench/lanes.py).",
+        "",
+        *table(("layout", "img/s best", "img/s median"), rows),
+        "",
+        f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
+        f"`JOBS={lanes['cores']}` runs one thread per run.",
+        "",
+    ]
 
 
 def sweep_lines(sweeps: list[dict], read_at: str | None = None) -> list[str]:
@@ -221,37 +333,73 @@ def sweep_lines(sweeps: list[dict], read_at: str | None = None) -> list[str]:
     if not sweeps:
         return []
     m = lambda s: f"{s / 60:.1f}"  # noqa: E731
-    rows = [[f"{w['study']}/{w['profile']}", str(w["runs"]), str(w["lanes"]), m(w["span"]), m(w["training"]),
-             f"{w['summed_ratio']:.2f}", f"{w['per_lane_ratio']:.2f}",
-             *(pct(w[k] / (w["span"] * w["lanes"])) for k in ("training", "evaluation", "other", "outside")),
-             w.get("eval_batch", "?")]
-            for w in sweeps]
+    rows = [
+        [
+            f"{w['study']}/{w['profile']}",
+            str(w["runs"]),
+            str(w["lanes"]),
+            m(w["span"]),
+            m(w["training"]),
+            f"{w['summed_ratio']:.2f}",
+            f"{w['per_lane_ratio']:.2f}",
+            *(pct(w[k] / (w["span"] * w["lanes"])) for k in ("training", "evaluation", "other", "outside")),
+            w.get("eval_batch", "?"),
+        ]
+        for w in sweeps
+    ]
     share = lambda w, k: w[k] / (w["span"] * w["lanes"])  # noqa: E731
     summed_ok = all(w["summed_ratio"] <= SWEEP_TARGET for w in sweeps)
     lane_ok = [w for w in sweeps if w["per_lane_ratio"] <= SWEEP_TARGET]
     lo = lambda k: pct(min(share(w, k) for w in sweeps))  # noqa: E731
     hi = lambda k: pct(max(share(w, k) for w in sweeps))  # noqa: E731
-    verdict = [f"Target: wall <= {SWEEP_TARGET:.2f} x the runs' training time. Against the runs' summed training time "
-               f"(lanes run side by side) {'every sweep here meets it' if summed_ok else 'not every sweep meets it'}; "
-               f"per lane {len(lane_ok)} of {len(sweeps)} do"
-               + ("." if len(lane_ok) == len(sweeps) else
-                  f": what bounds them is measured above: the runs' final evaluation of the whole eval set "
-                  f"({lo('evaluation')}-{hi('evaluation')} of a lane) and the Fig. 7 responses with the run's set-up "
-                  f"and saving ({lo('other')}-{hi('other')}), both required by the study plans, while start-up and "
-                  f"idle time outside the runs take {lo('outside')}-{hi('outside')}. The forward-only passes are what "
-                  "the evaluation batch cuts (table above); a sweep's 'eval batch' column says which batch its runs "
-                  "used (500 before trainer.eval_batch_size=auto).")]
-    return ["### Whole sweeps (the runs under `runs/` on this machine)", "",
-            "Wall time from the first run's start to the last run's end against the runs' summed pure training time, "
-            "and where the lane time (lanes x wall) went: training, the final evaluation of the eval set, other work "
-            "inside the runs (Fig. 7 responses, saving, set-up), outside the runs (start-up, data loading, idle tail). "
-            "Read from the runs' files (src/reslab/report/sweep_time.py"
-            + (f", re-read at commit {read_at} after the bench" if read_at else "") + "); a study's runs trained on "
-            "different days are separate sweeps (split where no run was in flight for 10+ min); a sweep that shared "
-            "the machine with other work is slower than its own cost.", "",
-            *table(("sweep", "runs", "lanes", "wall min", "summed training min", "wall / summed training",
-                    "wall / training per lane", "training", "evaluation", "other in runs", "outside runs", "eval batch"),
-                  rows), "", *verdict, ""]
+    verdict = [
+        f"Target: wall <= {SWEEP_TARGET:.2f} x the runs' training time. Against the runs' summed training time "
+        f"(lanes run side by side) {'every sweep here meets it' if summed_ok else 'not every sweep meets it'}; "
+        f"per lane {len(lane_ok)} of {len(sweeps)} do"
+        + (
+            "."
+            if len(lane_ok) == len(sweeps)
+            else f": what bounds them is measured above: the runs' final evaluation of the whole eval set "
+            f"({lo('evaluation')}-{hi('evaluation')} of a lane) and the Fig. 7 responses with the run's set-up "
+            f"and saving ({lo('other')}-{hi('other')}), both required by the study plans, while start-up and "
+            f"idle time outside the runs take {lo('outside')}-{hi('outside')}. The forward-only passes are what "
+            "the evaluation batch cuts (table above); a sweep's 'eval batch' column says which batch its runs "
+            "used (500 before trainer.eval_batch_size=auto)."
+        )
+    ]
+    return [
+        "### Whole sweeps (the runs under `runs/` on this machine)",
+        "",
+        "Wall time from the first run's start to the last run's end against the runs' summed pure training time, "
+        "and where the lane time (lanes x wall) went: training, the final evaluation of the eval set, other work "
+        "inside the runs (Fig. 7 responses, saving, set-up), outside the runs (start-up, data loading, idle tail). "
+        "Read from the runs' files (src/reslab/report/sweep_time.py"
+        + (f", re-read at commit {read_at} after the bench" if read_at else "")
+        + "); a study's runs trained on "
+        "different days are separate sweeps (split where no run was in flight for 10+ min); a sweep that shared "
+        "the machine with other work is slower than its own cost.",
+        "",
+        *table(
+            (
+                "sweep",
+                "runs",
+                "lanes",
+                "wall min",
+                "summed training min",
+                "wall / summed training",
+                "wall / training per lane",
+                "training",
+                "evaluation",
+                "other in runs",
+                "outside runs",
+                "eval batch",
+            ),
+            rows,
+        ),
+        "",
+        *verdict,
+        "",
+    ]
 
 
 def write(result: dict, out_dir: Path) -> Path:
@@ -259,16 +407,25 @@ def write(result: dict, out_dir: Path) -> Path:
     io.write_json(out_dir / device_file(result), result)
     results = [io.read_json(f) for f in sorted(out_dir.glob("*.json"))]
     results = [r for r in results if isinstance(r, dict) and r.get("schema") == SCHEMA]
-    lines = ["# Benchmarks (generated by `make bench`)", "",
-             "Images per second of training, per net and batch: the loop a user writes from the PyTorch CIFAR-10 "
-             "tutorial (the baseline), the model alone stepping on one fixed batch (the machine's limit for that "
-             "model), and reslab's pipeline as `reslab-train` runs it, with each of its optimisations toggled. "
-             "Code: `src/reslab/bench/`; settings: `conf/bench.yaml`.", ""]
+    lines = [
+        "# Benchmarks (generated by `make bench`)",
+        "",
+        "Images per second of training, per net and batch: the loop a user writes from the PyTorch CIFAR-10 "
+        "tutorial (the baseline), the model alone stepping on one fixed batch (the machine's limit for that "
+        "model), and reslab's pipeline as `reslab-train` runs it, with each of its optimisations toggled. "
+        "Code: `src/reslab/bench/`; settings: `conf/bench.yaml`.",
+        "",
+    ]
     for r in sorted(results, key=lambda r: r["device_type"]):
         lines += section(r)
     if not any(r["device_type"] == "cuda" for r in results):
-        lines += ["## GPU", "", "Not measured: no GPU on the machines this bench ran on. The code paths exist "
-                  "(`make bench DEVICE=cuda`): bf16 autocast (trainer.precision auto), channels_last, the uint8 data "
-                  "resident on the GPU with the crop and flip done there (DeviceLoader), no host sync per step "
-                  "(Classifier's device-side sums), plus fp32 rows and a torch.compile'd model-only row.", ""]
+        lines += [
+            "## GPU",
+            "",
+            "Not measured: no GPU on the machines this bench ran on. The code paths exist "
+            "(`make bench DEVICE=cuda`): bf16 autocast (trainer.precision auto), channels_last, the uint8 data "
+            "resident on the GPU with the crop and flip done there (DeviceLoader), no host sync per step "
+            "(Classifier's device-side sums), plus fp32 rows and a torch.compile'd model-only row.",
+            "",
+        ]
     return io.write_text(out_dir / "README.md", "\n".join(lines))

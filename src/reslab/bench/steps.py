@@ -24,8 +24,13 @@ def batch(size: int, device: torch.device, channels_last: bool, seed: int = 0) -
 
 def optimizer(model: torch.nn.Module, opt: dict) -> torch.optim.Optimizer:
     # The training run's optimizer: momentum buffers are part of a step's memory and time.
-    return torch.optim.SGD(model.parameters(), lr=opt.get("lr", 0.01), momentum=opt.get("momentum", 0.9),
-                           weight_decay=opt.get("weight_decay", 1e-4), nesterov=bool(opt.get("nesterov", False)))
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=opt.get("lr", 0.01),
+        momentum=opt.get("momentum", 0.9),
+        weight_decay=opt.get("weight_decay", 1e-4),
+        nesterov=bool(opt.get("nesterov", False)),
+    )
 
 
 def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x, y, dtype) -> None:

@@ -69,11 +69,15 @@ def _check_classes(entries: dict[str, list[tuple[str, str]]]) -> list[str]:
     for split, other in (("train", "test"), ("test", "train")):
         missing = sorted(set(found[other]) - set(found[split]))
         if missing:
-            raise BadImageFolder(f"{split}/ lacks the classes {missing} that {other}/ has; valid: the same "
-                                 f"{len(CIFAR10_CLASSES)} class folders in train/ and test/")
+            raise BadImageFolder(
+                f"{split}/ lacks the classes {missing} that {other}/ has; valid: the same "
+                f"{len(CIFAR10_CLASSES)} class folders in train/ and test/"
+            )
     if len(found["train"]) != len(CIFAR10_CLASSES):
-        raise BadImageFolder(f"{len(found['train'])} class folders {found['train']}; valid: CIFAR-10's "
-                             f"{len(CIFAR10_CLASSES)} ({', '.join(CIFAR10_CLASSES)})")
+        raise BadImageFolder(
+            f"{len(found['train'])} class folders {found['train']}; valid: CIFAR-10's "
+            f"{len(CIFAR10_CLASSES)} ({', '.join(CIFAR10_CLASSES)})"
+        )
     return found["train"]
 
 

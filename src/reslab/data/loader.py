@@ -51,8 +51,9 @@ def crop_flip_draws(b: int, pad: int, flip: bool, g: torch.Generator, device) ->
     return oy, ox, mirrored
 
 
-def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, g: torch.Generator, of: int | None = None,
-                     part: slice = slice(None)) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, pad: int, flip: bool, g: torch.Generator, of: int | None = None, part: slice = slice(None)
+) -> torch.Tensor:
     """Pad with zeros (the mean, after normalisation), take a random 32x32 crop, maybe mirror.
 
     One gather for the whole batch. The result is laid out NHWC, i.e. channels_last. `x` may be the `part`
@@ -81,9 +82,20 @@ class DeviceLoader:
     together see exactly the images, crops and flips of the one-process run.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, batch_size: int,
-                 train: bool, seed: int = 0, pad: int = 4, flip: bool = True, channels_last: bool = False,
-                 rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        normalize: Normalizer,
+        batch_size: int,
+        train: bool,
+        seed: int = 0,
+        pad: int = 4,
+        flip: bool = True,
+        channels_last: bool = False,
+        rank: int = 0,
+        world: int = 1,
+    ):
         if train and batch_size % world:
             raise ValueError(f"batch_size={batch_size} does not split into {world} equal parts")
         self.x, self.y, self.normalize = x, y, normalize.to(x.device)
@@ -115,7 +127,7 @@ class DeviceLoader:
         for _ in range(start if self.train else 0):
             crop_flip_draws(self.batch_size, self.pad, self.flip, g, device)
         for i in range(start if self.train else 0, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size][self.part]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size][self.part]
             xb = self.normalize(self.x[idx])
             if self.train:
                 xb = random_crop_flip(xb, self.pad, self.flip, g, self.batch_size, self.part)
@@ -124,8 +136,9 @@ class DeviceLoader:
             yield xb, self.y[idx]
 
 
-def split_arrays(data: CifarArrays, split: str, train_subset: int | None, eval_subset: int | None,
-                 subset_seed: int = 0):
+def split_arrays(
+    data: CifarArrays, split: str, train_subset: int | None, eval_subset: int | None, subset_seed: int = 0
+):
     """(train_x, train_y, eval_x, eval_y, eval_name) for the 50k/10k test or 45k/5k val split."""
     if split == "test":
         tx, ty, ex, ey = data.train_x, data.train_y, data.test_x, data.test_y

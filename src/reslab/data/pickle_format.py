@@ -91,8 +91,11 @@ def write_archive(path: Path, data: CifarArrays) -> Path:
         files[TRAIN_BATCHES[i]] = batch(data.train_x[chunk], data.train_y[chunk], f"training batch {i + 1} of 5")
     files[TEST_BATCH] = batch(data.test_x, data.test_y, "testing batch 1 of 1")
     files[META] = pickle.dumps(
-        {b"label_names": [c.encode() for c in data.classes], b"num_cases_per_batch": len(data.train_x) // 5,
-         b"num_vis": 3072},
+        {
+            b"label_names": [c.encode() for c in data.classes],
+            b"num_cases_per_batch": len(data.train_x) // 5,
+            b"num_vis": 3072,
+        },
         protocol=2,
     )
     path = Path(path)

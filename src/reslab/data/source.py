@@ -57,11 +57,14 @@ def folder_fingerprint(path: Path) -> str:
 
 
 def unreadable(path: Path, err: BaseException) -> ReslabError:
-    """One line for an archive that cannot be read, saying 'truncated' when it ends early (a partial download or copy)."""
+    """One line for an archive that cannot be read, saying 'truncated' when it ends early (a partial download or
+    copy)."""
     if isinstance(err, EOFError) or any(t in str(err).lower() for t in TRUNCATED):
         size = path.stat().st_size if path.is_file() else 0
-        return ReslabError(f"truncated archive {str(path)!r}: it ends after {size:,} bytes, before its last member "
-                           f"(corrupt, e.g. a partial download or copy; {type(err).__name__}: {err}); {HOW_TO_PASS}")
+        return ReslabError(
+            f"truncated archive {str(path)!r}: it ends after {size:,} bytes, before its last member "
+            f"(corrupt, e.g. a partial download or copy; {type(err).__name__}: {err}); {HOW_TO_PASS}"
+        )
     return ReslabError(f"corrupt or unreadable archive {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}")
 
 
@@ -82,13 +85,19 @@ def detect_format(path: Path) -> str:
             return "pickle"
         if image_folder.is_image_folder(path):
             return "image-folder"
-        raise ReslabError(f"data source {str(path)!r} is a folder but neither the official layout nor an image-folder tree; {HOW_TO_PASS}")
+        raise ReslabError(
+            f"data source {str(path)!r} is a folder but neither the official layout nor an image-folder tree; "
+            f"{HOW_TO_PASS}"
+        )
     try:
         layout = image_folder.archive_layout(path)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise unreadable(path, err) from None
     if layout is None:
-        raise ReslabError(f"archive {str(path)!r} holds neither the official CIFAR-10 batches nor train/ and test/ image folders; {HOW_TO_PASS}")
+        raise ReslabError(
+            f"archive {str(path)!r} holds neither the official CIFAR-10 batches nor train/ and test/ image folders; "
+            f"{HOW_TO_PASS}"
+        )
     return layout
 
 
@@ -137,7 +146,9 @@ def _read(path: Path, fmt: str) -> CifarArrays:
     except (tarfile.TarError, EOFError, zlib.error) as err:
         raise unreadable(path, err) from None
     except (OSError, KeyError, ValueError, RuntimeError) as err:
-        raise ReslabError(f"cannot read {fmt} data at {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}") from None
+        raise ReslabError(
+            f"cannot read {fmt} data at {str(path)!r} ({type(err).__name__}: {err}); {HOW_TO_PASS}"
+        ) from None
 
 
 def describe_copy(fmt: str, checksum: str) -> str:
@@ -160,18 +171,29 @@ def load_cifar10(source: str | None, cache_dir: str | Path, download: bool = Tru
             # torch.load reads a flipped bit in the arrays without complaint; the checksum does not.
             if blob.get("sha256") != arrays_sha256(blob):
                 raise ValueError("the arrays' SHA-256 differs from the one stored with them")
-            meta = {"source": str(path), "format": blob["format"], "checksum": checksum,
-                    "copy": describe_copy(blob["format"], checksum)}
-            return CifarArrays(blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"],
-                               tuple(blob["classes"]), meta).check()
+            meta = {
+                "source": str(path),
+                "format": blob["format"],
+                "checksum": checksum,
+                "copy": describe_copy(blob["format"], checksum),
+            }
+            return CifarArrays(
+                blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"], tuple(blob["classes"]), meta
+            ).check()
         except Exception as err:  # a damaged cache is rebuilt, not trusted
             log.warning("ignoring unreadable cache %s (%s)", cache, err)
     fmt = detect_format(path)
     t0 = time.perf_counter()
     arrays = _read(path, fmt)
     arrays.meta = {"source": str(path), "format": fmt, "checksum": checksum, "copy": describe_copy(fmt, checksum)}
-    blob = {"train_x": arrays.train_x, "train_y": arrays.train_y, "test_x": arrays.test_x,
-            "test_y": arrays.test_y, "classes": list(arrays.classes), "format": fmt}
+    blob = {
+        "train_x": arrays.train_x,
+        "train_y": arrays.train_y,
+        "test_x": arrays.test_x,
+        "test_y": arrays.test_y,
+        "classes": list(arrays.classes),
+        "format": fmt,
+    }
     blob["sha256"] = arrays_sha256(blob)
     io.save_torch(cache, blob)
     log.info("decoded %s (%s) in %.1fs; cached at %s", path, fmt, time.perf_counter() - t0, cache)

@@ -14,8 +14,7 @@ from reslab.data.arrays import CIFAR10_CLASSES, CifarArrays
 def make(n_train: int = 500, n_test: int = 100, seed: int = 0, noise: float = 40.0) -> CifarArrays:
     """Each class is a fixed smooth colour template plus pixel noise: separable, but not trivially."""
     g = torch.Generator().manual_seed(seed)
-    templates = F.interpolate(torch.rand(10, 3, 4, 4, generator=g) * 255, size=32, mode="bilinear",
-                              align_corners=False)
+    templates = F.interpolate(torch.rand(10, 3, 4, 4, generator=g) * 255, size=32, mode="bilinear", align_corners=False)
 
     def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.arange(n) % 10

@@ -39,6 +39,7 @@ RESNET_WIDTHS = [16, 32, 64]  # CifarResNet's default, for YAMLs that do not nam
 # Analytic parameter counts. Each mirrors one builder for the options its family's YAML uses;
 # match() checks the chosen configuration against the built model.
 
+
 def resnet_params(cfg: dict, num_classes: int = 10) -> int:
     block, order, shortcut = cfg.get("block", "basic"), cfg.get("order", "post"), cfg.get("shortcut", "A")
     if order not in ("post", "preact") or cfg.get("norm", "bn") != "bn" or cfg.get("gate", "none") != "none":
@@ -88,9 +89,9 @@ def vovnet_params(cfg: dict, num_classes: int = 10) -> int:
     total = 27 * cin + 2 * cin
     for w, o, m in zip(widths, outs, mods):
         for _ in range(m):
-            total += 9 * cin * w + 9 * w * w * (layers - 1) + 2 * w * layers   # 3x3 convs + BN
-            total += (cin + layers * w) * o + 2 * o                             # concat 1x1 + BN
-            total += o * o + o if cfg["version"] == 2 else 0                    # eSE
+            total += 9 * cin * w + 9 * w * w * (layers - 1) + 2 * w * layers  # 3x3 convs + BN
+            total += (cin + layers * w) * o + 2 * o  # concat 1x1 + BN
+            total += o * o + o if cfg["version"] == 2 else 0  # eSE
             cin = o
     return total + (cin + 1) * num_classes
 
@@ -111,7 +112,7 @@ def resnext_params(cfg: dict, num_classes: int = 10) -> int:
     n, card, d, c = (cfg["depth"] - 2) // 9, cfg["cardinality"], cfg["group_width"], cfg["stem_channels"]
     total = 27 * c + 2 * c
     for s, w in enumerate(cfg["widths"]):
-        inner = card * d * 2 ** s
+        inner = card * d * 2**s
         for i in range(n):
             c_in = c if i == 0 else w
             total += c_in * inner + 9 * inner * inner // card + inner * w + 2 * (2 * inner + w)
@@ -129,9 +130,9 @@ def ror_params(cfg: dict, num_classes: int = 10) -> int:
     cin = widths[0]
     for s, w in enumerate(widths):
         total += proj(shortcut, cin, w, s > 0 or cin != w) + (n - 1) * proj(shortcut, w, w, False)
-        total += proj(level, cin, w, s > 0 or cin != w)                                   # middle level
+        total += proj(level, cin, w, s > 0 or cin != w)  # middle level
         cin = w
-    return total + proj(level, widths[0], cin, len(widths) > 1 or widths[0] != cin)      # root level
+    return total + proj(level, widths[0], cin, len(widths) > 1 or widths[0] != cin)  # root level
 
 
 def dpn_params(cfg: dict, num_classes: int = 10) -> int:
@@ -151,11 +152,11 @@ def dpn_params(cfg: dict, num_classes: int = 10) -> int:
 @dataclass(frozen=True)
 class Family:
     count: Callable[[dict], int]
-    depths: Callable[[dict], list[int]]       # candidate depths, given the YAML
-    width: Callable[[dict], int]              # the YAML's width
-    widths: range                             # candidate widths
-    scale: Callable[[dict, int], dict]        # the options that set width b
-    about: str = ""                           # one line for the block study's entry and report
+    depths: Callable[[dict], list[int]]  # candidate depths, given the YAML
+    width: Callable[[dict], int]  # the YAML's width
+    widths: range  # candidate widths
+    scale: Callable[[dict, int], dict]  # the options that set width b
+    about: str = ""  # one line for the block study's entry and report
 
 
 def _scaled(base: dict, b: int, keys: tuple[str, ...], defaults: dict | None = None, b0: int | None = None) -> dict:
@@ -193,52 +194,96 @@ def _vovnet_depths(cfg: dict, first: int) -> list[int]:
     return [2 + step * m for m in range(first, 7)]
 
 
-_RESNET = dict(count=resnet_params, width=_first_width, widths=range(4, 65),
-               scale=lambda base, b: _scaled(base, b, ("widths",), {"widths": RESNET_WIDTHS}))
-_VOVNET = dict(count=vovnet_params, width=_first_width, widths=range(4, 65),
-               scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "out_channels")))
+_RESNET = dict(
+    count=resnet_params,
+    width=_first_width,
+    widths=range(4, 65),
+    scale=lambda base, b: _scaled(base, b, ("widths",), {"widths": RESNET_WIDTHS}),
+)
+_VOVNET = dict(
+    count=vovnet_params,
+    width=_first_width,
+    widths=range(4, 65),
+    scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "out_channels")),
+)
 
 FAMILIES: dict[str, Family] = {
-    "resnet": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET,
-                     about="He et al. 2016 CIFAR ResNet: basic blocks (two 3x3 convs), post-activation, "
-                           "zero-pad identity shortcuts (option A)"),
-    "preact": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **_RESNET,
-                     about="Identity Mappings full pre-activation basic blocks (BN-ReLU-conv x2, then add), option A"),
-    "bottleneck": Family(depths=lambda cfg: [9 * n + 2 for n in range(1, 112)], **_RESNET,
-                         about="Identity Mappings pre-activation bottleneck blocks 1x1 (c) - 3x3 (c) - 1x1 (4c), "
-                               "projection where the shape changes (option B)"),
-    "densenet-bc": Family(count=densenet_params, depths=lambda cfg: [6 * n + 4 for n in range(1, 42)],
-                          width=lambda cfg: cfg["growth_rate"], widths=range(2, 65),
-                          scale=lambda base, k: {"growth_rate": k},
-                          about="Huang et al. 2017 DenseNet-BC: dense layers BN-ReLU-1x1 (4k)-BN-ReLU-3x3 (k), each "
-                                "concatenated to all before it; transitions compress by 0.5"),
-    "vovnet": Family(depths=lambda cfg: _vovnet_depths(cfg, 1), **_VOVNET,
-                     about="Lee et al. 2019 VoVNet (V1): one-shot aggregation modules, five 3x3 layers concatenated "
-                           "once at the end and reduced by a 1x1 conv"),
+    "resnet": Family(
+        depths=lambda cfg: [6 * n + 2 for n in range(1, 201)],
+        **_RESNET,
+        about="He et al. 2016 CIFAR ResNet: basic blocks (two 3x3 convs), post-activation, "
+        "zero-pad identity shortcuts (option A)",
+    ),
+    "preact": Family(
+        depths=lambda cfg: [6 * n + 2 for n in range(1, 201)],
+        **_RESNET,
+        about="Identity Mappings full pre-activation basic blocks (BN-ReLU-conv x2, then add), option A",
+    ),
+    "bottleneck": Family(
+        depths=lambda cfg: [9 * n + 2 for n in range(1, 112)],
+        **_RESNET,
+        about="Identity Mappings pre-activation bottleneck blocks 1x1 (c) - 3x3 (c) - 1x1 (4c), "
+        "projection where the shape changes (option B)",
+    ),
+    "densenet-bc": Family(
+        count=densenet_params,
+        depths=lambda cfg: [6 * n + 4 for n in range(1, 42)],
+        width=lambda cfg: cfg["growth_rate"],
+        widths=range(2, 65),
+        scale=lambda base, k: {"growth_rate": k},
+        about="Huang et al. 2017 DenseNet-BC: dense layers BN-ReLU-1x1 (4k)-BN-ReLU-3x3 (k), each "
+        "concatenated to all before it; transitions compress by 0.5",
+    ),
+    "vovnet": Family(
+        depths=lambda cfg: _vovnet_depths(cfg, 1),
+        **_VOVNET,
+        about="Lee et al. 2019 VoVNet (V1): one-shot aggregation modules, five 3x3 layers concatenated "
+        "once at the end and reduced by a 1x1 conv",
+    ),
     # Two modules per stage at least: with one, V2 has no identity shortcut and is V1 with eSE.
-    "vovnet-v2": Family(depths=lambda cfg: _vovnet_depths(cfg, 2), **_VOVNET,
-                        about="Lee & Park 2020 VoVNetV2: VoVNet plus an identity shortcut around every module but "
-                              "the first of a stage, and eSE channel attention"),
+    "vovnet-v2": Family(
+        depths=lambda cfg: _vovnet_depths(cfg, 2),
+        **_VOVNET,
+        about="Lee & Park 2020 VoVNetV2: VoVNet plus an identity shortcut around every module but "
+        "the first of a stage, and eSE channel attention",
+    ),
     # ResNet's descendants (not in the block study's experiment files yet: a study of their own).
     # WRN: from 16 layers, the paper's shallowest; its widest net at a budget is then WRN-16-k.
-    "wrn": Family(count=wrn_params, depths=lambda cfg: [6 * n + 4 for n in range(2, 201)],
-                  width=lambda cfg: round(16 * cfg["widen_factor"]), widths=range(4, 257),
-                  scale=lambda base, b: _widen(b),
-                  about="Zagoruyko & Komodakis 2016 Wide ResNet WRN-d-k: pre-activation basic blocks "
-                        "(BN-ReLU-3x3 conv x2) at 16k/32k/64k channels, 1x1 conv shortcut where the width grows"),
+    "wrn": Family(
+        count=wrn_params,
+        depths=lambda cfg: [6 * n + 4 for n in range(2, 201)],
+        width=lambda cfg: round(16 * cfg["widen_factor"]),
+        widths=range(4, 257),
+        scale=lambda base, b: _widen(b),
+        about="Zagoruyko & Komodakis 2016 Wide ResNet WRN-d-k: pre-activation basic blocks "
+        "(BN-ReLU-3x3 conv x2) at 16k/32k/64k channels, 1x1 conv shortcut where the width grows",
+    ),
     # ResNeXt: the paper's CIFAR nets all have 29 layers, so the matcher varies width only: the stage-1 output,
     # with the stem and the group width d following it (rounded; cardinality fixed).
-    "resnext": Family(count=resnext_params, depths=lambda cfg: [29], width=_first_width, widths=range(4, 1025),
-                      scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "group_width")),
-                      about="Xie et al. 2017 ResNeXt-29: bottleneck 1x1 - grouped 3x3 (C groups of d channels) - "
-                            "1x1, post-activation, projection where the shape changes"),
-    "ror": Family(depths=lambda cfg: [6 * n + 2 for n in range(1, 201)], **{**_RESNET, "count": ror_params},
-                  about="Zhang et al. 2017 RoR-3: the CIFAR ResNet plus a projection shortcut across each stage "
-                        "and one across all three; blocks project where the shape changes"),
-    "dpn": Family(count=dpn_params, depths=lambda cfg: [2 + 3 * len(cfg["widths"]) * m for m in range(1, 34)],
-                  width=lambda cfg: cfg["out_channels"][0], widths=range(4, 257), scale=_dpn_scaled,
-                  about="Chen et al. 2017 Dual Path Network (CIFAR form ours): grouped bottleneck whose output "
-                        "is split, part added to the residual path, part concatenated to the dense path"),
+    "resnext": Family(
+        count=resnext_params,
+        depths=lambda cfg: [29],
+        width=_first_width,
+        widths=range(4, 1025),
+        scale=lambda base, b: _scaled(base, b, ("stem_channels", "widths", "group_width")),
+        about="Xie et al. 2017 ResNeXt-29: bottleneck 1x1 - grouped 3x3 (C groups of d channels) - "
+        "1x1, post-activation, projection where the shape changes",
+    ),
+    "ror": Family(
+        depths=lambda cfg: [6 * n + 2 for n in range(1, 201)],
+        **{**_RESNET, "count": ror_params},
+        about="Zhang et al. 2017 RoR-3: the CIFAR ResNet plus a projection shortcut across each stage "
+        "and one across all three; blocks project where the shape changes",
+    ),
+    "dpn": Family(
+        count=dpn_params,
+        depths=lambda cfg: [2 + 3 * len(cfg["widths"]) * m for m in range(1, 34)],
+        width=lambda cfg: cfg["out_channels"][0],
+        widths=range(4, 257),
+        scale=_dpn_scaled,
+        about="Chen et al. 2017 Dual Path Network (CIFAR form ours): grouped bottleneck whose output "
+        "is split, part added to the residual path, part concatenated to the dense path",
+    ),
 }
 
 
@@ -269,9 +314,9 @@ class Match:
     family: str
     budget: float
     params: int
-    config: dict                                  # the full model config (build_model takes it)
-    changed: dict = field(default_factory=dict)   # the options that differ from the family's YAML
-    new_keys: tuple = ()                          # those of them the YAML does not have
+    config: dict  # the full model config (build_model takes it)
+    changed: dict = field(default_factory=dict)  # the options that differ from the family's YAML
+    new_keys: tuple = ()  # those of them the YAML does not have
 
     @property
     def deviation(self) -> float:
@@ -280,13 +325,15 @@ class Match:
     def overrides(self) -> list[str]:
         """Hydra overrides that select this configuration, e.g. for reslab-train."""
         fmt = lambda v: "[" + ",".join(map(str, v)) + "]" if isinstance(v, list) else str(v)  # noqa: E731
-        return [f"model={self.family}"] + [f"{'+' if k in self.new_keys else ''}model.{k}={fmt(v)}"
-                                           for k, v in self.changed.items()]
+        return [f"model={self.family}"] + [
+            f"{'+' if k in self.new_keys else ''}model.{k}={fmt(v)}" for k, v in self.changed.items()
+        ]
 
     def describe(self) -> str:
         knobs = " ".join(f"{k}={v}" for k, v in self.changed.items()) or "as in its YAML"
-        return (f"{self.family} at {self.budget / 1e6:.3g}M: {knobs} -> {self.params:,} parameters "
-                f"({self.deviation:+.1%})")
+        return (
+            f"{self.family} at {self.budget / 1e6:.3g}M: {knobs} -> {self.params:,} parameters ({self.deviation:+.1%})"
+        )
 
 
 def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
@@ -299,11 +346,15 @@ def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
     knobs_of = sorted({*fam.scale(yaml, fam.width(yaml)), "depth"})
     for key in fixed:  # the matcher's own knobs cannot be fixed: it would silently overwrite them
         if key in knobs_of:
-            raise ReslabError(f"model.{key}={fixed[key]!r} cannot be fixed: the matcher chooses {', '.join(knobs_of)} "
-                              f"for {family}; fix other options only (e.g. layers_per_module=3 for a VoVNet)")
+            raise ReslabError(
+                f"model.{key}={fixed[key]!r} cannot be fixed: the matcher chooses {', '.join(knobs_of)} "
+                f"for {family}; fix other options only (e.g. layers_per_module=3 for a VoVNet)"
+            )
     base = {**yaml, **fixed}
     w0, depths = fam.width(base), fam.depths(base)
-    _built_params({**base, "depth": depths[0]})  # a bad fixed option (a count <= 0, an unknown key) fails here, in one line
+    _built_params(
+        {**base, "depth": depths[0]}
+    )  # a bad fixed option (a count <= 0, an unknown key) fails here, in one line
     count = lambda b, depth: fam.count({**base, **fam.scale(base, b), "depth": depth})  # noqa: E731
     fits: dict[int, tuple] = {}  # depth -> (|params - budget|, width, params) of its best-fitting width
     for b in fam.widths:
@@ -316,8 +367,10 @@ def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
                 fits[depth] = fit
     if not fits:
         lo, hi = count(fam.widths[0], depths[0]), count(fam.widths[-1], depths[-1])
-        raise ReslabError(f"no {family} configuration within +-{tolerance:.0%} of budget {target:,.0f} parameters; "
-                          f"reachable: {lo:,} to {hi:,}")
+        raise ReslabError(
+            f"no {family} configuration within +-{tolerance:.0%} of budget {target:,.0f} parameters; "
+            f"reachable: {lo:,} to {hi:,}"
+        )
     depth, (_, b, params) = min(fits.items(), key=lambda f: (round(abs(math.log(f[1][1] / w0)), 12), f[1][0], f[0]))
     knobs = {**fixed, **fam.scale(base, b), "depth": depth}
     config = {**yaml, **knobs}
@@ -325,8 +378,9 @@ def match(family: str, budget, tolerance: float = TOLERANCE, **fixed) -> Match:
     changed = {k: v for k, v in knobs.items() if defaults.get(k) != v}
     built = _built_params(config)
     if built != params:
-        raise RuntimeError(f"budget: analytic count {params:,} != built {built:,} for {config}; "
-                           f"fix {fam.count.__name__}")
+        raise RuntimeError(
+            f"budget: analytic count {params:,} != built {built:,} for {config}; fix {fam.count.__name__}"
+        )
     return Match(family, target, params, config, changed, tuple(k for k in changed if k not in yaml))
 
 
@@ -345,7 +399,6 @@ def print_match(m: Match, file=None) -> None:
     print("  reslab-train " + " ".join(m.overrides()), file=file or sys.stdout)
 
 
-
 def budget_name(budget) -> str:
     """The budget as the study names it: '0.27M' and '850k' stay; a plain count becomes millions, 3 digits."""
     text = str(budget).strip()
@@ -357,23 +410,29 @@ def block_yaml(m: Match, budget: str, command: str) -> str:
     pinned as data, so that the sweep stays the same if the matcher changes (a test compares them)."""
     budget = budget_name(budget)
     fmt = lambda v: "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)  # noqa: E731
-    return "\n".join([
-        "# @package _global_",
-        f"# {m.family} at the {budget} parameter budget: {m.params:,} parameters ({m.deviation:+.1%}).",
-        f"# Chosen by `{command}` (reslab.models.budget.match: per depth the width",
-        "# nearest the budget, then the depth whose width is nearest the family's YAML; within +-10%) and pinned",
-        "# here as data, so that the sweep does not move if the matcher does. tests/test_block_study.py checks",
-        "# that the matcher still chooses this and that the built net has `params` parameters.",
-        "defaults:",
-        f"  - override /model: {m.family}",
-        "variant:",
-        f"  name: {m.family}-{budget}",
-        f"  family: {m.family}",
-        f"  budget: {budget}",
-        f"  params: {m.params}",
-        f"  description: \"{FAMILIES[m.family].about}\"",
-        *(["model:", *(f"  {k}: {fmt(v)}" for k, v in m.changed.items())] if m.changed else ["model: {}"]),
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# @package _global_",
+                f"# {m.family} at the {budget} parameter budget: {m.params:,} parameters ({m.deviation:+.1%}).",
+                f"# Chosen by `{command}` (reslab.models.budget.match: per depth the width",
+                "# nearest the budget, then the depth whose width is nearest the family's YAML; within +-10%) and "
+                "pinned",
+                "# here as data, so that the sweep does not move if the matcher does. tests/test_block_study.py checks",
+                "# that the matcher still chooses this and that the built net has `params` parameters.",
+                "defaults:",
+                f"  - override /model: {m.family}",
+                "variant:",
+                f"  name: {m.family}-{budget}",
+                f"  family: {m.family}",
+                f"  budget: {budget}",
+                f"  params: {m.params}",
+                f'  description: "{FAMILIES[m.family].about}"',
+                *(["model:", *(f"  {k}: {fmt(v)}" for k, v in m.changed.items())] if m.changed else ["model: {}"]),
+            ]
+        )
+        + "\n"
+    )
 
 
 @one_line_errors

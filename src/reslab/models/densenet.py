@@ -43,8 +43,10 @@ def layers_per_block(depth: int, bottleneck: bool) -> int:
     if not _is_int(depth) or depth < step + 4 or (depth - 4) % step:
         kind = "DenseNet-BC (bottleneck)" if bottleneck else "DenseNet"
         valid = "10, 16, 22, 40, 100, 190, 250" if bottleneck else "7, 10, 13, 40, 100"
-        raise ReslabError(f"model.depth={depth!r} does not fit {kind}: depth - 4 must be a positive multiple "
-                          f"of {step}; valid depths: {valid}, ...")
+        raise ReslabError(
+            f"model.depth={depth!r} does not fit {kind}: depth - 4 must be a positive multiple "
+            f"of {step}; valid depths: {valid}, ..."
+        )
     return (depth - 4) // step
 
 
@@ -73,22 +75,33 @@ class Transition(nn.Sequential):
 
 
 class CifarDenseNet(nn.Module):
-    def __init__(self, depth: int = 40, growth_rate: int = 12, bottleneck: bool = False,
-                 compression: float = 1.0, stem_channels: int | None = None, num_classes: int = 10):
+    def __init__(
+        self,
+        depth: int = 40,
+        growth_rate: int = 12,
+        bottleneck: bool = False,
+        compression: float = 1.0,
+        stem_channels: int | None = None,
+        num_classes: int = 10,
+    ):
         super().__init__()
         if not isinstance(bottleneck, bool):
             raise ReslabError(f"model.bottleneck={bottleneck!r} must be true or false")
         if not _is_int(growth_rate) or growth_rate < 1:
             raise ReslabError(f"model.growth_rate={growth_rate!r} must be an integer >= 1 (the paper uses 12, 24, 40)")
         if isinstance(compression, bool) or not isinstance(compression, (int, float)) or not 0 < compression <= 1:
-            raise ReslabError(f"model.compression={compression!r} must be in (0, 1]; "
-                              "1.0 = no compression (DenseNet), 0.5 = DenseNet-BC")
+            raise ReslabError(
+                f"model.compression={compression!r} must be in (0, 1]; "
+                "1.0 = no compression (DenseNet), 0.5 = DenseNet-BC"
+            )
         n = layers_per_block(depth, bottleneck)
         if stem_channels is None:
             stem_channels = 2 * growth_rate if bottleneck and compression < 1 else 16
         if not _is_int(stem_channels) or stem_channels < 1:
-            raise ReslabError(f"model.stem_channels={stem_channels!r} must be an integer >= 1, or null for the "
-                              "paper's 16 (2k for DenseNet-BC)")
+            raise ReslabError(
+                f"model.stem_channels={stem_channels!r} must be an integer >= 1, or null for the "
+                "paper's 16 (2k for DenseNet-BC)"
+            )
 
         self.stem = nn.Sequential(conv3x3(3, stem_channels))
         stages, channels = [], stem_channels
@@ -97,8 +110,10 @@ class CifarDenseNet(nn.Module):
             if s > 0:
                 reduced = math.floor(compression * channels)
                 if reduced < 1:
-                    raise ReslabError(f"model.compression={compression!r} leaves no channels at transition {s} "
-                                      f"(floor({compression} * {channels}) = 0); use a larger compression")
+                    raise ReslabError(
+                        f"model.compression={compression!r} leaves no channels at transition {s} "
+                        f"(floor({compression} * {channels}) = 0); use a larger compression"
+                    )
                 layers.append(Transition(channels, reduced))
                 channels = reduced
             for _ in range(n):

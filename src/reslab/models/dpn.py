@@ -51,16 +51,22 @@ def blocks_for(depth, stages: int, blocks_per_stage=None) -> list[int]:
         step = 3 * stages
         if not _is_int(depth) or depth < step + 2 or (depth - 2) % step:
             valid = ", ".join(str(2 + step * m) for m in (1, 2, 3, 4))
-            raise ReslabError(f"model.depth={depth!r} does not fit a DPN of {stages} stages of equal blocks: "
-                              f"depth = 2 + {step}m; valid depths: {valid}, ... (or give model.blocks_per_stage)")
+            raise ReslabError(
+                f"model.depth={depth!r} does not fit a DPN of {stages} stages of equal blocks: "
+                f"depth = 2 + {step}m; valid depths: {valid}, ... (or give model.blocks_per_stage)"
+            )
         return [(depth - 2) // step] * stages
     blocks = list(blocks_per_stage) if isinstance(blocks_per_stage, (list, tuple)) else blocks_per_stage
     if not isinstance(blocks, list) or len(blocks) != stages or not all(_is_int(b) and b >= 1 for b in blocks):
-        raise ReslabError(f"model.blocks_per_stage={blocks_per_stage!r} must be a list of {stages} integers >= 1 "
-                          "(one per stage), or null to follow model.depth")
+        raise ReslabError(
+            f"model.blocks_per_stage={blocks_per_stage!r} must be a list of {stages} integers >= 1 "
+            "(one per stage), or null to follow model.depth"
+        )
     if depth != 2 + 3 * sum(blocks):
-        raise ReslabError(f"model.depth={depth!r} does not match blocks_per_stage={blocks}: that net has depth "
-                          f"2 + 3 * {sum(blocks)} = {2 + 3 * sum(blocks)}")
+        raise ReslabError(
+            f"model.depth={depth!r} does not match blocks_per_stage={blocks}: that net has depth "
+            f"2 + 3 * {sum(blocks)} = {2 + 3 * sum(blocks)}"
+        )
     return blocks
 
 
@@ -69,12 +75,19 @@ class DualPathBlock(nn.Module):
         super().__init__()
         self.out = out
         self.branch = nn.Sequential(
-            conv1x1(cin, width), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride, 1, groups=cardinality, bias=False), nn.BatchNorm2d(width),
-            ResponseTap(), nn.ReLU(),
-            conv1x1(width, out + dense), nn.BatchNorm2d(out + dense))
-        self.shortcut = (nn.Sequential(conv1x1(cin, out + dense, stride), nn.BatchNorm2d(out + dense)) if first
-                         else nn.Identity())
+            conv1x1(cin, width),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride, 1, groups=cardinality, bias=False),
+            nn.BatchNorm2d(width),
+            ResponseTap(),
+            nn.ReLU(),
+            conv1x1(width, out + dense),
+            nn.BatchNorm2d(out + dense),
+        )
+        self.shortcut = (
+            nn.Sequential(conv1x1(cin, out + dense, stride), nn.BatchNorm2d(out + dense)) if first else nn.Identity()
+        )
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,24 +96,38 @@ class DualPathBlock(nn.Module):
 
 
 class DPN(nn.Module):
-    def __init__(self, depth: int = 29, stem_channels: int = 16, widths=(24, 48, 96), out_channels=(64, 128, 256),
-                 dense_depths=(4, 8, 6), cardinality: int = 8, blocks_per_stage=None, num_classes: int = 10):
+    def __init__(
+        self,
+        depth: int = 29,
+        stem_channels: int = 16,
+        widths=(24, 48, 96),
+        out_channels=(64, 128, 256),
+        dense_depths=(4, 8, 6),
+        cardinality: int = 8,
+        blocks_per_stage=None,
+        num_classes: int = 10,
+    ):
         super().__init__()
         widths = check_widths(widths)
         out_channels = check_widths(out_channels, "model.out_channels")
         dense_depths = check_widths(dense_depths, "model.dense_depths")
         if not len(widths) == len(out_channels) == len(dense_depths):
-            raise ReslabError(f"model.widths={widths}, model.out_channels={out_channels} and model.dense_depths="
-                              f"{dense_depths} must have one entry per stage each")
+            raise ReslabError(
+                f"model.widths={widths}, model.out_channels={out_channels} and model.dense_depths="
+                f"{dense_depths} must have one entry per stage each"
+            )
         for key, value in (("stem_channels", stem_channels), ("cardinality", cardinality)):
             if not _is_int(value) or value < 1:
                 raise ReslabError(f"model.{key}={value!r} must be an integer >= 1")
         if any(w % cardinality for w in widths):
-            raise ReslabError(f"model.widths={widths} must be multiples of model.cardinality={cardinality} "
-                              "(the grouped 3x3 conv splits them into equal groups)")
+            raise ReslabError(
+                f"model.widths={widths} must be multiples of model.cardinality={cardinality} "
+                "(the grouped 3x3 conv splits them into equal groups)"
+            )
         blocks = blocks_for(depth, len(widths), blocks_per_stage)
-        self.stem = nn.Sequential(nn.Conv2d(3, stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_channels),
-                                  ResponseTap(), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_channels), ResponseTap(), nn.ReLU()
+        )
         stages, cin = [], stem_channels
         for s, (w, o, k, m) in enumerate(zip(widths, out_channels, dense_depths, blocks)):
             stage = []

@@ -30,8 +30,13 @@ from reslab.models.registry import register
 from reslab.models.resnet import BasicBlock, Bottleneck
 
 # depth -> (block, blocks per stage): He et al. 2016, Table 1
-LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
-           101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
+LAYOUTS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
 WIDTHS = (64, 128, 256, 512)
 STRIDE_AT = ("paper", "v1.5")
 SHORTCUTS = ("A", "B", "C")
@@ -46,8 +51,14 @@ class PaperBottleneck(Bottleneck):
 
 
 class ImageNetResNet(nn.Module):
-    def __init__(self, depth: int = 50, stride_at: str = "paper", shortcut: str = "B", num_classes: int = 1000,
-                 input_size: int = 224):
+    def __init__(
+        self,
+        depth: int = 50,
+        stride_at: str = "paper",
+        shortcut: str = "B",
+        num_classes: int = 1000,
+        input_size: int = 224,
+    ):
         super().__init__()
         if depth not in LAYOUTS:
             raise bad_choice("model.depth", depth, LAYOUTS)
@@ -55,12 +66,16 @@ class ImageNetResNet(nn.Module):
             if value not in valid:
                 raise bad_choice(what, value, valid)
         block, counts = LAYOUTS[depth]
-        unit, expansion = (BasicBlock, 1) if block == "basic" else \
-            ({"paper": PaperBottleneck, "v1.5": Bottleneck}[stride_at], Bottleneck.expansion)
+        unit, expansion = (
+            (BasicBlock, 1)
+            if block == "basic"
+            else ({"paper": PaperBottleneck, "v1.5": Bottleneck}[stride_at], Bottleneck.expansion)
+        )
         # input_size is what the net is counted at (reslab.summary); global average pooling lets it run at any size.
         self.input_size = input_size
-        self.stem = nn.Sequential(nn.Conv2d(3, WIDTHS[0], 7, 2, 3, bias=False), nn.BatchNorm2d(WIDTHS[0]), nn.ReLU(),
-                                  nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, WIDTHS[0], 7, 2, 3, bias=False), nn.BatchNorm2d(WIDTHS[0]), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+        )
         stages, cin = [], WIDTHS[0]
         for s, (width, n) in enumerate(zip(WIDTHS, counts)):
             blocks, cout = [], width * expansion

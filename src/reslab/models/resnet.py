@@ -58,8 +58,10 @@ HEADS = ("gap", "flatten")
 def blocks_per_stage(depth: int, block: str = "basic") -> int:
     if block == "bottleneck":
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 11 or (depth - 2) % 9:
-            raise ReslabError(f"model.depth={depth!r} is not 9n+2 with n >= 1 (block bottleneck); "
-                              "valid depths: 11, 20, 29, 38, 47, 56, 110, 164, 1001, ...")
+            raise ReslabError(
+                f"model.depth={depth!r} is not 9n+2 with n >= 1 (block bottleneck); "
+                "valid depths: 11, 20, 29, 38, 47, 56, 110, 164, 1001, ..."
+            )
         return (depth - 2) // 9
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
         raise ReslabError(
@@ -70,8 +72,11 @@ def blocks_per_stage(depth: int, block: str = "basic") -> int:
 
 def check_widths(widths, what: str = "model.widths") -> list[int]:
     widths = list(widths) if isinstance(widths, (list, tuple)) else widths
-    if not isinstance(widths, list) or not widths or \
-            not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+    if (
+        not isinstance(widths, list)
+        or not widths
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
+    ):
         raise ReslabError(f"{what}={widths!r} is not a list of channel counts; each must be an integer >= 1")
     return widths
 
@@ -80,8 +85,9 @@ def residual_branch(convs: list[nn.Conv2d], order: str, norm: str, act) -> tuple
     """(pre-activation, branch layers) for a chain of convs placed in one of the Identity Mappings orders.
     Every conv but the last is conv-BN-ReLU; the orders differ only at the two ends. A ResponseTap
     follows each 3x3 conv, after its BN where it has one (ResNet Fig. 7 measures 3x3 layers)."""
-    pre = {"preact": nn.Sequential(norm_layer(norm, convs[0].in_channels), act()),
-           "relu_preact": act()}.get(order, nn.Identity())
+    pre = {"preact": nn.Sequential(norm_layer(norm, convs[0].in_channels), act()), "relu_preact": act()}.get(
+        order, nn.Identity()
+    )
     layers: list[nn.Module] = []
     for i, conv in enumerate(convs):
         last = i == len(convs) - 1
@@ -119,10 +125,23 @@ class BasicBlock(nn.Module):
     def convs(self, cin: int, cout: int, stride: int) -> list[nn.Conv2d]:
         return [conv3x3(cin, cout, stride), conv3x3(cout, cout)]
 
-    def __init__(self, cin: int, cout: int, stride: int = 1, *, shortcut: str = "A", order: str = "post",
-                 norm: str = "bn", shortcut_scale: float = 1.0, residual_scale: float = 1.0,
-                 gate: str = "none", gate_bias: float = 0.0, shortcut_dropout: float = 0.0,
-                 shortcut_dropout_rescale: bool = False, first: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "A",
+        order: str = "post",
+        norm: str = "bn",
+        shortcut_scale: float = 1.0,
+        residual_scale: float = 1.0,
+        gate: str = "none",
+        gate_bias: float = 0.0,
+        shortcut_dropout: float = 0.0,
+        shortcut_dropout_rescale: bool = False,
+        first: bool = False,
+    ):
         super().__init__()
         self.order, self.plain = order, shortcut == "none"
         self.shortcut_scale, self.residual_scale, self.gate_kind = shortcut_scale, residual_scale, gate
@@ -134,7 +153,9 @@ class BasicBlock(nn.Module):
         self.pre, branch = residual_branch(self.convs(cin, cout, stride), order, norm, act)
         self.branch = nn.Sequential(*branch)
         # Without a shortcut every order reduces to the same plain stack, so `post` needs no special case.
-        self.post = {"post": act(), "bn_after_add": nn.Sequential(norm_layer(norm, cout), act())}.get(order, nn.Identity())
+        self.post = {"post": act(), "bn_after_add": nn.Sequential(norm_layer(norm, cout), act())}.get(
+            order, nn.Identity()
+        )
         if self.plain:
             return
 
@@ -146,7 +167,9 @@ class BasicBlock(nn.Module):
                 self.shortcut = Projection(cin, cout, stride, norm)
         else:
             self.shortcut = ZeroPadShortcut(cin, cout, stride)
-        self.drop = ShortcutDropout(shortcut_dropout, shortcut_dropout_rescale) if shortcut_dropout > 0 else nn.Identity()
+        self.drop = (
+            ShortcutDropout(shortcut_dropout, shortcut_dropout_rescale) if shortcut_dropout > 0 else nn.Identity()
+        )
         self.gate = Gate(cin, cout, stride, gate_bias) if gate != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -186,12 +209,20 @@ def zero_last_bn(stages: nn.Module, shortcut: str, order: str, norm: str) -> Non
     """gamma = 0 for the BN that ends each residual branch: the block's output is then its shortcut's (through the
     block's final activation), and the net starts as a shallow one. Refused where no such BN exists: a plain net
     would output zeros, and bn_after_add, preact and norm none end their branches on a conv."""
-    why = ("a plain net has no shortcut to start as (model.shortcut=none)" if shortcut == "none" else
-           "model.norm=none has no BN" if norm == "none" else
-           f"model.order={order} ends each branch on a conv, not a BN" if order in ("bn_after_add", "preact") else "")
+    why = (
+        "a plain net has no shortcut to start as (model.shortcut=none)"
+        if shortcut == "none"
+        else "model.norm=none has no BN"
+        if norm == "none"
+        else f"model.order={order} ends each branch on a conv, not a BN"
+        if order in ("bn_after_add", "preact")
+        else ""
+    )
     if why:
-        raise ReslabError(f"model.zero_init_residual=true cannot apply: {why}; valid: false, or a residual net with "
-                          "BN and order post, relu_before_add or relu_preact")
+        raise ReslabError(
+            f"model.zero_init_residual=true cannot apply: {why}; valid: false, or a residual net with "
+            "BN and order post, relu_before_add or relu_preact"
+        )
     for block in stages.modules():
         if isinstance(block, BasicBlock):
             last = [m for m in block.branch if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))][-1]
@@ -199,13 +230,30 @@ def zero_last_bn(stages: nn.Module, shortcut: str, order: str, norm: str) -> Non
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, depth: int = 20, shortcut: str = "A", block: str = "basic", order: str = "post",
-                 norm: str = "bn", widths=(16, 32, 64), num_classes: int = 10, init_scale: float = 1.0,
-                 zero_init_residual: bool = False, head: str = "gap", input_size: int = 32, **block_opts):
+    def __init__(
+        self,
+        depth: int = 20,
+        shortcut: str = "A",
+        block: str = "basic",
+        order: str = "post",
+        norm: str = "bn",
+        widths=(16, 32, 64),
+        num_classes: int = 10,
+        init_scale: float = 1.0,
+        zero_init_residual: bool = False,
+        head: str = "gap",
+        input_size: int = 32,
+        **block_opts,
+    ):
         super().__init__()
-        for what, value, valid in (("model.shortcut", shortcut, SHORTCUTS), ("model.block", block, BLOCKS),
-                                   ("model.order", order, ORDERS), ("model.norm", norm, NORMS),
-                                   ("model.gate", block_opts.get("gate", "none"), GATES), ("model.head", head, HEADS)):
+        for what, value, valid in (
+            ("model.shortcut", shortcut, SHORTCUTS),
+            ("model.block", block, BLOCKS),
+            ("model.order", order, ORDERS),
+            ("model.norm", norm, NORMS),
+            ("model.gate", block_opts.get("gate", "none"), GATES),
+            ("model.head", head, HEADS),
+        ):
             if value not in valid:
                 raise bad_choice(what, value, valid)
         if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
@@ -224,14 +272,25 @@ class CifarResNet(nn.Module):
             blocks, cout = [], width * expansion
             for i in range(n):
                 stride = 2 if (s > 0 and i == 0) else 1
-                blocks.append(unit(cin, cout, stride, shortcut=shortcut, order=order, norm=norm,
-                                   first=(s == 0 and i == 0), **block_opts))
+                blocks.append(
+                    unit(
+                        cin,
+                        cout,
+                        stride,
+                        shortcut=shortcut,
+                        order=order,
+                        norm=norm,
+                        first=(s == 0 and i == 0),
+                        **block_opts,
+                    )
+                )
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         # Pre-activation nets end on an addition; they need one more activation before pooling.
-        self.final = {"preact": nn.Sequential(norm_layer(norm, cin), nn.ReLU()),
-                      "relu_preact": nn.ReLU()}.get(order, nn.Identity())
+        self.final = {"preact": nn.Sequential(norm_layer(norm, cin), nn.ReLU()), "relu_preact": nn.ReLU()}.get(
+            order, nn.Identity()
+        )
         self.head_kind, self.input_size = head, input_size
         if head == "gap":
             self.pool = nn.AdaptiveAvgPool2d(1)
@@ -257,9 +316,11 @@ class CifarResNet(nn.Module):
     def wrong_size(self, x: torch.Tensor) -> InputSizeError:
         c, h, w = self.feature_shape
         s = self.input_size
-        return InputSizeError(f"model.head=flatten was built for {s}x{s} inputs (its linear layer reads a {c}x{h}x{w} "
-                              f"feature map); got {x.shape[-2]}x{x.shape[-1]}; valid: {s}x{s} inputs, or model.head=gap "
-                              "(global average pooling takes any size)")
+        return InputSizeError(
+            f"model.head=flatten was built for {s}x{s} inputs (its linear layer reads a {c}x{h}x{w} "
+            f"feature map); got {x.shape[-2]}x{x.shape[-1]}; valid: {s}x{s} inputs, or model.head=gap "
+            "(global average pooling takes any size)"
+        )
 
 
 @register("resnet")

@@ -38,8 +38,10 @@ def _is_int(value) -> bool:
 
 def blocks_per_stage(depth) -> int:
     if not _is_int(depth) or depth < 11 or (depth - 2) % 9:
-        raise ReslabError(f"model.depth={depth!r} is not 9n+2 with n >= 1 (three 1x1-3x3-1x1 convs per block); "
-                          "valid depths: 11, 20, 29, 38, ...")
+        raise ReslabError(
+            f"model.depth={depth!r} is not 9n+2 with n >= 1 (three 1x1-3x3-1x1 convs per block); "
+            "valid depths: 11, 20, 29, 38, ..."
+        )
     return (depth - 2) // 9
 
 
@@ -47,12 +49,21 @@ class AggregatedBottleneck(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, cardinality: int, inner: int):
         super().__init__()
         self.branch = nn.Sequential(
-            conv1x1(cin, inner), nn.BatchNorm2d(inner), nn.ReLU(),
-            nn.Conv2d(inner, inner, 3, stride, 1, groups=cardinality, bias=False), nn.BatchNorm2d(inner),
-            ResponseTap(), nn.ReLU(),
-            conv1x1(inner, cout), nn.BatchNorm2d(cout))
-        self.shortcut = (nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
-                         if stride != 1 or cin != cout else nn.Identity())
+            conv1x1(cin, inner),
+            nn.BatchNorm2d(inner),
+            nn.ReLU(),
+            nn.Conv2d(inner, inner, 3, stride, 1, groups=cardinality, bias=False),
+            nn.BatchNorm2d(inner),
+            ResponseTap(),
+            nn.ReLU(),
+            conv1x1(inner, cout),
+            nn.BatchNorm2d(cout),
+        )
+        self.shortcut = (
+            nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,22 +71,40 @@ class AggregatedBottleneck(nn.Module):
 
 
 class CifarResNeXt(nn.Module):
-    def __init__(self, depth: int = 29, cardinality: int = 8, group_width: int = 64, widths=(256, 512, 1024),
-                 stem_channels: int = 64, num_classes: int = 10):
+    def __init__(
+        self,
+        depth: int = 29,
+        cardinality: int = 8,
+        group_width: int = 64,
+        widths=(256, 512, 1024),
+        stem_channels: int = 64,
+        num_classes: int = 10,
+    ):
         super().__init__()
         n, widths = blocks_per_stage(depth), check_widths(widths)
-        for key, value in (("cardinality", cardinality), ("group_width", group_width),
-                           ("stem_channels", stem_channels)):
+        for key, value in (
+            ("cardinality", cardinality),
+            ("group_width", group_width),
+            ("stem_channels", stem_channels),
+        ):
             if not _is_int(value) or value < 1:
                 raise ReslabError(f"model.{key}={value!r} must be an integer >= 1")
-        self.stem = nn.Sequential(nn.Conv2d(3, stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_channels),
-                                  ResponseTap(), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(stem_channels), ResponseTap(), nn.ReLU()
+        )
         stages, cin = [], stem_channels
         for s, width in enumerate(widths):
-            inner = cardinality * group_width * 2 ** s
-            stages.append(nn.Sequential(*[
-                AggregatedBottleneck(cin if i == 0 else width, width, 2 if s > 0 and i == 0 else 1, cardinality, inner)
-                for i in range(n)]))
+            inner = cardinality * group_width * 2**s
+            stages.append(
+                nn.Sequential(
+                    *[
+                        AggregatedBottleneck(
+                            cin if i == 0 else width, width, 2 if s > 0 and i == 0 else 1, cardinality, inner
+                        )
+                        for i in range(n)
+                    ]
+                )
+            )
             cin = width
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)

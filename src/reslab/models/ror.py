@@ -57,8 +57,15 @@ class RoRBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, shortcut: str):
         super().__init__()
-        self.branch = nn.Sequential(conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), ResponseTap(), nn.ReLU(),
-                                    conv3x3(cout, cout), nn.BatchNorm2d(cout), ResponseTap())
+        self.branch = nn.Sequential(
+            conv3x3(cin, cout, stride),
+            nn.BatchNorm2d(cout),
+            ResponseTap(),
+            nn.ReLU(),
+            conv3x3(cout, cout),
+            nn.BatchNorm2d(cout),
+            ResponseTap(),
+        )
         self.shortcut = level_path(shortcut, cin, cout, stride)
         self.relu = nn.ReLU()
 
@@ -70,9 +77,10 @@ class RoRBlock(nn.Module):
 class RoRStage(nn.Module):
     def __init__(self, cin: int, cout: int, n: int, stride: int, shortcut: str, level_shortcut: str):
         super().__init__()
-        self.blocks = nn.ModuleList(RoRBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, shortcut)
-                                    for i in range(n))
-        self.shortcut = level_path(level_shortcut, cin, cout, stride)   # middle level
+        self.blocks = nn.ModuleList(
+            RoRBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, shortcut) for i in range(n)
+        )
+        self.shortcut = level_path(level_shortcut, cin, cout, stride)  # middle level
 
     def forward(self, x: torch.Tensor, root: torch.Tensor | None = None) -> torch.Tensor:
         middle = self.shortcut(x)
@@ -93,8 +101,14 @@ class RootLevel(nn.Module):
 
 
 class CifarRoR(nn.Module):
-    def __init__(self, depth: int = 20, widths=(16, 32, 64), shortcut: str = "B", level_shortcut: str = "C",
-                 num_classes: int = 10):
+    def __init__(
+        self,
+        depth: int = 20,
+        widths=(16, 32, 64),
+        shortcut: str = "B",
+        level_shortcut: str = "C",
+        num_classes: int = 10,
+    ):
         super().__init__()
         for what, value in (("model.shortcut", shortcut), ("model.level_shortcut", level_shortcut)):
             if value not in SHORTCUTS:

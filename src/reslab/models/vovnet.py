@@ -66,18 +66,24 @@ def modules_for(depth: int, stages: int, layers_per_module: int, modules_per_sta
         step = stages * per_module
         if not _is_int(depth) or depth < step + 2 or (depth - 2) % step:
             valid = ", ".join(str(2 + step * m) for m in (1, 2, 3, 4))
-            raise ReslabError(f"model.depth={depth!r} does not fit VoVNet with {stages} stages of equal modules and "
-                              f"layers_per_module={layers_per_module}: depth = 2 + {step}m; valid depths: {valid}, ...")
+            raise ReslabError(
+                f"model.depth={depth!r} does not fit VoVNet with {stages} stages of equal modules and "
+                f"layers_per_module={layers_per_module}: depth = 2 + {step}m; valid depths: {valid}, ..."
+            )
         return [(depth - 2) // step] * stages
     mods = [modules_per_stage] * stages if _is_int(modules_per_stage) else modules_per_stage
     mods = list(mods) if isinstance(mods, (list, tuple)) else mods
     if not isinstance(mods, list) or len(mods) != stages or not all(_is_int(m) and m >= 1 for m in mods):
-        raise ReslabError(f"model.modules_per_stage={modules_per_stage!r} must be an integer >= 1 or a list of "
-                          f"{stages} of them (one per stage), or null to follow model.depth")
+        raise ReslabError(
+            f"model.modules_per_stage={modules_per_stage!r} must be an integer >= 1 or a list of "
+            f"{stages} of them (one per stage), or null to follow model.depth"
+        )
     if depth != depth_of(mods, layers_per_module):
-        raise ReslabError(f"model.depth={depth!r} does not match modules_per_stage={mods} with layers_per_module="
-                          f"{layers_per_module}: that net has depth 2 + {per_module} * {sum(mods)} = "
-                          f"{depth_of(mods, layers_per_module)}")
+        raise ReslabError(
+            f"model.depth={depth!r} does not match modules_per_stage={mods} with layers_per_module="
+            f"{layers_per_module}: that net has depth 2 + {per_module} * {sum(mods)} = "
+            f"{depth_of(mods, layers_per_module)}"
+        )
     return mods
 
 
@@ -101,8 +107,9 @@ class EffectiveSE(nn.Module):
 class OSAModule(nn.Module):
     def __init__(self, cin: int, width: int, cout: int, layers: int, ese: bool = False, identity: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList(conv_bn_relu(conv3x3(cin if i == 0 else width, width), tap=True)
-                                    for i in range(layers))
+        self.layers = nn.ModuleList(
+            conv_bn_relu(conv3x3(cin if i == 0 else width, width), tap=True) for i in range(layers)
+        )
         self.concat = conv_bn_relu(conv1x1(cin + layers * width, cout), tap=False)
         # Named like the residual gates: the gradient probe then keeps eSE's conv off the main path.
         self.gate = EffectiveSE(cout) if ese else nn.Identity()
@@ -117,22 +124,32 @@ class OSAModule(nn.Module):
 
 
 class CifarVoVNet(nn.Module):
-    def __init__(self, depth: int = 20, version: int = 1, stem_channels: int = 32, widths=(16, 32, 64),
-                 out_channels=(64, 128, 256), layers_per_module: int = 5, modules_per_stage=None,
-                 num_classes: int = 10):
+    def __init__(
+        self,
+        depth: int = 20,
+        version: int = 1,
+        stem_channels: int = 32,
+        widths=(16, 32, 64),
+        out_channels=(64, 128, 256),
+        layers_per_module: int = 5,
+        modules_per_stage=None,
+        num_classes: int = 10,
+    ):
         super().__init__()
         if version not in VERSIONS or isinstance(version, bool):
             raise bad_choice("model.version", version, VERSIONS)
         widths = check_widths(widths)
         out_channels = check_widths(out_channels, "model.out_channels")
         if len(out_channels) != len(widths):
-            raise ReslabError(f"model.out_channels={out_channels!r} must have one entry per stage, like "
-                              f"model.widths={widths!r}")
+            raise ReslabError(
+                f"model.out_channels={out_channels!r} must have one entry per stage, like model.widths={widths!r}"
+            )
         if not _is_int(stem_channels) or stem_channels < 1:
             raise ReslabError(f"model.stem_channels={stem_channels!r} must be an integer >= 1")
         if not _is_int(layers_per_module) or layers_per_module < 1:
-            raise ReslabError(f"model.layers_per_module={layers_per_module!r} must be an integer >= 1 "
-                              "(VoVNet uses 3 or 5)")
+            raise ReslabError(
+                f"model.layers_per_module={layers_per_module!r} must be an integer >= 1 (VoVNet uses 3 or 5)"
+            )
         mods = modules_for(depth, len(widths), layers_per_module, modules_per_stage)
 
         self.stem = conv_bn_relu(conv3x3(3, stem_channels), tap=True)
@@ -140,8 +157,9 @@ class CifarVoVNet(nn.Module):
         for s, (width, cout, m) in enumerate(zip(widths, out_channels, mods)):
             blocks: list[nn.Module] = [nn.MaxPool2d(3, 2, ceil_mode=True)] if s > 0 else []
             for i in range(m):
-                blocks.append(OSAModule(cin, width, cout, layers_per_module, ese=version == 2,
-                                        identity=version == 2 and i > 0))
+                blocks.append(
+                    OSAModule(cin, width, cout, layers_per_module, ese=version == 2, identity=version == 2 and i > 0)
+                )
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

@@ -35,17 +35,24 @@ def _is_int(value) -> bool:
 
 def blocks_per_stage(depth) -> int:
     if not _is_int(depth) or depth < 10 or (depth - 4) % 6:
-        raise ReslabError(f"model.depth={depth!r} is not 6n+4 with n >= 1 (WRN-d-k); "
-                          "valid depths: 10, 16, 22, 28, 40, ...")
+        raise ReslabError(
+            f"model.depth={depth!r} is not 6n+4 with n >= 1 (WRN-d-k); valid depths: 10, 16, 22, 28, 40, ..."
+        )
     return (depth - 4) // 6
 
 
 def stage_widths(widen_factor) -> list[int]:
-    ok = not isinstance(widen_factor, bool) and isinstance(widen_factor, (int, float)) and widen_factor > 0 \
+    ok = (
+        not isinstance(widen_factor, bool)
+        and isinstance(widen_factor, (int, float))
+        and widen_factor > 0
         and float(16 * widen_factor).is_integer()
+    )
     if not ok:
-        raise ReslabError(f"model.widen_factor={widen_factor!r} must be a positive multiple of 1/16 (so that 16k "
-                          "channels is an integer), e.g. 1, 1.25, 4, 10")
+        raise ReslabError(
+            f"model.widen_factor={widen_factor!r} must be a positive multiple of 1/16 (so that 16k "
+            "channels is an integer), e.g. 1, 1.25, 4, 10"
+        )
     return [int(16 * widen_factor) * m for m in (1, 2, 4)]
 
 
@@ -54,9 +61,14 @@ class WideBasic(nn.Module):
         super().__init__()
         self.pre = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU())
         self.branch = nn.Sequential(
-            conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), ResponseTap(), nn.ReLU(),
+            conv3x3(cin, cout, stride),
+            nn.BatchNorm2d(cout),
+            ResponseTap(),
+            nn.ReLU(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
-            conv3x3(cout, cout), ResponseTap())  # pre-activation: the second conv's output goes straight to the add
+            conv3x3(cout, cout),
+            ResponseTap(),
+        )  # pre-activation: the second conv's output goes straight to the add
         # Only where the shape changes; it reads the pre-activated input, so the identity path stays clean.
         self.shortcut = conv1x1(cin, cout, stride) if stride != 1 or cin != cout else None
 
@@ -74,8 +86,14 @@ class WideResNet(nn.Module):
         self.stem = nn.Sequential(conv3x3(3, STEM))
         stages, cin = [], STEM
         for s, width in enumerate(widths):
-            stages.append(nn.Sequential(*[WideBasic(cin if i == 0 else width, width, 2 if s > 0 and i == 0 else 1,
-                                                    float(dropout)) for i in range(n)]))
+            stages.append(
+                nn.Sequential(
+                    *[
+                        WideBasic(cin if i == 0 else width, width, 2 if s > 0 and i == 0 else 1, float(dropout))
+                        for i in range(n)
+                    ]
+                )
+            )
             cin = width
         self.stages = nn.Sequential(*stages)
         self.final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU())

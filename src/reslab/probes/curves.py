@@ -36,7 +36,7 @@ def schedule(total_steps: int, points: int, early: int = 0) -> list[int]:
 def error_pct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
     """The error in % of `model` (eval mode) on `x`, `y`, in batches: the lesion study's and the input-size probe's."""
     model.eval()
-    wrong = sum(int((model(x[i:i + batch]).argmax(1) != y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    wrong = sum(int((model(x[i : i + batch]).argmax(1) != y[i : i + batch]).sum()) for i in range(0, len(x), batch))
     return 100.0 * wrong / len(x)
 
 
@@ -64,8 +64,9 @@ class CurveProbe(L.Callback):
         self.rows: list[dict] = []
 
     @classmethod
-    def for_run(cls, cfg, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool,
-                batch_size: int = 500) -> "CurveProbe":
+    def for_run(
+        cls, cfg, path: Path, steps: list[int], train, test, norm, dev, channels_last: bool, batch_size: int = 500
+    ) -> "CurveProbe":
         """On fixed, class-balanced, un-augmented sets of `profile.curve` training and test images."""
         from reslab.data.arrays import stratified_subset
 
@@ -83,11 +84,19 @@ class CurveProbe(L.Callback):
         tr_loss, tr_err = error_on(pl_module.model, *self.train_xy, self.batch_size)
         te_loss, te_err = error_on(pl_module.model, *self.test_xy, self.batch_size)
         run_loss, run_err, run_n = pl_module.take_window()  # under DDP, added over the ranks: every rank calls it
-        self.rows.append({
-            "step": step, "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan,
-            "train_error": tr_err, "train_loss": tr_loss, "test_error": te_err, "test_loss": te_loss,
-            "running_train_loss": run_loss, "running_train_error": run_err, "running_images": run_n,
-        })
+        self.rows.append(
+            {
+                "step": step,
+                "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan,
+                "train_error": tr_err,
+                "train_loss": tr_loss,
+                "test_error": te_err,
+                "test_loss": te_loss,
+                "running_train_loss": run_loss,
+                "running_train_error": run_err,
+                "running_images": run_n,
+            }
+        )
         if trainer.is_global_zero:  # DDP: every rank keeps the rows (its checkpoint bookkeeping), rank 0 writes them
             io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
 

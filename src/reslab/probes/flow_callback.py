@@ -19,8 +19,11 @@ from reslab.probes.signal import backward_signal
 
 
 def _bn_state(model: nn.Module) -> list[tuple[nn.Module, dict]]:
-    return [(m, {k: v.clone() for k, v in m.state_dict().items()}) for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [
+        (m, {k: v.clone() for k, v in m.state_dict().items()})
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
 
 
 class FlowProbe(L.Callback):
@@ -37,8 +40,17 @@ class FlowProbe(L.Callback):
         from reslab.data import DeviceLoader
         from reslab.probes.curves import schedule
 
-        loader = DeviceLoader(tx.to(dev), ty.to(dev), norm, int(cfg.probes.flow_batch_size), train=True, seed=0,
-                              pad=cfg.data.pad, flip=cfg.data.flip, channels_last=channels_last)
+        loader = DeviceLoader(
+            tx.to(dev),
+            ty.to(dev),
+            norm,
+            int(cfg.probes.flow_batch_size),
+            train=True,
+            seed=0,
+            pad=cfg.data.pad,
+            flip=cfg.data.flip,
+            channels_last=channels_last,
+        )
         batches = [b for _, b in zip(range(int(cfg.probes.flow_batches)), loader)]
         # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
         return cls(sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))}), batches)
@@ -68,8 +80,9 @@ class FlowProbe(L.Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if trainer.global_step in self.steps:
-            self._before = [(i, n, k, m.weight.detach().clone()) for i, (n, m, k) in
-                            enumerate(weight_layers(pl_module.model))]
+            self._before = [
+                (i, n, k, m.weight.detach().clone()) for i, (n, m, k) in enumerate(weight_layers(pl_module.model))
+            ]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self._before is None:
@@ -80,6 +93,14 @@ class FlowProbe(L.Callback):
         for i, name, kind, w0 in self._before:
             w1 = layers[i][1].weight.detach()
             base = float(w0.norm())
-            self.update_rows.append({"step": step, "layer": i, "rel_layer": i / max(1, n - 1), "name": name,
-                                     "kind": kind, "rel_update": float((w1 - w0).norm()) / base if base else float("nan")})
+            self.update_rows.append(
+                {
+                    "step": step,
+                    "layer": i,
+                    "rel_layer": i / max(1, n - 1),
+                    "name": name,
+                    "kind": kind,
+                    "rel_update": float((w1 - w0).norm()) / base if base else float("nan"),
+                }
+            )
         self._before = None

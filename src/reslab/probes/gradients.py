@@ -36,9 +36,17 @@ def grad_norm_rows(model: nn.Module, layers=None) -> list[dict]:
     wnorms = torch._foreach_norm([m.weight.detach() for _, _, m, _ in have])
     g = torch.stack(gnorms).float().cpu().tolist()
     w = torch.stack(wnorms).float().cpu().tolist()
-    return [{"layer": i, "name": n, "kind": k, "grad_norm": gi, "weight_norm": wi,
-             "rel_grad_norm": gi / wi if wi else float("nan")}
-            for (i, n, _, k), gi, wi in zip(have, g, w)]
+    return [
+        {
+            "layer": i,
+            "name": n,
+            "kind": k,
+            "grad_norm": gi,
+            "weight_norm": wi,
+            "rel_grad_norm": gi / wi if wi else float("nan"),
+        }
+        for (i, n, _, k), gi, wi in zip(have, g, w)
+    ]
 
 
 def gradient_norms(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[dict]:

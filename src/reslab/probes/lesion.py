@@ -80,13 +80,20 @@ def single(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
     for i in deletable(model):
         b = blocks(model)[i]
         with deleted(model, [i]):
-            rows.append({"block": i, "stage": stage_of.get(id(b), -1), "downsampling": not _same_shape(b),
-                         "test_error": error_pct(model, x, y)})
+            rows.append(
+                {
+                    "block": i,
+                    "stage": stage_of.get(id(b), -1),
+                    "downsampling": not _same_shape(b),
+                    "test_error": error_pct(model, x, y),
+                }
+            )
     return rows
 
 
-def random_k(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ks: Iterable[int], draws: int,
-             seed: int = 0) -> list[dict]:
+def random_k(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, ks: Iterable[int], draws: int, seed: int = 0
+) -> list[dict]:
     """One row per (k, draw): the error with k deletable blocks drawn at random deleted."""
     pool = deletable(model)
     rng = np.random.default_rng(seed)
@@ -97,8 +104,9 @@ def random_k(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ks: Iterable[in
         for d in range(draws):
             which = sorted(int(i) for i in rng.choice(pool, size=k, replace=False))
             with deleted(model, which):
-                rows.append({"k": int(k), "draw": d, "deleted": " ".join(map(str, which)),
-                             "test_error": error_pct(model, x, y)})
+                rows.append(
+                    {"k": int(k), "draw": d, "deleted": " ".join(map(str, which)), "test_error": error_pct(model, x, y)}
+                )
     return rows
 
 
@@ -124,8 +132,11 @@ def path_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, samples: 
             norms = []
             for _ in range(samples):
                 through = set(int(i) for i in rng.choice(n, size=k, replace=False))
-                hooks = [b.branch.register_forward_hook(lambda m, inp, out: out.detach())
-                         for i, b in enumerate(bs) if i not in through]
+                hooks = [
+                    b.branch.register_forward_hook(lambda m, inp, out: out.detach())
+                    for i, b in enumerate(bs)
+                    if i not in through
+                ]
                 try:
                     model.zero_grad(set_to_none=True)
                     F.cross_entropy(model(x), y).backward()
@@ -156,6 +167,7 @@ def effective_lengths(rows: list[dict], central: float = CENTRAL) -> tuple[int, 
 
 # Do unneeded blocks become identities? (issue 25 item 4)
 
+
 @torch.no_grad()
 def branch_ratios(model: nn.Module, x: torch.Tensor, batch: int = 500) -> list[dict]:
     """Residual nets: per block, ||F(x)|| / ||h(x)|| per image (F the residual branch's output, h the shortcut's, the
@@ -168,11 +180,15 @@ def branch_ratios(model: nn.Module, x: torch.Tensor, batch: int = 500) -> list[d
     got: dict[int, dict[str, list[torch.Tensor]]] = {i: {"f": [], "h": []} for i in range(len(bs))}
     hooks = []
     for i, b in enumerate(bs):
-        hooks.append(b.branch.register_forward_hook(lambda m, inp, out, i=i: got[i]["f"].append(out.flatten(1).norm(dim=1))))
-        hooks.append(b.shortcut.register_forward_hook(lambda m, inp, out, i=i: got[i]["h"].append(out.flatten(1).norm(dim=1))))
+        hooks.append(
+            b.branch.register_forward_hook(lambda m, inp, out, i=i: got[i]["f"].append(out.flatten(1).norm(dim=1)))
+        )
+        hooks.append(
+            b.shortcut.register_forward_hook(lambda m, inp, out, i=i: got[i]["h"].append(out.flatten(1).norm(dim=1)))
+        )
     try:
         for s in range(0, len(x), batch):
-            model(x[s:s + batch])
+            model(x[s : s + batch])
     finally:
         for h in hooks:
             h.remove()
@@ -180,6 +196,14 @@ def branch_ratios(model: nn.Module, x: torch.Tensor, batch: int = 500) -> list[d
     for i, b in enumerate(bs):
         r = (torch.cat(got[i]["f"]) / torch.cat(got[i]["h"]).clamp_min(1e-12)).numpy()
         q1, med, q3 = np.quantile(r, [0.25, 0.5, 0.75])
-        rows.append({"block": i, "relative_depth": (i + 0.5) / len(bs), "downsampling": not _same_shape(b),
-                     "ratio_median": float(med), "ratio_q1": float(q1), "ratio_q3": float(q3)})
+        rows.append(
+            {
+                "block": i,
+                "relative_depth": (i + 0.5) / len(bs),
+                "downsampling": not _same_shape(b),
+                "ratio_median": float(med),
+                "ratio_q1": float(q1),
+                "ratio_q3": float(q3),
+            }
+        )
     return rows

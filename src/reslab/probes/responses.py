@@ -36,8 +36,9 @@ def recalibrate_bn(model: nn.Module, batches) -> nn.Module:
 
 
 @torch.no_grad()
-def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None,
-                    batch_size: int = 500) -> list[dict]:
+def layer_responses(
+    model: nn.Module, x: torch.Tensor, calib: torch.Tensor | None = None, batch_size: int = 500
+) -> list[dict]:
     """Per tapped layer: mean and median over channels of the per-channel std over the images in `x` (read
     `batch_size` at a time). With `calib` (normalised training images), BN is recalibrated on them first (on a copy),
     CALIB_BATCH at a time."""
@@ -54,6 +55,7 @@ def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | Non
             n = torch.full((o.shape[1],), float(o.numel() // o.shape[1]), dtype=torch.float64, device=o.device)
             acc = torch.stack([o.sum((0, 2, 3)).double(), o.square().sum((0, 2, 3)).double(), n])
             stats[name] = stats[name] + acc if name in stats else acc
+
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in taps]
@@ -70,7 +72,15 @@ def layer_responses(model: nn.Module, x: torch.Tensor, calib: torch.Tensor | Non
     for i, (name, _) in enumerate(taps):
         s, ss, n = stats[name].cpu()
         std = (ss / n - (s / n) ** 2).clamp_min(0).sqrt()
-        rows.append({"layer": i, "name": name, "std": float(std.mean()), "std_median": float(std.median()),
-                     "channels": int(len(std)), "images": int(len(x)), "bn": "recalibrated" if calib is not None
-                     else "running"})
+        rows.append(
+            {
+                "layer": i,
+                "name": name,
+                "std": float(std.mean()),
+                "std_median": float(std.median()),
+                "channels": int(len(std)),
+                "images": int(len(x)),
+                "bn": "recalibrated" if calib is not None else "running",
+            }
+        )
     return rows

@@ -77,6 +77,7 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
         def fwd(_m, _inp, out):
             acts[i] = float(out.detach().float().pow(2).mean().sqrt())
             out.register_hook(lambda g: grads.__setitem__(i, g.detach()))
+
         return fwd
 
     handles = [m.register_forward_hook(keep(i)) for i, (_, m) in enumerate(points)]
@@ -88,8 +89,9 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
             grads.clear()
             model.zero_grad(set_to_none=True)
             loss_fn(model(x), y).backward()
-            sums += np.array([float(grads[i].float().pow(2).mean().sqrt()) if i in grads else math.nan
-                              for i in range(len(points))])
+            sums += np.array(
+                [float(grads[i].float().pow(2).mean().sqrt()) if i in grads else math.nan for i in range(len(points))]
+            )
             sizes = [grads[i][0].numel() if i in grads else 0 for i in range(len(points))]
             fwd_sums += np.array([acts.get(i, math.nan) for i in range(len(points))])
             n += 1
@@ -99,12 +101,19 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
         model.zero_grad(set_to_none=True)
         model.train(was)
     k = len(points)
-    return [{"block": i, "name": name, "rel_depth": i / (k - 1) if k > 1 else 0.0, "grad_rms": sums[i] / max(n, 1),
-             # per-example size of h_l: lets a reader convert the RMS to a per-example norm (RMS * sqrt(size))
-             "elements": sizes[i],
-             # the forward signal at the same point (RMS of h_l): how the activations grow through the net
-             "act_rms": fwd_sums[i] / max(n, 1)}
-            for i, (name, _) in enumerate(points)]
+    return [
+        {
+            "block": i,
+            "name": name,
+            "rel_depth": i / (k - 1) if k > 1 else 0.0,
+            "grad_rms": sums[i] / max(n, 1),
+            # per-example size of h_l: lets a reader convert the RMS to a per-example norm (RMS * sqrt(size))
+            "elements": sizes[i],
+            # the forward signal at the same point (RMS of h_l): how the activations grow through the net
+            "act_rms": fwd_sums[i] / max(n, 1),
+        }
+        for i, (name, _) in enumerate(points)
+    ]
 
 
 def summarise(rms) -> dict:

@@ -25,18 +25,26 @@ from reslab.report.stats import mean_std, pm
 
 FAMILIES = ["resnet", "preact", "bottleneck", "densenet-bc", "vovnet", "vovnet-v2"]  # fixed colours, table order
 RESNET, DENSENET, VOVNET, VOVNET2 = "resnet", "densenet-bc", "vovnet", "vovnet-v2"
-SPEED_RATIO = 1.10    # faster / slower: at least 10% more / fewer images per second in every repeat
-MEMORY_RATIO = 0.90   # lighter / heavier: at most 90% / at least 1/0.9 of the peak training-step memory
+SPEED_RATIO = 1.10  # faster / slower: at least 10% more / fewer images per second in every repeat
+MEMORY_RATIO = 0.90  # lighter / heavier: at most 90% / at least 1/0.9 of the peak training-step memory
 OFF_BUDGET = "off-budget"
 MARKERS = ["o", "s", "^", "D", "v", "P"]
-PLAN = "[experiments/block.md](../../experiments/block.md), plan of 2026-11-25 (two arms and seeds: 2026-11-30, before the confirmatory run)"
+PLAN = (
+    "[experiments/block.md](../../experiments/block.md), plan of 2026-11-25 "
+    "(two arms and seeds: 2026-11-30, before the confirmatory run)"
+)
 
 # What each claim's paired verdict means when the claim predicts "at least as good", not "better".
-AS_GOOD = {"supported": "worse: the claim fails", "no practical difference": "as good: the claim holds",
-           "contradicted": "better: the claim holds", "inconclusive": "open"}
+AS_GOOD = {
+    "supported": "worse: the claim fails",
+    "no practical difference": "as good: the claim holds",
+    "contradicted": "better: the claim holds",
+    "inconclusive": "open",
+}
 
 
 # Runs -> nets.
+
 
 def nearest_budget(params: float, budgets: dict[str, float]) -> str:
     """The study budget a net's parameter count falls in (within the matcher's tolerance), else off-budget."""
@@ -63,11 +71,23 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     for label, g in df.groupby("label", sort=False):
         tr, tr_sd, n = mean_std(list(skeleton.values(df, label, "train_error").values()))
         te, te_sd, _ = mean_std(list(skeleton.values(df, label, "test_error").values()))
-        rows.append({"label": label, "family": g.family.iloc[0], "budget": g.budget.iloc[0],
-                     "depth": int(g.depth.iloc[0]), "params": int(g.params.iloc[0]), "flops": int(g.flops.iloc[0]),
-                     "n_seeds": len(g), "diverged": int((g.status != "ok").sum()),
-                     "train_error_mean": tr, "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd,
-                     "wall_seconds_mean": float(g.wall_seconds.mean())})
+        rows.append(
+            {
+                "label": label,
+                "family": g.family.iloc[0],
+                "budget": g.budget.iloc[0],
+                "depth": int(g.depth.iloc[0]),
+                "params": int(g.params.iloc[0]),
+                "flops": int(g.flops.iloc[0]),
+                "n_seeds": len(g),
+                "diverged": int((g.status != "ok").sum()),
+                "train_error_mean": tr,
+                "train_error_std": tr_sd,
+                "test_error_mean": te,
+                "test_error_std": te_sd,
+                "wall_seconds_mean": float(g.wall_seconds.mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -78,23 +98,43 @@ def load_cost(runs: Path, study: str, profile: str) -> pd.DataFrame | None:
 
 def cost_summary(cost: pd.DataFrame | None) -> pd.DataFrame:
     """Per net: median [min, max] of training and inference images/s over the repeats, and the memory."""
-    cols = ["label", "train_ips", "train_ips_min", "train_ips_max", "infer_ips", "infer_ips_min", "infer_ips_max",
-            "peak_memory_bytes", "repeats", *SHARE_GROUPS]
+    cols = [
+        "label",
+        "train_ips",
+        "train_ips_min",
+        "train_ips_max",
+        "infer_ips",
+        "infer_ips_min",
+        "infer_ips_max",
+        "peak_memory_bytes",
+        "repeats",
+        *SHARE_GROUPS,
+    ]
     if cost is None or cost.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "label" else float) for c in cols})
     g = cost.groupby("label")
     shares = {k: (g[k].median() if k in cost else g.repeat.first() * math.nan) for k in SHARE_GROUPS}  # once per net
-    return pd.DataFrame({
-        "train_ips": g.train_images_per_s.median(), "train_ips_min": g.train_images_per_s.min(),
-        "train_ips_max": g.train_images_per_s.max(), "infer_ips": g.infer_images_per_s.median(),
-        "infer_ips_min": g.infer_images_per_s.min(), "infer_ips_max": g.infer_images_per_s.max(),
-        "peak_memory_bytes": g.peak_memory_bytes.median(), "repeats": g.repeat.nunique(), **shares}).reset_index()[cols]
+    return pd.DataFrame(
+        {
+            "train_ips": g.train_images_per_s.median(),
+            "train_ips_min": g.train_images_per_s.min(),
+            "train_ips_max": g.train_images_per_s.max(),
+            "infer_ips": g.infer_images_per_s.median(),
+            "infer_ips_min": g.infer_images_per_s.min(),
+            "infer_ips_max": g.infer_images_per_s.max(),
+            "peak_memory_bytes": g.peak_memory_bytes.median(),
+            "repeats": g.repeat.nunique(),
+            **shares,
+        }
+    ).reset_index()[cols]
 
 
 # Pareto fronts.
 
-def pareto_front(points: pd.DataFrame, cost: str, higher_is_better: bool = False,
-                 error: str = "test_error_mean") -> list[str]:
+
+def pareto_front(
+    points: pd.DataFrame, cost: str, higher_is_better: bool = False, error: str = "test_error_mean"
+) -> list[str]:
     """Labels of the nets that no other net beats on both axes: error no higher and cost no worse, one of
     them strictly."""
     d = points[points[cost].notna() & np.isfinite(points[error].astype(float))]
@@ -110,11 +150,13 @@ def pareto_front(points: pd.DataFrame, cost: str, higher_is_better: bool = False
 
 # Contrasts and claims.
 
+
 def nets_by(agg: pd.DataFrame) -> dict[tuple[str, str], str]:
     """(family, budget) -> the net's label; the study's own entry first where a family has two at a budget."""
     out: dict[tuple[str, str], str] = {}
-    own = pd.Series([l.startswith(f"{f}-{b}-") for l, f, b in zip(agg.label, agg.family, agg.budget)],
-                    index=agg.index)  # the nets named by a conf/block entry
+    own = pd.Series(
+        [l.startswith(f"{f}-{b}-") for l, f, b in zip(agg.label, agg.family, agg.budget)], index=agg.index
+    )  # the nets named by a conf/block entry
     for _, r in pd.concat([agg[own], agg[~own]]).iterrows():
         out.setdefault((r.family, r.budget), r.label)
     return out
@@ -125,8 +167,9 @@ def budgets_of(agg: pd.DataFrame) -> list[str]:
 
 
 def _contrast(df, name, worse, better, metric="test_error") -> paired.Paired:
-    return paired.paired(name, metric, worse, better, skeleton.values(df, worse, metric),
-                         skeleton.values(df, better, metric))
+    return paired.paired(
+        name, metric, worse, better, skeleton.values(df, worse, metric), skeleton.values(df, better, metric)
+    )
 
 
 def contrasts(df: pd.DataFrame, agg: pd.DataFrame) -> dict[str, list[paired.Paired]]:
@@ -134,7 +177,7 @@ def contrasts(df: pd.DataFrame, agg: pd.DataFrame) -> dict[str, list[paired.Pair
     - claims (primary): A1 at each budget (ResNet − DenseNet-BC at equal weights), A2 (ResNet at the largest
       budget − DenseNet-BC at the smallest: fewer weights), B1 at each budget (VoVNet − DenseNet-BC);
     - per-block (secondary): pre-activation, bottleneck and VoVNetV2 against their references."""
-    budgets = budgets_of(agg)
+    net, budgets = nets_by(agg), budgets_of(agg)
     claims, secondary = [], []
     for b in budgets:
         if (RESNET, b) in net and (DENSENET, b) in net:
@@ -178,8 +221,12 @@ def speed(cost: pd.DataFrame | None, a: str, b: str, col: str) -> tuple[float, f
     r = (ra / rb).dropna()
     if r.empty:
         return math.nan, math.nan, math.nan, "not measured"
-    return float(r.median()), float(r.min()), float(r.max()), ratio_verdict(r.min(), r.max(), SPEED_RATIO, "faster",
-                                                                            "slower")
+    return (
+        float(r.median()),
+        float(r.min()),
+        float(r.max()),
+        ratio_verdict(r.min(), r.max(), SPEED_RATIO, "faster", "slower"),
+    )
 
 
 def memory(agg: pd.DataFrame, a: str, b: str) -> tuple[float, str]:
@@ -201,12 +248,21 @@ def _flops(agg: pd.DataFrame, label: str) -> int:
 
 # What reslab.summary.count_flops counts (torch.utils.flop_counter's registry: convolutions, matrix products and
 # attention; tests/test_cost.py checks the registry still holds nothing else), and so what it leaves out.
-FLOPS_COUNT = ("`reslab.summary.count_flops`: torch.utils.flop_counter over one forward pass of one 32x32 image, "
-               "multiply-add = 2, counting convolutions and matrix multiplications (the classifier) only")
-FLOPS_LEAVE_OUT = ("BatchNorm, ReLU, pooling, the residual additions and the concatenations (copies: no arithmetic, "
-                   "but memory traffic), and the whole backward pass and optimizer step of training")
-SHARE_GROUPS = {"share_conv": "conv", "share_bn": "BN", "share_relu": "ReLU", "share_cat": "concatenation",
-                "share_other": "other"}
+FLOPS_COUNT = (
+    "`reslab.summary.count_flops`: torch.utils.flop_counter over one forward pass of one 32x32 image, "
+    "multiply-add = 2, counting convolutions and matrix multiplications (the classifier) only"
+)
+FLOPS_LEAVE_OUT = (
+    "BatchNorm, ReLU, pooling, the residual additions and the concatenations (copies: no arithmetic, "
+    "but memory traffic), and the whole backward pass and optimizer step of training"
+)
+SHARE_GROUPS = {
+    "share_conv": "conv",
+    "share_bn": "BN",
+    "share_relu": "ReLU",
+    "share_cat": "concatenation",
+    "share_other": "other",
+}
 
 
 def where_measured(cost: pd.DataFrame | None) -> str:
@@ -227,12 +283,19 @@ def speed_words(s: tuple[float, float, float, str], what: str) -> str:
         return f"{r:.1f}x faster {what}"
     if v == "no practical difference":
         return f"as fast {what} ({r:.2f}x, within {SPEED_RATIO - 1:.0%} in every repeat)"
-    return f"{r:.2f}x the speed {what} ([{lo:.2f}, {hi:.2f}] over repeats: not decided by the {SPEED_RATIO - 1:.0%} rule)"
+    return (
+        f"{r:.2f}x the speed {what} ([{lo:.2f}, {hi:.2f}] over repeats: not decided by the {SPEED_RATIO - 1:.0%} rule)"
+    )
 
 
 def memory_words(m: float, v: str) -> str:
-    return (f"about the same peak memory ({m:.2f}x)" if v == "no practical difference" else
-            f"{m:.1f}x the peak memory" if m >= 1 else f"{m:.2f}x the peak memory")
+    return (
+        f"about the same peak memory ({m:.2f}x)"
+        if v == "no practical difference"
+        else f"{m:.1f}x the peak memory"
+        if m >= 1
+        else f"{m:.2f}x the peak memory"
+    )
 
 
 def measured_clause(cost: pd.DataFrame | None, agg: pd.DataFrame, a: str, b: str) -> str:
@@ -240,9 +303,14 @@ def measured_clause(cost: pd.DataFrame | None, agg: pd.DataFrame, a: str, b: str
     (training images/s per interleaved repeat) and the peak training-step memory."""
     s = speed(cost, a, b, "train_images_per_s")
     m, mv = memory(agg, a, b) if cost is not None and "peak_memory_bytes" in agg else (math.nan, "not measured")
-    parts = ([speed_words(s, "to train")] if s[3] != "not measured" else []) + \
-            ([memory_words(m, mv)] if mv != "not measured" else [])
-    return f"{where_measured(cost)} {' and '.join(parts)}" if parts else "speed and memory not measured (run `reslab-cost`)"
+    parts = ([speed_words(s, "to train")] if s[3] != "not measured" else []) + (
+        [memory_words(m, mv)] if mv != "not measured" else []
+    )
+    return (
+        f"{where_measured(cost)} {' and '.join(parts)}"
+        if parts
+        else "speed and memory not measured (run `reslab-cost`)"
+    )
 
 
 def shares_text(agg: pd.DataFrame, label: str) -> str | None:
@@ -265,21 +333,34 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
     lines = []
     a2 = _find(fams, "A2")
     if a2 is None:
-        lines.append(f"- _A2 needs {RESNET} and {DENSENET} at two budgets; this study has "
-                     f"{', '.join(sorted(set(agg.label))) or 'no nets'}: claim (a) is not tested._")
+        lines.append(
+            f"- _A2 needs {RESNET} and {DENSENET} at two budgets; this study has "
+            f"{', '.join(sorted(set(agg.label))) or 'no nets'}: claim (a) is not tested._"
+        )
         overall = "not tested"
     else:
         d, r = a2.better, a2.worse
         fd, fr = _flops(agg, d), _flops(agg, r)
         pd_, pr = int(agg.set_index("label").params[d]), int(agg.set_index("label").params[r])
         counts = f"{pd_ / pr:.2f}x the parameters, {fd / fr:.2f}x the FLOPs"
-        lines.append(skeleton.verdict_line(a2, f"**A2, fewer weights** ({pd_:,} vs {pr:,} parameters)", {
-            "supported": "better with fewer weights", "no practical difference": "as good, not better, with fewer weights",
-            "contradicted": "worse with fewer weights", "inconclusive": "open"}))
+        lines.append(
+            skeleton.verdict_line(
+                a2,
+                f"**A2, fewer weights** ({pd_:,} vs {pr:,} parameters)",
+                {
+                    "supported": "better with fewer weights",
+                    "no practical difference": "as good, not better, with fewer weights",
+                    "contradicted": "worse with fewer weights",
+                    "inconclusive": "open",
+                },
+            )
+        )
         less = fd < fr
-        lines.append(f"- **Less computation, as counted** ({FLOPS_COUNT}): {d} {fd:,} vs {r} {fr:,} "
-                     f"(ratio {fd / fr:.2f}) → {'fewer' if less else 'not fewer'} counted FLOPs. Not counted: "
-                     f"{FLOPS_LEAVE_OUT}.")
+        lines.append(
+            f"- **Less computation, as counted** ({FLOPS_COUNT}): {d} {fd:,} vs {r} {fr:,} "
+            f"(ratio {fd / fr:.2f}) → {'fewer' if less else 'not fewer'} counted FLOPs. Not counted: "
+            f"{FLOPS_LEAVE_OUT}."
+        )
         st = speed(cost, d, r, "train_images_per_s")
         si = speed(cost, d, r, "infer_images_per_s")
         m, mv = memory(agg, d, r) if cost is not None and "peak_memory_bytes" in agg else (math.nan, "not measured")
@@ -291,21 +372,27 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
                 got.append(f"inference images/s {si[0]:.2f} [{si[1]:.2f}, {si[2]:.2f}] → {si[3]}")
             if mv != "not measured":
                 got.append(f"peak training-step memory {m:.2f} → {mv}")
-            lines.append(f"- **Measured {where_measured(cost)}** (reported beside the counts; the plan's rule decides "
-                         f"on the counts), {d} / {r}: " + "; ".join(got) + ".")
+            lines.append(
+                f"- **Measured {where_measured(cost)}** (reported beside the counts; the plan's rule decides "
+                f"on the counts), {d} / {r}: " + "; ".join(got) + "."
+            )
         sd_, sr = shares_text(agg, d), shares_text(agg, r)
         if sd_ and sr:
-            lines.append(f"- **Where a training step's time goes** (torch.profiler, self time of every operator, "
-                         f"{where_measured(cost)}): {d}: {sd_}; {r}: {sr}. BN, ReLU and concatenation are what the "
-                         "FLOP count leaves out.")
+            lines.append(
+                f"- **Where a training step's time goes** (torch.profiler, self time of every operator, "
+                f"{where_measured(cost)}): {d}: {sd_}; {r}: {sr}. BN, ReLU and concatenation are what the "
+                "FLOP count leaves out."
+            )
         if not less:
             counted = f"contradicted: DenseNet-BC with fewer weights needs more conv-FLOPs ({fd / fr:.2f}x)"
         else:
-            counted = {"supported": f"supported on parameter and conv-FLOP counts ({counts})",
-                       "no practical difference": f"partly supported on parameter and conv-FLOP counts: as good as "
-                                                  f"ResNet with fewer weights and fewer conv-FLOPs ({counts}), not better",
-                       "contradicted": "contradicted: worse than ResNet",
-                       "inconclusive": f"inconclusive on accuracy; fewer parameters and conv-FLOPs ({counts})"}[a2.verdict]
+            counted = {
+                "supported": f"supported on parameter and conv-FLOP counts ({counts})",
+                "no practical difference": f"partly supported on parameter and conv-FLOP counts: as good as "
+                f"ResNet with fewer weights and fewer conv-FLOPs ({counts}), not better",
+                "contradicted": "contradicted: worse than ResNet",
+                "inconclusive": f"inconclusive on accuracy; fewer parameters and conv-FLOPs ({counts})",
+            }[a2.verdict]
         overall = f"{counted}; {measured_clause(cost, agg, d, r)}"
     lines.append(f"- **Claim (a) → {overall}.**")
     eq = []
@@ -314,8 +401,10 @@ def claim_a(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
         if c is None:
             continue
         fd, fr = _flops(agg, c.better), _flops(agg, c.worse)
-        eq.append(skeleton.verdict_line(c, f"A1 at {b}, equal weights") +
-                  f" FLOPs {c.better} / {c.worse}: {fd / fr:.2f} ({'fewer' if fd < fr else 'more'} counted FLOPs).")
+        eq.append(
+            skeleton.verdict_line(c, f"A1 at {b}, equal weights")
+            + f" FLOPs {c.better} / {c.worse}: {fd / fr:.2f} ({'fewer' if fd < fr else 'more'} counted FLOPs)."
+        )
     if eq:
         lines += ["", "At equal weights (the study's matched budgets; same Holm family):", *eq]
     return lines
@@ -341,23 +430,39 @@ def claim_b(fams: dict, agg: pd.DataFrame, cost: pd.DataFrame | None) -> list[st
         outcome = "contradicted" if False in parts else "supported" if all(p is True for p in parts) else "inconclusive"
         outcomes.append(outcome)
         fl = _flops(agg, v) / _flops(agg, d)
-        lines += [f"- **At {b}:**",
-                  "  " + skeleton.verdict_line(c, "accuracy kept", AS_GOOD),
-                  f"  - faster: inference images/s {v} / {d} = " + (f"{si[0]:.2f} [{si[1]:.2f}, {si[2]:.2f}] over "
-                  f"repeats → **{si[3]}**; training {st[0]:.2f} [{st[1]:.2f}, {st[2]:.2f}] → {st[3]}" if si[3] !=
-                  "not measured" else "**not measured** (run `reslab-cost`)") + ".",
-                  f"  - lighter: peak training-step memory {v} / {d} = " + (f"{mr:.2f} → **{mv}**" if mv !=
-                  "not measured" else "**not measured**") + f"; forward FLOPs {v} / {d} = {fl:.2f}.",
-                  f"  - at {b} → **{outcome}**."]
+        lines += [
+            f"- **At {b}:**",
+            "  " + skeleton.verdict_line(c, "accuracy kept", AS_GOOD),
+            f"  - faster: inference images/s {v} / {d} = "
+            + (
+                f"{si[0]:.2f} [{si[1]:.2f}, {si[2]:.2f}] over "
+                f"repeats → **{si[3]}**; training {st[0]:.2f} [{st[1]:.2f}, {st[2]:.2f}] → {st[3]}"
+                if si[3] != "not measured"
+                else "**not measured** (run `reslab-cost`)"
+            )
+            + ".",
+            f"  - lighter: peak training-step memory {v} / {d} = "
+            + (f"{mr:.2f} → **{mv}**" if mv != "not measured" else "**not measured**")
+            + f"; forward FLOPs {v} / {d} = {fl:.2f}.",
+            f"  - at {b} → **{outcome}**.",
+        ]
     if not outcomes:
-        return [f"- _B1 needs {VOVNET} and {DENSENET} at the same budget; not in this study: claim (b) is not tested._",
-                "- **Claim (b) → not tested.**"]
-    overall = ("contradicted" if "contradicted" in outcomes else "supported" if set(outcomes) == {"supported"}
-               else "inconclusive")
+        return [
+            f"- _B1 needs {VOVNET} and {DENSENET} at the same budget; not in this study: claim (b) is not tested._",
+            "- **Claim (b) → not tested.**",
+        ]
+    overall = (
+        "contradicted"
+        if "contradicted" in outcomes
+        else "supported"
+        if set(outcomes) == {"supported"}
+        else "inconclusive"
+    )
     return lines + [f"- **Claim (b) → {overall}** (over {len(outcomes)} budget(s))."]
 
 
 # Published numbers.
+
 
 def _published_params(note: str) -> str | None:
     """'0.8M' from a published row's note such as 'C10+ (augmented); params 0.8M'."""
@@ -372,8 +477,14 @@ def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) ->
     """Every DenseNet row of shared/reference/published.csv (Huang et al. 2017, Table 2), and the ResNet rows at
     our ResNets' depths, each beside our net of the same family and size (parameters within the budget
     tolerance; for ResNet the same depth), if the study has one."""
-    rows = pub[(pub.source == "Huang2017-DenseNet") | ((pub.source == "He2016-ResNet") & (pub.model == RESNET)
-                                                       & pub.depth.isin({str(d) for d in agg[agg.family == RESNET].depth}))]
+    rows = pub[
+        (pub.source == "Huang2017-DenseNet")
+        | (
+            (pub.source == "He2016-ResNet")
+            & (pub.model == RESNET)
+            & pub.depth.isin({str(d) for d in agg[agg.family == RESNET].depth})
+        )
+    ]
     rows = rows[(rows.metric == "test_error_pct") & (rows.dataset == "CIFAR-10")]
     out = []
     for _, p in rows.iterrows():
@@ -384,22 +495,32 @@ def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) ->
         else:
             ours = ours[(ours.params / parse_budget(size) - 1).abs() <= TOLERANCE]
         mine = ours.iloc[0] if len(ours) else None
-        reasons = [f"published depth {p.depth}, ours {mine.depth}"] if mine is not None and str(mine.depth) != p.depth else []
+        reasons = (
+            [f"published depth {p.depth}, ours {mine.depth}"] if mine is not None and str(mine.depth) != p.depth else []
+        )
         reasons += [why_not] if why_not else []
-        out.append({"published net": f"{p.model}-{p.depth} ({p.variant})", "source": published.cite(p),
-                    "published test err %": p.value, "published params": size or "-",
-                    "our net": mine.label if mine is not None else "- (none of this size in the study)",
-                    "our params": f"{mine.params:,}" if mine is not None else "-",
-                    "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
-                    if mine is not None else "-",
-                    "comparable?": "-" if mine is None else ("no: " + "; ".join(reasons)) if reasons else "yes"})
+        out.append(
+            {
+                "published net": f"{p.model}-{p.depth} ({p.variant})",
+                "source": published.cite(p),
+                "published test err %": p.value,
+                "published params": size or "-",
+                "our net": mine.label if mine is not None else "- (none of this size in the study)",
+                "our params": f"{mine.params:,}" if mine is not None else "-",
+                "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
+                if mine is not None
+                else "-",
+                "comparable?": "-" if mine is None else ("no: " + "; ".join(reasons)) if reasons else "yes",
+            }
+        )
     return pd.DataFrame(out)
 
 
 # Sections.
 
+
 def _mib(v) -> str:
-    return f"{v / 2 ** 20:.0f}" if v is not None and np.isfinite(v) else "-"
+    return f"{v / 2**20:.0f}" if v is not None and np.isfinite(v) else "-"
 
 
 def _ips(med, lo, hi) -> str:
@@ -412,38 +533,59 @@ def _shares(r) -> str:
 
 
 def results_table(agg: pd.DataFrame) -> pd.DataFrame:
-    shares = ({"train step time % (conv / BN / ReLU / concat / other)": [_shares(r) for _, r in agg.iterrows()]}
-              if set(SHARE_GROUPS) <= set(agg.columns) and agg[list(SHARE_GROUPS)].notna().any().any() else {})
-    return pd.DataFrame({
-        "family": agg.family, "budget": agg.budget, "net": agg.label, "params": agg.params.map("{:,}".format),
-        "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
-        "train img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.train_ips, agg.train_ips_min, agg.train_ips_max)],
-        "infer img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.infer_ips, agg.infer_ips_min, agg.infer_ips_max)],
-        "peak step memory (MiB)": agg.peak_memory_bytes.map(_mib), **shares,
-        "train err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)],
-        "test err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)],
-        "seeds": agg.n_seeds, "diverged": agg.diverged})
+    shares = (
+        {"train step time % (conv / BN / ReLU / concat / other)": [_shares(r) for _, r in agg.iterrows()]}
+        if set(SHARE_GROUPS) <= set(agg.columns) and agg[list(SHARE_GROUPS)].notna().any().any()
+        else {}
+    )
+    return pd.DataFrame(
+        {
+            "family": agg.family,
+            "budget": agg.budget,
+            "net": agg.label,
+            "params": agg.params.map("{:,}".format),
+            "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
+            "train img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.train_ips, agg.train_ips_min, agg.train_ips_max)],
+            "infer img/s": [_ips(m, lo, hi) for m, lo, hi in zip(agg.infer_ips, agg.infer_ips_min, agg.infer_ips_max)],
+            "peak step memory (MiB)": agg.peak_memory_bytes.map(_mib),
+            **shares,
+            "train err % (mean ± sd)": [
+                pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)
+            ],
+            "test err % (mean ± sd)": [
+                pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)
+            ],
+            "seeds": agg.n_seeds,
+            "diverged": agg.diverged,
+        }
+    )
 
 
 def cost_note(cost: pd.DataFrame | None, study: str, profile: str) -> str:
     if cost is None or cost.empty:
-        return (f"_Throughput and memory not measured yet: `reslab-cost study={study} profile={profile}` (part of "
-                f"`make sweep-block`) writes `runs/{study}/{profile}/cost.csv` after the training sweep._")
+        return (
+            f"_Throughput and memory not measured yet: `reslab-cost study={study} profile={profile}` (part of "
+            f"`make sweep-block`) writes `runs/{study}/{profile}/cost.csv` after the training sweep._"
+        )
     r = cost.iloc[0]
     method = "; ".join(sorted(set(cost.memory_method.dropna())))
-    return (f"Cost measured by `reslab-cost` on {r.device} (torch {r.torch}, {int(r.threads)} threads, precision "
-            f"{r.precision}, channels_last {r.channels_last}), one net at a time after the training sweep: images/s at "
-            f"batch {int(r.batch_size)} over {int(r.timed_steps)} timed steps after {int(r.warmup_steps)} warm-up steps, "
-            f"median [min, max] over {int(cost.repeat.nunique())} interleaved repeats; peak step memory at batch "
-            f"{int(r.memory_batch)}: {method}. FLOPs: {FLOPS_COUNT}; not counted: {FLOPS_LEAVE_OUT}."
-            + (f" Train step time %: one net's training step at batch {int(r.batch_size)} ({int(r.profiled_steps)} "
-               f"step(s) after the timed ones) under torch.profiler, the self time of every operator grouped by its "
-               "nearest named ancestor: convolutions (forward and backward), BatchNorm, ReLU (clamp_min and "
-               "threshold_backward on a CPU), concatenation (aten::cat and its backward), everything else "
-               "(residual additions, pooling, the classifier, the optimizer step)."
-               if "share_conv" in cost and cost.share_conv.notna().any() else
-               " Where a step's time goes (conv vs BN/ReLU/concatenation) was not measured: `reslab-cost` with "
-               "`cost.profiled_steps` > 0 on a CPU adds it."))
+    return (
+        f"Cost measured by `reslab-cost` on {r.device} (torch {r.torch}, {int(r.threads)} threads, precision "
+        f"{r.precision}, channels_last {r.channels_last}), one net at a time after the training sweep: images/s at "
+        f"batch {int(r.batch_size)} over {int(r.timed_steps)} timed steps after {int(r.warmup_steps)} warm-up steps, "
+        f"median [min, max] over {int(cost.repeat.nunique())} interleaved repeats; peak step memory at batch "
+        f"{int(r.memory_batch)}: {method}. FLOPs: {FLOPS_COUNT}; not counted: {FLOPS_LEAVE_OUT}."
+        + (
+            f" Train step time %: one net's training step at batch {int(r.batch_size)} ({int(r.profiled_steps)} "
+            f"step(s) after the timed ones) under torch.profiler, the self time of every operator grouped by its "
+            "nearest named ancestor: convolutions (forward and backward), BatchNorm, ReLU (clamp_min and "
+            "threshold_backward on a CPU), concatenation (aten::cat and its backward), everything else "
+            "(residual additions, pooling, the classifier, the optimizer step)."
+            if "share_conv" in cost and cost.share_conv.notna().any()
+            else " Where a step's time goes (conv vs BN/ReLU/concatenation) was not measured: `reslab-cost` with "
+            "`cost.profiled_steps` > 0 on a CPU adds it."
+        )
+    )
 
 
 def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
@@ -458,9 +600,13 @@ def signal_lines(df: pd.DataFrame, out: Path) -> list[str]:
     if not upd.empty:
         upd["family"] = upd.label.map(fam)  # one panel per block type, one line per depth (= per budget)
     lines, _ = flow.training_signal_section(sig_rows, upd, out)
-    return ["Block outputs are what each family stacks: residual blocks; dense layers and transitions; OSA modules "
-            "and the max-pools between stages. The ratio compares the stem's output with the last block's, so it "
-            "reads every family the same way.", "", *lines]
+    return [
+        "Block outputs are what each family stacks: residual blocks; dense layers and transitions; OSA modules "
+        "and the max-pools between stages. The ratio compares the stem's output with the last block's, so it "
+        "reads every family the same way.",
+        "",
+        *lines,
+    ]
 
 
 def styles(agg: pd.DataFrame) -> tuple[dict, dict]:
@@ -473,8 +619,11 @@ def styles(agg: pd.DataFrame) -> tuple[dict, dict]:
 
 def curve_panels(agg: pd.DataFrame) -> dict[str, list[str]]:
     """The learning-curve panels: one per budget, the nets off every budget last."""
-    return {f"budget {b}": list(agg[agg.budget == b].label) for b in budgets_of(agg) + [OFF_BUDGET]
-            if (agg.budget == b).any()}
+    return {
+        f"budget {b}": list(agg[agg.budget == b].label)
+        for b in budgets_of(agg) + [OFF_BUDGET]
+        if (agg.budget == b).any()
+    }
 
 
 ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml; experiments/block.md, "Two arms"
@@ -492,8 +641,13 @@ def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
     for arm, name in ARMS.items() if study == "block" else ():
         nets = str(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params.block).split(",")
         done = [n for n in nets if n in have]
-        state = ("run" if len(done) == len(nets) else f"{len(done)} of its {len(nets)} nets run" if done
-                 else "**not run**: the contrasts that need its nets are not tested")
+        state = (
+            "run"
+            if len(done) == len(nets)
+            else f"{len(done)} of its {len(nets)} nets run"
+            if done
+            else "**not run**: the contrasts that need its nets are not tested"
+        )
         lines.append(f"- {arm} arm (`experiment={name}`, {len(nets)} nets: {', '.join(nets)}): {state}.")
     lines += skeleton.sweep_lines(df)
     return lines
@@ -504,9 +658,11 @@ def followup_lines(reports: Path, study: str) -> list[str]:
     amendment of 2026-11-30: claim (a) on fresh seeds, analysed alone, so its verdicts live in their own report)."""
     if study != "block" or not (reports / FOLLOWUP / "README.md").is_file():
         return []
-    return [f"- Follow-up of claim (a) (`experiment={FOLLOWUP}`, fresh seeds, analysed alone as the plan's amendment "
-            f"of 2026-11-30 fixes): its verdicts are in [reports/{FOLLOWUP}](../{FOLLOWUP}/README.md); the verdicts "
-            "below are this study's seeds only."]
+    return [
+        f"- Follow-up of claim (a) (`experiment={FOLLOWUP}`, fresh seeds, analysed alone as the plan's amendment "
+        f"of 2026-11-30 fixes): its verdicts are in [reports/{FOLLOWUP}](../{FOLLOWUP}/README.md); the verdicts "
+        "below are this study's seeds only."
+    ]
 
 
 FOLLOWUP = "block-followup"
@@ -519,80 +675,164 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
     cost = load_cost(runs, study, profile)
     agg = aggregate(df).merge(cost_summary(cost), on="label", how="left")
     fams = contrasts(df, agg)
-    skeleton.write_csv(df, out / "runs.csv", ["label", "family", "budget", "depth", "seed", "status", "train_error",
-                                              "test_error", "train_loss", "test_loss", "steps", "params", "flops",
-                                              "wall_seconds", "images_per_second", "git_commit", "numerics", "key"])
+    skeleton.write_csv(
+        df,
+        out / "runs.csv",
+        [
+            "label",
+            "family",
+            "budget",
+            "depth",
+            "seed",
+            "status",
+            "train_error",
+            "test_error",
+            "train_loss",
+            "test_loss",
+            "steps",
+            "params",
+            "flops",
+            "wall_seconds",
+            "images_per_second",
+            "git_commit",
+            "numerics",
+            "key",
+        ],
+    )
     skeleton.write_csv(agg, out / "results.csv")
     skeleton.write_csv(skeleton.contrasts_frame(fams["claims"] + fams["per-block"]), out / "contrasts.csv")
     skeleton.write_csv(skeleton.mcnemar_frame(fams["claims"] + fams["per-block"]), out / "mcnemar.csv")
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
 
-    plots.paired_differences(fams, out / "paired_differences.png", paired.PRACTICAL_PP,
-                             f"profile {profile}: every contrast as tested, paired over seeds")
+    plots.paired_differences(
+        fams,
+        out / "paired_differences.png",
+        paired.PRACTICAL_PP,
+        f"profile {profile}: every contrast as tested, paired over seeds",
+    )
     colors, markers = styles(agg)
     fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
-    plots.pareto(agg, [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
-                 fronts, colors, markers, out / "pareto.png", f"profile {profile}: test error against size and speed")
+    plots.pareto(
+        agg,
+        [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
+        fronts,
+        colors,
+        markers,
+        out / "pareto.png",
+        f"profile {profile}: test error against size and speed",
+    )
     curves = load_csvs(df, "curves.csv")
     if not curves.empty:
         label_colors = {l: colors[f] for l, f in zip(agg.label, agg.family)}
         panels = curve_panels(agg)
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
-        plots.variant_curves(curves, panels, label_colors, out / "curves.png", drops,
-                             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
+        plots.variant_curves(
+            curves,
+            panels,
+            label_colors,
+            out / "curves.png",
+            drops,
+            f"profile {profile}: curve-probe error, mean over seeds (band: min-max)",
+        )
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     steps = int(df.steps_planned.max())
     mcn = skeleton.mcnemar_lines(fams["claims"] + fams["per-block"])
 
     lines = [
-        *skeleton.header("Residual block vs DenseNet vs VoVNet at matched parameter budgets", df, study, PLAN,
-                         skeleton.cpu_banner(profile, f"Every net trains for {steps} iterations with one recipe; compare "
-                                                      "the blocks with each other at equal budgets, not with the papers' "
-                                                      "numbers, and read the speeds as this device's.")),
-        "## Design as run", "", *arm_lines(df, study), *followup_lines(Path(reports), study), "",
-        "## Verdicts (computed by the decision rule)", "",
-        skeleton.rule_text("Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
-                           f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
-                           f"peak step memory at most {MEMORY_RATIO:.0%} of the other's); parameters and FLOPs are "
-                           "exact counts, the FLOPs of convolutions and matrix products only (see the cost note)."), "",
-        '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"', "",
-        *claim_a(fams, agg, cost), "",
-        '### Claim (b): "VoVNet keeps DenseNet\'s strengths while being faster and lighter"', "",
-        *claim_b(fams, agg, cost), "",
-        skeleton.design_line(fams), "",
-        "### Every block against its reference (per-block family, Holm)", "",
+        *skeleton.header(
+            "Residual block vs DenseNet vs VoVNet at matched parameter budgets",
+            df,
+            study,
+            PLAN,
+            skeleton.cpu_banner(
+                profile,
+                f"Every net trains for {steps} iterations with one recipe; compare "
+                "the blocks with each other at equal budgets, not with the papers' "
+                "numbers, and read the speeds as this device's.",
+            ),
+        ),
+        "## Design as run",
+        "",
+        *arm_lines(df, study),
+        *followup_lines(Path(reports), study),
+        "",
+        "## Verdicts (computed by the decision rule)",
+        "",
+        skeleton.rule_text(
+            "Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
+            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
+            f"peak step memory at most {MEMORY_RATIO:.0%} of the other's); parameters and FLOPs are "
+            "exact counts, the FLOPs of convolutions and matrix products only (see the cost note)."
+        ),
+        "",
+        '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"',
+        "",
+        *claim_a(fams, agg, cost),
+        "",
+        '### Claim (b): "VoVNet keeps DenseNet\'s strengths while being faster and lighter"',
+        "",
+        *claim_b(fams, agg, cost),
+        "",
+        skeleton.design_line(fams),
+        "",
+        "### Every block against its reference (per-block family, Holm)",
+        "",
         "Pre-activation and bottleneck blocks against the post-activation basic block; VoVNetV2 against VoVNet and "
-        "against DenseNet-BC.", "",
-        markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._", "",
-        "![paired differences](paired_differences.png)", "",
-        plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"), "",
+        "against DenseNet-BC.",
+        "",
+        markdown.table(skeleton.contrast_table(fams["per-block"])) if fams["per-block"] else "_No contrasts._",
+        "",
+        "![paired differences](paired_differences.png)",
+        "",
+        plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"),
+        "",
         *(["### McNemar per seed (secondary, both families)", "", *mcn, ""] if mcn else []),
-        "## Results per net", "",
-        f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as {skeleton.CHANCE:.0f}% "
+        "## Results per net",
+        "",
+        f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as "
+        f"{skeleton.CHANCE:.0f}% "
         "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "
-        "error: the evaluation set after training.", "", cost_note(cost, study, profile), "",
-        markdown.table(results_table(agg)), "",
-        "![Pareto plot](pareto.png)", "",
+        "error: the evaluation set after training.",
+        "",
+        cost_note(cost, study, profile),
+        "",
+        markdown.table(results_table(agg)),
+        "",
+        "![Pareto plot](pareto.png)",
+        "",
         "_How to read: every net a point (mean test error over seeds, bar ± sd), colour = block family, marker = "
         "budget; left against parameters, right against measured training images/s; ringed and joined: the Pareto "
-        "front, nets no other net beats on both axes (fewer parameters or more images/s, and lower error)._", "",
+        "front, nets no other net beats on both axes (fewer parameters or more images/s, and lower error)._",
+        "",
         f"- Pareto front, error vs parameters: {', '.join(fronts['params']) or '-'}.",
         f"- Pareto front, error vs training throughput: {', '.join(fronts['train_ips']) or 'throughput not measured'}.",
         "",
     ]
     if not curves.empty:
-        lines += ["## Learning curves", "", "![learning curves](curves.png)", "",
-                  "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
-                  "iterations, mean over seeds with a min-max band; one panel per budget, one colour per family; the "
-                  "dotted line is the lr drop._", ""]
+        lines += [
+            "## Learning curves",
+            "",
+            "![learning curves](curves.png)",
+            "",
+            "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
+            "iterations, mean over seeds with a min-max band; one panel per budget, one colour per family; the "
+            "dotted line is the lr drop._",
+            "",
+        ]
     lines += [
-        "## Gradient flow per block", "", *signal_lines(df, out), "",
-        "## Ours vs published (DenseNet, and ResNet at our depths)", "",
+        "## Gradient flow per block",
+        "",
+        *signal_lines(df, out),
+        "",
+        "## Ours vs published (DenseNet, and ResNet at our depths)",
+        "",
         "Rows from `shared/reference/published.csv` (copied to `src/reslab/report/published.csv`), the source in every "
-        "row. " + (f"No delta is computed: {why_not}." if why_not else "Like-for-like: paper profile, official data."), "",
-        markdown.table(published_rows(agg, pub, why_not)), "",
+        "row. " + (f"No delta is computed: {why_not}." if why_not else "Like-for-like: paper profile, official data."),
+        "",
+        markdown.table(published_rows(agg, pub, why_not)),
+        "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
         "McNemar per seed: [mcnemar.csv](mcnemar.csv); per-net aggregates with cost: [results.csv](results.csv)"
         + ("; cost per repeat: [cost.csv](cost.csv)" if cost is not None else "")

@@ -24,11 +24,12 @@ from reslab.report.stats import mean_std, pm
 VARY = ("profile.max_steps", "profile.decay.shape")  # what the rungs of one study differ in, on purpose
 METRICS = {"test_error": "test error", "train_error": "training error (eval mode, fixed training images)"}
 TARGETS = (60.0, 50.0, 40.0, 30.0)  # training-error targets (%) for "budget to reach"
-OPTIONS = {"control": None}         # reslab-report budget control=<profile of the step-decay control>
-ZERO_INIT = "zero-init"             # the initialisation control's variant (experiments/budget.md, arm 5)
+OPTIONS = {"control": None}  # reslab-report budget control=<profile of the step-decay control>
+ZERO_INIT = "zero-init"  # the initialisation control's variant (experiments/budget.md, arm 5)
 
 
 # Compute.
+
 
 def run_rows(results: pd.DataFrame) -> pd.DataFrame:
     """One row per run (runs.csv). `train_error` is the eval-mode error on the fixed training images of the budget
@@ -43,16 +44,30 @@ def run_rows(results: pd.DataFrame) -> pd.DataFrame:
         # contrast of the standard nets leaves it out and its own contrasts find it by name.
         variant = r.get("variant") if isinstance(r.get("variant"), dict) else {}
         family = ZERO_INIT if variant.get("name") == ZERO_INIT else r.family
-        rows.append({
-            "label": r.label, "family": family, "depth": int(r.depth), "net": f"{family}-{int(r.depth)}",
-            "steps": int(r.steps_planned), "images": int(r.steps_planned) * int(r.batch_size),
-            "decay_shape": (decay or {}).get("shape", "step"), "seed": int(r.seed), "status": r.status,
-            "train_error": float(train) if train is not None and train == train else float(r.train_error),
-            "test_error": float(r.test_error), "test_loss": float(r.test_loss),
-            "started_at": start, "trained_steps": int(r.steps_planned) - start,
-            "wall_seconds": round(float(r.wall_seconds), 1), "params": int(r.params), "flops": int(r.flops),
-            "git_commit": r.git_commit, "numerics": r.numerics, "key": r.key,
-        })
+        rows.append(
+            {
+                "label": r.label,
+                "family": family,
+                "depth": int(r.depth),
+                "net": f"{family}-{int(r.depth)}",
+                "steps": int(r.steps_planned),
+                "images": int(r.steps_planned) * int(r.batch_size),
+                "decay_shape": (decay or {}).get("shape", "step"),
+                "seed": int(r.seed),
+                "status": r.status,
+                "train_error": float(train) if train is not None and train == train else float(r.train_error),
+                "test_error": float(r.test_error),
+                "test_loss": float(r.test_loss),
+                "started_at": start,
+                "trained_steps": int(r.steps_planned) - start,
+                "wall_seconds": round(float(r.wall_seconds), 1),
+                "params": int(r.params),
+                "flops": int(r.flops),
+                "git_commit": r.git_commit,
+                "numerics": r.numerics,
+                "key": r.key,
+            }
+        )
     return pd.DataFrame(rows).sort_values(["family", "depth", "decay_shape", "steps", "seed"]).reset_index(drop=True)
 
 
@@ -62,9 +77,21 @@ def cells(runs: pd.DataFrame) -> pd.DataFrame:
     for (net, shape, steps), g in runs.groupby(["net", "decay_shape", "steps"]):
         tr, tr_sd, n = mean_std(g.train_error)
         te, te_sd, _ = mean_std(g.test_error)
-        out.append({"net": net, "family": g.family.iloc[0], "depth": int(g.depth.iloc[0]), "decay_shape": shape,
-                    "steps": int(steps), "images": int(g.images.iloc[0]), "n_seeds": n,
-                    "train_error_mean": tr, "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd})
+        out.append(
+            {
+                "net": net,
+                "family": g.family.iloc[0],
+                "depth": int(g.depth.iloc[0]),
+                "decay_shape": shape,
+                "steps": int(steps),
+                "images": int(g.images.iloc[0]),
+                "n_seeds": n,
+                "train_error_mean": tr,
+                "train_error_std": tr_sd,
+                "test_error_mean": te,
+                "test_error_std": te_sd,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -89,8 +116,14 @@ def ladder_saving(runs: pd.DataFrame) -> dict | None:
     rate = per_step_seconds(lad)
     spent = float(lad.wall_seconds.sum())
     alone = float(sum(rate[n] * s for n, s in zip(lad.net, lad.steps)))
-    return {"runs": len(lad), "steps": int(lad.trained_steps.sum()), "steps_alone": int(lad.steps.sum()),
-            "spent_s": spent, "alone_s": alone, "saving": 1 - spent / alone if alone else math.nan}
+    return {
+        "runs": len(lad),
+        "steps": int(lad.trained_steps.sum()),
+        "steps_alone": int(lad.steps.sum()),
+        "spent_s": spent,
+        "alone_s": alone,
+        "saving": 1 - spent / alone if alone else math.nan,
+    }
 
 
 def reach(runs: pd.DataFrame, net: str, target: float, shape: str = "linear") -> dict[int, float]:
@@ -115,6 +148,7 @@ def reach(runs: pd.DataFrame, net: str, target: float, shape: str = "linear") ->
 
 # Figure.
 
+
 def error_vs_budget(runs: pd.DataFrame, path: Path, crossover: float | None, title: str) -> Path:
     """Error against budget (log x), one line per net (mean over seeds, band min-max), the crossover marked."""
     from reslab.report import plots
@@ -127,8 +161,15 @@ def error_vs_budget(runs: pd.DataFrame, path: Path, crossover: float | None, tit
         for (net, shape), g in d.groupby(["net", "decay_shape"]):
             s = g.groupby("steps")[metric].agg(["mean", "min", "max"])
             style = "--" if net.startswith("plain") else "-"
-            ax.plot(s.index, s["mean"], style, marker="o", color=colors[net],
-                    label=net + ("" if shape == "linear" else f" ({shape} decay)"), alpha=1 if shape == "linear" else .5)
+            ax.plot(
+                s.index,
+                s["mean"],
+                style,
+                marker="o",
+                color=colors[net],
+                label=net + ("" if shape == "linear" else f" ({shape} decay)"),
+                alpha=1 if shape == "linear" else 0.5,
+            )
             ax.fill_between(s.index, s["min"], s["max"], color=colors[net], alpha=0.15)
         if crossover:
             ax.axvline(crossover, color="k", ls=":", lw=1)
@@ -142,6 +183,7 @@ def error_vs_budget(runs: pd.DataFrame, path: Path, crossover: float | None, tit
 
 
 # Sections.
+
 
 def contrast_table(cs: list[paired.Paired]) -> pd.DataFrame:
     """The shared contrast table with the budget each row is at."""
@@ -165,15 +207,29 @@ def cells_section(runs: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
         spikes.setdefault(r.net, []).append(blew)
     rows = []
     for _, c in cells(runs).iterrows():
-        rows.append({"net": c.net, "decay": c.decay_shape, "budget (steps)": f"{c.steps:,}",
-                     "images seen": f"{c.images:,}", "seeds": c.n_seeds,
-                     "train err % (eval mode)": pm(c.train_error_mean, c.train_error_std, c.n_seeds),
-                     "test err %": pm(c.test_error_mean, c.test_error_std, c.n_seeds),
-                     "first-window loss (trunks)": f"{np.nanmean(first[c.net]):.2f}" if c.net in first and not np.isnan(first[c.net]).all() else "-",
-                     "runs with a loss spike (trunks)": f"{sum(spikes[c.net])} of {len(spikes[c.net])}"
-                     if c.net in spikes else "-"})
-    return [f"± is the sd over seeds. A loss spike: a probe window's running training loss above {BLOWUP_LOSS:g} after "
-            "the first window (experiments/depth.md's rule).", "", markdown.table(pd.DataFrame(rows))]
+        rows.append(
+            {
+                "net": c.net,
+                "decay": c.decay_shape,
+                "budget (steps)": f"{c.steps:,}",
+                "images seen": f"{c.images:,}",
+                "seeds": c.n_seeds,
+                "train err % (eval mode)": pm(c.train_error_mean, c.train_error_std, c.n_seeds),
+                "test err %": pm(c.test_error_mean, c.test_error_std, c.n_seeds),
+                "first-window loss (trunks)": f"{np.nanmean(first[c.net]):.2f}"
+                if c.net in first and not np.isnan(first[c.net]).all()
+                else "-",
+                "runs with a loss spike (trunks)": f"{sum(spikes[c.net])} of {len(spikes[c.net])}"
+                if c.net in spikes
+                else "-",
+            }
+        )
+    return [
+        f"± is the sd over seeds. A loss spike: a probe window's running training loss above {BLOWUP_LOSS:g} after "
+        "the first window (experiments/depth.md's rule).",
+        "",
+        markdown.table(pd.DataFrame(rows)),
+    ]
 
 
 def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str], dict]:
@@ -193,12 +249,17 @@ def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str],
         t = budget_stats.gap_trend(lad, metric, deep, shallow)
         if t is not None:
             trend.decide_all([t])  # each metric's trend test is a family of its own
-            meaning = {"falls": "the gap shrinks as the budget grows (the deep net catches up)",
-                       "rises": "the gap grows as the budget grows", "flat": "the gap does not move with budget",
-                       "inconclusive": "no trend decided"}[t.verdict]
-            out.append(f"- Trend of g = error(ResNet-{deep}) − error(ResNet-{shallow}) over the budgets (seasonal "
-                       f"Kendall, seeds as blocks): tau {t.tau:+.2f}, p {skeleton.p_text(t.p)}, largest − smallest "
-                       f"budget {t.delta:+.2f} pp → **{t.verdict}**: {meaning}.")
+            meaning = {
+                "falls": "the gap shrinks as the budget grows (the deep net catches up)",
+                "rises": "the gap grows as the budget grows",
+                "flat": "the gap does not move with budget",
+                "inconclusive": "no trend decided",
+            }[t.verdict]
+            out.append(
+                f"- Trend of g = error(ResNet-{deep}) − error(ResNet-{shallow}) over the budgets (seasonal "
+                f"Kendall, seeds as blocks): tau {t.tau:+.2f}, p {skeleton.p_text(t.p)}, largest − smallest "
+                f"budget {t.delta:+.2f} pp → **{t.verdict}**: {meaning}."
+            )
         x = budget_stats.crossover(lad, metric, deep, shallow, decided=cs)
         found[f"{metric}_crossover"] = x
         out.append("- " + crossover_text(x, deep, shallow))
@@ -209,18 +270,28 @@ def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str],
 def crossover_text(x, deep: int, shallow: int) -> str:
     if x is None:
         return "Crossover: not computable (fewer than two seeds or two budgets)."
-    band = (f"95% band of the fitted line {x.low:,.0f}–{x.high:,.0f} steps" if x.low and x.high else
-            f"95% band of the fitted line reaches it from {x.low:,.0f} steps" if x.low else
-            "the 95% band of the fitted line does not reach it within the horizon")
+    band = (
+        f"95% band of the fitted line {x.low:,.0f}–{x.high:,.0f} steps"
+        if x.low and x.high
+        else f"95% band of the fitted line reaches it from {x.low:,.0f} steps"
+        if x.low
+        else "the 95% band of the fitted line does not reach it within the horizon"
+    )
     if x.observed:
-        return (f"Crossover (ResNet-{deep} better by ≥ {paired.PRACTICAL_PP:g} pp, decided): **{x.steps:,.0f} "
-                f"steps** ({band}).")
+        return (
+            f"Crossover (ResNet-{deep} better by ≥ {paired.PRACTICAL_PP:g} pp, decided): **{x.steps:,.0f} "
+            f"steps** ({band})."
+        )
     if x.steps is None:
-        return (f"Crossover: **not reached** by any rung, and the per-seed lines of g on log2 B (slope "
-                f"{x.slope:+.2f} pp per doubling) do not reach −{paired.PRACTICAL_PP:g} pp by {x.horizon:,.0f} steps.")
-    return (f"Crossover: no rung decides it; the per-seed lines of g on log2 B (slope {x.slope:+.2f} pp per doubling) "
-            f"reach −{paired.PRACTICAL_PP:g} pp at **{x.steps:,.0f} steps**"
-            f"{' — an extrapolation beyond the largest rung' if x.extrapolated else ''} ({band}).")
+        return (
+            f"Crossover: **not reached** by any rung, and the per-seed lines of g on log2 B (slope "
+            f"{x.slope:+.2f} pp per doubling) do not reach −{paired.PRACTICAL_PP:g} pp by {x.horizon:,.0f} steps."
+        )
+    return (
+        f"Crossover: no rung decides it; the per-seed lines of g on log2 B (slope {x.slope:+.2f} pp per doubling) "
+        f"reach −{paired.PRACTICAL_PP:g} pp at **{x.steps:,.0f} steps**"
+        f"{' — an extrapolation beyond the largest rung' if x.extrapolated else ''} ({band})."
+    )
 
 
 def matched_section(runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
@@ -233,8 +304,10 @@ def matched_section(runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
     out = []
     for what, ratio in ratios.items():
         cs = budget_stats.compute_matched(lad, "test_error", deep, shallow, ratio)
-        out.append(f"- At equal {what} (ResNet-{deep} at B against ResNet-{shallow} at {ratio:.2f} x B, its error "
-                   "interpolated on log2 B between its rungs, never extrapolated):")
+        out.append(
+            f"- At equal {what} (ResNet-{deep} at B against ResNet-{shallow} at {ratio:.2f} x B, its error "
+            "interpolated on log2 B between its rungs, never extrapolated):"
+        )
         if not cs:
             out.append(f"  no rung of ResNet-{deep} has a matched budget within ResNet-{shallow}'s rungs.")
             continue
@@ -250,18 +323,31 @@ def plain_section(runs: pd.DataFrame) -> list[str]:
     deep, shallow = p
     lad = runs[runs.decay_shape == "linear"]
     cs = budget_stats.contrasts(lad, "train_error", deep, shallow, family="plain")
-    out = [f"Degradation (training error, plain-{shallow} − plain-{deep} per seed: negative = the deeper plain net "
-           "trains worse):", "", markdown.table(contrast_table(cs)) if cs else "no contrast", ""]
+    out = [
+        f"Degradation (training error, plain-{shallow} − plain-{deep} per seed: negative = the deeper plain net "
+        "trains worse):",
+        "",
+        markdown.table(contrast_table(cs)) if cs else "no contrast",
+        "",
+    ]
     g = budget_stats.gaps(lad, "train_error", deep, shallow, family="plain")
     if g.shape[1] >= 2:
         lo, hi = g.columns.min(), g.columns.max()
-        change = paired.paired(f"degradation gap at {hi} vs {lo} steps", "train_error", f"gap at {lo}",
-                               f"gap at {hi}", g[lo].dropna().to_dict(), g[hi].dropna().to_dict())
+        change = paired.paired(
+            f"degradation gap at {hi} vs {lo} steps",
+            "train_error",
+            f"gap at {lo}",
+            f"gap at {hi}",
+            g[lo].dropna().to_dict(),
+            g[hi].dropna().to_dict(),
+        )
         paired.decide_family([change], "plain gap change")
         word = {"supported": "shrinks", "contradicted": "grows", "no practical difference": "persists unchanged"}
-        out.append(f"- Change of the gap plain-{deep} − plain-{shallow} from {lo:,} to {hi:,} steps: "
-                   f"{-change.mean:+.2f} pp, 95% CI [{-change.ci[1]:+.2f}, {-change.ci[0]:+.2f}] → **"
-                   f"{word.get(change.verdict, 'inconclusive')}**.")
+        out.append(
+            f"- Change of the gap plain-{deep} − plain-{shallow} from {lo:,} to {hi:,} steps: "
+            f"{-change.mean:+.2f} pp, 95% CI [{-change.ci[1]:+.2f}, {-change.ci[0]:+.2f}] → **"
+            f"{word.get(change.verdict, 'inconclusive')}**."
+        )
     return out
 
 
@@ -281,10 +367,12 @@ def control_section(runs: pd.DataFrame, control: pd.DataFrame | None, deep: int,
         c = paired.paired(f"gap under step decay vs WSD at {steps}", metric, "step", "wsd", a, b)
         paired.decide_family([c], "control")
         same = np.sign(np.mean(list(a.values()))) == np.sign(np.mean(list(b.values())))
-        out.append(f"- {words} at {steps:,} steps: gap ResNet-{deep} − ResNet-{shallow} {np.mean(list(a.values())):+.2f} "
-                   f"pp under step decay, {np.mean(list(b.values())):+.2f} pp under WSD (same seeds); their difference "
-                   f"{c.mean:+.2f} pp, 95% CI {skeleton.ci_text(c)} → {c.verdict}; the ordering is "
-                   f"**{'the same' if same else 'reversed'}**.")
+        out.append(
+            f"- {words} at {steps:,} steps: gap ResNet-{deep} − ResNet-{shallow} {np.mean(list(a.values())):+.2f} "
+            f"pp under step decay, {np.mean(list(b.values())):+.2f} pp under WSD (same seeds); their difference "
+            f"{c.mean:+.2f} pp, 95% CI {skeleton.ci_text(c)} → {c.verdict}; the ordering is "
+            f"**{'the same' if same else 'reversed'}**."
+        )
     return out
 
 
@@ -302,18 +390,34 @@ def zero_init_section(runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
             a = skeleton.values(at.assign(label=at.net), f"resnet-{depth}", "test_error")
             b = skeleton.values(at.assign(label=at.net), f"{ZERO_INIT}-{depth}", "test_error")
             if len(set(a) & set(b)) >= 2:
-                c = paired.paired(f"zero-init at depth {depth}, {steps} steps", "test_error", f"resnet-{depth}",
-                                  f"{ZERO_INIT}-{depth}", a, b)
+                c = paired.paired(
+                    f"zero-init at depth {depth}, {steps} steps",
+                    "test_error",
+                    f"resnet-{depth}",
+                    f"{ZERO_INIT}-{depth}",
+                    a,
+                    b,
+                )
                 c.extra["steps"] = int(steps)
                 cs.append(c)
         if cs:
             skeleton.decide({f"zero-init vs standard at {steps}": cs})
-            out += [f"Test error at {steps:,} steps, standard − zero-init per seed (positive = zero-init better; one "
-                    "Holm family):", "", markdown.table(contrast_table(cs)), ""]
+            out += [
+                f"Test error at {steps:,} steps, standard − zero-init per seed (positive = zero-init better; one "
+                "Holm family):",
+                "",
+                markdown.table(contrast_table(cs)),
+                "",
+            ]
         zg = budget_stats.contrasts(at, "test_error", deep, shallow, family=ZERO_INIT)
         if zg:
-            out += [f"Under zero-init, ResNet-{shallow} − ResNet-{deep} per seed at {steps:,} steps (positive = "
-                    f"ResNet-{deep} better):", "", markdown.table(contrast_table(zg)), ""]
+            out += [
+                f"Under zero-init, ResNet-{shallow} − ResNet-{deep} per seed at {steps:,} steps (positive = "
+                f"ResNet-{deep} better):",
+                "",
+                markdown.table(contrast_table(zg)),
+                "",
+            ]
     return out or ["The zero-init arm has fewer than two seeds paired with the standard runs: no contrast."]
 
 
@@ -326,21 +430,27 @@ def reach_section(runs: pd.DataFrame) -> list[str]:
             r = reach(runs, net, t)
             fin = [v for v in r.values() if math.isfinite(v)]
             m, s, _ = mean_std(pd.Series(fin)) if fin else (math.nan, math.nan, 0)
-            row[f"≤ {t:g}% train err"] = ((pm(m, s, len(fin)) if len(fin) > 1 else f"{m:,.0f}") if fin else "-") + \
-                (f" ({len(r) - len(fin)} of {len(r)} not reached)" if len(fin) < len(r) else "")
+            row[f"≤ {t:g}% train err"] = ((pm(m, s, len(fin)) if len(fin) > 1 else f"{m:,.0f}") if fin else "-") + (
+                f" ({len(r) - len(fin)} of {len(r)} not reached)" if len(fin) < len(r) else ""
+            )
         rows.append(row)
-    return ["Budget (iterations, interpolated on log2 B between the rungs) at which each net's eval-mode training "
-            "error first reaches a target, per seed; mean ± sd over the seeds that reach it.", "",
-            markdown.table(pd.DataFrame(rows))]
+    return [
+        "Budget (iterations, interpolated on log2 B between the rungs) at which each net's eval-mode training "
+        "error first reaches a target, per seed; mean ± sd over the seeds that reach it.",
+        "",
+        markdown.table(pd.DataFrame(rows)),
+    ]
 
 
 def saving_lines(runs: pd.DataFrame) -> list[str]:
     s = ladder_saving(runs)
     if s is None:
         return ["- No rung started from another's checkpoint: the ladder saved nothing here."]
-    return [f"- The ladder trained {s['steps']:,} steps in {s['runs']} runs ({s['spent_s'] / 60:.1f} min of measured "
-            f"training time); separate runs from step 0 would train {s['steps_alone']:,} steps, "
-            f"{s['alone_s'] / 60:.1f} min at each net's measured seconds per step: **{s['saving']:.0%} saved**."]
+    return [
+        f"- The ladder trained {s['steps']:,} steps in {s['runs']} runs ({s['spent_s'] / 60:.1f} min of measured "
+        f"training time); separate runs from step 0 would train {s['steps_alone']:,} steps, "
+        f"{s['alone_s'] / 60:.1f} min at each net's measured seconds per step: **{s['saving']:.0%} saved**."
+    ]
 
 
 def build(runs: Path, reports: Path, profile: str, study: str = "budget", control: str | None = None) -> Path:
@@ -351,47 +461,90 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", contro
     skeleton.write_csv(per_run, out / "runs.csv")
     skeleton.write_csv(cells(per_run), out / "results.csv")
     control = control or f"{profile}-step"
-    ctrl = (run_rows(load_results(runs, study, control)) if run_dirs(runs, study, control) else None)
+    ctrl = run_rows(load_results(runs, study, control)) if run_dirs(runs, study, control) else None
 
     p = pair(per_run)
     lines_gap, found = gap_section(per_run, *p) if p else ([], {})
     x = found.get("test_error_crossover")
-    error_vs_budget(per_run, out / "error_vs_budget.png", x.steps if x and x.steps else None,
-                    f"{study}: error after each budget, mean over seeds (band: min-max); dotted: crossover")
+    error_vs_budget(
+        per_run,
+        out / "error_vs_budget.png",
+        x.steps if x and x.steps else None,
+        f"{study}: error after each budget, mean over seeds (band: min-max); dotted: crossover",
+    )
     families = {f"{METRICS[m]} by budget": cs for m, cs in found.items() if isinstance(cs, list) and cs}
     if families:
         skeleton.write_csv(skeleton.contrasts_frame([c for cs in families.values() for c in cs]), out / "contrasts.csv")
 
     budgets = sorted(per_run.steps.unique())
-    banner = skeleton.cpu_banner(profile, f"Budgets {', '.join(f'{b:,}' for b in budgets)} iterations; "
-                                 "the largest is a small fraction of the paper's 64k x 128 (see Budget), so read it "
-                                 "as how the ordering of the nets moves with budget, not as the paper's numbers.")
+    banner = skeleton.cpu_banner(
+        profile,
+        f"Budgets {', '.join(f'{b:,}' for b in budgets)} iterations; "
+        "the largest is a small fraction of the paper's 64k x 128 (see Budget), so read it "
+        "as how the ordering of the nets moves with budget, not as the paper's numbers.",
+    )
     curves = load_csvs(results, "curves.csv")
     lines = [
-        *skeleton.header("Is deeper better? The budget ladder", results, study,
-                         "[experiments/budget.md](../../experiments/budget.md)", banner),
-        "## Error against budget", "", "![error vs budget](error_vs_budget.png)", "",
+        *skeleton.header(
+            "Is deeper better? The budget ladder",
+            results,
+            study,
+            "[experiments/budget.md](../../experiments/budget.md)",
+            banner,
+        ),
+        "## Error against budget",
+        "",
+        "![error vs budget](error_vs_budget.png)",
+        "",
         "_How to read: x is the training budget (log scale), each point the nets' error after a full WSD schedule of "
         "that budget (left: eval-mode training error on fixed training images; right: test error); solid lines "
         "residual nets, dashed plain; band min-max over seeds; the dotted line marks the crossover of test error, "
-        "if any._", "",
-        "## Every net and budget", "", *cells_section(per_run, curves), "",
-        f"## Is ResNet-{p[0]} better than ResNet-{p[1]}, and from which budget?" if p else "## Depth", "",
-        skeleton.rule_text("Each metric's contrasts over the budgets are one Holm family."), "",
+        "if any._",
+        "",
+        "## Every net and budget",
+        "",
+        *cells_section(per_run, curves),
+        "",
+        f"## Is ResNet-{p[0]} better than ResNet-{p[1]}, and from which budget?" if p else "## Depth",
+        "",
+        skeleton.rule_text("Each metric's contrasts over the budgets are one Holm family."),
+        "",
         *lines_gap,
     ]
     if p:
-        lines += ["## Compute-matched: which depth for a fixed budget?", "", *matched_section(per_run, *p), "",
-                  "## Degradation of plain nets across budget", "", *plain_section(per_run), "",
-                  "## Does the schedule change the ordering? (step-decay control)", "",
-                  *control_section(per_run, ctrl, *p), "",
-                  "## Zero-initialised residual branches on the top rung", "", *zero_init_section(per_run, *p), "",
-                  "## Budget to reach a training error", "", *reach_section(per_run), ""]
+        lines += [
+            "## Compute-matched: which depth for a fixed budget?",
+            "",
+            *matched_section(per_run, *p),
+            "",
+            "## Degradation of plain nets across budget",
+            "",
+            *plain_section(per_run),
+            "",
+            "## Does the schedule change the ordering? (step-decay control)",
+            "",
+            *control_section(per_run, ctrl, *p),
+            "",
+            "## Zero-initialised residual branches on the top rung",
+            "",
+            *zero_init_section(per_run, *p),
+            "",
+            "## Budget to reach a training error",
+            "",
+            *reach_section(per_run),
+            "",
+        ]
         design = skeleton.design_line(families)
         lines += [design, ""] if design else []
-    lines += ["## What the ladder saved, and the sweep's wall time", "", *saving_lines(per_run),
-              *skeleton.sweep_lines(results), "",
-              "Per-run values: [runs.csv](runs.csv); cells: [results.csv](results.csv)"
-              + ("; contrasts: [contrasts.csv](contrasts.csv)" if families else "") + "."]
+    lines += [
+        "## What the ladder saved, and the sweep's wall time",
+        "",
+        *saving_lines(per_run),
+        *skeleton.sweep_lines(results),
+        "",
+        "Per-run values: [runs.csv](runs.csv); cells: [results.csv](results.csv)"
+        + ("; contrasts: [contrasts.csv](contrasts.csv)" if families else "")
+        + ".",
+    ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
     return out / "README.md"

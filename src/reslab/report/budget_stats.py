@@ -38,16 +38,28 @@ def gaps(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: str = "
     return g.unstack("steps").sort_index(axis=1)
 
 
-def contrasts(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: str = "resnet",
-              practical: float = paired.PRACTICAL_PP) -> list[paired.Paired]:
+def contrasts(
+    df: pd.DataFrame,
+    metric: str,
+    deep: int,
+    shallow: int,
+    family: str = "resnet",
+    practical: float = paired.PRACTICAL_PP,
+) -> list[paired.Paired]:
     """One paired contrast per budget, shallow - deep (positive: the deep net is better), decided as one family."""
     g = gaps(df, metric, deep, shallow, family)
     out = []
     for steps in g.columns:
         col = g[steps].dropna()
         diffs = {int(s): float(v) for s, v in col.items()}
-        c = paired.paired(f"{family}-{deep} vs {family}-{shallow} at {steps} steps", metric, f"{family}-{shallow}",
-                          f"{family}-{deep}", {s: -v for s, v in diffs.items()}, {s: 0.0 for s in diffs})
+        c = paired.paired(
+            f"{family}-{deep} vs {family}-{shallow} at {steps} steps",
+            metric,
+            f"{family}-{shallow}",
+            f"{family}-{deep}",
+            {s: -v for s, v in diffs.items()},
+            {s: 0.0 for s in diffs},
+        )
         c.extra["steps"] = int(steps)
         out.append(c)
     if out:
@@ -66,18 +78,25 @@ def gap_trend(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: st
 
 @dataclass
 class Crossover:
-    steps: float | None          # the crossover budget (a rung, or the fitted line's point), None: not reached
-    low: float | None            # the 95% band's earliest budget (None: not reached within the horizon)
-    high: float | None           # its latest (None: not within the horizon)
-    observed: bool               # a rung reached it (a verdict), not the fitted line
-    extrapolated: bool           # beyond the largest rung
-    slope: float                 # mean per-seed slope of g per doubling of the budget, pp
-    horizon: float               # the largest budget searched
+    steps: float | None  # the crossover budget (a rung, or the fitted line's point), None: not reached
+    low: float | None  # the 95% band's earliest budget (None: not reached within the horizon)
+    high: float | None  # its latest (None: not within the horizon)
+    observed: bool  # a rung reached it (a verdict), not the fitted line
+    extrapolated: bool  # beyond the largest rung
+    slope: float  # mean per-seed slope of g per doubling of the budget, pp
+    horizon: float  # the largest budget searched
 
 
-def crossover(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: str = "resnet",
-              practical: float = paired.PRACTICAL_PP, doublings: int = 10,
-              decided: list[paired.Paired] | None = None) -> Crossover | None:
+def crossover(
+    df: pd.DataFrame,
+    metric: str,
+    deep: int,
+    shallow: int,
+    family: str = "resnet",
+    practical: float = paired.PRACTICAL_PP,
+    doublings: int = 10,
+    decided: list[paired.Paired] | None = None,
+) -> Crossover | None:
     g = gaps(df, metric, deep, shallow, family).dropna()
     if g.shape[0] < 2 or g.shape[1] < 2:
         return None
@@ -86,7 +105,7 @@ def crossover(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: st
     fits = np.array([np.polyfit(x, row, 1) for row in g.to_numpy()])  # per seed: slope, intercept
     n = len(fits)
     grid = np.linspace(x.min(), x.max() + doublings, 1 + 64 * (int(x.max() - x.min()) + doublings))
-    pred = fits[:, :1] * grid + fits[:, 1:]          # seeds x grid
+    pred = fits[:, :1] * grid + fits[:, 1:]  # seeds x grid
     mean, sd = pred.mean(0), pred.std(0, ddof=1)
     half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
 
@@ -97,9 +116,15 @@ def crossover(df: pd.DataFrame, metric: str, deep: int, shallow: int, family: st
     decided = decided if decided is not None else contrasts(df, metric, deep, shallow, family, practical)
     supported = [c.extra["steps"] for c in decided if c.verdict == "supported"]
     point = float(min(supported)) if supported else first(mean)
-    return Crossover(steps=point, low=first(mean - half), high=first(mean + half), observed=bool(supported),
-                     extrapolated=not supported and point is not None and point > budgets.max(),
-                     slope=float(fits[:, 0].mean()), horizon=float(2 ** grid[-1]))
+    return Crossover(
+        steps=point,
+        low=first(mean - half),
+        high=first(mean + half),
+        observed=bool(supported),
+        extrapolated=not supported and point is not None and point > budgets.max(),
+        slope=float(fits[:, 0].mean()),
+        horizon=float(2 ** grid[-1]),
+    )
 
 
 def interpolate(errors: dict[int, float], steps: float) -> float:
@@ -110,8 +135,15 @@ def interpolate(errors: dict[int, float], steps: float) -> float:
     return float(np.interp(math.log2(steps), np.log2(xs), [errors[b] for b in xs]))
 
 
-def compute_matched(df: pd.DataFrame, metric: str, deep: int, shallow: int, ratio: float, family: str = "resnet",
-                    practical: float = paired.PRACTICAL_PP) -> list[paired.Paired]:
+def compute_matched(
+    df: pd.DataFrame,
+    metric: str,
+    deep: int,
+    shallow: int,
+    ratio: float,
+    family: str = "resnet",
+    practical: float = paired.PRACTICAL_PP,
+) -> list[paired.Paired]:
     """Per rung B of the deep net: shallow(B x ratio) - deep(B) per seed (positive: at equal cost the deep net is
     better), where B x ratio lies within the shallow net's rungs; decided as one family."""
     sub = df[df.family == family]
@@ -126,8 +158,14 @@ def compute_matched(df: pd.DataFrame, metric: str, deep: int, shallow: int, rati
             if len(deep_err) and math.isfinite(value):
                 a[int(seed)], b[int(seed)] = value, float(deep_err.iloc[0])
         if len(a) >= 2:
-            c = paired.paired(f"{family}-{deep} at {steps} vs {family}-{shallow} at {matched:.0f} steps", metric,
-                              f"{family}-{shallow}", f"{family}-{deep}", a, b)
+            c = paired.paired(
+                f"{family}-{deep} at {steps} vs {family}-{shallow} at {matched:.0f} steps",
+                metric,
+                f"{family}-{shallow}",
+                f"{family}-{deep}",
+                a,
+                b,
+            )
             c.extra.update(steps=int(steps), matched_steps=matched)
             out.append(c)
     if out:

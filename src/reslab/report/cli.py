@@ -9,7 +9,17 @@ import importlib
 from reslab import options
 from reslab.errors import bad_choice, one_line_errors
 
-STUDIES = ("depth", "shortcut", "block", "budget", "budget-pilot", "zero-init", "lesion", "convergence", "imagenet")  # imagenet: counted from the models, no runs
+STUDIES = (
+    "depth",
+    "shortcut",
+    "block",
+    "budget",
+    "budget-pilot",
+    "zero-init",
+    "lesion",
+    "convergence",
+    "imagenet",
+)  # imagenet: counted from the models, no runs
 
 
 @one_line_errors
@@ -23,8 +33,9 @@ def main(argv=None) -> None:
     module = importlib.import_module(f"reslab.report.{a.study.replace('-', '_')}")
     own = getattr(module, "OPTIONS", {})  # a study's own options, e.g. budget's control=
     default_profile = "budget" if a.study.startswith("budget") or a.study == "lesion" else "cpu"
-    opts = options.parse(a.overrides, {"profile": default_profile, "runs": "runs", "reports": "reports",
-                                       "name": a.study, **own})
+    opts = options.parse(
+        a.overrides, {"profile": default_profile, "runs": "runs", "reports": "reports", "name": a.study, **own}
+    )
     extra = {"study": opts["name"]} if opts["name"] != a.study else {}
     extra |= {k: opts[k] for k in own if opts[k] is not None}
     path = module.build(opts["runs"], opts["reports"], opts["profile"], **extra)

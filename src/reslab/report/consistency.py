@@ -45,11 +45,15 @@ def recipe(run_dir: Path, result: dict) -> dict:
     """The settings of one run that must be equal across a comparison, flattened to dotted keys."""
     cfg = _config(run_dir)
     data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
-    return {**_flat(cfg.get("profile") or {}, "profile"), **_flat(data, "data"),
-            "data checksum": result.get("data_checksum"), "precision": result.get("precision"),
-            "device type": str(result.get("device", "")).split(" ")[0],
-            # Runs of two numerics versions differ by the code that trained them, not only by what they compare.
-            "numerics version": numerics.of(result)}
+    return {
+        **_flat(cfg.get("profile") or {}, "profile"),
+        **_flat(data, "data"),
+        "data checksum": result.get("data_checksum"),
+        "precision": result.get("precision"),
+        "device type": str(result.get("device", "")).split(" ")[0],
+        # Runs of two numerics versions differ by the code that trained them, not only by what they compare.
+        "numerics version": numerics.of(result),
+    }
 
 
 def _names(runs: list[str], most: int = 4) -> str:
@@ -59,8 +63,10 @@ def _names(runs: list[str], most: int = 4) -> str:
 def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None:
     """Refuse (one line) a set of runs that mixes recipes; name the first differing setting's groups. `vary`: the
     settings (dotted prefixes) a study compares on purpose, e.g. a budget study's profile.max_steps."""
-    recipes = [{k: v for k, v in recipe(Path(d), r).items() if not k.startswith(vary)}
-               for d, r in zip(results.run_dir, results.to_dict("records"))]
+    recipes = [
+        {k: v for k, v in recipe(Path(d), r).items() if not k.startswith(vary)}
+        for d, r in zip(results.run_dir, results.to_dict("records"))
+    ]
     keys = sorted(set().union(*recipes))
     for key in keys:
         groups: dict[str, list[str]] = {}
@@ -68,10 +74,14 @@ def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None
             groups.setdefault(json.dumps(rec.get(key, "<missing>"), sort_keys=True), []).append(Path(d).name)
         if len(groups) > 1:
             sides = "; ".join(f"{key} = {v} in {len(r)} run(s) ({_names(r)})" for v, r in groups.items())
-            others = [k for k in keys if k != key and len({json.dumps(rec.get(k), sort_keys=True) for rec in recipes}) > 1]
+            others = [
+                k for k in keys if k != key and len({json.dumps(rec.get(k), sort_keys=True) for rec in recipes}) > 1
+            ]
             more = f" (also differing: {', '.join(others)})" if others else ""
-            raise ReslabError(f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
-                              "move the odd runs away or rerun them with the study's config")
+            raise ReslabError(
+                f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
+                "move the odd runs away or rerun them with the study's config"
+            )
     check_one_run_per_net(results, where)
 
 
@@ -90,12 +100,15 @@ def check_one_run_per_net(results: pd.DataFrame, where: str) -> None:
         runs.setdefault((net_of(Path(d), r), r.get("seed")), []).append(Path(d).name)
     for (net, seed), names in runs.items():
         if len(names) > 1:
-            raise ReslabError(f"{where} holds {len(names)} runs of {net} seed {seed} ({_names(names)}), which "
-                              "differ in a swept value their labels carry; a comparison takes one run per net and "
-                              "seed: move all but one away, or sweep that value into separate studies (study=...)")
+            raise ReslabError(
+                f"{where} holds {len(names)} runs of {net} seed {seed} ({_names(names)}), which "
+                "differ in a swept value their labels carry; a comparison takes one run per net and "
+                "seed: move all but one away, or sweep that value into separate studies (study=...)"
+            )
 
 
 # Completeness.
+
 
 def expected(study_dir: Path, study: str, profile: str) -> tuple[set[str] | None, str]:
     """Names of the run directories the study's sweeps asked for (their manifests), and where that list comes from."""
@@ -111,15 +124,28 @@ def completeness(results: pd.DataFrame) -> dict:
         exp, source = expected(study_dir, study, profile)
     except Exception as err:  # an expected list is a check, never a reason to lose the report
         exp, source = None, f"the expected runs could not be listed ({type(err).__name__}: {err})"
-    # A job that failed inside a multirun leaves <run>.next/failed.json (reslab.run.guard); a killed one, <run>.next alone.
-    failed = sorted(p.name.removesuffix(".next") for p in study_dir.iterdir() if p.is_dir()
-                    and (p / "failed.json").is_file() and p.name.removesuffix(".next") not in found)
+    # A job that failed inside a multirun leaves <run>.next/failed.json (reslab.run.guard); a killed one, <run>.next
+    # alone.
+    failed = sorted(
+        p.name.removesuffix(".next")
+        for p in study_dir.iterdir()
+        if p.is_dir() and (p / "failed.json").is_file() and p.name.removesuffix(".next") not in found
+    )
     stale = sorted(p.name for p in study_dir.iterdir() if p.is_dir() and ".stale-" in p.name)
-    out = {"source": source, "found": len(found), "ok": sum(s == "ok" for s in found.values()),
-           "diverged": sum(s == "diverged" for s in found.values()), "failed": failed, "superseded": stale}
+    out = {
+        "source": source,
+        "found": len(found),
+        "ok": sum(s == "ok" for s in found.values()),
+        "diverged": sum(s == "diverged" for s in found.values()),
+        "failed": failed,
+        "superseded": stale,
+    }
     if exp is not None:
-        out |= {"expected": len(exp), "missing": sorted(exp - set(found) - set(failed)),
-                "unexpected": sorted(set(found) - exp)}
+        out |= {
+            "expected": len(exp),
+            "missing": sorted(exp - set(found) - set(failed)),
+            "unexpected": sorted(set(found) - exp),
+        }
     return out
 
 

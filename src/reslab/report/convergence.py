@@ -20,15 +20,16 @@ from reslab.report.results import load_csvs, load_results
 COLUMN = "running_train_error"  # train mode, averaged over the images since the previous curve point
 TARGETS = {"budget": (80.0, 70.0, 60.0, 50.0, 40.0)}  # by profile (experiments/convergence.md); others: DEFAULT
 DEFAULT_TARGETS = (80.0, 70.0, 60.0)
-HORIZON = {"budget": 2560}     # the stable phase both arms of the budget study share; others: the runs' length
-END_STEPS = {"budget": 3200}   # C2 reads the rung of this budget; others: the runs' end
-CONFIRMATORY = ("budget",)     # studies whose runs the plan names as confirmatory data; every other is exploratory
-PRACTICAL = math.log2(1.25)    # C1's threshold: 25 % fewer iterations, in doublings
+HORIZON = {"budget": 2560}  # the stable phase both arms of the budget study share; others: the runs' length
+END_STEPS = {"budget": 3200}  # C2 reads the rung of this budget; others: the runs' end
+CONFIRMATORY = ("budget",)  # studies whose runs the plan names as confirmatory data; every other is exploratory
+PRACTICAL = math.log2(1.25)  # C1's threshold: 25 % fewer iterations, in doublings
 PRACTICAL_PP = paired.PRACTICAL_PP
 VARY = ("profile.max_steps", "profile.decay.shape")  # a budget study's rungs differ in these on purpose
 
 
 # Compute.
+
 
 def steps_to(curve: pd.DataFrame, target: float, horizon: float) -> tuple[float, bool]:
     """(iterations at which the curve's running training error first reaches `target`, reached?), linearly
@@ -50,10 +51,14 @@ def trunks(results: pd.DataFrame) -> pd.DataFrame:
     """Per family, depth and seed the run trained from step 0 for the longest (a ladder's trunk; every run of a
     study without a ladder), with the linear decay where a pilot has several shapes."""
     r = results.copy()
-    r["start"] = [int(((x or {}).get("start") or {}).get("step") or 0) if isinstance(x, dict) else 0
-                  for x in r.get("ladder", pd.Series([None] * len(r), index=r.index))]
-    r["shape"] = [(x or {}).get("shape", "linear") if isinstance(x, dict) else "linear"
-                  for x in r.get("lr_decay", pd.Series([None] * len(r), index=r.index))]
+    r["start"] = [
+        int(((x or {}).get("start") or {}).get("step") or 0) if isinstance(x, dict) else 0
+        for x in r.get("ladder", pd.Series([None] * len(r), index=r.index))
+    ]
+    r["shape"] = [
+        (x or {}).get("shape", "linear") if isinstance(x, dict) else "linear"
+        for x in r.get("lr_decay", pd.Series([None] * len(r), index=r.index))
+    ]
     r = r[(r.start == 0) & (r["shape"] == "linear")]
     r = r.sort_values("steps_planned").groupby(["family", "depth", "seed"], as_index=False).tail(1)
     return r.sort_values(["family", "depth", "seed"]).reset_index(drop=True)
@@ -71,8 +76,17 @@ def reach_table(runs: pd.DataFrame, curves: pd.DataFrame, targets, horizon: int)
         c = c[c.seed == r.seed]
         for t in targets:
             steps, hit = steps_to(c, t, horizon)
-            rows.append({"family": r.family, "depth": int(r.depth), "seed": int(r.seed), "label": r.label,
-                         "target": t, "steps": steps, "reached": hit})
+            rows.append(
+                {
+                    "family": r.family,
+                    "depth": int(r.depth),
+                    "seed": int(r.seed),
+                    "label": r.label,
+                    "target": t,
+                    "steps": steps,
+                    "reached": hit,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -92,12 +106,21 @@ def c1_contrasts(reach: pd.DataFrame, depth: int) -> tuple[list[paired.Paired], 
         if not seeds or any(not (p.reached[s] or r.reached[s]) for s in seeds):
             unread.append(float(t))
             continue
-        c = paired.paired(f"C1 depth {depth}, {t:g} %", f"log2 iterations to {t:g} % training error",
-                          f"plain-{depth}", f"resnet-{depth}",
-                          {s: math.log2(p.steps[s]) for s in seeds}, {s: math.log2(r.steps[s]) for s in seeds})
-        c.extra.update(target=float(t), plain_reached=int(p.reached[seeds].sum()),
-                       resnet_reached=int(r.reached[seeds].sum()), plain_steps=float(p.steps[seeds].mean()),
-                       resnet_steps=float(r.steps[seeds].mean()))
+        c = paired.paired(
+            f"C1 depth {depth}, {t:g} %",
+            f"log2 iterations to {t:g} % training error",
+            f"plain-{depth}",
+            f"resnet-{depth}",
+            {s: math.log2(p.steps[s]) for s in seeds},
+            {s: math.log2(r.steps[s]) for s in seeds},
+        )
+        c.extra.update(
+            target=float(t),
+            plain_reached=int(p.reached[seeds].sum()),
+            resnet_reached=int(r.reached[seeds].sum()),
+            plain_steps=float(p.steps[seeds].mean()),
+            resnet_steps=float(r.steps[seeds].mean()),
+        )
         out.append(c)
     paired.decide_family(out, f"C1 depth {depth}", practical=PRACTICAL)
     for c in out:
@@ -145,19 +168,25 @@ def c1_reading(cs: list[paired.Paired]) -> str:
     if not cs:
         return "no reading (no target reached)"
     if len(v) == 1:
-        return {"supported": "supported (the residual net is faster at every target)",
-                "contradicted": "contradicted (the plain net is faster at every target)",
-                "no practical difference": "no practical difference at any target",
-                "inconclusive": "inconclusive at every target"}[v.pop()]
+        return {
+            "supported": "supported (the residual net is faster at every target)",
+            "contradicted": "contradicted (the plain net is faster at every target)",
+            "no practical difference": "no practical difference at any target",
+            "inconclusive": "inconclusive at every target",
+        }[v.pop()]
     return "mixed: " + "; ".join(f"{c.extra['target']:g} %: {c.verdict}" for c in cs)
 
 
-C2_READING = {"no practical difference": "supported (similar end point)",
-              "supported": "contradicted (the residual net ends better)",
-              "contradicted": "contradicted (the plain net ends better)", "inconclusive": "inconclusive"}
+C2_READING = {
+    "no practical difference": "supported (similar end point)",
+    "supported": "contradicted (the residual net ends better)",
+    "contradicted": "contradicted (the plain net ends better)",
+    "inconclusive": "inconclusive",
+}
 
 
 # Figures.
+
 
 def curves_figure(curves: pd.DataFrame, runs: pd.DataFrame, targets, horizon: int, path: Path, title: str) -> Path:
     """Running training error against iterations per depth: plain dashed, residual solid, mean over seeds with a
@@ -211,12 +240,15 @@ def ratios_figure(cs: list[paired.Paired], path: Path, title: str) -> Path:
 
 # Sections.
 
+
 def role_banner(study: str) -> str:
     if study in CONFIRMATORY:
         return ""
-    return (f"> **Exploratory (seen data).** The runs of `{study}` were reported before "
-            "[experiments/convergence.md](../../experiments/convergence.md) was written, and their curves were looked "
-            "at; no verdict below is confirmatory. The confirmatory data are the budget study's fresh seeds.\n\n")
+    return (
+        f"> **Exploratory (seen data).** The runs of `{study}` were reported before "
+        "[experiments/convergence.md](../../experiments/convergence.md) was written, and their curves were looked "
+        "at; no verdict below is confirmatory. The confirmatory data are the budget study's fresh seeds.\n\n"
+    )
 
 
 def _seeds_text(c: paired.Paired, practical: float, unit: str) -> str:
@@ -224,28 +256,42 @@ def _seeds_text(c: paired.Paired, practical: float, unit: str) -> str:
         return ""
     n1, n0 = c.extra.get("seeds_effect"), c.extra.get("seeds_equivalence")
     s = lambda n: str(n) if n else f"more than {power.CAP}"  # noqa: E731
-    return (f"; seeds the rule needs for {power.TARGET:.0%} power at this family's strictest Holm level: {s(n1)} for "
-            f"a true {2 * practical:.2f} {unit}, {s(n0)} to call a true 0 'no practical difference' (at this sd)")
+    return (
+        f"; seeds the rule needs for {power.TARGET:.0%} power at this family's strictest Holm level: {s(n1)} for "
+        f"a true {2 * practical:.2f} {unit}, {s(n0)} to call a true 0 'no practical difference' (at this sd)"
+    )
 
 
-def answer_section(by_depth: dict[int, list[paired.Paired]], unread: dict[int, list[float]],
-                   c2: paired.Paired | None, profile: str, horizon: int) -> list[str]:
+def answer_section(
+    by_depth: dict[int, list[paired.Paired]],
+    unread: dict[int, list[float]],
+    c2: paired.Paired | None,
+    profile: str,
+    horizon: int,
+) -> list[str]:
     out = []
     for d, cs in by_depth.items():
-        extra = f" (no reading at {', '.join(f'{t:g} %' for t in unread[d])}: neither net got there in some seed)" \
-            if unread.get(d) else ""
+        extra = (
+            f" (no reading at {', '.join(f'{t:g} %' for t in unread[d])}: neither net got there in some seed)"
+            if unread.get(d)
+            else ""
+        )
         out.append(f"- **C1, depth {d}: {c1_reading(cs)}**{extra}.")
     if c2 is not None:
-        out.append(f"- **C2, depth {c2.worse.split('-')[1]} (similar end point): {C2_READING[c2.verdict]}**: "
-                   f"{c2.worse} − {c2.better} training error {c2.mean:+.2f} pp over {c2.n} seeds, 95% CI "
-                   f"{skeleton.ci_text(c2)}, equivalence (TOST ±{PRACTICAL_PP:g} pp) p = "
-                   f"{skeleton.p_text(c2.p_equiv_adj)}, paired t p = {skeleton.p_text(c2.p_adj)} (rule: "
-                   f"{skeleton.direction(c2)})"
-                   f"{_seeds_text(c2, PRACTICAL_PP, 'pp')}.")
+        out.append(
+            f"- **C2, depth {c2.worse.split('-')[1]} (similar end point): {C2_READING[c2.verdict]}**: "
+            f"{c2.worse} − {c2.better} training error {c2.mean:+.2f} pp over {c2.n} seeds, 95% CI "
+            f"{skeleton.ci_text(c2)}, equivalence (TOST ±{PRACTICAL_PP:g} pp) p = "
+            f"{skeleton.p_text(c2.p_equiv_adj)}, paired t p = {skeleton.p_text(c2.p_adj)} (rule: "
+            f"{skeleton.direction(c2)})"
+            f"{_seeds_text(c2, PRACTICAL_PP, 'pp')}."
+        )
         if profile not in END_STEPS:
-            out.append(f"- C2 is a **budget reading** here: at {horizon:,} iterations the curves above are still "
-                       "falling, so the 'end point' is where this budget stops, not where the nets converge; the "
-                       "budget study's 3,200-iteration rung (experiments/convergence.md) is the confirmatory test.")
+            out.append(
+                f"- C2 is a **budget reading** here: at {horizon:,} iterations the curves above are still "
+                "falling, so the 'end point' is where this budget stops, not where the nets converge; the "
+                "budget study's 3,200-iteration rung (experiments/convergence.md) is the confirmatory test."
+            )
     return out
 
 
@@ -254,25 +300,35 @@ def c1_table(cs: list[paired.Paired], n_by_depth: dict[int, int]) -> pd.DataFram
     for c in cs:
         d = int(c.worse.split("-")[1])
         n = n_by_depth[d]
-        rows.append({"depth": d, "target (train err %)": f"{c.extra['target']:g}",
-                     "plain: mean iters (reached)": f"{c.extra['plain_steps']:.0f} ({c.extra['plain_reached']}/{n})",
-                     "residual: mean iters (reached)": f"{c.extra['resnet_steps']:.0f} ({c.extra['resnet_reached']}/{n})",
-                     "log2 ratio, mean": f"{c.mean:+.2f}", "ratio": f"{2 ** c.mean:.2f}x", "95% CI": skeleton.ci_text(c),
-                     "Holm p": skeleton.p_text(c.p_adj), "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
-                     "verdict": skeleton.direction(c), "seeds to decide (2x threshold / 0)":
-                     skeleton.seeds_cell(c)})
+        rows.append(
+            {
+                "depth": d,
+                "target (train err %)": f"{c.extra['target']:g}",
+                "plain: mean iters (reached)": f"{c.extra['plain_steps']:.0f} ({c.extra['plain_reached']}/{n})",
+                "residual: mean iters (reached)": f"{c.extra['resnet_steps']:.0f} ({c.extra['resnet_reached']}/{n})",
+                "log2 ratio, mean": f"{c.mean:+.2f}",
+                "ratio": f"{2**c.mean:.2f}x",
+                "95% CI": skeleton.ci_text(c),
+                "Holm p": skeleton.p_text(c.p_adj),
+                "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
+                "verdict": skeleton.direction(c),
+                "seeds to decide (2x threshold / 0)": skeleton.seeds_cell(c),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def rule_lines(targets, horizon: int) -> list[str]:
-    return [f"Iterations to a target: the first curve point whose running training error (train mode, over the "
-            f"images since the previous point) is at or below it, interpolated linearly; a run that does not get "
-            f"there by iteration {horizon:,} counts as {horizon:,} (censored: this can only shrink a difference). "
-            f"Targets {', '.join(f'{t:g} %' for t in targets)}. Per seed, log2(plain's iterations) − log2(residual's): "
-            f"positive = the residual net is faster. The paired rule of the other studies (two-sided paired t, Holm "
-            f"within each depth's targets, alpha {paired.ALPHA}), with the practical threshold in doublings: "
-            f"{PRACTICAL:.2f} (25 % fewer iterations); 'no practical difference' by TOST at the same Holm level. "
-            f"C2: the same rule on the end point's training error with the {PRACTICAL_PP:g} pp threshold."]
+    return [
+        f"Iterations to a target: the first curve point whose running training error (train mode, over the "
+        f"images since the previous point) is at or below it, interpolated linearly; a run that does not get "
+        f"there by iteration {horizon:,} counts as {horizon:,} (censored: this can only shrink a difference). "
+        f"Targets {', '.join(f'{t:g} %' for t in targets)}. Per seed, log2(plain's iterations) − log2(residual's): "
+        f"positive = the residual net is faster. The paired rule of the other studies (two-sided paired t, Holm "
+        f"within each depth's targets, alpha {paired.ALPHA}), with the practical threshold in doublings: "
+        f"{PRACTICAL:.2f} (25 % fewer iterations); 'no practical difference' by TOST at the same Holm level. "
+        f"C2: the same rule on the end point's training error with the {PRACTICAL_PP:g} pp threshold."
+    ]
 
 
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
@@ -295,40 +351,83 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
 
     both = trunk[trunk.depth.isin(by_depth)]
     if not both.empty:  # a depth with plain and residual runs (a budget study before its plain arm has none)
-        curves_figure(curves, both, targets, horizon, out / "curves.png",
-                      f"{study}: running training error, mean over seeds (band min-max); dotted: targets")
+        curves_figure(
+            curves,
+            both,
+            targets,
+            horizon,
+            out / "curves.png",
+            f"{study}: running training error, mean over seeds (band min-max); dotted: targets",
+        )
     if all_c1:
         ratios_figure(all_c1, out / "ratios.png", f"{study}: plain vs residual iterations to each target, per seed")
     n_by_depth = {d: int(trunk[(trunk.depth == d)].seed.nunique()) for d in by_depth}
 
     banner = role_banner(study) + skeleton.cpu_banner(
-        profile, "It reads the curves of training runs of this budget; iterations to a target measure how fast the "
-        "nets get there at this budget, not where they end at the paper's.")
+        profile,
+        "It reads the curves of training runs of this budget; iterations to a target measure how fast the "
+        "nets get there at this budget, not where they end at the paper's.",
+    )
     lines = [
-        *skeleton.header(f"Does the residual net converge faster? ({study} runs)", results, study,
-                         "[experiments/convergence.md](../../experiments/convergence.md)", banner,
-                         command=f"reslab-report convergence name={study} profile={profile}"),
+        *skeleton.header(
+            f"Does the residual net converge faster? ({study} runs)",
+            results,
+            study,
+            "[experiments/convergence.md](../../experiments/convergence.md)",
+            banner,
+            command=f"reslab-report convergence name={study} profile={profile}",
+        ),
         f"- **Curves read:** {len(trunk)} runs trained from step 0 ({', '.join(sorted(set(trunk.label)))}), up to "
-        f"iteration {horizon:,}.", "",
-        "## Answer", "", *(answer_section(by_depth, unread, c2, profile, horizon) if by_depth else
-                           ["Not answerable yet: no depth has both plain and residual runs trained from step 0 (in "
-                            "the budget study, the plain arm)."]), "",
-        "## Training curves", "",
-        *(["![curves](curves.png)", "",
-           "_How to read: each panel one depth; dashed plain, solid residual; dotted lines are the targets. Where the "
-           "solid line crosses a dotted one first, the residual net got there in fewer iterations._"] if not both.empty
-          else ["No depth has both plain and residual runs yet: nothing to compare."]), "",
-        "## Iterations to each target", "", *rule_lines(targets, horizon), "",
+        f"iteration {horizon:,}.",
+        "",
+        "## Answer",
+        "",
+        *(
+            answer_section(by_depth, unread, c2, profile, horizon)
+            if by_depth
+            else [
+                "Not answerable yet: no depth has both plain and residual runs trained from step 0 (in "
+                "the budget study, the plain arm)."
+            ]
+        ),
+        "",
+        "## Training curves",
+        "",
+        *(
+            [
+                "![curves](curves.png)",
+                "",
+                "_How to read: each panel one depth; dashed plain, solid residual; dotted lines are the targets. Where "
+                "the "
+                "solid line crosses a dotted one first, the residual net got there in fewer iterations._",
+            ]
+            if not both.empty
+            else ["No depth has both plain and residual runs yet: nothing to compare."]
+        ),
+        "",
+        "## Iterations to each target",
+        "",
+        *rule_lines(targets, horizon),
+        "",
     ]
     if all_c1:
-        lines += [markdown.table(c1_table(all_c1, n_by_depth)), "", "![ratios](ratios.png)", "",
-                  "_How to read: grey dots are seeds, black squares the mean with its 95% CI; above the green band "
-                  "the residual net needs at least 25 % fewer iterations._", ""]
+        lines += [
+            markdown.table(c1_table(all_c1, n_by_depth)),
+            "",
+            "![ratios](ratios.png)",
+            "",
+            "_How to read: grey dots are seeds, black squares the mean with its 95% CI; above the green band "
+            "the residual net needs at least 25 % fewer iterations._",
+            "",
+        ]
         open_ = [c for c in all_c1 if c.verdict == "inconclusive" and "seeds_effect" in c.extra]
         if open_:
             lines += ["**Undecided cells:**", ""]
-            lines += [f"- {c.name}: mean {c.mean:+.2f} doublings, 95% CI {skeleton.ci_text(c)}"
-                      f"{_seeds_text(c, PRACTICAL, 'doublings')}." for c in open_]
+            lines += [
+                f"- {c.name}: mean {c.mean:+.2f} doublings, 95% CI {skeleton.ci_text(c)}"
+                f"{_seeds_text(c, PRACTICAL, 'doublings')}."
+                for c in open_
+            ]
             lines.append("")
     (out / "README.md").write_text("\n".join(lines))
     return out / "README.md"

@@ -25,23 +25,36 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         # A cell is at chance when its mean is within 2 binomial SEs of 90 % for the images behind one
         # run's number (the last epoch's training images; the test images).
         per_epoch = int(g.train_images.iloc[0])
-        rows.append({"family": family, "depth": int(depth), "label": f"{family}-{depth}", "n_seeds": len(g),
-                     "n_ok": int((g.status == "ok").sum()), "n_spikes": int(g.loss_spike.sum()),
-                     "train_error_mean": tr, "train_error_std": tr_sd,
-                     "test_error_mean": te, "test_error_std": te_sd,
-                     "at_chance": bool(np.isfinite(tr) and trend.at_chance(tr, per_epoch)),
-                     "test_at_chance": bool(np.isfinite(te) and trend.at_chance(te, int(g.eval_images.iloc[0]))),
-                     "peak_loss_max": float(g.peak_loss_after_first_window.max()),
-                     "first_loss_mean": float(g.first_window_loss.mean()),
-                     "wall_seconds_mean": float(g.wall_seconds.mean())})
+        rows.append(
+            {
+                "family": family,
+                "depth": int(depth),
+                "label": f"{family}-{depth}",
+                "n_seeds": len(g),
+                "n_ok": int((g.status == "ok").sum()),
+                "n_spikes": int(g.loss_spike.sum()),
+                "train_error_mean": tr,
+                "train_error_std": tr_sd,
+                "test_error_mean": te,
+                "test_error_std": te_sd,
+                "at_chance": bool(np.isfinite(tr) and trend.at_chance(tr, per_epoch)),
+                "test_at_chance": bool(np.isfinite(te) and trend.at_chance(te, int(g.eval_images.iloc[0]))),
+                "peak_loss_max": float(g.peak_loss_after_first_window.max()),
+                "first_loss_mean": float(g.first_window_loss.mean()),
+                "wall_seconds_mean": float(g.wall_seconds.mean()),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["family", "depth"]).reset_index(drop=True)
 
 
 def published_columns(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) -> pd.DataFrame:
     vals, deltas, srcs = [], [], []
     for _, r in agg.iterrows():
-        row = published.lookup(pub, model="resnet", depth=r.depth, variant="option A", source="He2016-ResNet") \
-            if r.family == "resnet" else None
+        row = (
+            published.lookup(pub, model="resnet", depth=r.depth, variant="option A", source="He2016-ResNet")
+            if r.family == "resnet"
+            else None
+        )
         v = published.as_float(row.value) if row is not None else None
         vals.append(f"{v:.2f}" if v is not None else "-")
         srcs.append(published.cite(row) if row is not None else "-")
@@ -60,14 +73,30 @@ def run_rows(results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     for _, r in results.sort_values(["family", "depth", "seed"]).iterrows():
         c = curves[(curves.label == r.label) & (curves.seed == r.seed)] if not curves.empty else curves
         blew, peak, first = blow_up(c)
-        rows.append({
-            "net": r.label, "family": r.family, "depth": int(r.depth), "seed": int(r.seed), "status": r.status,
-            "train_error": r.train_error, "train_loss": r.train_loss, "test_error": r.test_error,
-            "test_loss": r.test_loss, "steps": int(r.steps), "steps_planned": int(r.steps_planned),
-            "train_images": int(r.train_images), "eval_images": int(r.eval_images),
-            "first_window_loss": first, "peak_loss_after_first_window": peak, "loss_spike": blew,
-            "wall_seconds": round(float(r.wall_seconds), 1), "git_commit": r.git_commit, "numerics": r.numerics, "key": r.key,
-        })
+        rows.append(
+            {
+                "net": r.label,
+                "family": r.family,
+                "depth": int(r.depth),
+                "seed": int(r.seed),
+                "status": r.status,
+                "train_error": r.train_error,
+                "train_loss": r.train_loss,
+                "test_error": r.test_error,
+                "test_loss": r.test_loss,
+                "steps": int(r.steps),
+                "steps_planned": int(r.steps_planned),
+                "train_images": int(r.train_images),
+                "eval_images": int(r.eval_images),
+                "first_window_loss": first,
+                "peak_loss_after_first_window": peak,
+                "loss_spike": blew,
+                "wall_seconds": round(float(r.wall_seconds), 1),
+                "git_commit": r.git_commit,
+                "numerics": r.numerics,
+                "key": r.key,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -111,14 +140,22 @@ def series(runs: pd.DataFrame, which: str, column: str = "train_error") -> tuple
 HYPOTHESES = (  # name, series, what "supported" means
     ("H1", "plain", "plain nets degrade: training error rises with depth"),
     ("H2", "resnet", "residual nets improve: training error falls with depth"),
-    ("interaction", "gap", "depth hurts plain nets more than residual nets: the paired gap plain − residual grows with depth"),
+    (
+        "interaction",
+        "gap",
+        "depth hurts plain nets more than residual nets: the paired gap plain − residual grows with depth",
+    ),
 )
 PREDICTED = {"H1": 1, "H2": -1, "interaction": 1}  # the direction each hypothesis predicts: +1 rises, -1 falls
 OUTCOME = {  # (hypothesis, trend verdict) -> answer
-    ("H1", "rises"): "supported", ("H1", "falls"): "contradicted", ("H1", "flat"): "contradicted (no degradation)",
-    ("H2", "falls"): "supported", ("H2", "flat"): "supported in its weak form (no degradation, no gain)",
+    ("H1", "rises"): "supported",
+    ("H1", "falls"): "contradicted",
+    ("H1", "flat"): "contradicted (no degradation)",
+    ("H2", "falls"): "supported",
+    ("H2", "flat"): "supported in its weak form (no degradation, no gain)",
     ("H2", "rises"): "contradicted (deeper residual nets are worse)",
-    ("interaction", "rises"): "supported", ("interaction", "falls"): "contradicted",
+    ("interaction", "rises"): "supported",
+    ("interaction", "falls"): "contradicted",
     ("interaction", "flat"): "contradicted (no interaction)",
 }
 
@@ -138,10 +175,20 @@ def analyse(runs: pd.DataFrame) -> list[tuple[str, str, trend.Trend | None]]:
             # (experiments/depth.md, amendment of 2026-12-03) with the observed sds, not the observed means:
             # a planned trend in the predicted direction, and a truly flat series for 'flat'.
             d = PREDICTED[name]
-            t.seeds_needed = trend.seeds_needed(trend.design_means(len(t.depths), power.DESIGN_EFFECT_PP, d),
-                                                y.std(0, ddof=1), alpha=trend.ALPHA / m, direction=d)
-            t.seeds_flat = power.seeds_needed(power.EQUIVALENCE_EFFECT_PP, t.delta_sd, m, "no practical difference",
-                                              alpha=trend.ALPHA, practical=trend.PRACTICAL_PP)
+            t.seeds_needed = trend.seeds_needed(
+                trend.design_means(len(t.depths), power.DESIGN_EFFECT_PP, d),
+                y.std(0, ddof=1),
+                alpha=trend.ALPHA / m,
+                direction=d,
+            )
+            t.seeds_flat = power.seeds_needed(
+                power.EQUIVALENCE_EFFECT_PP,
+                t.delta_sd,
+                m,
+                "no practical difference",
+                alpha=trend.ALPHA,
+                practical=trend.PRACTICAL_PP,
+            )
         out.append((name, which, t))
     return out
 
@@ -155,8 +202,10 @@ def secondary_lines(runs: pd.DataFrame) -> list[str]:
             continue
         t = trend.trend(which, depths, y)
         what = "gap plain − residual" if which == "gap" else f"{which} test error"
-        lines.append(f"- {name} on test error: {what}, depth {t.depths[-1]} minus {t.depths[0]}: {t.ci_text()}; "
-                     f"tau {t.tau:+.2f}, exact two-sided p = {t.p:.3g} (unadjusted).")
+        lines.append(
+            f"- {name} on test error: {what}, depth {t.depths[-1]} minus {t.depths[0]}: {t.ci_text()}; "
+            f"tau {t.tau:+.2f}, exact two-sided p = {t.p:.3g} (unadjusted)."
+        )
     return lines
 
 
@@ -186,8 +235,9 @@ def answer_of(name: str, t: trend.Trend | None) -> str:
     return OUTCOME.get((name, t.verdict), "inconclusive")
 
 
-def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int, profile: str | None = None,
-                  pointer: str = "") -> list[str]:
+def verdict_lines(
+    runs: pd.DataFrame, tests, profile_steps: int, profile: str | None = None, pointer: str = ""
+) -> list[str]:
     lines = []
     for (name, which, t), (_, _, claim) in zip(tests, HYPOTHESES):
         if t is None:
@@ -197,31 +247,46 @@ def verdict_lines(runs: pd.DataFrame, tests, profile_steps: int, profile: str | 
         what = "gap plain − residual" if which == "gap" else f"{which} training error"
         head = f"**{name}: {ans}.**"
         if h2_budget_reading(name, profile):
-            head = (f"**{name}: {NOT_TESTABLE}** (amendment of 2026-12-04; the rule of 2026-11-25 reads: *{ans}*, a "
-                    "budget reading).")
-        text = (f"- {head} Claim: {claim}. {what}, depth {t.depths[-1]} minus depth {t.depths[0]}: "
-                f"{t.ci_text()} over {t.n_seeds} seeds; seasonal Kendall tau = {t.tau:+.2f} (S = {t.S:+.0f}), exact "
-                f"two-sided p = {t.p:.3g}, Holm-adjusted p = {t.p_holm:.3g}; flat test (TOST of the contrast against "
-                f"±{trend.PRACTICAL_PP:g} pp) Holm-adjusted p = {t.p_flat_holm:.3g} (alpha {trend.ALPHA}, practical "
-                f"threshold {trend.PRACTICAL_PP:g} pp).")
+            head = (
+                f"**{name}: {NOT_TESTABLE}** (amendment of 2026-12-04; the rule of 2026-11-25 reads: *{ans}*, a "
+                "budget reading)."
+            )
+        text = (
+            f"- {head} Claim: {claim}. {what}, depth {t.depths[-1]} minus depth {t.depths[0]}: "
+            f"{t.ci_text()} over {t.n_seeds} seeds; seasonal Kendall tau = {t.tau:+.2f} (S = {t.S:+.0f}), exact "
+            f"two-sided p = {t.p:.3g}, Holm-adjusted p = {t.p_holm:.3g}; flat test (TOST of the contrast against "
+            f"±{trend.PRACTICAL_PP:g} pp) Holm-adjusted p = {t.p_flat_holm:.3g} (alpha {trend.ALPHA}, practical "
+            f"threshold {trend.PRACTICAL_PP:g} pp)."
+        )
         if t.verdict == "inconclusive":
-            trend_seeds = (f"**{t.seeds_needed}**" if t.seeds_needed and t.seeds_needed > 0 else "more than 50")
+            trend_seeds = f"**{t.seeds_needed}**" if t.seeds_needed and t.seeds_needed > 0 else "more than 50"
             way = "rise" if PREDICTED[name] > 0 else "fall"
-            text += (f" Inconclusive. Seeds the rule needs for {trend.POWER:.0%} power at alpha "
-                     f"{trend.ALPHA}/{len(HYPOTHESES)} (simulated at the plan's effects with the observed sds, not at "
-                     f"the observed means): {trend_seeds} to call a true {power.DESIGN_EFFECT_PP:g} pp {way} (deepest − "
-                     f"shallowest, even steps over the depths), "
-                     f"**{power.needed_text(t.seeds_flat, power.EQUIVALENCE_EFFECT_PP, 'no practical difference')}** "
-                     f"to call a truly flat series (contrast {power.EQUIVALENCE_EFFECT_PP:g} pp) flat.")
+            text += (
+                f" Inconclusive. Seeds the rule needs for {trend.POWER:.0%} power at alpha "
+                f"{trend.ALPHA}/{len(HYPOTHESES)} (simulated at the plan's effects with the observed sds, not at "
+                f"the observed means): {trend_seeds} to call a true {power.DESIGN_EFFECT_PP:g} pp {way} (deepest − "
+                f"shallowest, even steps over the depths), "
+                f"**{power.needed_text(t.seeds_flat, power.EQUIVALENCE_EFFECT_PP, 'no practical difference')}** "
+                f"to call a truly flat series (contrast {power.EQUIVALENCE_EFFECT_PP:g} pp) flat."
+            )
         if h2_budget_reading(name, profile):
-            text += (f" At {profile_steps} iterations the deep residual nets' curves are still falling, so this budget "
-                     f"alone can put them behind; whether depth pays, and from which budget, is answered by {pointer}.")
+            text += (
+                f" At {profile_steps} iterations the deep residual nets' curves are still falling, so this budget "
+                f"alone can put them behind; whether depth pays, and from which budget, is answered by {pointer}."
+            )
         lines.append(text)
     return lines
 
 
-def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, batch: int, profile: str | None = None,
-             pointer: str = "") -> list[str]:
+def headline(
+    runs: pd.DataFrame,
+    agg: pd.DataFrame,
+    tests,
+    profile_steps: int,
+    batch: int,
+    profile: str | None = None,
+    pointer: str = "",
+) -> list[str]:
     """What happened, before any verdict: blow-ups, nets stuck at chance, and the answer in one line."""
     out = []
     spikes = runs[runs.loss_spike | (runs.status != "ok")]
@@ -229,43 +294,71 @@ def headline(runs: pd.DataFrame, agg: pd.DataFrame, tests, profile_steps: int, b
     if len(spikes):
         nets = spikes.groupby("net").seed.apply(lambda s: ", ".join(map(str, sorted(s))))
         recovered = [n for n in nets.index if n not in chance_nets and (runs[runs.net == n].status == "ok").all()]
-        out.append(f"**Loss spikes** (running training loss above {BLOWUP_LOSS:g} after the first probe window, or "
-                   "non-finite) in " + "; ".join(f"{n} (seed {s})" for n, s in nets.items()) + ". "
-                   + (f"Recovered (final training error clearly below chance): {', '.join(recovered)}. " if recovered else "")
-                   + (f"Not recovered: {', '.join(sorted(set(nets.index) - set(recovered)))}." if set(nets.index) - set(recovered) else ""))
+        out.append(
+            f"**Loss spikes** (running training loss above {BLOWUP_LOSS:g} after the first probe window, or "
+            "non-finite) in "
+            + "; ".join(f"{n} (seed {s})" for n, s in nets.items())
+            + ". "
+            + (f"Recovered (final training error clearly below chance): {', '.join(recovered)}. " if recovered else "")
+            + (
+                f"Not recovered: {', '.join(sorted(set(nets.index) - set(recovered)))}."
+                if set(nets.index) - set(recovered)
+                else ""
+            )
+        )
     else:
-        out.append(f"No loss spike: after the first probe window the running training loss stayed below {BLOWUP_LOSS:g} "
-                   "in every run.")
+        out.append(
+            f"No loss spike: after the first probe window the running training loss stayed below {BLOWUP_LOSS:g} "
+            "in every run."
+        )
     first = agg[agg.first_loss_mean > math.log(10) + 0.5]
     if len(first):
-        out.append("Initial loss above chance (first probe window, mean over seeds): " + ", ".join(
-            f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows()) + " (ln 10 = 2.30): "
-            "consistent with the identity path summing the variance of every block at initialisation (no zero-init of the last BN).")
+        out.append(
+            "Initial loss above chance (first probe window, mean over seeds): "
+            + ", ".join(f"{r.label} {r.first_loss_mean:.2f}" for _, r in first.iterrows())
+            + " (ln 10 = 2.30): "
+            "consistent with the identity path summing the variance of every block at initialisation (no zero-init of "
+            "the last BN)."
+        )
     chance = agg[agg.at_chance]
     if len(chance):
-        out.append("**Stuck at chance** (mean training error within 2 binomial SEs of 90 %): "
-                   + ", ".join(chance.label) + ". Their ordering is noise; the rank tests treat them as ties in effect.")
+        out.append(
+            "**Stuck at chance** (mean training error within 2 binomial SEs of 90 %): "
+            + ", ".join(chance.label)
+            + ". Their ordering is noise; the rank tests treat them as ties in effect."
+        )
     res = {name: (t, answer_of(name, t)) for name, _, t in tests}
     h1, h2, ix = (res.get(k, (None, "")) for k in ("H1", "H2", "interaction"))
-    h2_text = (f"*{NOT_TESTABLE}* (the pre-registered rule reads *{h2[1]}*, a budget reading; see {pointer})"
-               if h2[0] is not None and h2_budget_reading("H2", profile) else f"*{h2[1]}*")
-    out.append(f"**Answer (CPU budget: {profile_steps} iterations, {profile_steps * batch:,} images):** plain nets "
-               f"degrade with depth: *{h1[1]}*; the shortcut removes the depth penalty (interaction): *{ix[1]}*; "
-               f"deeper residual nets improve: {h2_text}.")
+    h2_text = (
+        f"*{NOT_TESTABLE}* (the pre-registered rule reads *{h2[1]}*, a budget reading; see {pointer})"
+        if h2[0] is not None and h2_budget_reading("H2", profile)
+        else f"*{h2[1]}*"
+    )
+    out.append(
+        f"**Answer (CPU budget: {profile_steps} iterations, {profile_steps * batch:,} images):** plain nets "
+        f"degrade with depth: *{h1[1]}*; the shortcut removes the depth penalty (interaction): *{ix[1]}*; "
+        f"deeper residual nets improve: {h2_text}."
+    )
     if h2[0] is not None and h2[1] != "supported":
         pub = published.load()
         r20 = published.lookup(pub, model="resnet", depth=20, variant="option A", source="He2016-ResNet")
         r110 = published.lookup(pub, model="resnet", depth=110, variant="option A", source="He2016-ResNet")
-        paper = (f" (He et al. report test error {r20.value} % for ResNet-20 and {r110.value} % for ResNet-110, "
-                 f"{published.cite(r110)})" if r20 is not None and r110 is not None else "")
+        paper = (
+            f" (He et al. report test error {r20.value} % for ResNet-20 and {r110.value} % for ResNet-110, "
+            f"{published.cite(r110)})"
+            if r20 is not None and r110 is not None
+            else ""
+        )
         # The paper's budget in images (64k iterations at batch 128), not in iterations: at batch 32 a share of the
         # iterations reads four times larger than the share of the training the nets have seen.
         seen = profile_steps * batch
-        out.append(f"At {profile_steps} iterations of batch {batch} ({seen:,} images seen, "
-                   f"{seen / markdown.PAPER_IMAGES:.2%} of the paper's 64k x 128) deeper residual nets have not caught up "
-                   "with shallower ones: more layers train more slowly per iteration early on. The "
-                   f"paper profile (`PROFILE=paper`, a GPU job) is where the benefit of depth shows{paper}; this "
-                   "budget tests the *ordering of the failure*, not the benefit.")
+        out.append(
+            f"At {profile_steps} iterations of batch {batch} ({seen:,} images seen, "
+            f"{seen / markdown.PAPER_IMAGES:.2%} of the paper's 64k x 128) deeper residual nets have not caught up "
+            "with shallower ones: more layers train more slowly per iteration early on. The "
+            f"paper profile (`PROFILE=paper`, a GPU job) is where the benefit of depth shows{paper}; this "
+            "budget tests the *ordering of the failure*, not the benefit."
+        )
     return out
 
 
@@ -298,48 +391,81 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     tests = analyse(per_run)
     drops = sorted({int(x) for v in results.get("lr_drop_steps", pd.Series(dtype=object)).dropna() for x in v})
     if not curves.empty:
-        plots.learning_curves(curves, [f for f in FAMILIES if f in set(curves.family)], out / "curves.png",
-                              drops=drops, title=f"profile {profile}: error on fixed image sets, mean over seeds "
-                                                 f"(band: min-max)")
+        plots.learning_curves(
+            curves,
+            [f for f in FAMILIES if f in set(curves.family)],
+            out / "curves.png",
+            drops=drops,
+            title=f"profile {profile}: error on fixed image sets, mean over seeds (band: min-max)",
+        )
     else:
         metrics = load_csvs(results, "metrics.csv")
-        plots.training_curves(metrics, [f for f in FAMILIES if f in set(metrics.family)], out / "curves.png",
-                              title=f"profile {profile}: train (dashed) and test (bold) error, mean over seeds")
+        plots.training_curves(
+            metrics,
+            [f for f in FAMILIES if f in set(metrics.family)],
+            out / "curves.png",
+            title=f"profile {profile}: train (dashed) and test (bold) error, mean over seeds",
+        )
     plots.error_vs_depth(per_run, out / "error_vs_depth.png", title=f"profile {profile}: final error by depth")
 
-    table = pd.DataFrame({
-        "net": agg.label, "depth": agg.depth,
-        "train err % (mean ± sd)": [pm(m, s, n) + (" (chance)" if c else "") for m, s, n, c in
-                                    zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds, agg.at_chance)],
-        "test err % (mean ± sd)": [pm(m, s, n) + (" (chance)" if c else "") for m, s, n, c in
-                                   zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds, agg.test_at_chance)],
-        "seeds": agg.n_seeds, "loss spikes": agg.n_spikes,
-        "first-window loss": agg.first_loss_mean.map("{:.2f}".format),
-        "peak loss later": agg.peak_loss_max.map("{:.2f}".format),
-        "plain − this, train err (pp)": [_gap(agg, r) for _, r in agg.iterrows()],
-        "params": agg.params.map("{:,}".format), "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
-        "published test err %": agg.published_test_error, "Δ test (ours − pub.)": agg.delta, "source": agg.published_source,
-        "s/run": agg.wall_seconds_mean.map("{:.0f}".format),
-    })
+    table = pd.DataFrame(
+        {
+            "net": agg.label,
+            "depth": agg.depth,
+            "train err % (mean ± sd)": [
+                pm(m, s, n) + (" (chance)" if c else "")
+                for m, s, n, c in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds, agg.at_chance)
+            ],
+            "test err % (mean ± sd)": [
+                pm(m, s, n) + (" (chance)" if c else "")
+                for m, s, n, c in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds, agg.test_at_chance)
+            ],
+            "seeds": agg.n_seeds,
+            "loss spikes": agg.n_spikes,
+            "first-window loss": agg.first_loss_mean.map("{:.2f}".format),
+            "peak loss later": agg.peak_loss_max.map("{:.2f}".format),
+            "plain − this, train err (pp)": [_gap(agg, r) for _, r in agg.iterrows()],
+            "params": agg.params.map("{:,}".format),
+            "FLOPs (fwd, 1 img)": agg.flops.map("{:,}".format),
+            "published test err %": agg.published_test_error,
+            "Δ test (ours − pub.)": agg.delta,
+            "source": agg.published_source,
+            "s/run": agg.wall_seconds_mean.map("{:.0f}".format),
+        }
+    )
 
     grads = load_csvs(results, "grad_norms.csv")
     resp = load_csvs(results, "responses.csv")
     init_lines, init_verdicts, init_summary = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
-    tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out)
+    tsig_lines, tsig_summary = flow.training_signal_section(
+        load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out
+    )
     resp_lines = flow.response_section(resp, fig7_labels(results), out, "responses.png")
 
-    banner = skeleton.cpu_banner(profile, f"It trains for {steps} iterations on a subset, so the errors are far above "
-                                 "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "
-                                 "(degradation) and whether the shortcut removes that, within this budget.")
+    banner = skeleton.cpu_banner(
+        profile,
+        f"It trains for {steps} iterations on a subset, so the errors are far above "
+        "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "
+        "(degradation) and whether the shortcut removes that, within this budget.",
+    )
     lines = [
-        *skeleton.header("Is deeper better? Plain vs residual nets across depth", results, study,
-                         "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
-                         "confirmatory run)", banner),
-        "## What happened", "", *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]),
-                                                       profile, pointer)), "",
-        "## Verdicts (computed by the pre-registered rules)", "", *verdict_lines(per_run, tests, steps, profile, pointer),
+        *skeleton.header(
+            "Is deeper better? Plain vs residual nets across depth",
+            results,
+            study,
+            "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
+            "confirmatory run)",
+            banner,
+        ),
+        "## What happened",
+        "",
+        *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]), profile, pointer)),
+        "",
+        "## Verdicts (computed by the pre-registered rules)",
+        "",
+        *verdict_lines(per_run, tests, steps, profile, pointer),
         "",
         "_Rules: per seed, the final training error (running error over the last epoch) of every depth; the seasonal "
         "Kendall test (seeds as blocks, exact permutation distribution) of a monotone trend over depth, two-sided; the "
@@ -347,47 +473,87 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         f"{trend.ALPHA}; a trend is called only if the per-seed contrast deepest − shallowest is also at least "
         f"{trend.PRACTICAL_PP:g} pp; 'flat' when the equivalence test of that contrast (TOST against "
         f"±{trend.PRACTICAL_PP:g} pp) passes at the same Holm-adjusted level over the three tests (amendment of "
-        "2026-12-03; before, its unadjusted 95% CI inside the band)._", "",
-        "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.", "",
-        *secondary_lines(per_run), "",
-        "## How the numbers were made", "", *recipe_lines(results, steps), "",
-        "## Results", "",
+        "2026-12-03; before, its unadjusted 95% CI inside the band)._",
+        "",
+        "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.",
+        "",
+        *secondary_lines(per_run),
+        "",
+        "## How the numbers were made",
+        "",
+        *recipe_lines(results, steps),
+        "",
+        "## Results",
+        "",
         "Train error: running error over the last epoch (augmented images, train-mode BN), as in the paper's Fig. 6. "
         "Test error: the full test set after training. ± is the sample sd over seeds. '(chance)' marks a cell within "
         "2 binomial SEs of 90 %. Loss spikes: runs whose running training loss exceeded "
         f"{BLOWUP_LOSS:g} after the first probe window; first-window loss: mean running training loss of the "
-        "first probe window (ln 10 = 2.30 is chance); peak loss later: the largest window mean after it. FLOPs: `torch.utils.flop_counter`, multiply-add = 2.", "",
-        markdown.table(table), "",
-        f"Published numbers: {why_not + ', so no delta is computed' if why_not else 'like-for-like (paper profile, official data)'}.",
+        "first probe window (ln 10 = 2.30 is chance); peak loss later: the largest window mean after it. FLOPs: "
+        "`torch.utils.flop_counter`, multiply-add = 2.",
+        "",
+        markdown.table(table),
+        "",
+        f"Published numbers: "
+        f"{why_not + ', so no delta is computed' if why_not else 'like-for-like (paper profile, official data)'}.",
         "Per-run values (every statistic above can be recomputed from them): [runs.csv](runs.csv); aggregated rows: "
-        "[results.csv](results.csv).", "",
-        "![error by depth](error_vs_depth.png)", "",
+        "[results.csv](results.csv).",
+        "",
+        "![error by depth](error_vs_depth.png)",
+        "",
         "_How to read: every dot is one run (seed), the line the mean over seeds; left training error, right test "
-        "error; degradation is a plain line that rises with depth, the shortcut's effect the gap between the lines._", "",
-        "![training curves](curves.png)", "",
+        "error; degradation is a plain line that rises with depth, the shortcut's effect the gap between the lines._",
+        "",
+        "![training curves](curves.png)",
+        "",
         "_How to read (as ResNet Fig. 6): dashed = training error, bold = test error, both measured in eval mode on "
-        "fixed un-augmented image sets at step 0 and at regular steps; mean over seeds with the min-max band; plain nets "
+        "fixed un-augmented image sets at step 0 and at regular steps; mean over seeds with the min-max band; plain "
+        "nets "
         "left, residual right, one colour per depth; dotted vertical lines mark the lr drops. Degradation shows as "
-        "deeper plain nets sitting above shallower ones on the dashed lines._", "",
-        "## Gradient flow: do deep plain nets fail because gradients vanish?", "",
+        "deeper plain nets sitting above shallower ones on the dashed lines._",
+        "",
+        "## Gradient flow: do deep plain nets fail because gradients vanish?",
+        "",
         f"Rule (experiments/depth.md, plan (b) of 2026-11-25): the backward signal is read from the size-free ratio of "
         f"the RMS of dL/dh at the input side to the output side: *vanishing* below 1/{flow.sig.BAND:g}, *exploding* "
         f"above {flow.sig.BAND:g}, *neither* in between, per family, norm and depth, at initialisation and at every "
         "training probe. It replaced the first plan's rule (first-conv / last-conv weight-gradient-norm ratio below "
         f"{flow.VANISHING_RATIO:g}), which could not detect explosion and was not size-free: that rule is superseded, "
-        "and the weight-gradient sections below show its statistic and threshold for comparison only.", "",
-        "### The backward signal at initialisation (size-free)", "", *signal_lines, "",
-        "### Weight-gradient norms at initialisation (first study's statistic, not size-free)", "",
+        "and the weight-gradient sections below show its statistic and threshold for comparison only.",
+        "",
+        "### The backward signal at initialisation (size-free)",
+        "",
+        *signal_lines,
+        "",
+        "### Weight-gradient norms at initialisation (first study's statistic, not size-free)",
+        "",
         "_Kept for comparison with the first study: the Frobenius norm of a weight gradient depends on the tensor's "
         "size and, with BN, on 1/|W|, so the ratio below mixes layer size with signal size; the readings above are the "
-        "ones the verdicts use._", "", *init_lines, "",
-        "### The backward signal during training", "", *tsig_lines, "",
-        "### Weight-gradient ratio during training (first study's statistic)", "", *train_lines,
-        *(_train_ratio_lines(train_summary)), "",
-        "### Layer responses of the trained nets (ResNet Fig. 7)", "", *resp_lines, "",
-        "### The literature", "", *flow.literature_lines(readings), "",
-        "### What the gradient measurements support", "",
-        mechanism(per_run, readings, answer_of("H1", tests[0][2]), tsig_summary), "",
+        "ones the verdicts use._",
+        "",
+        *init_lines,
+        "",
+        "### The backward signal during training",
+        "",
+        *tsig_lines,
+        "",
+        "### Weight-gradient ratio during training (first study's statistic)",
+        "",
+        *train_lines,
+        *(_train_ratio_lines(train_summary)),
+        "",
+        "### Layer responses of the trained nets (ResNet Fig. 7)",
+        "",
+        *resp_lines,
+        "",
+        "### The literature",
+        "",
+        *flow.literature_lines(readings),
+        "",
+        "### What the gradient measurements support",
+        "",
+        mechanism(per_run, readings, answer_of("H1", tests[0][2]), tsig_summary),
+        "",
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
         f"`runs/{study}/{profile}/`.",
     ]
@@ -398,11 +564,22 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
 def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:
     """Everything needed to rebuild a run from the report alone."""
     r = results.iloc[0]
+
     def uniq(col):
         return sorted({str(v) for v in results[col]}) if col in results else ["n/a"]
-    warm = results.groupby("depth").apply(lambda g: f"{int(g.warmup_steps.iloc[0])} steps at lr {g.warmup_lr.iloc[0]}"
-                                           if "warmup_steps" in g and g.warmup_steps.iloc[0] else "none",
-                                           include_groups=False) if "warmup_steps" in results else pd.Series(dtype=str)
+
+    warm = (
+        results.groupby("depth").apply(
+            lambda g: (
+                f"{int(g.warmup_steps.iloc[0])} steps at lr {g.warmup_lr.iloc[0]}"
+                if "warmup_steps" in g and g.warmup_steps.iloc[0]
+                else "none"
+            ),
+            include_groups=False,
+        )
+        if "warmup_steps" in results
+        else pd.Series(dtype=str)
+    )
     commits = results.groupby("git_commit").size()
     lines = [
         f"- Iterations: {steps} per run = {int(r.get('steps_per_epoch', 0) or 0)} steps per epoch x "
@@ -410,14 +587,17 @@ def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:
         f"({int(r.get('images_dropped_per_epoch', 0) or 0)} images dropped per epoch by the last partial batch).",
         f"- Learning rate: {r.get('lr', 'n/a')}, multiplied by {r.get('lr_gamma', 'n/a')} at step(s) "
         f"{', '.join(uniq('lr_drop_steps'))}; warm-up per depth: "
-        + ", ".join(f"{d}: {w}" for d, w in warm.items()) + ".",
+        + ", ".join(f"{d}: {w}" for d, w in warm.items())
+        + ".",
         f"- Final test error on {', '.join(uniq('eval_images'))} images of the {', '.join(uniq('eval_split'))} split.",
         f"- Curves: fixed class-balanced sets of {', '.join(uniq('curve_train_images'))} training and "
         f"{', '.join(uniq('curve_test_images'))} test images, eval mode, at steps {', '.join(uniq('curve_steps'))}.",
-        f"- Gradient probe during training: every {', '.join(uniq('grad_probe_every_steps'))} steps, one training batch.",
+        f"- Gradient probe during training: every {', '.join(uniq('grad_probe_every_steps'))} steps, one training "
+        f"batch.",
         f"- Threads per run: {', '.join(uniq('threads'))}; device {', '.join(uniq('device'))}; torch "
         f"{', '.join(uniq('torch'))}.",
-        "- Commit of the runs: " + ", ".join(f"{c} ({n} runs)" for c, n in commits.items())
+        "- Commit of the runs: "
+        + ", ".join(f"{c} ({n} runs)" for c, n in commits.items())
         + " (per run: `git_commit` in runs.csv).",
     ]
     lines += skeleton.sweep_lines(results)
@@ -460,50 +640,69 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
     degraded. Only written when H1 (degradation) is supported: without degradation there is nothing to
     explain."""
     if h1 != "supported":
-        return (f"_H1 (degradation) is {h1}, so there is no established degradation for a mechanism to explain; "
-                "the measurements above are descriptive._")
+        return (
+            f"_H1 (degradation) is {h1}, so there is no established degradation for a mechanism to explain; "
+            "the measurements above are descriptive._"
+        )
     if readings is None or readings.empty:
         return "_The backward signal at initialisation was not measured (`make grad-flow`), so no statement is made._"
     plain = runs[runs.family == "plain"].groupby("depth").train_error.mean()
     base = int(plain.index.min())
     parts, by_reading, by_training = [], {}, {}
     for d, err in plain.items():
-        r = readings[(readings.family == "plain") & (readings.norm == "bn") & (readings.depth == d)
-                     & ~readings.control.astype(bool)]
+        r = readings[
+            (readings.family == "plain")
+            & (readings.norm == "bn")
+            & (readings.depth == d)
+            & ~readings.control.astype(bool)
+        ]
         if r.empty:
             continue
         r = r.iloc[0]
         gap = err - plain[base]
         degraded = d != base and gap >= trend.PRACTICAL_PP
         during, during_text = _training_readings(train_summary, "plain", d)
-        parts.append(f"plain-{int(d)} (BN): **{r.reading}** at init (ratio {r.ratio_median:.3g}, band "
-                     f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}])"
-                     + (f", **{during_text}**" if during_text else "")
-                     + f"; training error {gap:+.1f} pp against plain-{base}" + (" (degraded)." if degraded else "."))
+        parts.append(
+            f"plain-{int(d)} (BN): **{r.reading}** at init (ratio {r.ratio_median:.3g}, band "
+            f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}])"
+            + (f", **{during_text}**" if during_text else "")
+            + f"; training error {gap:+.1f} pp against plain-{base}"
+            + (" (degraded)." if degraded else ".")
+        )
         if degraded:
             by_reading.setdefault(r.reading, []).append(int(d))
             if during:
                 by_training.setdefault(during, []).append(int(d))
     if by_reading.get("vanishing"):
-        parts.append(f"At depth {', '.join(map(str, by_reading['vanishing']))} the degradation comes with a vanishing "
-                     "backward signal: consistent with the vanishing-gradient story there.")
+        parts.append(
+            f"At depth {', '.join(map(str, by_reading['vanishing']))} the degradation comes with a vanishing "
+            "backward signal: consistent with the vanishing-gradient story there."
+        )
     if by_reading.get("exploding"):
-        parts.append(f"At depth {', '.join(map(str, by_reading['exploding']))} the degraded plain nets have an "
-                     "*exploding* backward signal at init (larger toward the input), not a vanishing one: at "
-                     "initialisation the data contradict the vanishing-gradient story there and are consistent with "
-                     "gradient explosion in deep BN nets.")
+        parts.append(
+            f"At depth {', '.join(map(str, by_reading['exploding']))} the degraded plain nets have an "
+            "*exploding* backward signal at init (larger toward the input), not a vanishing one: at "
+            "initialisation the data contradict the vanishing-gradient story there and are consistent with "
+            "gradient explosion in deep BN nets."
+        )
     if by_reading.get("neither"):
-        parts.append(f"At depth {', '.join(map(str, by_reading['neither']))} the plain nets degrade while the signal "
-                     "is of comparable size at both ends: an optimisation difficulty that gradient size at init does "
-                     "not explain.")
+        parts.append(
+            f"At depth {', '.join(map(str, by_reading['neither']))} the plain nets degrade while the signal "
+            "is of comparable size at both ends: an optimisation difficulty that gradient size at init does "
+            "not explain."
+        )
     if by_training:
-        said = {"vanishing": "a *vanishing* backward signal once training has started: consistent with the "
-                             "vanishing-gradient story, at least after the first updates",
-                "exploding": "an *exploding* backward signal during training",
-                "neither": "a backward signal of comparable size at both ends during training: the degradation "
-                           "there is an optimisation difficulty that gradient size does not explain"}
-        parts += [f"During training, the degraded plain nets at depth {', '.join(map(str, ds))} show {said[k]}."
-                  for k, ds in sorted(by_training.items())]
+        said = {
+            "vanishing": "a *vanishing* backward signal once training has started: consistent with the "
+            "vanishing-gradient story, at least after the first updates",
+            "exploding": "an *exploding* backward signal during training",
+            "neither": "a backward signal of comparable size at both ends during training: the degradation "
+            "there is an optimisation difficulty that gradient size does not explain",
+        }
+        parts += [
+            f"During training, the degraded plain nets at depth {', '.join(map(str, ds))} show {said[k]}."
+            for k, ds in sorted(by_training.items())
+        ]
     else:
         parts.append("The training runs recorded no backward-signal probes, so only the readings at init are stated.")
     return " ".join(parts)

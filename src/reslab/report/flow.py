@@ -35,9 +35,16 @@ def summarize(r: pd.DataFrame, series_keys: list[str]) -> pd.DataFrame:
         v = v[np.isfinite(v)]
         if not len(v):
             continue
-        out.append({**dict(zip(series_keys + ["depth"], k)), "series": " ".join(str(x) for x in k[:-1]),
-                    "ratio_median": float(np.median(v)), "ratio_min": float(v.min()), "ratio_max": float(v.max()),
-                    "n": len(v)})
+        out.append(
+            {
+                **dict(zip(series_keys + ["depth"], k)),
+                "series": " ".join(str(x) for x in k[:-1]),
+                "ratio_median": float(np.median(v)),
+                "ratio_min": float(v.min()),
+                "ratio_max": float(v.max()),
+                "n": len(v),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -57,17 +64,22 @@ def vanishing_statement(s: pd.DataFrame, series: str) -> tuple[str, bool | None]
         verdict, vanish = "not vanishing at any depth", False
     else:
         verdict, vanish = "vanishing at some depths only", None
-    return (f"{series}: first/last ratio {verdict} (the first plan's superseded threshold {VANISHING_RATIO:g}, "
-            f"for comparison only); at depth {int(deep.depth)} "
-            f"{fmt_ratio(deep.ratio_median, deep.ratio_min, deep.ratio_max)} (median [min, max], n = {int(deep.n)}); "
-            f"smallest seen {lo:.2g}"), vanish
+    return (
+        f"{series}: first/last ratio {verdict} (the first plan's superseded threshold {VANISHING_RATIO:g}, "
+        f"for comparison only); at depth {int(deep.depth)} "
+        f"{fmt_ratio(deep.ratio_median, deep.ratio_min, deep.ratio_max)} (median [min, max], n = {int(deep.n)}); "
+        f"smallest seen {lo:.2g}"
+    ), vanish
 
 
 def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
     """Markdown lines and the vanishing verdicts per series, from reslab-gradflow's CSV."""
     if not init_csv.is_file():
-        return [f"_At-initialisation probes not measured yet: run `make grad-flow DATA=...` "
-                f"(writes `{init_csv}`)._"], {}, pd.DataFrame()
+        return (
+            [f"_At-initialisation probes not measured yet: run `make grad-flow DATA=...` (writes `{init_csv}`)._"],
+            {},
+            pd.DataFrame(),
+        )
     rows = pd.read_csv(init_csv)
     meta = rows.iloc[0]
     r = ratios(rows, ["family", "norm", "depth", "init_seed"])
@@ -76,7 +88,8 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
         f"Measured at initialisation by `reslab-gradflow`: {int(rows.init_seed.nunique())} init seeds x "
         f"{int(meta.batches)} batches of {int(meta.batch_size)} augmented training images ({meta.data_copy}), "
         f"device {meta.device}. Ratio = gradient norm of the first conv / the last 3x3 conv (median [min, max] over "
-        f"init seeds).", "",
+        f"init seeds).",
+        "",
     ]
     table = s.pivot_table(index="depth", columns="series", values="ratio_median")
     lo = s.pivot_table(index="depth", columns="series", values="ratio_min")
@@ -84,26 +97,43 @@ def init_section(init_csv: Path, out_dir: Path) -> tuple[list[str], dict]:
     cols = list(table.columns)
     lines += ["| depth | " + " | ".join(cols) + " |", "|---|" + "|".join("---" for _ in cols) + "|"]
     for depth in table.index:
-        lines.append(f"| {depth} | " + " | ".join(fmt_ratio(table.loc[depth, c], lo.loc[depth, c], hi.loc[depth, c])
-                                                    if not math.isnan(table.loc[depth, c]) else "n/a" for c in cols) + " |")
+        lines.append(
+            f"| {depth} | "
+            + " | ".join(
+                fmt_ratio(table.loc[depth, c], lo.loc[depth, c], hi.loc[depth, c])
+                if not math.isnan(table.loc[depth, c])
+                else "n/a"
+                for c in cols
+            )
+            + " |"
+        )
     plots.ratio_vs_depth(s, out_dir / "gradflow_init_ratio.png", VANISHING_RATIO, "at initialisation")
     norms = sorted(rows.norm.unique())
     verdicts = {}
     for norm in norms:
         p = rows[(rows.kind == "main") & (rows.norm == norm)].copy()
         p["panel"] = p.family + f" (norm={norm})"
-        plots.grad_profiles(p, out_dir / f"gradflow_init_layers_{norm}.png",
-                            f"per-layer weight-gradient norm at init, norm={norm}")
-    lines += ["", "![ratio at init](gradflow_init_ratio.png)", "",
-              "_How to read: each point is the first-conv/last-conv gradient-norm ratio of one net at initialisation; "
-              f"points below the red line get less than 1/{1 / VANISHING_RATIO:g} of the output side's gradient, the first "
-              "plan's threshold, superseded by the backward-signal band above (for comparison only)._",
-              ""]
+        plots.grad_profiles(
+            p, out_dir / f"gradflow_init_layers_{norm}.png", f"per-layer weight-gradient norm at init, norm={norm}"
+        )
+    lines += [
+        "",
+        "![ratio at init](gradflow_init_ratio.png)",
+        "",
+        "_How to read: each point is the first-conv/last-conv gradient-norm ratio of one net at initialisation; "
+        f"points below the red line get less than 1/{1 / VANISHING_RATIO:g} of the output side's gradient, the first "
+        "plan's threshold, superseded by the backward-signal band above (for comparison only)._",
+        "",
+    ]
     for norm in norms:
-        lines += [f"![per-layer gradients at init, norm={norm}](gradflow_init_layers_{norm}.png)", "",
-                  f"_How to read: gradient norm of every conv/linear weight by layer (input side left), log scale, "
-                  f"median over init seeds with min-max shading; a line that falls steeply to the left is a vanishing "
-                  f"gradient (norm={norm})._", ""]
+        lines += [
+            f"![per-layer gradients at init, norm={norm}](gradflow_init_layers_{norm}.png)",
+            "",
+            f"_How to read: gradient norm of every conv/linear weight by layer (input side left), log scale, "
+            f"median over init seeds with min-max shading; a line that falls steeply to the left is a vanishing "
+            f"gradient (norm={norm})._",
+            "",
+        ]
     for series in sorted(s.series.unique()):
         text, vanish = vanishing_statement(s, series)
         verdicts[series] = vanish
@@ -122,15 +152,22 @@ def training_ratios(grads: pd.DataFrame) -> pd.DataFrame:
     return summarize(both.rename(columns={"when": "phase"}), ["family", "phase"])
 
 
-def training_section(grads: pd.DataFrame, results: pd.DataFrame, out_dir: Path, prefix: str) -> tuple[list[str], pd.DataFrame]:
+def training_section(
+    grads: pd.DataFrame, results: pd.DataFrame, out_dir: Path, prefix: str
+) -> tuple[list[str], pd.DataFrame]:
     if grads.empty:
         return ["_No gradient probes were recorded during training._"], pd.DataFrame()
     s = training_ratios(grads)
-    plots.ratio_vs_depth(s, out_dir / f"{prefix}_train_ratio.png", VANISHING_RATIO,
-                         "during training (first and last probe)")
-    lines = [f"![ratio during training]({prefix}_train_ratio.png)", "",
-             "_How to read: the same first/last ratio, from the probe at the first and the last probed step of "
-             "each training run; a ratio that stays near 1 means the early layers keep receiving gradient._", ""]
+    plots.ratio_vs_depth(
+        s, out_dir / f"{prefix}_train_ratio.png", VANISHING_RATIO, "during training (first and last probe)"
+    )
+    lines = [
+        f"![ratio during training]({prefix}_train_ratio.png)",
+        "",
+        "_How to read: the same first/last ratio, from the probe at the first and the last probed step of "
+        "each training run; a ratio that stays near 1 means the early layers keep receiving gradient._",
+        "",
+    ]
     return lines, s
 
 
@@ -140,21 +177,30 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
         return ["_No layer responses recorded._"]
     plots.layer_responses(resp, present, out_dir / name)
     d = resp[resp.label.isin(present)]
-    how = ("per-channel std over all eval images, BN recalibrated on training images" if "bn" in d and
-           (d.bn == "recalibrated").all() else "std pooled over channels on one eval batch, BN running statistics "
-           "(the first study's definition; rerun `reslab-reprobe` for the paper's)")
-    lines = [f"![layer responses]({name})", "",
-             f"_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition; "
-             f"{how}), mean over seeds; dashed = plain, solid = residual; top in layer order, bottom sorted._", ""]
+    how = (
+        "per-channel std over all eval images, BN recalibrated on training images"
+        if "bn" in d and (d.bn == "recalibrated").all()
+        else "std pooled over channels on one eval batch, BN running statistics "
+        "(the first study's definition; rerun `reslab-reprobe` for the paper's)"
+    )
+    lines = [
+        f"![layer responses]({name})",
+        "",
+        f"_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition; "
+        f"{how}), mean over seeds; dashed = plain, solid = residual; top in layer order, bottom sorted._",
+        "",
+    ]
     # Per net: median over layers of the per-layer response (mean over seeds), and the mean, which one
     # outlying layer can dominate.
     per_layer = d.groupby(["label", "layer"])["std"].mean()
     med = per_layer.groupby("label").median()
     mean = per_layer.groupby("label").mean()
-    lines.append("With BN statistics recalibrated on training images, a channel's response std after BN is its learned "
-                 "scale |gamma| (times the ratio of its test to training spread), so this figure reads how far training "
-                 "has moved the BN scales from their initial 1; a mean far above the median comes from channels that "
-                 "are almost constant on the calibration images (BN then divides by about sqrt(eps)).")
+    lines.append(
+        "With BN statistics recalibrated on training images, a channel's response std after BN is its learned "
+        "scale |gamma| (times the ratio of its test to training spread), so this figure reads how far training "
+        "has moved the BN scales from their initial 1; a mean far above the median comes from channels that "
+        "are almost constant on the calibration images (BN then divides by about sqrt(eps))."
+    )
     lines.append("")
     lines.append("| net | median over layers | mean over layers |")
     lines.append("|---|---|---|")
@@ -169,11 +215,17 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
                 pairs.append(f"{twin} {word} than {l} ({med[twin]:.3g} vs {med[l]:.3g})")
     if pairs:
         smaller = sum("smaller" in p for p in pairs)
-        lines += ["", f"Median response, residual vs plain of the same depth: {'; '.join(pairs)}. "
-                  + (f"The residual nets' responses are smaller at all {len(pairs)} depths, as in the paper's Fig. 7 "
-                     "(residual functions closer to zero)." if smaller == len(pairs) else
-                     f"Smaller at {smaller} of {len(pairs)} depths only: the paper's Fig. 7 ordering does not hold "
-                     "throughout in this profile.")]
+        lines += [
+            "",
+            f"Median response, residual vs plain of the same depth: {'; '.join(pairs)}. "
+            + (
+                f"The residual nets' responses are smaller at all {len(pairs)} depths, as in the paper's Fig. 7 "
+                "(residual functions closer to zero)."
+                if smaller == len(pairs)
+                else f"Smaller at {smaller} of {len(pairs)} depths only: the paper's Fig. 7 ordering does not hold "
+                "throughout in this profile."
+            ),
+        ]
     return lines
 
 
@@ -203,8 +255,14 @@ def signal_summary(rows: pd.DataFrame) -> pd.DataFrame:
     if "control_statistic" not in rows:  # rows of reslab-gradflow before the GSC: every control was the ratio's
         rows = rows.assign(control_statistic=np.where(rows.control.astype(bool), "ratio", ""))
     for k, g in rows.fillna({"control_statistic": ""}).groupby(keys):
-        out.append({**dict(zip(keys, k)), "control_statistic": g.control_statistic.iloc[0],
-                    **sig.summarise(g.sort_values("block").grad_rms.to_numpy()), **_gsc(g)})
+        out.append(
+            {
+                **dict(zip(keys, k)),
+                "control_statistic": g.control_statistic.iloc[0],
+                **sig.summarise(g.sort_values("block").grad_rms.to_numpy()),
+                **_gsc(g),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -223,9 +281,15 @@ def signal_readings(summary: pd.DataFrame, statistic: str | None = None) -> pd.D
         row = dict(zip(["family", "norm", "depth", "init_scale", "control"], k))
         for col in ("ratio", "gsc", "gsc_rate"):
             v = g[col].to_numpy(dtype=float)
-            row.update({f"{col}_median": float(np.median(v)), f"{col}_min": float(v.min()), f"{col}_max": float(v.max())})
-        row.update(slope_median=float(np.median(g.slope)), n=len(g), ratio_reading=sig.reading(row["ratio_median"]),
-                   gsc_reading=sig.gsc_reading(row["gsc_rate_median"]))
+            row.update(
+                {f"{col}_median": float(np.median(v)), f"{col}_min": float(v.min()), f"{col}_max": float(v.max())}
+            )
+        row.update(
+            slope_median=float(np.median(g.slope)),
+            n=len(g),
+            ratio_reading=sig.reading(row["ratio_median"]),
+            gsc_reading=sig.gsc_reading(row["gsc_rate_median"]),
+        )
         row["reading"] = row[f"{statistic}_reading"]
         # A control is checked by the statistic it was built for: the scaled-init nets are controls of the ratio
         # (the GSC is built to ignore a scale), reslab.probes.controls' chains are controls of the GSC.
@@ -239,13 +303,14 @@ def signal_readings(summary: pd.DataFrame, statistic: str | None = None) -> pd.D
 def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
     """Markdown lines and the per-net readings at initialisation, from reslab-gradflow's signal CSV."""
     if not Path(signal_csv).is_file():
-        return [f"_The backward signal at initialisation is not measured yet: run `make grad-flow DATA=...` "
-                f"(writes `{signal_csv}`)._"], pd.DataFrame()
+        return [
+            f"_The backward signal at initialisation is not measured yet: run `make grad-flow DATA=...` "
+            f"(writes `{signal_csv}`)._"
+        ], pd.DataFrame()
     rows = pd.read_csv(signal_csv)
     readings = signal_readings(signal_summary(rows))
     meta = rows.iloc[0]
-    primary = {"ratio": "the RMS ratio (plan (b) of 2026-11-25)",
-               "gsc": "the per-block GSC rate"}[READING_STATISTIC]
+    primary = {"ratio": "the RMS ratio (plan (b) of 2026-11-25)", "gsc": "the per-block GSC rate"}[READING_STATISTIC]
     lines = [
         f"Statistic: the RMS of dL/dh at every block output h (the stem counts as block 0), averaged over "
         f"{int(meta.batches)} batches of {int(meta.batch_size)} augmented training images per net, train-mode BN, "
@@ -254,7 +319,8 @@ def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataF
         "own). **ratio** = input side (stem output) / output side (last block output); **slope** = fitted change of "
         "log10 RMS over the net's relative depth, in decades (negative: larger toward the input). Reading of the "
         f"median ratio: *vanishing* below 1/{sig.BAND:g}, *exploding* above {sig.BAND:g}, *neither* in between "
-        "(experiments/depth.md). The no-BN nets and the controls were only probed at initialisation, not trained.", "",
+        "(experiments/depth.md). The no-BN nets and the controls were only probed at initialisation, not trained.",
+        "",
         "**GSC** = Philipp, Song & Carbonell's gradient scale coefficient (arXiv:1712.05577) from the same rows: per "
         "block, (RMS of dL/dh x RMS of h) at its input over the same at its output, times sqrt(input size / output "
         "size), i.e. how much the block amplifies a relative change of its input on the way back; scale-free (the "
@@ -262,36 +328,57 @@ def signal_section(signal_csv: Path, out_dir: Path) -> tuple[list[str], pd.DataF
         "side); **per block** = its geometric mean, whole ** (1 / blocks), the depth-free number. Reading of the "
         f"median rate: *vanishing* below 1/{sig.GSC_RATE_BAND:.3g}, *exploding* above {sig.GSC_RATE_BAND:.3g} "
         f"(= {sig.BAND:g} ** (1/9): the ratio's band over the 9 blocks of a depth-20 net). The readings used below "
-        f"are those of {primary}.", "",
-        "| net | norm | init | GSC per block, median [min, max] | whole-net GSC | GSC reading | ratio median [min, max] "
+        f"are those of {primary}.",
+        "",
+        "| net | norm | init | GSC per block, median [min, max] | whole-net GSC | GSC reading | ratio median [min, "
+        "max] "
         "| slope (decades) | ratio reading | positive control |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in readings.iterrows():
         init = "He" if r.init_scale == 1 else f"He x{r.init_scale:g}"
-        ctrl = (f"expected {r.control} ({r.control_statistic}): " + ("**correct**" if r.as_expected else "**WRONG**")
-                ) if r.control else "-"
-        lines.append(f"| {r.family}-{int(r.depth)} | {r.norm} | {init} | "
-                     f"{fmt_ratio(r.gsc_rate_median, r.gsc_rate_min, r.gsc_rate_max)} | {r.gsc_median:.3g} | "
-                     f"{r.gsc_reading} | {fmt_ratio(r.ratio_median, r.ratio_min, r.ratio_max)} | {r.slope_median:+.2f} "
-                     f"| {r.ratio_reading} | {ctrl} |")
-    plots.signal_profiles(rows[rows.control.isna() | (rows.control == "")], out_dir / "gradflow_signal_init.png",
-                          band=sig.BAND)
-    lines += ["", "![backward signal at init](gradflow_signal_init.png)", "",
-              "_How to read: RMS of the loss gradient at each block output against relative depth (0 = input side), "
-              "median over init seeds with min-max band, log scale; a line that rises toward the left is a gradient "
-              "that grows toward the input (exploding), one that falls toward the left vanishes._", ""]
+        ctrl = (
+            (f"expected {r.control} ({r.control_statistic}): " + ("**correct**" if r.as_expected else "**WRONG**"))
+            if r.control
+            else "-"
+        )
+        lines.append(
+            f"| {r.family}-{int(r.depth)} | {r.norm} | {init} | "
+            f"{fmt_ratio(r.gsc_rate_median, r.gsc_rate_min, r.gsc_rate_max)} | {r.gsc_median:.3g} | "
+            f"{r.gsc_reading} | {fmt_ratio(r.ratio_median, r.ratio_min, r.ratio_max)} | {r.slope_median:+.2f} "
+            f"| {r.ratio_reading} | {ctrl} |"
+        )
+    plots.signal_profiles(
+        rows[rows.control.isna() | (rows.control == "")], out_dir / "gradflow_signal_init.png", band=sig.BAND
+    )
+    lines += [
+        "",
+        "![backward signal at init](gradflow_signal_init.png)",
+        "",
+        "_How to read: RMS of the loss gradient at each block output against relative depth (0 = input side), "
+        "median over init seeds with min-max band, log scale; a line that rises toward the left is a gradient "
+        "that grows toward the input (exploding), one that falls toward the left vanishes._",
+        "",
+    ]
     controls = readings[readings.control.astype(bool)]
     if len(controls):
         ok = bool(controls.as_expected.all())
-        lines.append(("All positive controls are read as built (" if ok else "**A positive control is misread** (")
-                     + "; ".join(_control_text(r) for _, r in controls.iterrows())
-                     + ("), so the probe can tell vanishing and exploding gradients apart." if ok else
-                        "): the readings above cannot be trusted."))
+        lines.append(
+            ("All positive controls are read as built (" if ok else "**A positive control is misread** (")
+            + "; ".join(_control_text(r) for _, r in controls.iterrows())
+            + (
+                "), so the probe can tell vanishing and exploding gradients apart."
+                if ok
+                else "): the readings above cannot be trusted."
+            )
+        )
         if (controls.control_statistic == "ratio").any():
-            lines += ["", "_The scaled-init controls are controls of the ratio only: a ReLU net without BN is positively "
-                      "homogeneous, so scaling its weights leaves every relative sensitivity, the GSC, as it was "
-                      "(reslab.probes.controls)._"]
+            lines += [
+                "",
+                "_The scaled-init controls are controls of the ratio only: a ReLU net without BN is positively "
+                "homogeneous, so scaling its weights leaves every relative sensitivity, the GSC, as it was "
+                "(reslab.probes.controls)._",
+            ]
     return lines, readings
 
 
@@ -300,8 +387,10 @@ BUILT = {"vanishing": "vanish", "exploding": "explode"}
 
 def _control_text(r) -> str:
     if r.control_statistic == "gsc":
-        return (f"{r.family} ({int(r.depth)} blocks, built to {BUILT[r.control]}): {r.gsc_reading}, GSC per "
-                f"block {r.gsc_rate_median:.3g}")
+        return (
+            f"{r.family} ({int(r.depth)} blocks, built to {BUILT[r.control]}): {r.gsc_reading}, GSC per "
+            f"block {r.gsc_rate_median:.3g}"
+        )
     return f"{r.family}-{int(r.depth)} no-BN init x{r.init_scale:g}: {r.ratio_reading}, ratio {r.ratio_median:.2g}"
 
 
@@ -337,14 +426,22 @@ def literature_lines(readings: pd.DataFrame) -> list[str]:
         said.append(f"{fam} nets with norm={norm}: " + "; ".join(f"{r} at depth {d}" for r, d in by.items()))
     plain_bn = main[(main.family == "plain") & (main.norm == "bn")]
     agree = bool(len(plain_bn)) and (plain_bn.sort_values("depth").ratio_median.diff().dropna() > 0).all()
-    lines.append("reslab's readings at initialisation: " + ". ".join(said) + ". "
-                 + ("The plain BN nets' input/output ratio grows with every step in depth, the direction Yang et al. "
-                    "predict (explosion toward the input caused by BN); this is a check in kind on conv nets, not of "
-                    "their rate." if agree else "The plain BN nets' ratio does not grow monotonically with depth, so "
-                    "Yang et al.'s prediction of exponential growth is not borne out in kind here.")
-                 + " Whether the explosion *causes* the degradation is not established by a measurement at "
-                   "initialisation (Yang et al. also report that the dynamic range shrinks after one step); the "
-                   "training-time readings are what can speak to it.")
+    lines.append(
+        "reslab's readings at initialisation: "
+        + ". ".join(said)
+        + ". "
+        + (
+            "The plain BN nets' input/output ratio grows with every step in depth, the direction Yang et al. "
+            "predict (explosion toward the input caused by BN); this is a check in kind on conv nets, not of "
+            "their rate."
+            if agree
+            else "The plain BN nets' ratio does not grow monotonically with depth, so "
+            "Yang et al.'s prediction of exponential growth is not borne out in kind here."
+        )
+        + " Whether the explosion *causes* the degradation is not established by a measurement at "
+        "initialisation (Yang et al. also report that the dynamic range shrinks after one step); the "
+        "training-time readings are what can speak to it."
+    )
     return lines
 
 
@@ -353,26 +450,42 @@ def training_signal(signal: pd.DataFrame) -> pd.DataFrame:
     median, min, max and count over seeds."""
     per_run = []
     for k, g in signal.groupby(["family", "depth", "seed", "step"]):
-        per_run.append({**dict(zip(["family", "depth", "seed", "step"], k)),
-                        **sig.summarise(g.sort_values("block").grad_rms.to_numpy()), **_gsc(g)})
+        per_run.append(
+            {
+                **dict(zip(["family", "depth", "seed", "step"], k)),
+                **sig.summarise(g.sort_values("block").grad_rms.to_numpy()),
+                **_gsc(g),
+            }
+        )
     runs = pd.DataFrame(per_run).groupby(["family", "depth", "step"])
     # The GSC's per-block rate beside the ratio (median over seeds), for the readings after the amendment.
-    return runs.ratio.agg(["median", "min", "max", "count"]).join(
-        runs.gsc_rate.median().rename("gsc_rate_median")).reset_index()
+    return (
+        runs.ratio.agg(["median", "min", "max", "count"])
+        .join(runs.gsc_rate.median().rename("gsc_rate_median"))
+        .reset_index()
+    )
 
 
-def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir: Path) -> tuple[list[str], pd.DataFrame]:
+def training_signal_section(
+    signal: pd.DataFrame, updates: pd.DataFrame, out_dir: Path
+) -> tuple[list[str], pd.DataFrame]:
     """Readings of the backward signal at the training-time probe steps (same statistic, batches and band
     as at init), and the relative update size by layer, input side vs output side."""
     if signal.empty:
-        return ["_The training runs did not record the backward signal (`probes.flow_points` was off when they "
-                "ran, or they predate it); see issue 9._"], pd.DataFrame()
+        return [
+            "_The training runs did not record the backward signal (`probes.flow_points` was off when they "
+            "ran, or they predate it); see issue 9._"
+        ], pd.DataFrame()
     summary = training_signal(signal)
     steps = sorted(summary.step.unique())
-    lines = [f"Same statistic, band and fixed batches as at initialisation, at steps {', '.join(map(str, steps))} of "
-             "every training run (every seed); median [min, max] over seeds, and the reading of the median; then the "
-             "median per-block GSC rate and its reading (band as at initialisation).", "",
-             "| net | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "|".join("---" for _ in steps) + "|"]
+    lines = [
+        f"Same statistic, band and fixed batches as at initialisation, at steps {', '.join(map(str, steps))} of "
+        "every training run (every seed); median [min, max] over seeds, and the reading of the median; then the "
+        "median per-block GSC rate and its reading (band as at initialisation).",
+        "",
+        "| net | " + " | ".join(f"step {s}" for s in steps) + " |",
+        "|---|" + "|".join("---" for _ in steps) + "|",
+    ]
     for (fam, depth), g in summary.groupby(["family", "depth"]):
         cells = []
         for s in steps:
@@ -382,22 +495,35 @@ def training_signal_section(signal: pd.DataFrame, updates: pd.DataFrame, out_dir
                 continue
             r = r.iloc[0]
             spread = f" [{r['min']:.2g}, {r['max']:.2g}]" if r["count"] > 1 else ""
-            gsc = (f"; GSC {r['gsc_rate_median']:.3g}/block {sig.gsc_reading(r['gsc_rate_median'])}"
-                   if np.isfinite(r["gsc_rate_median"]) else "")
+            gsc = (
+                f"; GSC {r['gsc_rate_median']:.3g}/block {sig.gsc_reading(r['gsc_rate_median'])}"
+                if np.isfinite(r["gsc_rate_median"])
+                else ""
+            )
             cells.append(f"{r['median']:.2g}{spread} {sig.reading(r['median'])}{gsc}")
         lines.append(f"| {fam}-{int(depth)} | " + " | ".join(cells) + " |")
     if not updates.empty:
         plots.relative_updates(updates, out_dir / "gradflow_updates.png")
         u = updates[updates.kind == "main"].copy()
-        u["side"] = np.where(u.rel_layer <= 0.25, "input quarter", np.where(u.rel_layer >= 0.75, "output quarter", "middle"))
+        u["side"] = np.where(
+            u.rel_layer <= 0.25, "input quarter", np.where(u.rel_layer >= 0.75, "output quarter", "middle")
+        )
         t = u[u.side != "middle"].groupby(["family", "depth", "side"]).rel_update.median().unstack("side")
-        lines += ["", "![relative update size by layer](gradflow_updates.png)", "",
-                  "_How to read: |w_after - w_before| / |w_before| of every conv/linear weight at the probed steps, by "
-                  "relative layer position (0 = input side), median over seeds and probe steps; if early layers "
-                  "'update slowly' their points sit below the output side's._", "",
-                  "| net | median relative update, input quarter | output quarter | input / output |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "![relative update size by layer](gradflow_updates.png)",
+            "",
+            "_How to read: |w_after - w_before| / |w_before| of every conv/linear weight at the probed steps, by "
+            "relative layer position (0 = input side), median over seeds and probe steps; if early layers "
+            "'update slowly' their points sit below the output side's._",
+            "",
+            "| net | median relative update, input quarter | output quarter | input / output |",
+            "|---|---|---|---|",
+        ]
         for (fam, depth), r in t.iterrows():
-            lines.append(f"| {fam}-{int(depth)} | {r.get('input quarter', np.nan):.3g} | "
-                         f"{r.get('output quarter', np.nan):.3g} | "
-                         f"{r.get('input quarter', np.nan) / r.get('output quarter', np.nan):.3g} |")
+            lines.append(
+                f"| {fam}-{int(depth)} | {r.get('input quarter', np.nan):.3g} | "
+                f"{r.get('output quarter', np.nan):.3g} | "
+                f"{r.get('input quarter', np.nan) / r.get('output quarter', np.nan):.3g} |"
+            )
     return lines, summary

@@ -57,16 +57,26 @@ def table() -> pd.DataFrame:
         by = {s: counts(depth, s) for s in STRIDE_AT}
         params = {c["params"] for c in by.values()}
         assert len(params) == 1, f"stride placement changed the parameters of ResNet-{depth}: {params}"
-        paper = published.lookup(pub, model="resnet", depth=depth, dataset="ImageNet", metric="macs_g",
-                                 source="He2016-ResNet", tab="Table 1")
+        paper = published.lookup(
+            pub, model="resnet", depth=depth, dataset="ImageNet", metric="macs_g", source="He2016-ResNet", tab="Table 1"
+        )
         tv = torchvision_figures(depth)
-        rows.append({"depth": depth, "block": block, "stages": "[" + ",".join(map(str, stages)) + "]",
-                     "params": params.pop(), "macs_paper": by["paper"]["macs"], "macs_v1.5": by["v1.5"]["macs"],
-                     "macs_paper_A": counts(depth, "paper", "A")["macs"],
-                     "published_gmacs": published.as_float(paper.value) if paper is not None else None,
-                     "published_decimals": len(paper.value.partition(".")[2]) if paper is not None else None,
-                     "published_source": f"{paper.source} {paper.table}" if paper is not None else "",
-                     "torchvision_params": tv["params"] if tv else None, "torchvision_gmacs": tv["gmacs"] if tv else None})
+        rows.append(
+            {
+                "depth": depth,
+                "block": block,
+                "stages": "[" + ",".join(map(str, stages)) + "]",
+                "params": params.pop(),
+                "macs_paper": by["paper"]["macs"],
+                "macs_v1.5": by["v1.5"]["macs"],
+                "macs_paper_A": counts(depth, "paper", "A")["macs"],
+                "published_gmacs": published.as_float(paper.value) if paper is not None else None,
+                "published_decimals": len(paper.value.partition(".")[2]) if paper is not None else None,
+                "published_source": f"{paper.source} {paper.table}" if paper is not None else "",
+                "torchvision_params": tv["params"] if tv else None,
+                "torchvision_gmacs": tv["gmacs"] if tv else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -92,15 +102,32 @@ def giga(n) -> str:
 
 def markdown(t: pd.DataFrame) -> str:
     has_tv = t.torchvision_params.notna().all()
-    head = ["depth", "block", "blocks per stage", "params", "MACs paper (x10^9)", "MACs v1.5 (x10^9)",
-            "MACs option A, paper stride (x10^9)", "He et al. Table 1 'FLOPs' (x10^9)", "ours that round to it"]
+    head = [
+        "depth",
+        "block",
+        "blocks per stage",
+        "params",
+        "MACs paper (x10^9)",
+        "MACs v1.5 (x10^9)",
+        "MACs option A, paper stride (x10^9)",
+        "He et al. Table 1 'FLOPs' (x10^9)",
+        "ours that round to it",
+    ]
     if has_tv:
         head += ["torchvision params", "torchvision 'GFLOPS'"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t.to_dict("records"):
-        cells = [str(r["depth"]), r["block"], r["stages"], f"{r['params']:,}", giga(r["macs_paper"]),
-                 giga(r["macs_v1.5"]), giga(r["macs_paper_A"]),
-                 "-" if r["published_gmacs"] is None else f"{r['published_gmacs']:g}", agreement(r)]
+        cells = [
+            str(r["depth"]),
+            r["block"],
+            r["stages"],
+            f"{r['params']:,}",
+            giga(r["macs_paper"]),
+            giga(r["macs_v1.5"]),
+            giga(r["macs_paper_A"]),
+            "-" if r["published_gmacs"] is None else f"{r['published_gmacs']:g}",
+            agreement(r),
+        ]
         if has_tv:
             cells += [f"{int(r['torchvision_params']):,}", f"{r['torchvision_gmacs']:g}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -115,35 +142,43 @@ def report(t: pd.DataFrame) -> str:
 
         same_params = bool((t.params == t.torchvision_params).all())
         same_macs = bool(((t["macs_v1.5"] / 1e9).round(3) == t.torchvision_gmacs.round(3)).all())
-        tv_line = (f"- **torchvision {torchvision.__version__}** (`resnet18`..`resnet152`, v1.5, option B): its "
-                   f"published parameter counts {'equal' if same_params else 'DIFFER FROM'} ours, and its 'GFLOPS' "
-                   f"{'equal' if same_macs else 'DIFFER FROM'} our v1.5 multiply-adds to the 3 decimals it gives "
-                   "(`ResNet<d>_Weights.IMAGENET1K_V1.meta`: `num_params`, `_ops`); `tests/test_imagenet.py` also "
-                   "counts torchvision's own modules with our counter and pins both placements' exact counts.")
-    return "\n".join([
-        "# ImageNet ResNets: parameters and multiply-adds at 224x224",
-        "",
-        f"Built by `reslab-report imagenet` at {git_commit()} on {dt.date.today().isoformat()} with torch "
-        f"{torch.__version__}, from the models in `src/reslab/models/imagenet_resnet.py` (no training, no runs).",
-        "",
-        "- **Nets** (He et al. 2016, Table 1): 7x7 conv(64)/2, 3x3 max-pool/2, four stages at 64/128/256/512 filters "
-        "(x4 outputs in bottlenecks), global average pool, 1000-way linear; projection shortcuts (option B) where the "
-        "shape changes, except in the option-A column (zero-padded identity, no parameters, no multiply-adds).",
-        "- **Stride placement** in a bottleneck that downsamples: *paper* = on its first 1x1 (the authors' released "
-        "nets), *v1.5* = on its 3x3 (torchvision). Same parameters; the paper's first 1x1 reads a quarter of the "
-        "positions. Basic blocks (18, 34) have one place for it, so their columns agree.",
-        "- **Counting convention:** MACs = multiply-adds of convolutions and the linear layer "
-        "(`torch.utils.flop_counter`, which reports FLOPs = 2 x MACs; `reslab-summary` prints both). He et al.'s "
-        "'FLOPs' are multiply-adds: \"Our 34-layer baseline has 3.6 billion FLOPs (multiply-adds)\" (section 3.3). "
-        "Neither counts BN, ReLU, pooling or the shortcut additions.",
-        f"- **Published:** {sources} (He et al., Deep Residual Learning for Image Recognition, arXiv:1512.03385; "
-        "`src/reslab/report/published.csv`, where each row says what it is). The paper gives one decimal; the column "
-        "'ours that round to it' says which of our counts round to its number.",
-        *([tv_line] if tv_line else []),
-        "",
-        markdown(t),
-        "",
-    ])
+        tv_line = (
+            f"- **torchvision {torchvision.__version__}** (`resnet18`..`resnet152`, v1.5, option B): its "
+            f"published parameter counts {'equal' if same_params else 'DIFFER FROM'} ours, and its 'GFLOPS' "
+            f"{'equal' if same_macs else 'DIFFER FROM'} our v1.5 multiply-adds to the 3 decimals it gives "
+            "(`ResNet<d>_Weights.IMAGENET1K_V1.meta`: `num_params`, `_ops`); `tests/test_imagenet.py` also "
+            "counts torchvision's own modules with our counter and pins both placements' exact counts."
+        )
+    return "\n".join(
+        [
+            "# ImageNet ResNets: parameters and multiply-adds at 224x224",
+            "",
+            f"Built by `reslab-report imagenet` at {git_commit()} on {dt.date.today().isoformat()} with torch "
+            f"{torch.__version__}, from the models in `src/reslab/models/imagenet_resnet.py` (no training, no runs).",
+            "",
+            "- **Nets** (He et al. 2016, Table 1): 7x7 conv(64)/2, 3x3 max-pool/2, four stages at 64/128/256/512 "
+            "filters "
+            "(x4 outputs in bottlenecks), global average pool, 1000-way linear; projection shortcuts (option B) where "
+            "the "
+            "shape changes, except in the option-A column (zero-padded identity, no parameters, no multiply-adds).",
+            "- **Stride placement** in a bottleneck that downsamples: *paper* = on its first 1x1 (the authors' "
+            "released "
+            "nets), *v1.5* = on its 3x3 (torchvision). Same parameters; the paper's first 1x1 reads a quarter of the "
+            "positions. Basic blocks (18, 34) have one place for it, so their columns agree.",
+            "- **Counting convention:** MACs = multiply-adds of convolutions and the linear layer "
+            "(`torch.utils.flop_counter`, which reports FLOPs = 2 x MACs; `reslab-summary` prints both). He et al.'s "
+            "'FLOPs' are multiply-adds: \"Our 34-layer baseline has 3.6 billion FLOPs (multiply-adds)\" (section 3.3). "
+            "Neither counts BN, ReLU, pooling or the shortcut additions.",
+            f"- **Published:** {sources} (He et al., Deep Residual Learning for Image Recognition, arXiv:1512.03385; "
+            "`src/reslab/report/published.csv`, where each row says what it is). The paper gives one decimal; the "
+            "column "
+            "'ours that round to it' says which of our counts round to its number.",
+            *([tv_line] if tv_line else []),
+            "",
+            markdown(t),
+            "",
+        ]
+    )
 
 
 def build(runs=None, reports="reports", profile=None, **_) -> Path:

@@ -18,12 +18,13 @@ from reslab.report import markdown, paired, skeleton
 from reslab.report.results import load_results
 
 OPTIONS = {"steps": "3200"}
-NEAR_IDENTITY = 0.1   # L6: a block is near an identity if its branch's median ||F(x)|| / ||h(x)|| is below this
-COLLAPSE_PCT = 80.0   # L2: a plain net "collapses" if its median error after one deletion is at least this (chance 90)
+NEAR_IDENTITY = 0.1  # L6: a block is near an identity if its branch's median ||F(x)|| / ||h(x)|| is below this
+COLLAPSE_PCT = 80.0  # L2: a plain net "collapses" if its median error after one deletion is at least this (chance 90)
 FILES = ("lesion_single.csv", "lesion_random.csv")
 
 
 # Compute.
+
 
 def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame, ...]:
     """(results, single deletions, random deletions, path gradients, branch ratios) of the runs of `steps` with
@@ -31,11 +32,15 @@ def load(runs: Path, study: str, profile: str, steps: int) -> tuple[pd.DataFrame
     from reslab.report.budget import VARY
 
     every = load_results(runs, study, profile, vary=VARY)
-    results = every[(every.steps_planned.astype(int) == steps) & every.run_dir.map(
-        lambda d: all((Path(d) / f).is_file() for f in FILES))].reset_index(drop=True)
+    results = every[
+        (every.steps_planned.astype(int) == steps)
+        & every.run_dir.map(lambda d: all((Path(d) / f).is_file() for f in FILES))
+    ].reset_index(drop=True)
     if results.empty:
-        raise FileNotFoundError(f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
-                                "`python -m reslab.analysis.lesion_run <run dirs>` first")
+        raise FileNotFoundError(
+            f"no run of {steps} steps under {runs}/{study}/{profile}/ has lesion files: run "
+            "`python -m reslab.analysis.lesion_run <run dirs>` first"
+        )
     results["net"] = results.family + "-" + results.depth.astype(int).astype(str)
     frames: dict[str, list[pd.DataFrame]] = {name: [] for name in (*FILES, "lesion_paths.csv", "branch_ratios.csv")}
     for r in results.itertuples():
@@ -51,8 +56,10 @@ def medians(single: pd.DataFrame) -> pd.DataFrame:
     """Per run: the median over its non-downsampling blocks of the error after deleting one, and of the increase."""
     s = single[~single.downsampling].assign(increase=lambda d: d.test_error - d.intact_error)
     return s.groupby(["net", "family", "depth", "seed"], as_index=False).agg(
-        median_error=("test_error", "median"), median_increase=("increase", "median"),
-        intact_error=("intact_error", "first"))
+        median_error=("test_error", "median"),
+        median_increase=("increase", "median"),
+        intact_error=("intact_error", "first"),
+    )
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
@@ -82,10 +89,12 @@ def near_identity_shares(ratios: pd.DataFrame) -> pd.DataFrame:
     r = ratios[~ratios.downsampling]
     return r.groupby(["net", "depth", "seed"], as_index=False).agg(
         near_identity_pct=("ratio_median", lambda v: 100.0 * float((v < NEAR_IDENTITY).mean())),
-        blocks=("ratio_median", "size"))
+        blocks=("ratio_median", "size"),
+    )
 
 
 # Figures.
+
 
 def ratio_figure(ratios: pd.DataFrame, path: Path) -> Path:
     """||F(x)|| / ||h(x)|| per block against relative depth, one line per net (mean over seeds, band min-max)."""
@@ -105,7 +114,9 @@ def ratio_figure(ratios: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("median ||F(x)|| / ||h(x)|| over test images")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"Residual branch against the identity path (dotted: {NEAR_IDENTITY:g}, 'near an identity')", fontsize=10)
+    ax.set_title(
+        f"Residual branch against the identity path (dotted: {NEAR_IDENTITY:g}, 'near an identity')", fontsize=10
+    )
     return plots._save(fig, path)
 
 
@@ -117,8 +128,16 @@ def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: 
     colors = plots._colors(nets)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for net in nets:
-        s = single[single.net == net].groupby("block").agg(err=("test_error", "mean"), lo=("test_error", "min"),
-                                                           hi=("test_error", "max"), ds=("downsampling", "first"))
+        s = (
+            single[single.net == net]
+            .groupby("block")
+            .agg(
+                err=("test_error", "mean"),
+                lo=("test_error", "min"),
+                hi=("test_error", "max"),
+                ds=("downsampling", "first"),
+            )
+        )
         style = "--" if net.startswith("plain") else "-"
         axes[0].plot(s.index, s.err, style, marker="o", ms=3, color=colors[net], label=net)
         axes[0].fill_between(s.index, s.lo, s.hi, color=colors[net], alpha=0.15)
@@ -132,14 +151,19 @@ def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: 
         ax.set_ylabel("test error (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Deleting blocks: mean over seeds, band min-max (over seeds; right: over seeds and draws); "
-                 "dotted: chance", fontsize=10)
+    fig.suptitle(
+        "Deleting blocks: mean over seeds, band min-max (over seeds; right: over seeds and draws); dotted: chance",
+        fontsize=10,
+    )
     names = [plots._save(fig, out / "lesion.png").name]
     if not paths.empty:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
         for net in sorted(paths.net.unique(), key=lambda n: int(n.split("-")[-1])):
-            p = paths[paths.net == net].groupby("length").agg(paths=("paths", "first"), share=("share", "mean"),
-                                                               grad=("grad_norm", "mean"))
+            p = (
+                paths[paths.net == net]
+                .groupby("length")
+                .agg(paths=("paths", "first"), share=("share", "mean"), grad=("grad_norm", "mean"))
+            )
             n = int(p.index.max())
             axes[0].plot(p.index / n, p.paths / p.paths.sum(), color=colors.get(net), label=f"{net}: paths")
             axes[0].plot(p.index / n, p.share, "--", color=colors.get(net), label=f"{net}: gradient")
@@ -158,19 +182,24 @@ def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: 
 
 # Sections.
 
+
 def verdict_section(med: pd.DataFrame) -> list[str]:
     res, pln = deepest(med, "resnet"), deepest(med, "plain")
     lines = []
     if res:
         r = t_interval(med[med.net == res].median_increase)
-        lines.append(f"- **L1** ({res}: a single deletion barely hurts): median increase over its non-downsampling "
-                     f"blocks, mean over {r[3]} seeds {r[0]:+.2f} pp, 95% CI [{r[1]:+.2f}, {r[2]:+.2f}] against the "
-                     f"{paired.PRACTICAL_PP:g} pp threshold → **{below(r, paired.PRACTICAL_PP)}**.")
+        lines.append(
+            f"- **L1** ({res}: a single deletion barely hurts): median increase over its non-downsampling "
+            f"blocks, mean over {r[3]} seeds {r[0]:+.2f} pp, 95% CI [{r[1]:+.2f}, {r[2]:+.2f}] against the "
+            f"{paired.PRACTICAL_PP:g} pp threshold → **{below(r, paired.PRACTICAL_PP)}**."
+        )
     if pln:
         p = t_interval(med[med.net == pln].median_error)
         v = {"supported": "contradicted", "contradicted": "supported"}.get(below(p, COLLAPSE_PCT), "inconclusive")
-        lines.append(f"- **L2** ({pln} collapses): median error after one deletion, mean over {p[3]} seeds "
-                     f"{p[0]:.2f}%, 95% CI [{p[1]:.2f}, {p[2]:.2f}] against {COLLAPSE_PCT:g}% (chance 90%) → **{v}**.")
+        lines.append(
+            f"- **L2** ({pln} collapses): median error after one deletion, mean over {p[3]} seeds "
+            f"{p[0]:.2f}%, 95% CI [{p[1]:.2f}, {p[2]:.2f}] against {COLLAPSE_PCT:g}% (chance 90%) → **{v}**."
+        )
     if res and pln:
         a = dict(zip(med[med.net == pln].seed, med[med.net == pln].median_increase))
         b = dict(zip(med[med.net == res].seed, med[med.net == res].median_increase))
@@ -185,10 +214,16 @@ def table_section(med: pd.DataFrame, single: pd.DataFrame) -> list[str]:
     rows = []
     for net, g in med.groupby("net", sort=False):
         d = ds[ds.net == net]
-        rows.append({"net": net, "seeds": len(g), "intact error %": f"{g.intact_error.mean():.2f}",
-                     "median error after one deletion %": f"{g.median_error.mean():.2f}",
-                     "median increase (pp)": f"{g.median_increase.mean():+.2f}",
-                     "downsampling blocks: increase (pp)": f"{d.increase.mean():+.2f}" if len(d) else "not deletable"})
+        rows.append(
+            {
+                "net": net,
+                "seeds": len(g),
+                "intact error %": f"{g.intact_error.mean():.2f}",
+                "median error after one deletion %": f"{g.median_error.mean():.2f}",
+                "median increase (pp)": f"{g.median_increase.mean():+.2f}",
+                "downsampling blocks: increase (pp)": f"{d.increase.mean():+.2f}" if len(d) else "not deletable",
+            }
+        )
     return [markdown.table(pd.DataFrame(rows))]
 
 
@@ -201,8 +236,15 @@ def paths_section(paths: pd.DataFrame) -> list[str]:
     for (net, seed), g in paths.groupby(["net", "seed"]):
         lo, hi = effective_lengths(g.to_dict("records"))
         n = int(g.length.max())
-        rows.append({"net": net, "seed": seed, "blocks n": n, f"central {CENTRAL:.0%} of the gradient: lengths": f"{lo}-{hi}",
-                     "top below n/2": "yes" if hi < n / 2 else "no"})
+        rows.append(
+            {
+                "net": net,
+                "seed": seed,
+                "blocks n": n,
+                f"central {CENTRAL:.0%} of the gradient: lengths": f"{lo}-{hi}",
+                "top below n/2": "yes" if hi < n / 2 else "no",
+            }
+        )
     return [markdown.table(pd.DataFrame(rows))]
 
 
@@ -210,9 +252,17 @@ def identity_section(ratios: pd.DataFrame) -> list[str]:
     if ratios.empty:
         return ["No residual net has branch ratios."]
     sh = near_identity_shares(ratios)
-    rows = [{"net": net, "seeds": len(g), "blocks": int(g.blocks.iloc[0]),
-             f"near an identity (ratio < {NEAR_IDENTITY:g}), % of blocks": ", ".join(f"{v:.1f}" for v in g.near_identity_pct)}
-            for net, g in sh.groupby("net", sort=False)]
+    rows = [
+        {
+            "net": net,
+            "seeds": len(g),
+            "blocks": int(g.blocks.iloc[0]),
+            f"near an identity (ratio < {NEAR_IDENTITY:g}), % of blocks": ", ".join(
+                f"{v:.1f}" for v in g.near_identity_pct
+            ),
+        }
+        for net, g in sh.groupby("net", sort=False)
+    ]
     lines = [markdown.table(pd.DataFrame(rows)), ""]
     nets = sorted(sh.net.unique(), key=lambda n: int(n.split("-")[-1]))
     if len(nets) >= 2:
@@ -221,8 +271,13 @@ def identity_section(ratios: pd.DataFrame) -> list[str]:
         b = dict(zip(sh[sh.net == shallow].seed, sh[sh.net == shallow].near_identity_pct))
         c = paired.paired("L6", "near_identity_pct", deep, shallow, a, b)
         skeleton.decide({"L6": [c]})
-        lines.append(skeleton.verdict_line(c, f"**L6** (deeper ResNets have more near-zero branches; a difference in "
-                                              f"percentage points of blocks, {deep} − {shallow})"))
+        lines.append(
+            skeleton.verdict_line(
+                c,
+                f"**L6** (deeper ResNets have more near-zero branches; a difference in "
+                f"percentage points of blocks, {deep} − {shallow})",
+            )
+        )
     return lines
 
 
@@ -233,21 +288,47 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps:
     med = medians(single)
     skeleton.write_csv(med, out / "medians.csv")
     names = figures(single, rand, paths, out)
-    banner = skeleton.cpu_banner(profile, f"The nets trained {int(steps):,} iterations of 32 images (the `{study}` "
-                                          "study's rung): every verdict is a reading at that budget.")
+    banner = skeleton.cpu_banner(
+        profile,
+        f"The nets trained {int(steps):,} iterations of 32 images (the `{study}` "
+        "study's rung): every verdict is a reading at that budget.",
+    )
     lines = [
-        *skeleton.header("Deleting blocks: the lesion study", results, study,
-                         "[experiments/lesion.md](../../experiments/lesion.md)", banner,
-                         command=f"reslab-report lesion name={study} profile={profile} steps={steps}"),
-        "## Verdicts", "", *verdict_section(med), "",
-        "## Single and random deletions", "", f"![lesion]({names[0]})", "",
+        *skeleton.header(
+            "Deleting blocks: the lesion study",
+            results,
+            study,
+            "[experiments/lesion.md](../../experiments/lesion.md)",
+            banner,
+            command=f"reslab-report lesion name={study} profile={profile} steps={steps}",
+        ),
+        "## Verdicts",
+        "",
+        *verdict_section(med),
+        "",
+        "## Single and random deletions",
+        "",
+        f"![lesion]({names[0]})",
+        "",
         "_How to read: left, the test error with one block deleted (residual: its branch removed, shortcut kept; "
-        "plain: the block skipped where the shape allows); right, with k blocks deleted at random._", "",
-        *table_section(med, single), "",
-        "## Effective paths", "", *([f"![paths]({names[1]})", ""] if len(names) > 1 else []), *paths_section(paths), "",
-        "## Do unneeded blocks become identities?", "",
-        *([f"![branch ratios]({ratio_figure(ratios, out / 'branch_ratios.png').name})", ""] if not ratios.empty else []),
-        *identity_section(ratios), "",
+        "plain: the block skipped where the shape allows); right, with k blocks deleted at random._",
+        "",
+        *table_section(med, single),
+        "",
+        "## Effective paths",
+        "",
+        *([f"![paths]({names[1]})", ""] if len(names) > 1 else []),
+        *paths_section(paths),
+        "",
+        "## Do unneeded blocks become identities?",
+        "",
+        *(
+            [f"![branch ratios]({ratio_figure(ratios, out / 'branch_ratios.png').name})", ""]
+            if not ratios.empty
+            else []
+        ),
+        *identity_section(ratios),
+        "",
         "Per-run medians: [medians.csv](medians.csv).",
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")

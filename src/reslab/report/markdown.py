@@ -25,10 +25,12 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str, comm
         f"evaluated on {', '.join(str(v) for v in sorted(results.eval_images.unique()))} images of the "
         f"{', '.join(sorted(results.eval_split.unique()))} split",
         f"- **Seeds:** {', '.join(map(str, seeds))} ({seeds_per_net(results)})",
-        f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision {', '.join(sorted(results.precision.unique()))}"
+        f"- **Device:** {', '.join(sorted(results.device.unique()))}; precision "
+        f"{', '.join(sorted(results.precision.unique()))}"
         f"; {cpu_text(results)}",
         f"- **Code:** runs at commit {', '.join(sorted(results.git_commit.unique()))}; report built at {git_commit()} "
-        f"on {dt.date.today().isoformat()} by `{command or f'reslab-report {study}'}` from `runs/{study}/{results.profile.iloc[0]}/`",
+        f"on {dt.date.today().isoformat()} by `{command or f'reslab-report {study}'}` from "
+        f"`runs/{study}/{results.profile.iloc[0]}/`",
         numerics_line(results),
         reproduced_line(results),
         f"- **Runs:** {len(results)} ({(results.status == 'ok').sum()} ok, {(results.status != 'ok').sum()} diverged); "
@@ -44,8 +46,10 @@ def numerics_line(results: pd.DataFrame) -> str:
     """The numerics version of the runs (one per study: reslab.report.consistency refuses a mix), and main's."""
     found = sorted({str(numerics.of(r)) for r in results.to_dict("records")})
     now = "this code's" if found == [str(numerics.VERSION)] else f"this code computes version {numerics.VERSION}"
-    return (f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.run.numerics`: runs of another version are "
-            f"retrained, never mixed)")
+    return (
+        f"- **Numerics:** version {', '.join(found)} ({now}; `reslab.run.numerics`: runs of another version are "
+        f"retrained, never mixed)"
+    )
 
 
 def cpu_text(results: pd.DataFrame) -> str:
@@ -55,7 +59,9 @@ def cpu_text(results: pd.DataFrame) -> str:
     missing = int(results.get("cpu", pd.Series([None] * len(results))).isna().sum())
     parts = [f"CPU {', '.join(found)}"] if found else []
     if missing:
-        parts.append(f"{missing} run{'s' if missing > 1 else ''} without a recorded CPU (trained before runs recorded it)")
+        parts.append(
+            f"{missing} run{'s' if missing > 1 else ''} without a recorded CPU (trained before runs recorded it)"
+        )
     return "; ".join(parts)
 
 
@@ -69,15 +75,22 @@ def reproduced_line(results: pd.DataFrame) -> str:
     record = study_dir / REPRODUCED
     rec = json.loads(record.read_text()) if record.is_file() else None
     if rec is None or rec.get("key") not in set(results.get("key", [])):
-        return (f"- **Reproduced by this code:** not checked for these runs (`make reproduce STUDY={study}` retrains "
-                "one run from its config and compares the bytes)")
-    verdict = ("identical bit for bit (" + ", ".join(rec["compared"]) + ")" if rec["identical"]
-               else "**different** in " + ", ".join(rec["differences"]))
+        return (
+            f"- **Reproduced by this code:** not checked for these runs (`make reproduce STUDY={study}` retrains "
+            "one run from its config and compares the bytes)"
+        )
+    verdict = (
+        "identical bit for bit (" + ", ".join(rec["compared"]) + ")"
+        if rec["identical"]
+        else "**different** in " + ", ".join(rec["differences"])
+    )
     if rec.get("not_compared"):
         verdict += f"; not compared, absent from the stored run: {', '.join(rec['not_compared'])}"
-    return (f"- **Reproduced by this code:** `{rec['run']}` (trained at {rec['trained_at']}) retrained from its "
-            f"config.yaml at commit {rec['reproduced_at']} on {rec['date']} (CPU {rec.get('reproduced_on', '?')}; "
-            f"the run's: {rec.get('trained_on', 'not recorded')}) by `reslab-reproduce`: {verdict}")
+    return (
+        f"- **Reproduced by this code:** `{rec['run']}` (trained at {rec['trained_at']}) retrained from its "
+        f"config.yaml at commit {rec['reproduced_at']} on {rec['date']} (CPU {rec.get('reproduced_on', '?')}; "
+        f"the run's: {rec.get('trained_on', 'not recorded')}) by `reslab-reproduce`: {verdict}"
+    )
 
 
 def seeds_per_net(results: pd.DataFrame, listed: int = 6) -> str:
@@ -111,8 +124,11 @@ def budget_line(results: pd.DataFrame) -> str:
     if not {"steps", "batch_size"} <= set(results):
         return "- **Budget:** not recorded by these runs"
     seen = sorted({(int(s), int(b)) for s, b in zip(results.steps, results.batch_size) if s == s and b == b})
-    parts = [f"{s:,} iterations x batch {b} = {s * b:,} images seen ({100 * s * b / PAPER_IMAGES:.2g}% of the "
-             f"paper's 64k x 128 = {PAPER_IMAGES:,})" for s, b in seen]
+    parts = [
+        f"{s:,} iterations x batch {b} = {s * b:,} images seen ({100 * s * b / PAPER_IMAGES:.2g}% of the "
+        f"paper's 64k x 128 = {PAPER_IMAGES:,})"
+        for s, b in seen
+    ]
     return "- **Budget:** " + "; ".join(parts)
 
 
@@ -121,13 +137,17 @@ def profile_summary(p: dict) -> str:
     subset = f"{p['train_subset']} training images" if p.get("train_subset") else "the full training set"
     if p.get("decay"):  # warmup-stable-decay (reslab.training.schedule)
         d = p["decay"]
-        schedule = f"constant, then a {d.get('shape', 'linear')} decay to ~0 over the last {d['fraction']:g} of training"
+        schedule = (
+            f"constant, then a {d.get('shape', 'linear')} decay to ~0 over the last {d['fraction']:g} of training"
+        )
     elif p.get("milestones"):
         schedule = f"x{p['gamma']} at {', '.join(str(m) for m in p['milestones'])} of training"
     else:
         schedule = "constant"
-    return (f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr']} ({schedule}), momentum {p['momentum']}, "
-            f"wd {p['weight_decay']}")
+    return (
+        f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr']} ({schedule}), momentum {p['momentum']}, "
+        f"wd {p['weight_decay']}"
+    )
 
 
 def table(df: pd.DataFrame) -> str:

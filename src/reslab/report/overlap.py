@@ -50,8 +50,12 @@ def line(results: pd.DataFrame, study: str) -> str:
     found = shared(results, study)
     root = Path(results.run_dir.iloc[0]).parents[2] if not results.empty else Path("runs")
     if not found:
-        return (f"- **Shared runs:** none; no run of another study under `{root}/` has the key of a run of this one "
-                "(every run here is this study's own data)")
+        return (
+            f"- **Shared runs:** none; no run of another study under `{root}/` has the key of a run of this one "
+            "(every run here is this study's own data)"
+        )
     parts = [f"{len(names)} with `{other}` ({', '.join(sorted(names))})" for other, names in sorted(found.items())]
-    return ("- **Shared runs:** " + "; ".join(parts) + ": the same key, so the same runs (bit for bit on CPU); they "
-            "are not independent of that study's results")
+    return (
+        "- **Shared runs:** " + "; ".join(parts) + ": the same key, so the same runs (bit for bit on CPU); they "
+        "are not independent of that study's results"
+    )

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-ALPHA = 0.05         # two-sided, family-wise per family of contrasts (Holm)
-PRACTICAL_PP = 2.0   # differences smaller than this are not called, in either direction
+ALPHA = 0.05  # two-sided, family-wise per family of contrasts (Holm)
+PRACTICAL_PP = 2.0  # differences smaller than this are not called, in either direction
 POWER = 0.8
 CONFIDENCE = 0.95
 
@@ -44,15 +44,15 @@ def holm(pvals: list[float]) -> list[float]:
 class Paired:
     name: str
     metric: str
-    worse: str            # the variant the hypothesis expects to be worse
+    worse: str  # the variant the hypothesis expects to be worse
     better: str
-    diffs: np.ndarray     # per seed, worse - better, percentage points
+    diffs: np.ndarray  # per seed, worse - better, percentage points
     mean: float
     sd: float
     ci: tuple[float, float]
-    p: float              # two-sided paired t-test
+    p: float  # two-sided paired t-test
     p_adj: float = math.nan
-    p_equiv: float = math.nan      # equivalence (TOST against +-practical), on the two-sided scale: see equivalence_p
+    p_equiv: float = math.nan  # equivalence (TOST against +-practical), on the two-sided scale: see equivalence_p
     p_equiv_adj: float = math.nan  # Holm-adjusted over the family's equivalence p-values
     verdict: str = "inconclusive"
     family: str = ""
@@ -63,8 +63,7 @@ class Paired:
         return len(self.diffs)
 
 
-def paired(name: str, metric: str, worse: str, better: str, a: dict, b: dict,
-           confidence: float = CONFIDENCE) -> Paired:
+def paired(name: str, metric: str, worse: str, better: str, a: dict, b: dict, confidence: float = CONFIDENCE) -> Paired:
     """a, b: {seed: value}. Only seeds present in both count."""
     seeds = sorted(set(a) & set(b))
     d = np.array([a[s] - b[s] for s in seeds], dtype=float)
@@ -74,8 +73,18 @@ def paired(name: str, metric: str, worse: str, better: str, a: dict, b: dict,
     if n < 2:
         return Paired(name, metric, worse, better, d, mean, sd, (math.nan, math.nan), math.nan)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)  # 0 if every seed has one difference
-    return Paired(name, metric, worse, better, d, mean, sd, (mean - half, mean + half), float(t_p(mean, sd, n)),
-                  p_equiv=float(equivalence_p(mean, sd, n)))
+    return Paired(
+        name,
+        metric,
+        worse,
+        better,
+        d,
+        mean,
+        sd,
+        (mean - half, mean + half),
+        float(t_p(mean, sd, n)),
+        p_equiv=float(equivalence_p(mean, sd, n)),
+    )
 
 
 def _sf(t, df):
@@ -104,8 +113,8 @@ def equivalence_p(mean, sd, n, practical: float | None = None):
     with np.errstate(divide="ignore", invalid="ignore"):
         se = sd / np.sqrt(n)
         df = np.asarray(n) - 1
-        p_low = _sf((mean + practical) / se, df)    # H0: mean <= -practical
-        p_high = _sf((practical - mean) / se, df)   # H0: mean >= +practical
+        p_low = _sf((mean + practical) / se, df)  # H0: mean <= -practical
+        p_high = _sf((practical - mean) / se, df)  # H0: mean >= +practical
         p = np.minimum(1.0, 2 * np.maximum(p_low, p_high))
     return np.where(sd > 0, p, np.where(np.abs(mean) < practical, 0.0, 1.0))
 
@@ -121,8 +130,9 @@ def rule_codes(mean, significant, equivalent, practical: float = PRACTICAL_PP) -
     1 contradicted: significant and mean difference <= -practical;
     2 no practical difference: equivalent (its CI lies inside the band, so it cannot also be 0 or 1);
     3 inconclusive: anything else."""
-    mean, sig, eq = np.broadcast_arrays(np.asarray(mean, float), np.asarray(significant, bool),
-                                        np.asarray(equivalent, bool))
+    mean, sig, eq = np.broadcast_arrays(
+        np.asarray(mean, float), np.asarray(significant, bool), np.asarray(equivalent, bool)
+    )
     return np.select([sig & (mean >= practical), sig & (mean <= -practical), eq], [0, 1, 2], 3)
 
 
@@ -135,8 +145,9 @@ def decide(c: Paired, alpha: float = ALPHA, practical: float = PRACTICAL_PP) -> 
     return VERDICTS[int(rule_codes(c.mean, c.p_adj < alpha, c.p_equiv_adj < alpha, practical))]
 
 
-def decide_family(contrasts: list[Paired], family: str, alpha: float = ALPHA,
-                  practical: float = PRACTICAL_PP) -> list[Paired]:
+def decide_family(
+    contrasts: list[Paired], family: str, alpha: float = ALPHA, practical: float = PRACTICAL_PP
+) -> list[Paired]:
     """Holm over the family's two-sided t-test p-values, and separately Holm over its equivalence p-values (the
     same family size for both claims), then the rule; contrasts without a p stay inconclusive."""
     for c in contrasts:  # the equivalence p depends on the threshold the family is decided at

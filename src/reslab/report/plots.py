@@ -45,8 +45,9 @@ def _lines_by_depth(ax, d: pd.DataFrame, x: str, y: str, band: bool = True) -> N
             ax.fill_between(med.index, g.min().values, g.max().values, color=colors[k], alpha=0.2, lw=0)
 
 
-def training_curves(metrics: pd.DataFrame, panels: list[str], path: Path, by: str = "depth",
-                    title: str = "", panel_col: str = "family") -> Path:
+def training_curves(
+    metrics: pd.DataFrame, panels: list[str], path: Path, by: str = "depth", title: str = "", panel_col: str = "family"
+) -> Path:
     """ResNet Fig. 6 style: one panel per family, train error dashed, test error bold, mean over seeds."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), sharey=True, squeeze=False)
     for ax, panel in zip(axes[0], panels):
@@ -94,8 +95,10 @@ def learning_curves(curves: pd.DataFrame, panels: list[str], path: Path, drops=(
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
         handles = [Line2D([], [], color=colors[k], lw=2, label=f"depth {k}") for k in depths]
-        handles += [Line2D([], [], color="black", ls="--", lw=1.3, label="training error"),
-                    Line2D([], [], color="black", ls="-", lw=2.4, label="test error")]
+        handles += [
+            Line2D([], [], color="black", ls="--", lw=1.3, label="training error"),
+            Line2D([], [], color="black", ls="-", lw=2.4, label="test error"),
+        ]
         ax.legend(handles=handles, fontsize=7, ncol=2)
     axes[0][0].set_ylabel("error (%)")
     if title:
@@ -255,7 +258,7 @@ def variant_curves(curves: pd.DataFrame, panels: dict, colors: dict, path: Path,
     ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 4.2 * nrows), sharey=True, squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax, (panel, labels) in zip(axes.flat, panels.items()):
         handles = []
@@ -268,13 +271,16 @@ def variant_curves(curves: pd.DataFrame, panels: dict, colors: dict, path: Path,
                 m = g[col].mean()
                 ax.plot(m.index, m.values, style, color=colors[lbl], lw=lw)
                 if d.seed.nunique() > 1:
-                    ax.fill_between(m.index, g[col].min().values, g[col].max().values, color=colors[lbl],
-                                    alpha=0.10, lw=0)
+                    ax.fill_between(
+                        m.index, g[col].min().values, g[col].max().values, color=colors[lbl], alpha=0.10, lw=0
+                    )
             handles.append(Line2D([], [], color=colors[lbl], lw=2, label=lbl))
         for s in drops:
             ax.axvline(s, color="grey", ls=":", lw=1)
-        handles += [Line2D([], [], color="grey", ls="--", lw=1.1, label="training error (style)"),
-                    Line2D([], [], color="grey", ls="-", lw=2.0, label="test error (style)")]
+        handles += [
+            Line2D([], [], color="grey", ls="--", lw=1.1, label="training error (style)"),
+            Line2D([], [], color="grey", ls="-", lw=2.0, label="test error (style)"),
+        ]
         ax.legend(handles=handles, fontsize=7, ncol=1, loc="upper right", framealpha=0.8)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("iterations")
@@ -309,8 +315,15 @@ def variant_errors(runs: pd.DataFrame, order: list, colors: dict, path: Path, ti
     return _save(fig, path)
 
 
-def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: dict, colors: dict, markers: dict,
-           path: Path, title: str = "") -> Path:
+def pareto(
+    points: pd.DataFrame,
+    panels: list[tuple[str, str, bool]],
+    fronts: dict,
+    colors: dict,
+    markers: dict,
+    path: Path,
+    title: str = "",
+) -> Path:
     """Test error against a cost, one panel per (column, axis label, log x): every net a point at its mean
     over seeds with a ±sd bar, one colour per family and one marker per budget; the nets on the panel's
     Pareto front (`fronts[column]`: no other net has both lower error and lower cost) ringed and joined."""
@@ -321,8 +334,16 @@ def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: di
         d = points[points[col].notna() & np.isfinite(points.test_error_mean.astype(float))]
         for _, r in d.iterrows():
             sd = r.test_error_std if np.isfinite(r.test_error_std) else None
-            ax.errorbar(r[col], r.test_error_mean, yerr=sd, fmt=markers.get(r.budget, "o"), color=colors[r.family],
-                        ms=7, capsize=3, lw=1)
+            ax.errorbar(
+                r[col],
+                r.test_error_mean,
+                yerr=sd,
+                fmt=markers.get(r.budget, "o"),
+                color=colors[r.family],
+                ms=7,
+                capsize=3,
+                lw=1,
+            )
             ax.annotate(r.label, (r[col], r.test_error_mean), fontsize=6, xytext=(4, 3), textcoords="offset points")
         front = d[d.label.isin(fronts.get(col, []))].sort_values(col)
         if len(front):
@@ -336,10 +357,14 @@ def pareto(points: pd.DataFrame, panels: list[tuple[str, str, bool]], fronts: di
         if d.empty:
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", color="grey")
     axes[0][0].set_ylabel("final test error (%), mean ± sd over seeds")
-    handles = [Line2D([], [], color=c, marker="o", ls="", label=f) for f, c in colors.items()
-               if f in set(points.family)]
-    handles += [Line2D([], [], color="black", marker=m, ls="", label=f"budget {b}") for b, m in markers.items()
-                if b in set(points.budget)]
+    handles = [
+        Line2D([], [], color=c, marker="o", ls="", label=f) for f, c in colors.items() if f in set(points.family)
+    ]
+    handles += [
+        Line2D([], [], color="black", marker=m, ls="", label=f"budget {b}")
+        for b, m in markers.items()
+        if b in set(points.budget)
+    ]
     handles.append(Line2D([], [], color="black", marker="o", ms=12, mfc="none", ls=":", label="Pareto front"))
     axes[0][-1].legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
     if title:
@@ -372,14 +397,14 @@ def readable_log_ticks(axis, max_ticks: int = 6) -> list[float]:
     decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
     ticks: list[float] = []
     for subs in LOG_TICK_SUBS:  # the finest set that still fits max_ticks; at least the coarsest
-        cand = [s * 10.0 ** k for k in decades for s in subs if lo <= s * 10.0 ** k <= hi]
+        cand = [s * 10.0**k for k in decades for s in subs if lo <= s * 10.0**k <= hi]
         if len(cand) > max_ticks and ticks:
             break
         ticks = cand
         if len(cand) >= 3:
             break
     if len(ticks) > max_ticks:  # many decades: every k-th power of ten
-        ticks = ticks[::-(-len(ticks) // max_ticks)]
+        ticks = ticks[:: -(-len(ticks) // max_ticks)]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
     axis.set_minor_formatter(NullFormatter())
@@ -388,18 +413,25 @@ def readable_log_ticks(axis, max_ticks: int = 6) -> list[float]:
 
 def paired_caption(practical: float, who: str) -> str:
     """The caption of a `paired_differences` figure."""
-    return ("_How to read: every contrast as it is tested: each dot is one seed's difference 'worse − better' (the two "
-            "nets trained on that seed), the diamond their mean and the bar the 95% CI the verdict uses; the shaded band "
-            f"is the ±{practical:g} pp practical threshold (a CI inside it: no practical difference); colour = verdict. "
-            f"Positive: the net {who} expects to be worse is worse._")
+    return (
+        "_How to read: every contrast as it is tested: each dot is one seed's difference 'worse − better' (the two "
+        "nets trained on that seed), the diamond their mean and the bar the 95% CI the verdict uses; the shaded band "
+        f"is the ±{practical:g} pp practical threshold (a CI inside it: no practical difference); colour = verdict. "
+        f"Positive: the net {who} expects to be worse is worse._"
+    )
 
 
-VERDICT_COLORS = {"supported": "tab:red", "contradicted": "tab:blue", "no practical difference": "tab:green",
-                  "inconclusive": "tab:gray"}
+VERDICT_COLORS = {
+    "supported": "tab:red",
+    "contradicted": "tab:blue",
+    "no practical difference": "tab:green",
+    "inconclusive": "tab:gray",
+}
 
 
-def paired_differences(families: dict, path: Path | None, practical: float, title: str = "",
-                       names: dict | None = None) -> Path:
+def paired_differences(
+    families: dict, path: Path | None, practical: float, title: str = "", names: dict | None = None
+) -> Path:
     """Every paired contrast as it is tested: one row per contrast (`reslab.report.paired.Paired`), its
     per-seed differences 'worse − better' as dots, their mean with the contrast's own 95% CI as a bar, the
     ±`practical` band shaded; one panel per family of contrasts, coloured by the contrast's verdict.
@@ -415,8 +447,9 @@ def paired_differences(families: dict, path: Path | None, practical: float, titl
         return _save(fig, path)
     rows = [len(v) for v in fams.values()]
     height = 1.2 + 0.42 * sum(rows) + 0.7 * len(fams)
-    fig, axes = plt.subplots(len(fams), 1, figsize=(8.5, height), squeeze=False,
-                             gridspec_kw={"height_ratios": [r + 1.2 for r in rows]})
+    fig, axes = plt.subplots(
+        len(fams), 1, figsize=(8.5, height), squeeze=False, gridspec_kw={"height_ratios": [r + 1.2 for r in rows]}
+    )
     # Margins in inches: room for each panel's title above it and the x labels below the last one.
     top, bottom = 1 - 0.3 / height, 0.7 / height
     fig.subplots_adjust(top=top, bottom=bottom, hspace=0.65 / ((top - bottom) * height / len(fams)))
@@ -435,8 +468,10 @@ def paired_differences(families: dict, path: Path | None, practical: float, titl
                 ax.plot([c.ci[1], c.ci[1]], [y - 0.15, y + 0.15], color=color, lw=1.5, zorder=4)
             if np.isfinite(c.mean):
                 ax.plot(c.mean, y, marker="D", ms=7, color=color, mec="black", mew=0.6, zorder=5)
-        labels = [(names or {}).get(c.name, f"{c.name}: {c.worse} − {c.better}") +
-                  f" ({c.metric.replace('_', ' ')}, n={c.n})" for c in contrasts]
+        labels = [
+            (names or {}).get(c.name, f"{c.name}: {c.worse} − {c.better}") + f" ({c.metric.replace('_', ' ')}, n={c.n})"
+            for c in contrasts
+        ]
         ax.set_yticks(range(len(contrasts)), labels[::-1], fontsize=7)
         ax.set_ylim(-0.7, len(contrasts) - 0.3)
         ax.set_title(f"{family} family", fontsize=9, loc="left")
@@ -444,11 +479,16 @@ def paired_differences(families: dict, path: Path | None, practical: float, titl
         ax.tick_params(axis="x", labelsize=8)
     axes[-1, 0].set_xlabel("paired difference worse − better (pp): > 0 where the hypothesis predicts it")
     present = {c.verdict for v in fams.values() for c in v}
-    handles = [Line2D([], [], color="grey", marker="o", ls="", alpha=0.55, label="one seed's difference"),
-               Line2D([], [], color="grey", marker="D", mec="black", lw=2.2, label="mean, 95% CI of the paired t-test"),
-               Patch(color="tab:green", alpha=0.12, label=f"±{practical:g} pp: no practical difference")]
-    handles += [Line2D([], [], color=col, marker="s", ls="", label=f"verdict: {v}") for v, col in VERDICT_COLORS.items()
-                if v in present]
+    handles = [
+        Line2D([], [], color="grey", marker="o", ls="", alpha=0.55, label="one seed's difference"),
+        Line2D([], [], color="grey", marker="D", mec="black", lw=2.2, label="mean, 95% CI of the paired t-test"),
+        Patch(color="tab:green", alpha=0.12, label=f"±{practical:g} pp: no practical difference"),
+    ]
+    handles += [
+        Line2D([], [], color=col, marker="s", ls="", label=f"verdict: {v}")
+        for v, col in VERDICT_COLORS.items()
+        if v in present
+    ]
     axes[0, 0].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     if title:  # above the top panel's title whatever the height (the saved bounding box is tight)
         fig.suptitle(title, fontsize=10, y=1.0 + 0.15 / height)

@@ -34,11 +34,11 @@ from scipy import special
 
 from reslab.report import paired
 
-DESIGN_EFFECT_PP = 4.0       # true difference the seeds are sized to call ('supported'): twice the threshold
+DESIGN_EFFECT_PP = 4.0  # true difference the seeds are sized to call ('supported'): twice the threshold
 EQUIVALENCE_EFFECT_PP = 0.0  # true difference the seeds are sized to call 'no practical difference'
-TARGET = paired.POWER        # 0.8
-CAP = 200                    # the most seeds searched
-SIMS = 20_000                # simulated studies per seed count: Monte Carlo sd of a power near 0.8 is 0.003
+TARGET = paired.POWER  # 0.8
+CAP = 200  # the most seeds searched
+SIMS = 20_000  # simulated studies per seed count: Monte Carlo sd of a power near 0.8 is 0.003
 SEED = 20261203
 
 
@@ -53,8 +53,9 @@ def intended(effect: float, practical: float = paired.PRACTICAL_PP) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _rates(effect: float, sd: float, n: int, m: int, alpha: float, practical: float, sims: int,
-           seed: int) -> tuple[float, ...]:
+def _rates(
+    effect: float, sd: float, n: int, m: int, alpha: float, practical: float, sims: int, seed: int
+) -> tuple[float, ...]:
     rng = np.random.default_rng([seed, n])
     z, chi2 = rng.standard_normal(sims), rng.chisquare(n - 1, sims)
     mean = effect + sd * z / math.sqrt(n)
@@ -68,8 +69,16 @@ def _rates(effect: float, sd: float, n: int, m: int, alpha: float, practical: fl
     return tuple((np.bincount(codes, minlength=len(paired.VERDICTS)) / sims).tolist())
 
 
-def verdict_rates(effect: float, sd: float, n: int, m: int = 1, alpha: float = paired.ALPHA,
-                  practical: float = paired.PRACTICAL_PP, sims: int = SIMS, seed: int = SEED) -> dict[str, float]:
+def verdict_rates(
+    effect: float,
+    sd: float,
+    n: int,
+    m: int = 1,
+    alpha: float = paired.ALPHA,
+    practical: float = paired.PRACTICAL_PP,
+    sims: int = SIMS,
+    seed: int = SEED,
+) -> dict[str, float]:
     """P(each verdict of the rule) with n seeds, true mean difference `effect`, sd of the per-seed differences
     `sd`, in a family of m contrasts (judged at alpha / m)."""
     if n < 2 or not (np.isfinite(sd) and sd > 0):
@@ -78,8 +87,17 @@ def verdict_rates(effect: float, sd: float, n: int, m: int = 1, alpha: float = p
     return dict(zip(paired.VERDICTS, r))
 
 
-def rule_power(effect: float, sd: float, n: int, m: int = 1, verdict: str | None = None, alpha: float = paired.ALPHA,
-               practical: float = paired.PRACTICAL_PP, sims: int = SIMS, seed: int = SEED) -> float:
+def rule_power(
+    effect: float,
+    sd: float,
+    n: int,
+    m: int = 1,
+    verdict: str | None = None,
+    alpha: float = paired.ALPHA,
+    practical: float = paired.PRACTICAL_PP,
+    sims: int = SIMS,
+    seed: int = SEED,
+) -> float:
     """P(the rule returns `verdict`), by default the intended one for `effect` (see `intended`)."""
     return verdict_rates(effect, sd, n, m, alpha, practical, sims, seed)[verdict or intended(effect, practical)]
 
@@ -99,9 +117,18 @@ def ceiling(effect: float, sd: float, n: int, verdict: str, practical: float = p
     return _phi((practical - effect) / se) - _phi((-practical - effect) / se)
 
 
-def seeds_needed(effect: float, sd: float, m: int = 1, verdict: str | None = None, target: float = TARGET,
-                 alpha: float = paired.ALPHA, practical: float = paired.PRACTICAL_PP, cap: int = CAP,
-                 sims: int = SIMS, seed: int = SEED) -> int | None:
+def seeds_needed(
+    effect: float,
+    sd: float,
+    m: int = 1,
+    verdict: str | None = None,
+    target: float = TARGET,
+    alpha: float = paired.ALPHA,
+    practical: float = paired.PRACTICAL_PP,
+    cap: int = CAP,
+    sims: int = SIMS,
+    seed: int = SEED,
+) -> int | None:
     """The number of seeds n (2..cap) at which the rule returns `verdict` (default: the intended one for `effect`)
     with probability >= target while n - 1 seeds do not; None when `cap` seeds do not (see `unreachable`), or the
     sd is unknown. Found by bisection (the power rises with n), about eight simulations per call."""
@@ -110,8 +137,10 @@ def seeds_needed(effect: float, sd: float, m: int = 1, verdict: str | None = Non
     verdict = verdict or intended(effect, practical)
 
     def ok(n: int) -> bool:
-        return (ceiling(effect, sd, n, verdict, practical) >= target
-                and rule_power(effect, sd, n, m, verdict, alpha, practical, sims, seed) >= target)
+        return (
+            ceiling(effect, sd, n, verdict, practical) >= target
+            and rule_power(effect, sd, n, m, verdict, alpha, practical, sims, seed) >= target
+        )
 
     if not ok(cap):
         return None
@@ -122,17 +151,22 @@ def seeds_needed(effect: float, sd: float, m: int = 1, verdict: str | None = Non
     return hi
 
 
-def unreachable(effect: float, verdict: str | None = None, practical: float = paired.PRACTICAL_PP,
-                cap: int = CAP) -> str:
+def unreachable(
+    effect: float, verdict: str | None = None, practical: float = paired.PRACTICAL_PP, cap: int = CAP
+) -> str:
     """Why no number of seeds reaches the target, in words for a report."""
     verdict = verdict or intended(effect, practical)
     if verdict in ("supported", "contradicted") and abs(effect) <= practical:
-        return (f"unreachable: at a true difference of {abs(effect):g} pp, not above the {practical:g} pp threshold, "
-                "the observed mean reaches the threshold at most half the time, so the rule's power never exceeds "
-                "0.5 at any number of seeds")
+        return (
+            f"unreachable: at a true difference of {abs(effect):g} pp, not above the {practical:g} pp threshold, "
+            "the observed mean reaches the threshold at most half the time, so the rule's power never exceeds "
+            "0.5 at any number of seeds"
+        )
     if verdict == "no practical difference" and abs(effect) >= practical:
-        return (f"unreachable: at a true difference of {abs(effect):g} pp, not inside ±{practical:g} pp, the rule "
-                "calls 'no practical difference' at most half the time at any number of seeds")
+        return (
+            f"unreachable: at a true difference of {abs(effect):g} pp, not inside ±{practical:g} pp, the rule "
+            "calls 'no practical difference' at most half the time at any number of seeds"
+        )
     return f"more than {cap}"
 
 

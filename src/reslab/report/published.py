@@ -13,10 +13,20 @@ def load() -> pd.DataFrame:
         return pd.read_csv(f, dtype=str)
 
 
-def lookup(table: pd.DataFrame, *, model: str, depth: int, variant: str | None = None, source: str | None = None,
-           tab: str | None = None, dataset: str = "CIFAR-10", metric: str = "test_error_pct") -> pd.Series | None:
-    rows = table[(table.model == model) & (table.depth == str(depth)) & (table.dataset == dataset)
-                 & (table.metric == metric)]
+def lookup(
+    table: pd.DataFrame,
+    *,
+    model: str,
+    depth: int,
+    variant: str | None = None,
+    source: str | None = None,
+    tab: str | None = None,
+    dataset: str = "CIFAR-10",
+    metric: str = "test_error_pct",
+) -> pd.Series | None:
+    rows = table[
+        (table.model == model) & (table.depth == str(depth)) & (table.dataset == dataset) & (table.metric == metric)
+    ]
     if variant is not None:
         rows = rows[rows.variant == variant]
     if source is not None:
@@ -38,8 +48,10 @@ def comparability(profile: str, data_checksum: str, data_format: str) -> str | N
     if profile != "paper":
         reasons.append(f"the {profile} profile is not the paper's 64k-iteration recipe")
     if data_checksum != OFFICIAL_MD5:
-        reasons.append("the data copy is not the official CIFAR-10 files"
-                       + (" (JPEG re-encoding costs several points of test error)" if data_format == "image-folder" else ""))
+        reasons.append(
+            "the data copy is not the official CIFAR-10 files"
+            + (" (JPEG re-encoding costs several points of test error)" if data_format == "image-folder" else "")
+        )
     return "; ".join(reasons) or None
 
 

@@ -19,8 +19,14 @@ def study_dir(runs: Path, study: str, profile: str) -> Path:
 def run_dirs(runs: Path, study: str, profile: str) -> list[Path]:
     root = study_dir(runs, study, profile)
     # Not the superseded runs (.stale-*), not an attempt that has not committed yet (.next), not the sweep records.
-    return sorted(p for p in root.glob("*") if (p / "result.json").is_file() and ".stale-" not in p.name
-                  and not p.name.endswith(".next") and not p.name.startswith("_"))
+    return sorted(
+        p
+        for p in root.glob("*")
+        if (p / "result.json").is_file()
+        and ".stale-" not in p.name
+        and not p.name.endswith(".next")
+        and not p.name.startswith("_")
+    )
 
 
 def load_results(runs: Path, study: str, profile: str, vary: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -28,7 +34,8 @@ def load_results(runs: Path, study: str, profile: str, vary: tuple[str, ...] = (
     dirs = run_dirs(runs, study, profile)
     if not dirs:
         raise ReslabError(
-            f"no finished runs under {str(study_dir(runs, study, profile))!r}; run `make sweep-{study} PROFILE={profile}` first"
+            f"no finished runs under {str(study_dir(runs, study, profile))!r}; run `make sweep-{study} "
+            f"PROFILE={profile}` first"
         )
     rows = []
     for d in dirs:

@@ -19,23 +19,45 @@ from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import CHANCE, mean_std, pm
 
 BASELINE = "identity-A"
-VARIANTS = ["plain", "identity-A", "projection-B", "projection-C", "scale-shortcut-0.5", "scale-both-0.5",
-            "gate-exclusive-b0", "gate-exclusive-b-6", "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5",
-            "bn-after-add", "relu-before-add", "relu-preact", "preact"]
-TABLE1 = ["projection-C", "scale-shortcut-0.5", "scale-both-0.5", "gate-exclusive-b0", "gate-exclusive-b-6",
-          "gate-shortcut-b0", "gate-shortcut-b-6", "dropout-0.5"]
-ORIGINAL = "original"    # the published row every Identity Mappings variant is compared with
-DEPART_PP = 10.0         # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
-PAPER_MODEST_PP = 5.0    # the paper trained it to within 5 pp of the original
-MODE_GAP_PP = 5.0        # train-mode minus eval-mode training error, this far from identity-A's, needs explaining
+VARIANTS = [
+    "plain",
+    "identity-A",
+    "projection-B",
+    "projection-C",
+    "scale-shortcut-0.5",
+    "scale-both-0.5",
+    "gate-exclusive-b0",
+    "gate-exclusive-b-6",
+    "gate-shortcut-b0",
+    "gate-shortcut-b-6",
+    "dropout-0.5",
+    "bn-after-add",
+    "relu-before-add",
+    "relu-preact",
+    "preact",
+]
+TABLE1 = [
+    "projection-C",
+    "scale-shortcut-0.5",
+    "scale-both-0.5",
+    "gate-exclusive-b0",
+    "gate-exclusive-b-6",
+    "gate-shortcut-b0",
+    "gate-shortcut-b-6",
+    "dropout-0.5",
+]
+ORIGINAL = "original"  # the published row every Identity Mappings variant is compared with
+DEPART_PP = 10.0  # an effect this large where the paper's is under PAPER_MODEST_PP departs from it
+PAPER_MODEST_PP = 5.0  # the paper trained it to within 5 pp of the original
+MODE_GAP_PP = 5.0  # train-mode minus eval-mode training error, this far from identity-A's, needs explaining
 TABLES = {("He2016-ResNet", "Table 3"), ("He2016-Identity", "Table 1"), ("He2016-Identity", "Table 2")}
 
 # What checks each variant's wiring against the paper's figure (tests/test_models.py), for the diagnosis.
 IMPLEMENTATION_CHECKS = {
     "relu-before-add": "test_relu_before_addition_makes_every_residual_non_negative_so_the_signal_only_grows "
-                       "(Fig. 4c: the residual ends in BN-ReLU, nothing after the addition)",
+    "(Fig. 4c: the residual ends in BN-ReLU, nothing after the addition)",
     "dropout-0.5": "test_dropout_shortcut_imposes_the_papers_expected_scale_of_one_half_in_train_and_test "
-                   "(section 3.1: an expected scale of 0.5 on the shortcut)",
+    "(section 3.1: an expected scale of 0.5 on the shortcut)",
     "gate-exclusive-b-6": "test_exclusive_gate_at_minus_6_starts_close_to_the_identity",
     "gate-exclusive-b0": "test_gate_bias_starts_at_the_configured_b_g",
     "gate-shortcut-b0": "test_gate_bias_starts_at_the_configured_b_g",
@@ -50,9 +72,9 @@ FLAGGED_EARLIER = {
 # Defects found in an earlier study and corrected in the code before this one ran (with the evidence).
 CORRECTED = {
     "dropout-0.5": "the first (quick-profile) study used PyTorch's inverted dropout, which keeps the shortcut's "
-                   "expected scale at 1 (x2 or 0 in training, x1 at test), not the paper's 0.5; corrected on "
-                   "2026-11-25 (reslab.models.layers.ShortcutDropout: keep with p = 0.5, no rescaling in training, "
-                   "x0.5 at test), before this study's pilot",
+    "expected scale at 1 (x2 or 0 in training, x1 at test), not the paper's 0.5; corrected on "
+    "2026-11-25 (reslab.models.layers.ShortcutDropout: keep with p = 0.5, no rescaling in training, "
+    "x0.5 at test), before this study's pilot",
 }
 
 
@@ -63,73 +85,125 @@ def contrasts(df: pd.DataFrame, main: int, deep: int | None) -> tuple[list[paire
     lab = lambda v, d: f"{v}-{d}"  # noqa: E731
     primary = []
     if {lab("plain", main), lab(BASELINE, main)} <= have:
-        primary.append(paired.paired("H1", "train_error", lab("plain", main), lab(BASELINE, main),
-                                     skeleton.values(df, lab("plain", main), "train_error"),
-                                     skeleton.values(df, lab(BASELINE, main), "train_error")))
+        primary.append(
+            paired.paired(
+                "H1",
+                "train_error",
+                lab("plain", main),
+                lab(BASELINE, main),
+                skeleton.values(df, lab("plain", main), "train_error"),
+                skeleton.values(df, lab(BASELINE, main), "train_error"),
+            )
+        )
     h3 = deep if deep is not None else main
     if {lab("preact", h3), lab(BASELINE, h3)} <= have:
-        primary.append(paired.paired("H3", "test_error", lab(BASELINE, h3), lab("preact", h3),
-                                     skeleton.values(df, lab(BASELINE, h3), "test_error"),
-                                     skeleton.values(df, lab("preact", h3), "test_error")))
+        primary.append(
+            paired.paired(
+                "H3",
+                "test_error",
+                lab(BASELINE, h3),
+                lab("preact", h3),
+                skeleton.values(df, lab(BASELINE, h3), "test_error"),
+                skeleton.values(df, lab("preact", h3), "test_error"),
+            )
+        )
     secondary = []
     for v in VARIANTS:
         if v in ("plain", BASELINE) or lab(v, main) not in have or lab(BASELINE, main) not in have:
             continue
         if v == "preact":  # predicted better than the identity: the contrast is identity - preact
-            c = paired.paired(f"H3 at depth {main}", "test_error", lab(BASELINE, main), lab(v, main),
-                              skeleton.values(df, lab(BASELINE, main), "test_error"), skeleton.values(df, lab(v, main), "test_error"))
+            c = paired.paired(
+                f"H3 at depth {main}",
+                "test_error",
+                lab(BASELINE, main),
+                lab(v, main),
+                skeleton.values(df, lab(BASELINE, main), "test_error"),
+                skeleton.values(df, lab(v, main), "test_error"),
+            )
         else:
-            c = paired.paired(v, "test_error", lab(v, main), lab(BASELINE, main),
-                              skeleton.values(df, lab(v, main), "test_error"), skeleton.values(df, lab(BASELINE, main), "test_error"))
+            c = paired.paired(
+                v,
+                "test_error",
+                lab(v, main),
+                lab(BASELINE, main),
+                skeleton.values(df, lab(v, main), "test_error"),
+                skeleton.values(df, lab(BASELINE, main), "test_error"),
+            )
         secondary.append(c)
     if deep is not None and {lab("plain", deep), lab(BASELINE, deep)} <= have:
-        secondary.append(paired.paired(f"H1 at depth {deep}", "train_error", lab("plain", deep), lab(BASELINE, deep),
-                                       skeleton.values(df, lab("plain", deep), "train_error"),
-                                       skeleton.values(df, lab(BASELINE, deep), "train_error")))
+        secondary.append(
+            paired.paired(
+                f"H1 at depth {deep}",
+                "train_error",
+                lab("plain", deep),
+                lab(BASELINE, deep),
+                skeleton.values(df, lab("plain", deep), "train_error"),
+                skeleton.values(df, lab(BASELINE, deep), "train_error"),
+            )
+        )
     # The rule per family, McNemar per seed (secondary), and the seeds the rule needs for an undecided contrast.
     skeleton.decide({"primary": primary, "per-variant": secondary}, df)
     return primary, secondary
 
 
 def primary_lines(primary: list[paired.Paired], main: int, deep: int | None) -> list[str]:
-    words = {"H1": f"**H1: a shortcut beats none** (plain − identity-A, training error, depth {main})",
-             "H3": f"**H3: full pre-activation beats post-activation** (identity-A − preact, test error, depth "
-                   f"{deep if deep is not None else main})"}
+    words = {
+        "H1": f"**H1: a shortcut beats none** (plain − identity-A, training error, depth {main})",
+        "H3": f"**H3: full pre-activation beats post-activation** (identity-A − preact, test error, depth "
+        f"{deep if deep is not None else main})",
+    }
     lines = []
     for c in primary:
-        lines.append(f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {skeleton.ci_text(c)}, "
-                     f"paired t p = {skeleton.p_text(c.p)}, Holm-adjusted p = {skeleton.p_text(c.p_adj)}, equivalence "
-                     f"(TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {skeleton.p_text(c.p_equiv_adj)} → "
-                     f"**{c.verdict}**{skeleton.undecided_text(c, 'variant')}.")
+        lines.append(
+            f"- {words.get(c.name, c.name)}: {c.mean:+.2f} pp over {c.n} paired seeds, 95% CI {skeleton.ci_text(c)}, "
+            f"paired t p = {skeleton.p_text(c.p)}, Holm-adjusted p = {skeleton.p_text(c.p_adj)}, equivalence "
+            f"(TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {skeleton.p_text(c.p_equiv_adj)} → "
+            f"**{c.verdict}**{skeleton.undecided_text(c, 'variant')}."
+        )
     return lines
 
 
 # Studies that confirm the primary family on seeds of their own (experiments/shortcut.md, amendment of 2026-12-03):
 # the plan section they follow, and the effects their seeds were sized for (stated there, before any run).
-CONFIRMATIONS = {"shortcut-confirm": ("amendment of 2026-12-03, 'H1 and H3 confirmed on fresh seeds' (fixed before "
-                                      "any run of it; analysed alone)", (2.0, 4.0, 5.0), 3.6)}
+CONFIRMATIONS = {
+    "shortcut-confirm": (
+        "amendment of 2026-12-03, 'H1 and H3 confirmed on fresh seeds' (fixed before any run of it; analysed alone)",
+        (2.0, 4.0, 5.0),
+        3.6,
+    )
+}
 
 
 def power_lines(primary: list[paired.Paired], effects: tuple, design_sd: float) -> list[str]:
     """The rule's power for the seeds run (reslab.report.power: the whole rule simulated, at the family's strictest
     Holm level), at the effects the plan stated, for the plan's sd and for each contrast's observed sd."""
     m = max(1, len(primary))
-    lines = [f"Power of the whole rule ('supported': Holm level alpha/{m}, mean at least {paired.PRACTICAL_PP:g} pp) "
-             "for the seeds run, at the effects the plan stated before the runs (reslab.report.power):", ""]
+    lines = [
+        f"Power of the whole rule ('supported': Holm level alpha/{m}, mean at least {paired.PRACTICAL_PP:g} pp) "
+        "for the seeds run, at the effects the plan stated before the runs (reslab.report.power):",
+        "",
+    ]
     rows = []
     for c in primary:
         for sd, what in ((design_sd, "plan's sd"), (c.sd, "observed sd")):
             if c.n < 2 or not (np.isfinite(sd) and sd > 0):
                 continue
-            rows.append({"contrast": c.name, "seeds": c.n, "sd (pp)": f"{sd:.2f} ({what})",
-                         **{f"true {e:g} pp": f"{power.rule_power(e, sd, c.n, m):.2f}" for e in effects}})
+            rows.append(
+                {
+                    "contrast": c.name,
+                    "seeds": c.n,
+                    "sd (pp)": f"{sd:.2f} ({what})",
+                    **{f"true {e:g} pp": f"{power.rule_power(e, sd, c.n, m):.2f}" for e in effects},
+                }
+            )
     return lines + [markdown.table(pd.DataFrame(rows)) if rows else "_No contrast has two seeds._", ""]
 
 
 def _direction(c: paired.Paired) -> str:
-    return {"supported": f"{c.worse.rsplit('-', 1)[0]} worse" if not c.name.startswith("H3") else "preact better",
-            "contradicted": f"{c.worse.rsplit('-', 1)[0]} better" if not c.name.startswith("H3") else "preact worse"
-            }.get(c.verdict, c.verdict)
+    return {
+        "supported": f"{c.worse.rsplit('-', 1)[0]} worse" if not c.name.startswith("H3") else "preact better",
+        "contradicted": f"{c.worse.rsplit('-', 1)[0]} better" if not c.name.startswith("H3") else "preact worse",
+    }.get(c.verdict, c.verdict)
 
 
 def _name(c: paired.Paired) -> str:
@@ -153,11 +227,21 @@ def secondary_table(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.D
         else:
             v = published.as_float(pv)
             paper = f"{v - base:+.2f} vs original" if v is not None and base is not None else str(pv)
-        rows.append({"contrast": _name(c), "metric": c.metric.replace("_", " "), "seeds": c.n,
-                     "mean diff (pp)": f"{c.mean:+.2f}", "95% CI": skeleton.ci_text(c), "paired p": skeleton.p_text(c.p),
-                     "Holm p": skeleton.p_text(c.p_adj), "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
-                     "verdict": _direction(c), skeleton.SEEDS_COLUMN: skeleton.seeds_cell(c),
-                     "paper (ResNet-110)": paper})
+        rows.append(
+            {
+                "contrast": _name(c),
+                "metric": c.metric.replace("_", " "),
+                "seeds": c.n,
+                "mean diff (pp)": f"{c.mean:+.2f}",
+                "95% CI": skeleton.ci_text(c),
+                "paired p": skeleton.p_text(c.p),
+                "Holm p": skeleton.p_text(c.p_adj),
+                "equivalence Holm p": skeleton.p_text(c.p_equiv_adj),
+                "verdict": _direction(c),
+                skeleton.SEEDS_COLUMN: skeleton.seeds_cell(c),
+                "paper (ResNet-110)": paper,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -169,12 +253,21 @@ def h2_line(secondary: list[paired.Paired]) -> str:
     better = [c.name for c in t1 if c.verdict == "contradicted"]
     same = [c.name for c in t1 if c.verdict == "no practical difference"]
     open_ = [c.name for c in t1 if c.verdict == "inconclusive"]
-    overall = ("supported" if len(worse) == len(t1) else "contradicted" if (better or same) else
-               "partly supported" if worse else "inconclusive")
-    return (f"- **H2: the clean identity beats every modified shortcut of Identity Mappings Table 1** → **{overall}** "
-            f"(Holm over the per-variant family): worse than the identity: {', '.join(worse) or 'none'}; better: "
-            f"{', '.join(better) or 'none'}; no practical difference: {', '.join(same) or 'none'}; undecided: "
-            f"{', '.join(open_) or 'none'}.")
+    overall = (
+        "supported"
+        if len(worse) == len(t1)
+        else "contradicted"
+        if (better or same)
+        else "partly supported"
+        if worse
+        else "inconclusive"
+    )
+    return (
+        f"- **H2: the clean identity beats every modified shortcut of Identity Mappings Table 1** → **{overall}** "
+        f"(Holm over the per-variant family): worse than the identity: {', '.join(worse) or 'none'}; better: "
+        f"{', '.join(better) or 'none'}; no practical difference: {', '.join(same) or 'none'}; undecided: "
+        f"{', '.join(open_) or 'none'}."
+    )
 
 
 def mode_gaps(df: pd.DataFrame) -> pd.Series:
@@ -198,18 +291,35 @@ def init_forward(variant_signal: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (v, d, s), g in variant_signal.groupby(["variant", "depth", "init_seed"]):
         g = g.sort_values("block")
-        out.append({"variant": v, "depth": d, "seed": s, "forward_growth": g.act_rms.iloc[-1] / g.act_rms.iloc[0],
-                    **sig.summarise(g.grad_rms.to_numpy())})
+        out.append(
+            {
+                "variant": v,
+                "depth": d,
+                "seed": s,
+                "forward_growth": g.act_rms.iloc[-1] / g.act_rms.iloc[0],
+                **sig.summarise(g.grad_rms.to_numpy()),
+            }
+        )
     out = pd.DataFrame(out)
-    agg = out.groupby(["variant", "depth"]).agg(forward_growth=("forward_growth", "median"), ratio=("ratio", "median"),
-                                                 ratio_min=("ratio", "min"), ratio_max=("ratio", "max"),
-                                                 slope=("slope", "median"), n=("seed", "count")).reset_index()
+    agg = (
+        out.groupby(["variant", "depth"])
+        .agg(
+            forward_growth=("forward_growth", "median"),
+            ratio=("ratio", "median"),
+            ratio_min=("ratio", "min"),
+            ratio_max=("ratio", "max"),
+            slope=("slope", "median"),
+            n=("seed", "count"),
+        )
+        .reset_index()
+    )
     agg["reading"] = agg.ratio.map(sig.reading)
     return agg
 
 
-def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFrame, gaps: pd.Series,
-             init: pd.DataFrame, main: int) -> list[str]:
+def outliers(
+    secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFrame, gaps: pd.Series, init: pd.DataFrame, main: int
+) -> list[str]:
     """A diagnosis line for every variant that departs strongly from the paper's ordering (the plan's
     criteria): a decided effect against the paper's direction, an effect of DEPART_PP or more where the
     paper's is under PAPER_MODEST_PP, a run that diverged where the paper's did not fail, or a
@@ -240,10 +350,14 @@ def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFram
         # Augmentation, the epoch's running average and 256 probe images make every net's gap non-zero;
         # what needs explaining is a gap unlike the clean identity's.
         if np.isfinite(gap) and np.isfinite(base_gap) and abs(gap - base_gap) >= MODE_GAP_PP:
-            reasons.append(f"train-mode minus eval-mode training error {gap:+.1f} pp against identity-A's {base_gap:+.1f} pp")
+            reasons.append(
+                f"train-mode minus eval-mode training error {gap:+.1f} pp against identity-A's {base_gap:+.1f} pp"
+            )
         v = label.rsplit("-", 1)[0]
         if v in FLAGGED_EARLIER:
-            reasons.append(f"flagged earlier: {FLAGGED_EARLIER[v]}; here {c.mean:+.1f} pp test error against identity-A")
+            reasons.append(
+                f"flagged earlier: {FLAGGED_EARLIER[v]}; here {c.mean:+.1f} pp test error against identity-A"
+            )
         if not reasons:
             continue
         facts = []
@@ -251,18 +365,25 @@ def outliers(secondary: list[paired.Paired], agg: pd.DataFrame, pub: pd.DataFram
         ref = init[(init.variant == BASELINE) & (init.depth == main)] if not init.empty else init
         if len(ini) and len(ref):
             r, b = ini.iloc[0], ref.iloc[0]
-            facts.append(f"at init the forward signal grows x{r.forward_growth:.3g} from the first to the last block "
-                         f"(identity-A x{b.forward_growth:.3g}) and the backward ratio is {r.ratio:.3g} "
-                         f"({r.reading}; identity-A {b.ratio:.3g})")
+            facts.append(
+                f"at init the forward signal grows x{r.forward_growth:.3g} from the first to the last block "
+                f"(identity-A x{b.forward_growth:.3g}) and the backward ratio is {r.ratio:.3g} "
+                f"({r.reading}; identity-A {b.ratio:.3g})"
+            )
         if np.isfinite(gap):
             facts.append(f"train-mode minus eval-mode training error {gap:+.1f} pp (identity-A {base_gap:+.1f} pp)")
         if v in IMPLEMENTATION_CHECKS:
             facts.append(f"wiring checked against the paper by `{IMPLEMENTATION_CHECKS[v]}`")
-        status = (f"**a corrected defect**: {CORRECTED[v]}; the numbers here are from the corrected code, so what "
-                  "remains is a finding of this profile" if v in CORRECTED else
-                  "**a finding of this profile**, not a defect: the wiring matches the paper's figure")
-        lines.append(f"- **{label}** ({'; '.join(reasons)}). Evidence: {'; '.join(facts) or 'none recorded'}. "
-                     f"Diagnosis: {status}.")
+        status = (
+            f"**a corrected defect**: {CORRECTED[v]}; the numbers here are from the corrected code, so what "
+            "remains is a finding of this profile"
+            if v in CORRECTED
+            else "**a finding of this profile**, not a defect: the wiring matches the paper's figure"
+        )
+        lines.append(
+            f"- **{label}** ({'; '.join(reasons)}). Evidence: {'; '.join(facts) or 'none recorded'}. "
+            f"Diagnosis: {status}."
+        )
     return lines or ["- No variant departs from the paper's ordering by the plan's criteria."]
 
 
@@ -273,13 +394,26 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         tr, tr_sd, n = mean_std(list(skeleton.values(df, label, "train_error").values()))
         te, te_sd, _ = mean_std(list(skeleton.values(df, label, "test_error").values()))
         v = g.variant.iloc[0]
-        rows.append({"label": label, "variant_name": g.variant_name.iloc[0], "depth": int(g.depth.iloc[0]),
-                     "group": v["group"], "description": v["description"], "published": list(v.get("published") or []),
-                     "n_seeds": len(g), "diverged": int((g.status != "ok").sum()), "train_error_mean": tr,
-                     "train_error_std": tr_sd, "test_error_mean": te, "test_error_std": te_sd,
-                     "params": int(g.params.iloc[0]),
-                     "extra_params": int(g.params.iloc[0]) - int(base.iloc[0]) if len(base) else None,
-                     "flops": int(g.flops.iloc[0]), "images_per_second": float(g.images_per_second.mean())})
+        rows.append(
+            {
+                "label": label,
+                "variant_name": g.variant_name.iloc[0],
+                "depth": int(g.depth.iloc[0]),
+                "group": v["group"],
+                "description": v["description"],
+                "published": list(v.get("published") or []),
+                "n_seeds": len(g),
+                "diverged": int((g.status != "ok").sum()),
+                "train_error_mean": tr,
+                "train_error_std": tr_sd,
+                "test_error_mean": te,
+                "test_error_std": te_sd,
+                "params": int(g.params.iloc[0]),
+                "extra_params": int(g.params.iloc[0]) - int(base.iloc[0]) if len(base) else None,
+                "flops": int(g.flops.iloc[0]),
+                "images_per_second": float(g.images_per_second.mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -289,7 +423,7 @@ def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) ->
     for _, p in pub.iterrows():
         ours = agg[[p.variant in v for v in agg.published]]
         ours = ours[(ours.variant_name == "plain") == (p.model == "plain")] if len(ours) else ours
-        for _, mine in (ours.iterrows() if len(ours) else [(None, None)]):
+        for _, mine in ours.iterrows() if len(ours) else [(None, None)]:
             reasons = []
             if p.dataset != "CIFAR-10":
                 reasons.append(f"published on {p.dataset}")
@@ -297,12 +431,18 @@ def published_rows(agg: pd.DataFrame, pub: pd.DataFrame, why_not: str | None) ->
                 reasons.append(f"published at depth {p.depth}, ours {mine.depth}")
             if why_not:
                 reasons.append(why_not)
-            rows.append({"published row": f"{p.model}-{p.depth} {p.variant}", "source": published.cite(p),
-                         "published": p.value + (" (fail = > 20% error)" if p.value == "fail" else ""),
-                         "our run": mine.label if mine is not None else "-",
-                         "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
-                         if mine is not None else "-",
-                         "comparable?": "no: " + "; ".join(reasons) if reasons else "yes"})
+            rows.append(
+                {
+                    "published row": f"{p.model}-{p.depth} {p.variant}",
+                    "source": published.cite(p),
+                    "published": p.value + (" (fail = > 20% error)" if p.value == "fail" else ""),
+                    "our run": mine.label if mine is not None else "-",
+                    "ours test err % (mean ± sd)": pm(mine.test_error_mean, mine.test_error_std, mine.n_seeds)
+                    if mine is not None
+                    else "-",
+                    "comparable?": "no: " + "; ".join(reasons) if reasons else "yes",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -310,18 +450,28 @@ def signal_lines(init: pd.DataFrame, df: pd.DataFrame, out: Path, order: list) -
     """Issue 9 for the variants: vanishing / exploding / neither at init and during training."""
     lines = []
     if init.empty:
-        lines.append("_The variants' backward signal at initialisation is not measured yet: `make grad-flow DATA=...` "
-                     "writes `runs/gradflow/signal_variants.csv`._")
+        lines.append(
+            "_The variants' backward signal at initialisation is not measured yet: `make grad-flow DATA=...` "
+            "writes `runs/gradflow/signal_variants.csv`._"
+        )
     else:
-        lines += [f"**At initialisation** (statistic, batches and band as in the depth report: RMS of dL/dh per block "
-                  f"output, ratio = input side / output side, *vanishing* below 1/{sig.BAND:g}, *exploding* above "
-                  f"{sig.BAND:g}; median [min, max] over {int(init.n.max())} init seeds; forward growth = RMS of the "
-                  "last block's output / the first's).", "",
-                  "| variant | depth | backward ratio | slope (decades) | reading | forward growth |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"**At initialisation** (statistic, batches and band as in the depth report: RMS of dL/dh per block "
+            f"output, ratio = input side / output side, *vanishing* below 1/{sig.BAND:g}, *exploding* above "
+            f"{sig.BAND:g}; median [min, max] over {int(init.n.max())} init seeds; forward growth = RMS of the "
+            "last block's output / the first's).",
+            "",
+            "| variant | depth | backward ratio | slope (decades) | reading | forward growth |",
+            "|---|---|---|---|---|---|",
+        ]
         rank = {v: i for i, v in enumerate(VARIANTS)}
-        for _, r in init.sort_values(["depth", "variant"], key=lambda s: s.map(rank) if s.name == "variant" else s).iterrows():
-            lines.append(f"| {r.variant} | {int(r.depth)} | {flow.fmt_ratio(r.ratio, r.ratio_min, r.ratio_max)} | "
-                         f"{r.slope:+.2f} | {r.reading} | x{r.forward_growth:.3g} |")
+        for _, r in init.sort_values(
+            ["depth", "variant"], key=lambda s: s.map(rank) if s.name == "variant" else s
+        ).iterrows():
+            lines.append(
+                f"| {r.variant} | {int(r.depth)} | {flow.fmt_ratio(r.ratio, r.ratio_min, r.ratio_max)} | "
+                f"{r.slope:+.2f} | {r.reading} | x{r.forward_growth:.3g} |"
+            )
     sig_rows = load_csvs(df, "signal.csv")
     upd = load_csvs(df, "updates.csv")
     if not sig_rows.empty:
@@ -391,8 +541,24 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
     skeleton.write_csv(agg, out / "results.csv")
-    per_run = df[["label", "variant_name", "depth", "seed", "status", "train_error", "test_error", "train_loss",
-                  "test_loss", "steps", "params", "wall_seconds", "git_commit", "numerics"]]
+    per_run = df[
+        [
+            "label",
+            "variant_name",
+            "depth",
+            "seed",
+            "status",
+            "train_error",
+            "test_error",
+            "train_loss",
+            "test_loss",
+            "steps",
+            "params",
+            "wall_seconds",
+            "git_commit",
+            "numerics",
+        ]
+    ]
     skeleton.write_csv(per_run, out / "runs.csv")
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
@@ -404,81 +570,148 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
     vsig_path = Path(runs) / "gradflow" / "signal_variants.csv"
     init = init_forward(pd.read_csv(vsig_path)) if vsig_path.is_file() else pd.DataFrame()
 
-    table = pd.DataFrame({
-        "variant": agg.label, "what": agg.description,
-        "train err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)],
-        "test err % (mean ± sd)": [pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)],
-        "train-mode − eval-mode train err (pp)": [f"{gaps.get(l, math.nan):+.1f}" for l in agg.label],
-        "seeds": agg.n_seeds, "diverged": agg.diverged, "params": agg.params.map("{:,}".format),
-        "shortcut params (vs identity)": agg.extra_params.map(lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"),
-    })
+    table = pd.DataFrame(
+        {
+            "variant": agg.label,
+            "what": agg.description,
+            "train err % (mean ± sd)": [
+                pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)
+            ],
+            "test err % (mean ± sd)": [
+                pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)
+            ],
+            "train-mode − eval-mode train err (pp)": [f"{gaps.get(l, math.nan):+.1f}" for l in agg.label],
+            "seeds": agg.n_seeds,
+            "diverged": agg.diverged,
+            "params": agg.params.map("{:,}".format),
+            "shortcut params (vs identity)": agg.extra_params.map(
+                lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"
+            ),
+        }
+    )
     colors = label_colors(order)
-    plots.paired_differences({"primary": primary, "per-variant": secondary}, out / "paired_differences.png",
-                             paired.PRACTICAL_PP, f"profile {profile}: every contrast as tested, paired over seeds",
-                             names={c.name: (f"{c.name}: " if c.name.startswith("H") else "") + f"{c.worse} − {c.better}"
-                                    for c in primary + secondary})
+    plots.paired_differences(
+        {"primary": primary, "per-variant": secondary},
+        out / "paired_differences.png",
+        paired.PRACTICAL_PP,
+        f"profile {profile}: every contrast as tested, paired over seeds",
+        names={
+            c.name: (f"{c.name}: " if c.name.startswith("H") else "") + f"{c.worse} − {c.better}"
+            for c in primary + secondary
+        },
+    )
     plots.variant_errors(df, order, colors, out / "errors.png", f"profile {profile}: final error per run and variant")
     curves = load_csvs(df, "curves.csv")
     panels = curve_panels(agg, depths)
     if not curves.empty:
         drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
-        plots.variant_curves(curves, panels, colors, out / "curves.png", drops,
-                             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)")
+        plots.variant_curves(
+            curves,
+            panels,
+            colors,
+            out / "curves.png",
+            drops,
+            f"profile {profile}: curve-probe error, mean over seeds (band: min-max)",
+        )
     resp = load_csvs(df, "responses.csv")
-    resp_lines = flow.response_section(resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")],
-                                       out, "responses.png")
+    resp_lines = flow.response_section(
+        resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")], out, "responses.png"
+    )
 
     mcn = skeleton.mcnemar_lines(primary + secondary, _name)
-    banner = skeleton.cpu_banner(profile, f"Depth {', '.join(map(str, depths))}. Identity Mappings Tables 1 and 2 use "
-                                 "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
-                                 "so compare variants with each other, not with the paper's numbers.")
+    banner = skeleton.cpu_banner(
+        profile,
+        f"Depth {', '.join(map(str, depths))}. Identity Mappings Tables 1 and 2 use "
+        "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
+        "so compare variants with each other, not with the paper's numbers.",
+    )
     lines = [
-        *skeleton.header("Is the shortcut effective, and which shortcut?" + (
-                             " Fresh-seed confirmation of H1 and H3" if study in CONFIRMATIONS else ""), df, study,
-                         "[experiments/shortcut.md](../../experiments/shortcut.md), " + (
-                             CONFIRMATIONS[study][0] if study in CONFIRMATIONS else
-                             "plan of 2026-11-25 (fixed before the confirmatory run)"), banner),
-        *skeleton.sweep_lines(df), "",
-        "## Verdicts (computed by the decision rule)", "",
-        skeleton.rule_text("Primary family: H1 and H3."), "",
-        *primary_lines(primary, main, deep), h2_line(secondary), skeleton.design_line({"primary": primary, "per-variant": secondary}), "",
+        *skeleton.header(
+            "Is the shortcut effective, and which shortcut?"
+            + (" Fresh-seed confirmation of H1 and H3" if study in CONFIRMATIONS else ""),
+            df,
+            study,
+            "[experiments/shortcut.md](../../experiments/shortcut.md), "
+            + (
+                CONFIRMATIONS[study][0]
+                if study in CONFIRMATIONS
+                else "plan of 2026-11-25 (fixed before the confirmatory run)"
+            ),
+            banner,
+        ),
+        *skeleton.sweep_lines(df),
+        "",
+        "## Verdicts (computed by the decision rule)",
+        "",
+        skeleton.rule_text("Primary family: H1 and H3."),
+        "",
+        *primary_lines(primary, main, deep),
+        h2_line(secondary),
+        skeleton.design_line({"primary": primary, "per-variant": secondary}),
+        "",
         *(power_lines(primary, *CONFIRMATIONS[study][1:]) if study in CONFIRMATIONS else []),
-        "### Every variant against the clean identity (per-variant family, Holm)", "",
+        "### Every variant against the clean identity (per-variant family, Holm)",
+        "",
         "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
-        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2).", "",
-        markdown.table(sec) if len(sec) else "_No contrasts._", "",
-        "![paired differences](paired_differences.png)", "",
-        plots.paired_caption(paired.PRACTICAL_PP, "the papers"), "",
+        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2).",
+        "",
+        markdown.table(sec) if len(sec) else "_No contrasts._",
+        "",
+        "![paired differences](paired_differences.png)",
+        "",
+        plots.paired_caption(paired.PRACTICAL_PP, "the papers"),
+        "",
         *(["#### McNemar per seed (secondary)", "", *mcn, ""] if mcn else []),
-        "## Results per variant", "",
+        "## Results per variant",
+        "",
         f"± is the sample sd over seeds. A diverged run keeps its last good metrics, or counts as {CHANCE:.0f}% "
         "(chance) if it had none. 'Train-mode − eval-mode' is the last epoch's training error in train mode (BN batch "
         "statistics, dropout on) minus the eval-mode error on the curve probe's fixed training images at the end. "
-        "'Shortcut params' are the parameters a variant adds over the parameter-free identity (option A).", "",
-        markdown.table(table), "",
-        "![final errors](errors.png)", "",
+        "'Shortcut params' are the parameters a variant adds over the parameter-free identity (option A).",
+        "",
+        markdown.table(table),
+        "",
+        "![final errors](errors.png)",
+        "",
         "_How to read: one dot per seed, the black bar is mean ± sd; lower is better; linear axis; one colour per "
         "variant in every figure. This shows each variant's own spread over seeds (unpaired), not the tests: they "
-        "compare two variants seed by seed, as the paired-difference figure above shows._", "",
+        "compare two variants seed by seed, as the paired-difference figure above shows._",
+        "",
     ]
     if (out / "curves.png").is_file() and not curves.empty:
-        lines += ["![training curves](curves.png)", "",
-                  "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
-                  "iterations, mean over seeds with a min-max band; each panel includes identity-A; the dotted line is "
-                  "the lr drop._", ""]
+        lines += [
+            "![training curves](curves.png)",
+            "",
+            "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
+            "iterations, mean over seeds with a min-max band; each panel includes identity-A; the dotted line is "
+            "the lr drop._",
+            "",
+        ]
     lines += [
-        "## Outliers diagnosed", "",
+        "## Outliers diagnosed",
+        "",
         f"Criteria (plan): a decided effect against the paper's direction; an effect of {DEPART_PP:g} pp or more where "
-        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode minus eval-mode "
-        f"training-error gap {MODE_GAP_PP:g} pp or more away from identity-A's.", "",
-        *outliers(secondary, agg, pub, gaps, init, main), "",
-        "## Ours vs published", "",
+        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode minus "
+        f"eval-mode "
+        f"training-error gap {MODE_GAP_PP:g} pp or more away from identity-A's.",
+        "",
+        *outliers(secondary, agg, pub, gaps, init, main),
+        "",
+        "## Ours vs published",
+        "",
         "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, beside "
-        "our runs of the matching variant.", "",
-        markdown.table(published_rows(agg, pub, why_not)), "",
-        "## Gradient flow per variant: vanishing, exploding or neither", "",
-        *signal_lines(init, df, out, order), "",
-        "### Layer responses", "", *resp_lines, "",
+        "our runs of the matching variant.",
+        "",
+        markdown.table(published_rows(agg, pub, why_not)),
+        "",
+        "## Gradient flow per variant: vanishing, exploding or neither",
+        "",
+        *signal_lines(init, df, out, order),
+        "",
+        "### Layer responses",
+        "",
+        *resp_lines,
+        "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
         "McNemar per seed: [mcnemar.csv](mcnemar.csv); "
         f"aggregates: [results.csv](results.csv). Per-run outputs are under `runs/{study}/{profile}/`.",

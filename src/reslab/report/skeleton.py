@@ -21,6 +21,7 @@ from reslab.report.stats import CHANCE
 
 # Header.
 
+
 def profile_cfg(results: pd.DataFrame) -> dict | None:
     """The profile section of the first run's resolved config (every run of a study shares it)."""
     import yaml
@@ -36,11 +37,18 @@ def cpu_banner(profile: str, what: str) -> str:
     return f"> **CPU-sized study (`{profile}` profile), not a paper reproduction.** {what}\n\n"
 
 
-def header(title: str, results: pd.DataFrame, study: str, plan: str, banner: str = "",
-           command: str | None = None) -> list[str]:
+def header(
+    title: str, results: pd.DataFrame, study: str, plan: str, banner: str = "", command: str | None = None
+) -> list[str]:
     """Title, banner, provenance (profile, data, seeds, device, commits, runs) and the plan it follows."""
-    return [f"# {title}", "", banner + markdown.provenance(results, profile_cfg(results), study, command), "",
-            f"Plan, hypotheses and decision rule: {plan}.", ""]
+    return [
+        f"# {title}",
+        "",
+        banner + markdown.provenance(results, profile_cfg(results), study, command),
+        "",
+        f"Plan, hypotheses and decision rule: {plan}.",
+        "",
+    ]
 
 
 def sweep_lines(results: pd.DataFrame) -> list[str]:
@@ -50,11 +58,13 @@ def sweep_lines(results: pd.DataFrame) -> list[str]:
 
 # Per-run values and CSVs.
 
+
 def values(df: pd.DataFrame, label: str, col: str) -> dict[int, float]:
     """{seed: value} of one net; a diverged run keeps its last good value, or chance if it had none."""
     d = df[df.label == label]
-    return {int(s): (float(v) if v is not None and np.isfinite(v) else CHANCE)
-            for s, v in zip(d.seed, d[col].astype(float))}
+    return {
+        int(s): (float(v) if v is not None and np.isfinite(v) else CHANCE) for s, v in zip(d.seed, d[col].astype(float))
+    }
 
 
 def write_csv(df: pd.DataFrame, path: Path, columns: Iterable[str] | None = None) -> Path:
@@ -67,13 +77,33 @@ def write_csv(df: pd.DataFrame, path: Path, columns: Iterable[str] | None = None
 def contrasts_frame(contrasts: list[paired.Paired]) -> pd.DataFrame:
     """Every statistic of every contrast, one row each (contrasts.csv); per-seed lists (McNemar) go to
     mcnemar.csv."""
-    return pd.DataFrame([{"family": c.family, "name": c.name, "metric": c.metric, "worse": c.worse, "better": c.better,
-                          "n": c.n, "mean": c.mean, "sd": c.sd, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p,
-                          "p_holm": c.p_adj, "p_equiv": c.p_equiv, "p_equiv_holm": c.p_equiv_adj, "verdict": c.verdict,
-                          **{k: v for k, v in c.extra.items() if not isinstance(v, (dict, list))}} for c in contrasts])
+    return pd.DataFrame(
+        [
+            {
+                "family": c.family,
+                "name": c.name,
+                "metric": c.metric,
+                "worse": c.worse,
+                "better": c.better,
+                "n": c.n,
+                "mean": c.mean,
+                "sd": c.sd,
+                "ci_low": c.ci[0],
+                "ci_high": c.ci[1],
+                "p": c.p,
+                "p_holm": c.p_adj,
+                "p_equiv": c.p_equiv,
+                "p_equiv_holm": c.p_equiv_adj,
+                "verdict": c.verdict,
+                **{k: v for k, v in c.extra.items() if not isinstance(v, (dict, list))},
+            }
+            for c in contrasts
+        ]
+    )
 
 
 # Paired decisions.
+
 
 def correct(df: pd.DataFrame, label: str) -> dict[int, np.ndarray]:
     """{seed: per-test-image correctness} from the runs' predictions.npz."""
@@ -138,10 +168,12 @@ def undecided_text(c: paired.Paired, unit: str = "net") -> str:
     plans' effects (reslab.report.power), not the t-test's at the observed effect."""
     if c.verdict != "inconclusive" or "seeds_effect" not in c.extra:
         return ""
-    return (f"; seeds per {unit} the rule needs for {power.TARGET:.0%} power at this family's strictest Holm level: "
-            f"{_seeds(c, 'seeds_effect', power.DESIGN_EFFECT_PP)} to call a true {power.DESIGN_EFFECT_PP:g} pp "
-            f"difference, {_seeds(c, 'seeds_equivalence', power.EQUIVALENCE_EFFECT_PP)} to call a true "
-            f"{power.EQUIVALENCE_EFFECT_PP:g} pp difference 'no practical difference' (simulated at this sd)")
+    return (
+        f"; seeds per {unit} the rule needs for {power.TARGET:.0%} power at this family's strictest Holm level: "
+        f"{_seeds(c, 'seeds_effect', power.DESIGN_EFFECT_PP)} to call a true {power.DESIGN_EFFECT_PP:g} pp "
+        f"difference, {_seeds(c, 'seeds_equivalence', power.EQUIVALENCE_EFFECT_PP)} to call a true "
+        f"{power.EQUIVALENCE_EFFECT_PP:g} pp difference 'no practical difference' (simulated at this sd)"
+    )
 
 
 def seeds_cell(c: paired.Paired) -> str:
@@ -154,18 +186,22 @@ def seeds_cell(c: paired.Paired) -> str:
     return f"{short(c.extra.get('seeds_effect'))} / {short(c.extra.get('seeds_equivalence'))}"
 
 
-SEEDS_COLUMN = (f"seeds to decide (rule's {power.TARGET:.0%} power: true {power.DESIGN_EFFECT_PP:g} pp / true "
-                f"{power.EQUIVALENCE_EFFECT_PP:g} pp)")
+SEEDS_COLUMN = (
+    f"seeds to decide (rule's {power.TARGET:.0%} power: true {power.DESIGN_EFFECT_PP:g} pp / true "
+    f"{power.EQUIVALENCE_EFFECT_PP:g} pp)"
+)
 
 
 def verdict_line(c: paired.Paired, title: str, reading: dict | None = None) -> str:
     """One Markdown bullet: the contrast, its statistics and verdict; `reading` maps the paired verdict
     to what it means for a claim whose prediction is not 'worse' (e.g. 'as good')."""
     said = f" (for the claim: {reading[c.verdict]})" if reading and c.verdict in reading else ""
-    return (f"- {title}: {c.worse} − {c.better}, {c.metric.replace('_', ' ')}: {c.mean:+.2f} pp over {c.n} paired "
-            f"seeds, 95% CI {ci_text(c)}, paired t p = {p_text(c.p)}, Holm-adjusted p = {p_text(c.p_adj)}, "
-            f"equivalence (TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {p_text(c.p_equiv_adj)} → "
-            f"**{c.verdict}**{said}{undecided_text(c)}.")
+    return (
+        f"- {title}: {c.worse} − {c.better}, {c.metric.replace('_', ' ')}: {c.mean:+.2f} pp over {c.n} paired "
+        f"seeds, 95% CI {ci_text(c)}, paired t p = {p_text(c.p)}, Holm-adjusted p = {p_text(c.p_adj)}, "
+        f"equivalence (TOST ±{paired.PRACTICAL_PP:g} pp) Holm-adjusted p = {p_text(c.p_equiv_adj)} → "
+        f"**{c.verdict}**{said}{undecided_text(c)}."
+    )
 
 
 def direction(c: paired.Paired) -> str:
@@ -176,27 +212,43 @@ def direction(c: paired.Paired) -> str:
 def contrast_table(contrasts: list[paired.Paired]) -> pd.DataFrame:
     rows = []
     for c in contrasts:
-        rows.append({"contrast": f"{c.worse} − {c.better}", "metric": c.metric.replace("_", " "), "seeds": c.n,
-                     "mean diff (pp)": f"{c.mean:+.2f}", "95% CI": ci_text(c), "paired p": p_text(c.p),
-                     "Holm p": p_text(c.p_adj), "equivalence Holm p": p_text(c.p_equiv_adj), "verdict": direction(c),
-                     SEEDS_COLUMN: seeds_cell(c)})
+        rows.append(
+            {
+                "contrast": f"{c.worse} − {c.better}",
+                "metric": c.metric.replace("_", " "),
+                "seeds": c.n,
+                "mean diff (pp)": f"{c.mean:+.2f}",
+                "95% CI": ci_text(c),
+                "paired p": p_text(c.p),
+                "Holm p": p_text(c.p_adj),
+                "equivalence Holm p": p_text(c.p_equiv_adj),
+                "verdict": direction(c),
+                SEEDS_COLUMN: seeds_cell(c),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # McNemar per seed: secondary, never in a verdict.
 
-MCNEMAR_NOTE = ("McNemar per seed (secondary; no verdict uses it): for each seed, the test images only one of the two "
-                "nets gets right, and an exact McNemar test of those two trained nets on these images. It says whether "
-                "these particular nets differ, not whether the variants differ over seeds (the paired tests above "
-                "answer that); the images of different seeds are not pooled.")
+MCNEMAR_NOTE = (
+    "McNemar per seed (secondary; no verdict uses it): for each seed, the test images only one of the two "
+    "nets gets right, and an exact McNemar test of those two trained nets on these images. It says whether "
+    "these particular nets differ, not whether the variants differ over seeds (the paired tests above "
+    "answer that); the images of different seeds are not pooled."
+)
 
 
 def mcnemar_frame(contrasts: list[paired.Paired]) -> pd.DataFrame:
     """One row per contrast and seed (mcnemar.csv)."""
-    return pd.DataFrame([{"family": c.family, "name": c.name, "worse": c.worse, "better": c.better, **r}
-                         for c in contrasts for r in c.extra.get("mcnemar", [])],
-                        columns=["family", "name", "worse", "better", "seed", "right_only_worse", "right_only_better",
-                                 "p_mcnemar"])
+    return pd.DataFrame(
+        [
+            {"family": c.family, "name": c.name, "worse": c.worse, "better": c.better, **r}
+            for c in contrasts
+            for r in c.extra.get("mcnemar", [])
+        ],
+        columns=["family", "name", "worse", "better", "seed", "right_only_worse", "right_only_better", "p_mcnemar"],
+    )
 
 
 def mcnemar_table(contrasts: list[paired.Paired], name: Callable | None = None) -> pd.DataFrame:
@@ -207,10 +259,17 @@ def mcnemar_table(contrasts: list[paired.Paired], name: Callable | None = None) 
         per_seed = c.extra.get("mcnemar")
         if not per_seed:
             continue
-        rows.append({"contrast": name(c) if name else f"{c.worse} − {c.better}", "seeds": len(per_seed),
-                     "per seed: right only with worse / only with better, exact p": "; ".join(
-                         f"seed {r['seed']}: {r['right_only_worse']} / {r['right_only_better']}, "
-                         f"p = {p_text(r['p_mcnemar'])}" for r in per_seed)})
+        rows.append(
+            {
+                "contrast": name(c) if name else f"{c.worse} − {c.better}",
+                "seeds": len(per_seed),
+                "per seed: right only with worse / only with better, exact p": "; ".join(
+                    f"seed {r['seed']}: {r['right_only_worse']} / {r['right_only_better']}, "
+                    f"p = {p_text(r['p_mcnemar'])}"
+                    for r in per_seed
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -232,30 +291,41 @@ def design_line(families: dict[str, list[paired.Paired]]) -> str:
         if not ok:
             continue
         dof = sum(c.n - 1 for c in ok)
-        pooled = math.sqrt(sum((c.n - 1) * c.sd ** 2 for c in ok) / dof)
+        pooled = math.sqrt(sum((c.n - 1) * c.sd**2 for c in ok) / dof)
         m = len(fam)
         n1, n0 = power.seeds_needed(e1, pooled, m), power.seeds_needed(e0, pooled, m)
         at = paired.PRACTICAL_PP
         worst = max(ok, key=lambda c: c.sd)
         w1, w0 = power.seeds_needed(e1, worst.sd, m), power.seeds_needed(e0, worst.sd, m)
         short = lambda n: str(n) if n else f"more than {power.CAP}"  # noqa: E731
-        parts.append(f"{name} family ({m} contrasts): pooled sd of the per-seed differences {pooled:.2f} pp ({dof} df); "
-                     f"the rule at the strictest Holm level {paired.ALPHA / m:.4g} has {power.TARGET:.0%} power with "
-                     f"{short(n1)} seeds "
-                     f"for a true {e1:g} pp difference and {short(n0)} seeds to call a true {e0:g} pp difference 'no "
-                     f"practical difference' (largest single sd {worst.sd:.2f} pp, {worst.name}: {short(w1)} / "
-                     f"{short(w0)} seeds); for a true difference equal to the {at:g} pp threshold no number of seeds "
-                     f"suffices: the rule's power stays at or below 0.5, as the observed mean falls below the threshold "
-                     f"half the time")
-    return ("- **Design numbers** (for sizing the next run; experiments/*.md, amendment of 2026-12-03): "
-            + "; ".join(parts) + ".") if parts else ""
+        parts.append(
+            f"{name} family ({m} contrasts): pooled sd of the per-seed differences {pooled:.2f} pp ({dof} df); "
+            f"the rule at the strictest Holm level {paired.ALPHA / m:.4g} has {power.TARGET:.0%} power with "
+            f"{short(n1)} seeds "
+            f"for a true {e1:g} pp difference and {short(n0)} seeds to call a true {e0:g} pp difference 'no "
+            f"practical difference' (largest single sd {worst.sd:.2f} pp, {worst.name}: {short(w1)} / "
+            f"{short(w0)} seeds); for a true difference equal to the {at:g} pp threshold no number of seeds "
+            f"suffices: the rule's power stays at or below 0.5, as the observed mean falls below the threshold "
+            f"half the time"
+        )
+    return (
+        (
+            "- **Design numbers** (for sizing the next run; experiments/*.md, amendment of 2026-12-03): "
+            + "; ".join(parts)
+            + "."
+        )
+        if parts
+        else ""
+    )
 
 
 def rule_text(primary: str) -> str:
     """The decision rule every paired report states above its verdicts."""
-    return (f"Paired over seeds (a seed fixes the data order and augmentation for every net); two-sided paired "
-            f"t-tests, Holm within each family at alpha = {paired.ALPHA}; a difference is called only if its "
-            f"Holm-adjusted p is below alpha and it is at least {paired.PRACTICAL_PP:g} pp; 'no practical difference' "
-            f"only if the equivalence test (TOST against ±{paired.PRACTICAL_PP:g} pp) passes at the same Holm-adjusted "
-            f"level over the family (for a family of one, the whole 95% CI inside ±{paired.PRACTICAL_PP:g} pp); "
-            f"amended 2026-12-03, when 'no practical difference' read the unadjusted CI. {primary}")
+    return (
+        f"Paired over seeds (a seed fixes the data order and augmentation for every net); two-sided paired "
+        f"t-tests, Holm within each family at alpha = {paired.ALPHA}; a difference is called only if its "
+        f"Holm-adjusted p is below alpha and it is at least {paired.PRACTICAL_PP:g} pp; 'no practical difference' "
+        f"only if the equivalence test (TOST against ±{paired.PRACTICAL_PP:g} pp) passes at the same Holm-adjusted "
+        f"level over the family (for a family of one, the whole 95% CI inside ±{paired.PRACTICAL_PP:g} pp); "
+        f"amended 2026-12-03, when 'no practical difference' read the unadjusted CI. {primary}"
+    )

@@ -19,11 +19,11 @@ import pandas as pd
 @dataclass(frozen=True)
 class SweepTime:
     runs: int
-    lanes: int              # the most runs that were in flight at once
-    span: float             # s, first run's start to last run's end
-    training: float         # s, summed over runs
-    evaluation: float       # s, summed over runs (final evaluation on the eval set)
-    in_run: float           # s, summed spans of the runs (training + evaluation + the rest)
+    lanes: int  # the most runs that were in flight at once
+    span: float  # s, first run's start to last run's end
+    training: float  # s, summed over runs
+    evaluation: float  # s, summed over runs (final evaluation on the eval set)
+    in_run: float  # s, summed spans of the runs (training + evaluation + the rest)
 
     @property
     def other(self) -> float:
@@ -56,8 +56,15 @@ def run_times(results: pd.DataFrame) -> list[tuple[float, float, float, float, i
         env, res = Path(r.run_dir) / "environment.json", Path(r.run_dir) / "result.json"
         if env.is_file() and res.is_file():
             ev = r.get("eval_seconds")
-            rows.append((env.stat().st_mtime, res.stat().st_mtime, float(r.get("wall_seconds") or 0.0),
-                         float(ev) if pd.notna(ev) else 0.0, i))
+            rows.append(
+                (
+                    env.stat().st_mtime,
+                    res.stat().st_mtime,
+                    float(r.get("wall_seconds") or 0.0),
+                    float(ev) if pd.notna(ev) else 0.0,
+                    i,
+                )
+            )
     return rows
 
 
@@ -80,9 +87,14 @@ def measure(results: pd.DataFrame) -> SweepTime | None:
     if not rows:
         return None
     start, end = min(r[0] for r in rows), max(r[1] for r in rows)
-    return SweepTime(runs=len(rows), lanes=max_overlap([(r[0], r[1]) for r in rows]), span=end - start,
-                     training=sum(r[2] for r in rows), evaluation=sum(r[3] for r in rows),
-                     in_run=sum(r[1] - r[0] for r in rows))
+    return SweepTime(
+        runs=len(rows),
+        lanes=max_overlap([(r[0], r[1]) for r in rows]),
+        span=end - start,
+        training=sum(r[2] for r in rows),
+        evaluation=sum(r[3] for r in rows),
+        in_run=sum(r[1] - r[0] for r in rows),
+    )
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -100,8 +112,12 @@ def lines(results: pd.DataFrame) -> list[str]:
     parts = split(results)
     out = []
     for i, part in enumerate(parts, 1):
-        out += sweep_lines(part, f" ({i} of {len(parts)}, split where no run was in flight for "
-                                 f"{IDLE_SPLIT / 60:.0f}+ min)" if len(parts) > 1 else "")
+        out += sweep_lines(
+            part,
+            f" ({i} of {len(parts)}, split where no run was in flight for {IDLE_SPLIT / 60:.0f}+ min)"
+            if len(parts) > 1
+            else "",
+        )
     return out
 
 

@@ -33,8 +33,8 @@ from scipy import stats
 from reslab.report.paired import equivalence_p, holm
 from reslab.report.stats import CHANCE
 
-ALPHA = 0.05          # family-wise, two-sided, over the primary tests (Holm)
-PRACTICAL_PP = 2.0    # a deepest-minus-shallowest contrast smaller than this is not called a trend
+ALPHA = 0.05  # family-wise, two-sided, over the primary tests (Holm)
+PRACTICAL_PP = 2.0  # a deepest-minus-shallowest contrast smaller than this is not called a trend
 POWER = 0.8
 
 
@@ -84,16 +84,16 @@ class Trend:
     n_seeds: int
     S: float
     tau: float
-    p: float                      # two-sided, exact, unadjusted
-    delta: float                  # mean over seeds of y(deepest) - y(shallowest), pp
+    p: float  # two-sided, exact, unadjusted
+    delta: float  # mean over seeds of y(deepest) - y(shallowest), pp
     delta_ci: tuple[float, float]
     delta_sd: float
     p_holm: float = math.nan
-    p_flat: float = math.nan       # equivalence (TOST against +-practical) of the contrast, two-sided scale
+    p_flat: float = math.nan  # equivalence (TOST against +-practical) of the contrast, two-sided scale
     p_flat_holm: float = math.nan
     verdict: str = "inconclusive"  # "rises" | "falls" | "flat" | "inconclusive"
     seeds_needed: int | None = None  # computed when inconclusive; None = not computed, -1 = more than the cap
-    seeds_flat: int | None = None    # seeds to call a truly flat series 'flat' (reslab.report.power); None = none
+    seeds_flat: int | None = None  # seeds to call a truly flat series 'flat' (reslab.report.power); None = none
     extra: dict = field(default_factory=dict)
 
     def ci_text(self) -> str:
@@ -173,8 +173,17 @@ def _mahonian_null(k: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
     return vals, np.array([dist[v] for v in vals])
 
 
-def power(means, sds, n_seeds: int, *, alpha: float = ALPHA, practical: float = PRACTICAL_PP,
-          direction: int = 1, sims: int = 2000, seed: int = 0) -> float:
+def power(
+    means,
+    sds,
+    n_seeds: int,
+    *,
+    alpha: float = ALPHA,
+    practical: float = PRACTICAL_PP,
+    direction: int = 1,
+    sims: int = 2000,
+    seed: int = 0,
+) -> float:
     """Probability that the decision rule calls a trend in `direction` (+1 rises, -1 falls) with
     n_seeds seeds, when y(depth, seed) ~ N(means[depth], sds[depth]^2) independently."""
     means, sds = np.asarray(means, float), np.maximum(np.asarray(sds, float), 1e-9)
@@ -199,8 +208,17 @@ def design_means(k: int, effect: float, direction: int = 1) -> np.ndarray:
     return direction * effect * np.linspace(0.0, 1.0, k)
 
 
-def seeds_needed(means, sds, *, alpha: float = ALPHA, practical: float = PRACTICAL_PP, target: float = POWER,
-                 direction: int | None = None, cap: int = 50, sims: int = 2000) -> int:
+def seeds_needed(
+    means,
+    sds,
+    *,
+    alpha: float = ALPHA,
+    practical: float = PRACTICAL_PP,
+    target: float = POWER,
+    direction: int | None = None,
+    cap: int = 50,
+    sims: int = 2000,
+) -> int:
     """Smallest number of seeds at which `power` reaches `target`, or -1 if not within `cap`.
     The direction defaults to the sign of the observed deepest-minus-shallowest difference."""
     means = np.asarray(means, float)

@@ -32,15 +32,29 @@ EARLY_STEPS = 200  # the window the figure shows: warm-up, the spikes and the pl
 
 # Compute.
 
+
 def run_rows(results: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in results.itertuples():
         c = curves[(curves.label == r.label) & (curves.seed == r.seed)] if not curves.empty else curves
         spike, peak, first = blow_up(c)
-        rows.append({"label": r.label, "init": r.label.rsplit("-", 1)[0], "depth": int(r.depth), "seed": int(r.seed),
-                     "status": r.status, "first_window_loss": first, "peak_later_loss": peak, "loss_spike": bool(spike),
-                     "train_error": float(r.train_error), "test_error": float(r.test_error),
-                     "wall_seconds": round(float(r.wall_seconds), 1), "git_commit": r.git_commit, "key": r.key})
+        rows.append(
+            {
+                "label": r.label,
+                "init": r.label.rsplit("-", 1)[0],
+                "depth": int(r.depth),
+                "seed": int(r.seed),
+                "status": r.status,
+                "first_window_loss": first,
+                "peak_later_loss": peak,
+                "loss_spike": bool(spike),
+                "train_error": float(r.train_error),
+                "test_error": float(r.test_error),
+                "wall_seconds": round(float(r.wall_seconds), 1),
+                "git_commit": r.git_commit,
+                "key": r.key,
+            }
+        )
     return pd.DataFrame(rows).sort_values(["depth", "init", "seed"]).reset_index(drop=True)
 
 
@@ -58,17 +72,42 @@ def families(runs: pd.DataFrame) -> dict[str, list[paired.Paired]]:
     """Z2, Z3 (per initialisation) and Z3's change of the gap, each one Holm family; decided."""
     depths = sorted(runs.depth.unique())
     shallow, deeper = depths[0], depths[1:]
-    fam = {"Z2: zero-init against the standard init": [
-        paired.paired(f"zero-init at depth {d}", METRIC, f"{STANDARD}-{d}", f"{ZERO}-{d}", by_seed(runs, STANDARD, d),
-                      by_seed(runs, ZERO, d)) for d in depths]}
+    fam = {
+        "Z2: zero-init against the standard init": [
+            paired.paired(
+                f"zero-init at depth {d}",
+                METRIC,
+                f"{STANDARD}-{d}",
+                f"{ZERO}-{d}",
+                by_seed(runs, STANDARD, d),
+                by_seed(runs, ZERO, d),
+            )
+            for d in depths
+        ]
+    }
     for init in (STANDARD, ZERO):
         fam[f"Z3: H2 at 800 iterations, {init}"] = [
-            paired.paired(f"{init}: depth {d} vs {shallow}", METRIC, f"{init}-{d}", f"{init}-{shallow}",
-                          by_seed(runs, init, d), by_seed(runs, init, shallow)) for d in deeper]
+            paired.paired(
+                f"{init}: depth {d} vs {shallow}",
+                METRIC,
+                f"{init}-{d}",
+                f"{init}-{shallow}",
+                by_seed(runs, init, d),
+                by_seed(runs, init, shallow),
+            )
+            for d in deeper
+        ]
     fam["Z3: change of the gap (standard − zero-init)"] = [
-        paired.paired(f"gap {d} − {shallow}: standard vs zero-init", METRIC, f"gap {d}−{shallow} ({STANDARD})",
-                      f"gap {d}−{shallow} ({ZERO})", gap(runs, STANDARD, d, shallow), gap(runs, ZERO, d, shallow))
-        for d in deeper]
+        paired.paired(
+            f"gap {d} − {shallow}: standard vs zero-init",
+            METRIC,
+            f"gap {d}−{shallow} ({STANDARD})",
+            f"gap {d}−{shallow} ({ZERO})",
+            gap(runs, STANDARD, d, shallow),
+            gap(runs, ZERO, d, shallow),
+        )
+        for d in deeper
+    ]
     skeleton.decide(fam)
     return fam
 
@@ -80,15 +119,29 @@ def early_reading(runs: pd.DataFrame, depth: int) -> dict:
     s = runs[(runs.init == STANDARD) & (runs.depth == depth)]
     z = runs[(runs.init == ZERO) & (runs.depth == depth)]
     above_s, above_z = int((s.first_window_loss > CHANCE_LOSS).sum()), int((z.first_window_loss > CHANCE_LOSS).sum())
-    d = paired.paired(f"first-window loss at depth {depth}", "first_window_loss", STANDARD, ZERO,
-                      by_seed(runs, STANDARD, depth, "first_window_loss"), by_seed(runs, ZERO, depth, "first_window_loss"))
-    return {"depth": depth, "seeds": len(s), "above_standard": above_s, "above_zero": above_z,
-            "spikes_standard": int(s.loss_spike.sum()), "spikes_zero": int(z.loss_spike.sum()),
-            "removes_initial_loss": above_s > len(s) / 2 and above_z == 0,
-            "removes_spikes": s.loss_spike.any() and not z.loss_spike.any(), "diff": d}
+    d = paired.paired(
+        f"first-window loss at depth {depth}",
+        "first_window_loss",
+        STANDARD,
+        ZERO,
+        by_seed(runs, STANDARD, depth, "first_window_loss"),
+        by_seed(runs, ZERO, depth, "first_window_loss"),
+    )
+    return {
+        "depth": depth,
+        "seeds": len(s),
+        "above_standard": above_s,
+        "above_zero": above_z,
+        "spikes_standard": int(s.loss_spike.sum()),
+        "spikes_zero": int(z.loss_spike.sum()),
+        "removes_initial_loss": above_s > len(s) / 2 and above_z == 0,
+        "removes_spikes": s.loss_spike.any() and not z.loss_spike.any(),
+        "diff": d,
+    }
 
 
 # Figure.
+
 
 def early_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path:
     """Running training loss over the first EARLY_STEPS steps, one panel per depth, both initialisations (each seed a
@@ -103,8 +156,15 @@ def early_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path:
         for r in runs[runs.depth == depth].itertuples():
             c = curves[(curves.label == r.label) & (curves.seed == r.seed)]
             c = c[(c.running_images > 0) & (c.step <= EARLY_STEPS)].sort_values("step")
-            ax.plot(c.step, c.running_train_loss, marker=".", lw=1, color=colors[r.init], alpha=0.8,
-                    label=r.init if r.seed == runs.seed.min() else None)
+            ax.plot(
+                c.step,
+                c.running_train_loss,
+                marker=".",
+                lw=1,
+                color=colors[r.init],
+                alpha=0.8,
+                label=r.init if r.seed == runs.seed.min() else None,
+            )
         ax.axhline(CHANCE_LOSS, color="k", ls=":", lw=1)
         ax.axhline(BLOWUP_LOSS, color="grey", ls="--", lw=0.8)
         ax.set_title(f"depth {depth}")
@@ -118,6 +178,7 @@ def early_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path:
 
 # Sections.
 
+
 def early_section(runs: pd.DataFrame) -> list[str]:
     rows, lines = [], []
     for depth in sorted(runs.depth.unique()):
@@ -125,21 +186,41 @@ def early_section(runs: pd.DataFrame) -> list[str]:
         d = r["diff"]
         for init in (STANDARD, ZERO):
             g = runs[(runs.init == init) & (runs.depth == depth)]
-            rows.append({"depth": depth, "init": init, "seeds": len(g),
-                         "first-window loss (mean, per seed)": f"{g.first_window_loss.mean():.2f} ("
-                         + ", ".join(f"{v:.2f}" for v in g.first_window_loss) + ")",
-                         "above chance": f"{int((g.first_window_loss > CHANCE_LOSS).sum())} of {len(g)}",
-                         "loss spike": f"{int(g.loss_spike.sum())} of {len(g)}"})
-        lines.append(f"- Depth {depth}: first-window loss standard − zero-init {d.mean:+.2f} nats, 95% CI "
-                     f"{skeleton.ci_text(d)}; initial loss above chance: **"
-                     f"{'removed' if r['removes_initial_loss'] else 'not removed' if r['above_standard'] > r['seeds'] / 2 else 'not present under the standard init'}**"
-                     f"; spikes: **{'removed' if r['removes_spikes'] else 'none to remove' if not r['spikes_standard'] else 'not removed'}**.")
-    return [f"The running training loss of each run's first probe window (chance: ln 10 = {CHANCE_LOSS:.2f}) and a "
-            f"spike (a later window above {BLOWUP_LOSS:g} nats, experiments/depth.md's rule).", "",
-            markdown.table(pd.DataFrame(rows)), "",
-            "Rule (experiments/budget.md): zero-init removes the initial loss above chance at a depth if the standard "
-            "init starts above chance in most seeds and zero-init in none; it removes the spikes if the standard init "
-            "spikes in a seed and zero-init in none.", "", *lines]
+            rows.append(
+                {
+                    "depth": depth,
+                    "init": init,
+                    "seeds": len(g),
+                    "first-window loss (mean, per seed)": f"{g.first_window_loss.mean():.2f} ("
+                    + ", ".join(f"{v:.2f}" for v in g.first_window_loss)
+                    + ")",
+                    "above chance": f"{int((g.first_window_loss > CHANCE_LOSS).sum())} of {len(g)}",
+                    "loss spike": f"{int(g.loss_spike.sum())} of {len(g)}",
+                }
+            )
+        if r["removes_initial_loss"]:
+            loss = "removed"
+        elif r["above_standard"] > r["seeds"] / 2:
+            loss = "not removed"
+        else:
+            loss = "not present under the standard init"
+        spikes = "removed" if r["removes_spikes"] else "not removed" if r["spikes_standard"] else "none to remove"
+        lines.append(
+            f"- Depth {depth}: first-window loss standard − zero-init {d.mean:+.2f} nats, 95% CI "
+            f"{skeleton.ci_text(d)}; initial loss above chance: **{loss}**; spikes: **{spikes}**."
+        )
+    return [
+        f"The running training loss of each run's first probe window (chance: ln 10 = {CHANCE_LOSS:.2f}) and a "
+        f"spike (a later window above {BLOWUP_LOSS:g} nats, experiments/depth.md's rule).",
+        "",
+        markdown.table(pd.DataFrame(rows)),
+        "",
+        "Rule (experiments/budget.md): zero-init removes the initial loss above chance at a depth if the standard "
+        "init starts above chance in most seeds and zero-init in none; it removes the spikes if the standard init "
+        "spikes in a seed and zero-init in none.",
+        "",
+        *lines,
+    ]
 
 
 def family_section(fam: list[paired.Paired], note: str) -> list[str]:
@@ -157,24 +238,44 @@ def build(runs: Path, reports: Path, profile: str, study: str = "zero-init") -> 
     skeleton.write_csv(skeleton.contrasts_frame([c for cs in fam.values() for c in cs]), out / "contrasts.csv")
     early_curves(curves, rows, out / "early_loss.png")
     z2, std, zero, change = fam.values()
-    banner = skeleton.cpu_banner(profile, "800 iterations of 32 images: Z2 and Z3 are readings at this short budget "
-                                          "(the budget study, reports/budget/, asks how depth pays with budget).")
+    banner = skeleton.cpu_banner(
+        profile,
+        "800 iterations of 32 images: Z2 and Z3 are readings at this short budget "
+        "(the budget study, reports/budget/, asks how depth pays with budget).",
+    )
     lines = [
-        *skeleton.header("Zero-initialised residual branches: the initialisation control", results, study,
-                         "[experiments/budget.md](../../experiments/budget.md)", banner),
-        "## Z1: initial loss and spikes", "", "![early loss](early_loss.png)", "",
+        *skeleton.header(
+            "Zero-initialised residual branches: the initialisation control",
+            results,
+            study,
+            "[experiments/budget.md](../../experiments/budget.md)",
+            banner,
+        ),
+        "## Z1: initial loss and spikes",
+        "",
+        "![early loss](early_loss.png)",
+        "",
         "_How to read: each line one run's running training loss over its first steps; red the standard "
         "initialisation, blue zero-initialised branches; a net that predicts the uniform distribution sits on the "
-        "dotted line._", "", *early_section(rows), "",
-        skeleton.rule_text("Z2 is one Holm family; Z3 is one family per initialisation and one for the change of "
-                           "the gap."), "",
-        "## Z2: does zero-init change the error at 800 iterations?", "",
+        "dotted line._",
+        "",
+        *early_section(rows),
+        "",
+        skeleton.rule_text(
+            "Z2 is one Holm family; Z3 is one family per initialisation and one for the change of the gap."
+        ),
+        "",
+        "## Z2: does zero-init change the error at 800 iterations?",
+        "",
         *family_section(z2, "Test error, standard − zero-init per seed: positive = zero-init better."),
-        "## Z3: does zero-init change H2 at 800 iterations?", "",
+        "## Z3: does zero-init change H2 at 800 iterations?",
+        "",
         *family_section(std, "Standard init: ResNet-d − ResNet-20 per seed (positive = the deeper net worse)."),
         *family_section(zero, "Zero-init: ResNet-d − ResNet-20 per seed (positive = the deeper net worse)."),
-        *family_section(change, "Change of the gap, standard − zero-init per seed (positive = zero-init shrinks "
-                                "the deeper net's deficit)."),
+        *family_section(
+            change,
+            "Change of the gap, standard − zero-init per seed (positive = zero-init shrinks the deeper net's deficit).",
+        ),
     ]
     design = skeleton.design_line(fam)
     lines += [design, ""] if design else []

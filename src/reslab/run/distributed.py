@@ -65,14 +65,20 @@ def identity(cfg: DictConfig) -> dict:
     of the sums)."""
     if not uses_ddp(cfg) and not cfg.trainer.get("sync_batchnorm", False):
         return {}
-    return {"devices": devices(cfg), "strategy": str(cfg.trainer.get("strategy", "auto")),
-            "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False))}
+    return {
+        "devices": devices(cfg),
+        "strategy": str(cfg.trainer.get("strategy", "auto")),
+        "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False)),
+    }
 
 
 def describe(cfg: DictConfig) -> dict:
     """The device setup, for result.json."""
-    return {"devices": devices(cfg), "strategy": "ddp" if uses_ddp(cfg) else "single_device",
-            "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False))}
+    return {
+        "devices": devices(cfg),
+        "strategy": "ddp" if uses_ddp(cfg) else "single_device",
+        "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False)),
+    }
 
 
 def check(cfg: DictConfig, device: str | None) -> None:
@@ -81,8 +87,10 @@ def check(cfg: DictConfig, device: str | None) -> None:
     n, batch = devices(cfg), int(cfg.profile.batch_size)
     if batch % n:
         fits = [d for d in range(1, batch + 1) if batch % d == 0]
-        raise ReslabError(f"trainer.devices={n} does not divide profile.batch_size={batch} (the global batch, shared "
-                          f"equally among the devices); valid: {', '.join(map(str, fits))}")
+        raise ReslabError(
+            f"trainer.devices={n} does not divide profile.batch_size={batch} (the global batch, shared "
+            f"equally among the devices); valid: {', '.join(map(str, fits))}"
+        )
     if device == "cuda":
         import torch
 
@@ -90,8 +98,9 @@ def check(cfg: DictConfig, device: str | None) -> None:
         if n > have:
             raise ReslabError(f"trainer.devices={n} but this machine has {have} CUDA device(s); valid: 1 to {have}")
     elif (device or str(cfg.device)) == "cpu" and cfg.trainer.get("sync_batchnorm", False):
-        raise ReslabError("trainer.sync_batchnorm=true needs device=cuda (torch's SyncBatchNorm runs on GPUs only); "
-                          "valid here: false")
+        raise ReslabError(
+            "trainer.sync_batchnorm=true needs device=cuda (torch's SyncBatchNorm runs on GPUs only); valid here: false"
+        )
 
 
 def shard() -> dict:
@@ -122,8 +131,9 @@ def agreed_signal(trainer, signum: int | None) -> int | None:
 RANK_ENTRY = "import sys; from reslab.run.distributed import rank_main; rank_main(sys.argv[1], int(sys.argv[2]))"
 
 
-def launch(fit, load, cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path,
-           work: Path) -> dict:
+def launch(
+    fit, load, cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path
+) -> dict:
     """fit(cfg, data, ...) in this process for one device; else in one process per device, each loading the data
     itself with load(cfg) (the arrays are not shipped to the ranks), and the result that rank 0 wrote to `work`."""
     if not uses_ddp(cfg):
@@ -134,8 +144,16 @@ def launch(fit, load, cfg: DictConfig, data: dict, key: str, device: str, precis
     import torch
 
     world = devices(cfg)
-    setup = {"threads": torch.get_num_threads(), "device": device, "hydra": hydra_config(), "fit": named(fit),
-             "load": named(load), "cfg": cfg, "args": (key, device, precision, name, out, work), "argv": sys.argv}
+    setup = {
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "hydra": hydra_config(),
+        "fit": named(fit),
+        "load": named(load),
+        "cfg": cfg,
+        "args": (key, device, precision, name, out, work),
+        "argv": sys.argv,
+    }
     with tempfile.TemporaryDirectory(prefix="reslab-ranks-") as tmp:
         reports = Path(tmp)
         with open(reports / "setup.pkl", "wb") as fh:
@@ -145,8 +163,12 @@ def launch(fit, load, cfg: DictConfig, data: dict, key: str, device: str, precis
         try:
             with forwarded_signals(procs) as caught:
                 for rank in range(world):
-                    procs.append(subprocess.Popen([sys.executable, "-c", RANK_ENTRY, str(reports), str(rank)],
-                                                  env=env | {"RESLAB_RANK": str(rank), "LOCAL_RANK": str(rank)}))
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-c", RANK_ENTRY, str(reports), str(rank)],
+                            env=env | {"RESLAB_RANK": str(rank), "LOCAL_RANK": str(rank)},
+                        )
+                    )
                 ended = supervise(procs, reports)
         finally:
             for p in procs:
@@ -182,11 +204,15 @@ def rank_environment(world: int, threads: int) -> dict:
     path = os.environ.get("PYTHONPATH")
     return dict(os.environ) | {
         "PYTHONPATH": f"{src}{os.pathsep}{path}" if path else src,
-        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "NODE_RANK": "0",
-        "RESLAB_WORLD": str(world), "RESLAB_PARENT": str(os.getpid()),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "NODE_RANK": "0",
+        "RESLAB_WORLD": str(world),
+        "RESLAB_PARENT": str(os.getpid()),
         # Lightning sets OMP_NUM_THREADS (and the torch threads) to cores / ranks unless it is set: the thread count
         # is part of the run's identity, and reslab chose it.
-        "OMP_NUM_THREADS": str(threads)}
+        "OMP_NUM_THREADS": str(threads),
+    }
 
 
 def free_port() -> int:
@@ -290,6 +316,7 @@ def exit_reason(code: int | None) -> str:
 
 
 # -- a rank ----------------------------------------------------------------------------------------------------
+
 
 def rank_main(reports: str, rank: int) -> None:
     """One rank (a fresh interpreter, RANK_ENTRY): the job's Hydra config and thread count, then train.fit whole;

@@ -47,8 +47,15 @@ def _failed_path(cfg: DictConfig):
 def record_failure(cfg: DictConfig, err: BaseException) -> str:
     message = str(err) if isinstance(err, ReslabError) else f"{type(err).__name__}: {err}"
     path = _failed_path(cfg)
-    io.write_json(path, {"label": runinfo.label(cfg), "seed": cfg.seed, "error": message,
-                         "traceback": "".join(traceback.format_exception(err))})
+    io.write_json(
+        path,
+        {
+            "label": runinfo.label(cfg),
+            "seed": cfg.seed,
+            "error": message,
+            "traceback": "".join(traceback.format_exception(err)),
+        },
+    )
     return f"{message} (recorded in {path})"
 
 
@@ -66,8 +73,11 @@ def recorded(task):
             return task(cfg)
         except Exception as err:
             where = f"{runinfo.label(cfg)} s{cfg.seed}"
-            print(f"reslab: error: [{where}] failed: {record_failure(cfg, err)}; the sweep goes on",
-                  file=sys.stderr, flush=True)
+            print(
+                f"reslab: error: [{where}] failed: {record_failure(cfg, err)}; the sweep goes on",
+                file=sys.stderr,
+                flush=True,
+            )
             return None
 
     return wrapper
@@ -89,6 +99,7 @@ def check_directories(jobs: list[tuple[list[str], DictConfig]], keys: list[str])
         j, other, seen = first.setdefault(runinfo.run_dir(cfg), (i, overrides, values))
         differ = [k for k in values if not sweep_label.same(values[k], seen.get(k))]
         if differ:
+
             def named(ov: list[str]) -> str:
                 return " ".join(o for o in ov if o.lstrip("+~").partition("=")[0] in differ)
 
@@ -97,7 +108,8 @@ def check_directories(jobs: list[tuple[list[str], DictConfig]], keys: list[str])
                 f"{runinfo.run_dir(cfg)} with different settings: the label carries the swept values "
                 f"({', '.join(keys) or 'none'}) but its short form of these is the same; give them values whose "
                 f"short forms differ (a path by its file name, a value by its first {sweep_label.LONGEST} characters) "
-                "or run them as separate sweeps (another study=...); nothing was run")
+                "or run them as separate sweeps (another study=...); nothing was run"
+            )
 
 
 class SweepGuard(Callback):
@@ -136,6 +148,9 @@ class SweepGuard(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         failed = [p for p in (_failed_path(cfg) for cfg in self.jobs) if p.is_file()]
         if failed:
-            print(f"reslab: error: {len(failed)} of {len(self.jobs)} runs failed: "
-                  + ", ".join(str(p) for p in failed), file=sys.stderr, flush=True)
+            print(
+                f"reslab: error: {len(failed)} of {len(self.jobs)} runs failed: " + ", ".join(str(p) for p in failed),
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(1)

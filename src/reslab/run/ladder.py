@@ -1,6 +1,7 @@
 """A budget ladder: runs of one net and seed at several training budgets that pay for the longest budget once.
 
-With warmup-stable-decay (reslab.training.schedule), a run of budget B has, until its decay starts at s(B), exactly the lr of a
+With warmup-stable-decay (reslab.training.schedule), a run of budget B has, until its decay starts at s(B), exactly the
+lr of a
 run of any budget B' >= B; its data order, augmentation and random states depend on the seed alone. So the run of
 B' passes through the state the run of B has at s(B): if it keeps a checkpoint there, the run of B starts from that
 checkpoint and trains only its decay, and it ends with the bytes it would have had if trained alone (a test checks
@@ -54,11 +55,15 @@ def check(cfg: DictConfig) -> None:
         raise ReslabError(f"ladder.budgets={rungs} is not valid; valid: a list of step counts >= 1")
     p = cfg.profile
     if not p.get("decay"):
-        raise ReslabError(f"ladder.budgets={rungs} needs a warmup-stable-decay profile (profile.decay); "
-                          f"profile {p.name!r} has none; valid: a profile with profile.decay, or ladder.budgets=[]")
+        raise ReslabError(
+            f"ladder.budgets={rungs} needs a warmup-stable-decay profile (profile.decay); "
+            f"profile {p.name!r} has none; valid: a profile with profile.decay, or ladder.budgets=[]"
+        )
     if p.get("max_steps") not in rungs:
-        raise ReslabError(f"profile.max_steps={p.get('max_steps')!r} is not a rung of ladder.budgets={rungs}; "
-                          f"valid: one of {', '.join(map(str, rungs))}")
+        raise ReslabError(
+            f"profile.max_steps={p.get('max_steps')!r} is not a rung of ladder.budgets={rungs}; "
+            f"valid: one of {', '.join(map(str, rungs))}"
+        )
 
 
 def fraction(cfg: DictConfig) -> float:
@@ -127,8 +132,9 @@ def seed(src: Path, checkpoint: Path) -> None:
     from reslab.run.checkpoint import Checkpointer
 
     state = torch.load(src, map_location="cpu", weights_only=False)
-    state["callbacks"] = {k: v for k, v in state.get("callbacks", {}).items()
-                          if k.startswith(Checkpointer.__qualname__)}
+    state["callbacks"] = {
+        k: v for k, v in state.get("callbacks", {}).items() if k.startswith(Checkpointer.__qualname__)
+    }
     io.save_torch(checkpoint, state)
 
 

@@ -33,11 +33,16 @@ def train_evaluation(model: torch.nn.Module, loader, precision: str) -> dict:
     the training error of the net as it ends, comparable across budgets (an epoch's running error mixes the net's
     states over the epoch, and a budget that ends mid-epoch averages over part of one)."""
     out = evaluate(model, loader, precision)
-    return {"train_eval_error": out["test_error"], "train_eval_loss": out["test_loss"], "train_eval_images": len(loader.y)}
+    return {
+        "train_eval_error": out["test_error"],
+        "train_eval_loss": out["test_loss"],
+        "train_eval_images": len(loader.y),
+    }
 
 
-def final_train_evaluation(cfg: DictConfig, model, tx, ty, norm, dev, channels_last: bool, eval_batch: int,
-                           precision: str) -> dict:
+def final_train_evaluation(
+    cfg: DictConfig, model, tx, ty, norm, dev, channels_last: bool, eval_batch: int, precision: str
+) -> dict:
     """profile.train_eval_images (absent or null: none): the trained net on a fixed, class-balanced sample of its
     training images (the same for every seed and budget), un-augmented (`train_evaluation`)."""
     n = cfg.profile.get("train_eval_images")
@@ -76,51 +81,93 @@ def responses(work: Path, model: torch.nn.Module, eval_loader, batch_size: int, 
 
 
 def identity(cfg: DictConfig, key: str) -> dict:
-    return {"key": key, "study": cfg.study, "label": runinfo.label(cfg), "family": runinfo.family(cfg),
-            "depth": int(cfg.model.depth),
-            "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
-            "seed": int(cfg.seed), "profile": cfg.profile.name, "numerics": numerics.VERSION}
+    return {
+        "key": key,
+        "study": cfg.study,
+        "label": runinfo.label(cfg),
+        "family": runinfo.family(cfg),
+        "depth": int(cfg.model.depth),
+        "variant": OmegaConf.to_container(cfg.variant, resolve=True) if cfg.get("variant") else None,
+        "seed": int(cfg.seed),
+        "profile": cfg.profile.name,
+        "numerics": numerics.VERSION,
+    }
 
 
-def outcome(status: str, rows: list[dict], final_eval: dict, steps_done: int, wall: float, eval_wall: float,
-            images: int) -> dict:
+def outcome(
+    status: str, rows: list[dict], final_eval: dict, steps_done: int, wall: float, eval_wall: float, images: int
+) -> dict:
     """The run's numbers: the last finite epoch's training loss and error, the final evaluation's (else the last
     epoch's) test loss and error, and its times."""
     good = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]
     last = good[-1] if good else {}
-    return {"status": status, "train_error": last.get("train_error"), "train_loss": last.get("train_loss"),
-            "test_error": final_eval.get("test_error", last.get("test_error")),
-            "test_loss": final_eval.get("test_loss", last.get("test_loss")),
-            # by the last row's number: a run that started on a budget ladder (reslab.run.ladder) has no rows before its start
-            "epochs_done": int(rows[-1]["epoch"]) if rows else 0, "steps": steps_done, "last_good_epoch": last.get("epoch"),
-            "wall_seconds": wall, "images_per_second": images / wall if wall else None, "eval_seconds": eval_wall}
+    return {
+        "status": status,
+        "train_error": last.get("train_error"),
+        "train_loss": last.get("train_loss"),
+        "test_error": final_eval.get("test_error", last.get("test_error")),
+        "test_loss": final_eval.get("test_loss", last.get("test_loss")),
+        # by the last row's number: a run that started on a budget ladder (reslab.run.ladder) has no rows before its
+        # start
+        "epochs_done": int(rows[-1]["epoch"]) if rows else 0,
+        "steps": steps_done,
+        "last_good_epoch": last.get("epoch"),
+        "wall_seconds": wall,
+        "images_per_second": images / wall if wall else None,
+        "eval_seconds": eval_wall,
+    }
 
 
-def recipe(cfg: DictConfig, data: dict, *, steps: int, steps_per_epoch: int, warmup_steps: int, curve_steps: list,
-           grad_every: int | None, flow_steps: list, eval_batch: int, params: int, flops: int) -> dict:
+def recipe(
+    cfg: DictConfig,
+    data: dict,
+    *,
+    steps: int,
+    steps_per_epoch: int,
+    warmup_steps: int,
+    curve_steps: list,
+    grad_every: int | None,
+    flow_steps: list,
+    eval_batch: int,
+    params: int,
+    flops: int,
+) -> dict:
     """What the run was set to do: data split, schedule, probes, evaluation batch, the net's size."""
     p, warm = cfg.profile, cfg.profile.warmup
     curve = p.get("curve") or {}
     curves_on = bool(curve_steps)
-    return {"eval_split": data["eval_split"], "eval_images": len(data["ex"]), "train_images": len(data["tx"]),
-            "steps_planned": steps, "steps_per_epoch": steps_per_epoch,
-            "images_dropped_per_epoch": len(data["tx"]) - steps_per_epoch * p.batch_size,
-            "batch_size": int(p.batch_size), "lr": float(p.lr), "warmup_steps": warmup_steps,
-            "warmup_lr": float(warm.lr) if warmup_steps else None,
-            "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
-            "lr_drop_steps": [] if p.get("decay") else [round(m * steps) for m in p.milestones],
-            "lr_gamma": float(p.gamma), **decay(p, steps),
-            "curve_steps": curve_steps,
-            "curve_train_images": int(curve.get("train_images") or 0) if curves_on else 0,
-            "curve_test_images": int(curve.get("test_images") or 0) if curves_on else 0,
-            "grad_probe_every_steps": grad_every, "flow_probe_steps": flow_steps,
-            "probes": OmegaConf.to_container(cfg.probes, resolve=True),
-            "threads": torch.get_num_threads(), "deterministic": bool(cfg.trainer.deterministic),
-            "eval_batch_size": eval_batch, "params": params, "flops": flops}
+    return {
+        "eval_split": data["eval_split"],
+        "eval_images": len(data["ex"]),
+        "train_images": len(data["tx"]),
+        "steps_planned": steps,
+        "steps_per_epoch": steps_per_epoch,
+        "images_dropped_per_epoch": len(data["tx"]) - steps_per_epoch * p.batch_size,
+        "batch_size": int(p.batch_size),
+        "lr": float(p.lr),
+        "warmup_steps": warmup_steps,
+        "warmup_lr": float(warm.lr) if warmup_steps else None,
+        "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
+        "lr_drop_steps": [] if p.get("decay") else [round(m * steps) for m in p.milestones],
+        "lr_gamma": float(p.gamma),
+        **decay(p, steps),
+        "curve_steps": curve_steps,
+        "curve_train_images": int(curve.get("train_images") or 0) if curves_on else 0,
+        "curve_test_images": int(curve.get("test_images") or 0) if curves_on else 0,
+        "grad_probe_every_steps": grad_every,
+        "flow_probe_steps": flow_steps,
+        "probes": OmegaConf.to_container(cfg.probes, resolve=True),
+        "threads": torch.get_num_threads(),
+        "deterministic": bool(cfg.trainer.deterministic),
+        "eval_batch_size": eval_batch,
+        "params": params,
+        "flops": flops,
+    }
 
 
 def decay(p: DictConfig, steps: int) -> dict:
-    """A WSD profile's decay (reslab.training.schedule); nothing for a step schedule, whose runs keep the fields they had."""
+    """A WSD profile's decay (reslab.training.schedule); nothing for a step schedule, whose runs keep the fields they
+    had."""
     if not p.get("decay"):
         return {}
     from reslab.training.schedule import decay_start
@@ -131,8 +178,15 @@ def decay(p: DictConfig, steps: int) -> dict:
 
 def provenance(cfg: DictConfig, device: str, precision: str, arrays) -> dict:
     """Where the numbers came from: device, precision, devices under DDP, the data copy, torch, the commit."""
-    return {"device": runinfo.device_name(device), "cpu": runinfo.cpu_name(), "precision": precision,
-            **distributed.describe(cfg),
-            "data_source": arrays.meta["source"], "data_format": arrays.meta["format"],
-            "data_checksum": arrays.meta["checksum"], "data_copy": arrays.meta["copy"],
-            "torch": torch.__version__, "git_commit": runinfo.git_commit()}
+    return {
+        "device": runinfo.device_name(device),
+        "cpu": runinfo.cpu_name(),
+        "precision": precision,
+        **distributed.describe(cfg),
+        "data_source": arrays.meta["source"],
+        "data_format": arrays.meta["format"],
+        "data_checksum": arrays.meta["checksum"],
+        "data_copy": arrays.meta["copy"],
+        "torch": torch.__version__,
+        "git_commit": runinfo.git_commit(),
+    }

@@ -32,7 +32,8 @@ from reslab.run import distributed, numerics
 
 def label(cfg: DictConfig) -> str:
     """Human name of the model in a run: the variant's name if the study gives one, else family-depth; on a budget
-    ladder, its budget in steps; in a multirun that sweeps a value the name does not show, that value too (`label_suffix`, reslab.run.sweep_label)."""
+    ladder, its budget in steps; in a multirun that sweeps a value the name does not show, that value too
+    (`label_suffix`, reslab.run.sweep_label)."""
     if cfg.get("variant") and cfg.variant.get("name"):
         name = f"{cfg.variant.name}-{cfg.model.depth}"
     else:
@@ -47,8 +48,11 @@ def rung_name(profile: DictConfig) -> str:
     steps800, steps800-sqrt, steps800-decay0.25."""
     decay = profile.get("decay") or {}
     shape, fraction = decay.get("shape", "linear"), float(decay.get("fraction", 0.2))
-    return f"steps{profile.max_steps}" + ("" if shape == "linear" else f"-{shape}") + \
-        ("" if fraction == 0.2 else f"-decay{fraction:g}")
+    return (
+        f"steps{profile.max_steps}"
+        + ("" if shape == "linear" else f"-{shape}")
+        + ("" if fraction == 0.2 else f"-decay{fraction:g}")
+    )
 
 
 def family(cfg: DictConfig) -> str:
@@ -63,8 +67,12 @@ def identity(cfg: DictConfig, data_checksum: str, device_type: str, precision: s
     return {
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "profile": OmegaConf.to_container(cfg.profile, resolve=True),
-        "data": {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()
-                 if k not in ("source", "cache_dir", "download")} | {"checksum": data_checksum},
+        "data": {
+            k: v
+            for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()
+            if k not in ("source", "cache_dir", "download")
+        }
+        | {"checksum": data_checksum},
         "seed": int(cfg.seed),
         "device_type": device_type,
         "precision": precision,
@@ -183,8 +191,13 @@ def git_commit() -> str:
         if sha.returncode:
             return "unknown"
         # Generated reports are tracked but are outputs, not code: they do not make the code dirty.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha.stdout.strip()[:12] + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -221,8 +234,14 @@ def cpu_name() -> str:
 
     model = ""
     try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
     return f"{model or platform.processor() or platform.machine()}, {torch.backends.cpu.get_cpu_capability()}"

@@ -152,11 +152,19 @@ class StopForwarding(Callback):
         left = stop_workers(signum)
         name = signal.Signals(signum).name
         if left:
-            print(f"reslab: sweep stopped by {name}; workers {left} did not stop within {GRACE_SECONDS}s and are "
-                  "killed (their runs resume from their last periodic checkpoint)", file=sys.stderr, flush=True)
+            print(
+                f"reslab: sweep stopped by {name}; workers {left} did not stop within {GRACE_SECONDS}s and are "
+                "killed (their runs resume from their last periodic checkpoint)",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
-            print(f"reslab: sweep stopped by {name}; every run in progress saved its checkpoint; run the same "
-                  "command again to resume", file=sys.stderr, flush=True)
+            print(
+                f"reslab: sweep stopped by {name}; every run in progress saved its checkpoint; run the same "
+                "command again to resume",
+                file=sys.stderr,
+                flush=True,
+            )
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise io.Terminated(128 + signum)

@@ -89,6 +89,7 @@ def expected_runs(study_dir: Path, study: str, profile: str) -> tuple[set[str] |
 
 # Records from before manifests listed their runs: their names are found as the guard found them then.
 
+
 def _compose_names(sweeps: list[tuple[list[list[str]], list[str] | None]]) -> set[str]:
     if not sweeps:
         return set()

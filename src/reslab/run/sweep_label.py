@@ -42,8 +42,9 @@ def swept_values(cfg: DictConfig, overrides: list[str], choices) -> dict:
             out[key] = choices[key]
         else:
             value = OmegaConf.select(cfg, key, default=None)
-            out[key] = OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) \
-                else value
+            out[key] = (
+                OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+            )
     return out
 
 
@@ -58,8 +59,7 @@ def label_keys(values: list[dict], places: list) -> list[str]:
     for v, place in zip(values, places):
         groups.setdefault(place, []).append(v)
     order = dict.fromkeys(k for v in values for k in v)
-    return [k for k in order
-            if any(not same(g[0].get(k), v.get(k)) for g in groups.values() for v in g[1:])]
+    return [k for k in order if any(not same(g[0].get(k), v.get(k)) for g in groups.values() for v in g[1:])]
 
 
 def short_names(keys: list[str]) -> dict[str, str]:

@@ -48,8 +48,12 @@ class Int:
         if (value is None and self.null) or (value == "auto" and self.auto):
             return
         # bool is an int in Python; `seed=true` is a mistake, not seed 1.
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.min \
-                or (self.max is not None and value > self.max):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < self.min
+            or (self.max is not None and value > self.max)
+        ):
             raise _bad(key, value, self.valid())
 
 
@@ -61,14 +65,21 @@ class Num:
     null: bool = False
 
     def valid(self) -> str:
-        rng = f"a number {'>' if self.above else '>='} {self.min:g}" + (f" and <= {self.max:g}" if self.max is not None else "")
+        rng = f"a number {'>' if self.above else '>='} {self.min:g}" + (
+            f" and <= {self.max:g}" if self.max is not None else ""
+        )
         return rng + (" (or null)" if self.null else "")
 
     def check(self, key: str, value) -> None:
         if value is None and self.null:
             return
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-            and (value > self.min if self.above else value >= self.min) and (self.max is None or value <= self.max)
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and (value > self.min if self.above else value >= self.min)
+            and (self.max is None or value <= self.max)
+        )
         if not ok:
             raise _bad(key, value, self.valid())
 
@@ -116,7 +127,8 @@ class Fractions:
 
     def check(self, key: str, value) -> None:
         if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value):
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value
+        ):
             raise _bad(key, value, self.valid())
 
 
@@ -169,15 +181,20 @@ SCHEMA = {
     "logger.log_every_n_steps": Int(1),
 }
 OPTIONAL = {  # sub-configs a profile may leave out; when present, their values are checked
-    "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True),
-                       "shape": Choice(WARMUP_SHAPES)},
+    "profile.warmup": {"min_depth": Int(0), "steps": Int(0), "lr": Num(0, above=True), "shape": Choice(WARMUP_SHAPES)},
     "profile.curve": {"points": Int(0), "early_points": Int(0), "train_images": Int(0), "test_images": Int(0)},
     # Warmup-stable-decay instead of the milestones (reslab.training.schedule): the lr falls over the last `fraction`.
     "profile.decay": {"fraction": Num(0, above=True, max=1), "shape": Choice(DECAY_SHAPES)},
 }
-DEFAULTS = {"trainer.checkpoint_every_n_steps": 200, "profile.warmup.shape": "constant", "trainer.devices": 1,
-            "profile.decay.shape": "linear", "profile.train_eval_images": None,
-            "trainer.strategy": "auto", "trainer.sync_batchnorm": False}
+DEFAULTS = {
+    "trainer.checkpoint_every_n_steps": 200,
+    "profile.warmup.shape": "constant",
+    "trainer.devices": 1,
+    "profile.decay.shape": "linear",
+    "profile.train_eval_images": None,
+    "trainer.strategy": "auto",
+    "trainer.sync_batchnorm": False,
+}
 
 
 def _value(cfg: DictConfig, key: str):
@@ -218,8 +235,9 @@ def check_writable(runs: str | Path, where: Path | None = None) -> None:
         here = here.parent
     if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
         what = "is not a directory" if not here.is_dir() else "is not writable"
-        raise ReslabError(f"paths.runs={str(runs)!r} cannot be written: {str(here)!r} {what}; "
-                          "valid: a directory you can write to")
+        raise ReslabError(
+            f"paths.runs={str(runs)!r} cannot be written: {str(here)!r} {what}; valid: a directory you can write to"
+        )
 
 
 def check_source(cfg: DictConfig) -> None:

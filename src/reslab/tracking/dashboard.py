@@ -31,13 +31,14 @@ from reslab.paths import CONF_DIR
 from reslab.tracking import offline_runs
 
 ACTIONS = ("dashboard", "sync", "workspace")
-WANDB = [sys.executable, "-m", "wandb"]   # the wandb of this interpreter, whatever PATH holds
-WORKSPACES = "reslab-workspaces.json"     # in `dir`: the view saved per study, so that a rebuild updates it
+WANDB = [sys.executable, "-m", "wandb"]  # the wandb of this interpreter, whatever PATH holds
+WORKSPACES = "reslab-workspaces.json"  # in `dir`: the view saved per study, so that a rebuild updates it
 
 
 def settings() -> dict:
-    conf = OmegaConf.merge({"logger": OmegaConf.load(CONF_DIR / "logger" / "wandb.yaml")},
-                           OmegaConf.load(CONF_DIR / "dashboard.yaml"))
+    conf = OmegaConf.merge(
+        {"logger": OmegaConf.load(CONF_DIR / "logger" / "wandb.yaml")}, OmegaConf.load(CONF_DIR / "dashboard.yaml")
+    )
     return {k: v for k, v in OmegaConf.to_container(conf, resolve=True).items() if k != "logger"}
 
 
@@ -124,12 +125,16 @@ def reachable(url: str, timeout: float) -> bool:
 def require_wandb(action: str, timeout: float) -> None:
     """One line and no upload when W&B cannot take one: checked before wandb is asked to connect."""
     if not has_api_key():
-        raise ReslabError(f"{action} needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
-                          f"(none in the environment nor in {netrc_path()})")
+        raise ReslabError(
+            f"{action} needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+            f"(none in the environment nor in {netrc_path()})"
+        )
     url = base_url()
     if not reachable(url, timeout):
-        raise ReslabError(f"{action} needs the W&B server, and {url} does not answer within {timeout:g} s "
-                          "(no network?); the offline runs stay where they are")
+        raise ReslabError(
+            f"{action} needs the W&B server, and {url} does not answer within {timeout:g} s "
+            "(no network?); the offline runs stay where they are"
+        )
 
 
 def sync(runs: list[offline_runs.OfflineRun]) -> int:
@@ -156,8 +161,9 @@ def publish(runs: list[offline_runs.OfflineRun], group: str, opts: dict) -> int:
 
 @one_line_errors
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="reslab-wandb", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="reslab-wandb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("action")
     ap.add_argument("study")
     ap.add_argument("overrides", nargs="*", help="profile=..., dir=..., entity=..., project=...")
@@ -165,8 +171,9 @@ def main(argv=None) -> None:
     if a.action not in ACTIONS:
         raise bad_choice("action", a.action, ACTIONS)
     conf = settings()
-    opts = options.parse(a.overrides, {"profile": "cpu", "dir": conf["dir"], "entity": conf["entity"],
-                                       "project": conf["project"]})
+    opts = options.parse(
+        a.overrides, {"profile": "cpu", "dir": conf["dir"], "entity": conf["entity"], "project": conf["project"]}
+    )
     group = f"{a.study}/{opts['profile']}"
     if a.action != "dashboard":
         require_wandb(f"reslab-wandb {a.action}", float(conf["connect_timeout"]))
@@ -177,8 +184,9 @@ def main(argv=None) -> None:
             os.close(os.open("/dev/tty", os.O_RDWR))
         except OSError:
             raise ReslabError("reslab-wandb dashboard needs a terminal: wandb leet is a terminal UI") from None
-        print(f"{len(runs)} offline runs of {group} under {Path(opts['dir']).resolve()}: wandb leet (q quits)",
-              flush=True)
+        print(
+            f"{len(runs)} offline runs of {group} under {Path(opts['dir']).resolve()}: wandb leet (q quits)", flush=True
+        )
         sys.exit(show(runs))
     sys.exit(sync(runs) if a.action == "sync" else publish(runs, group, opts))
 

@@ -81,9 +81,18 @@ def wandb_run(cfg: DictConfig, name: str) -> Iterator:
     # warnings and errors reach the terminal. The terminal settings are wandb.setup's, not the run's.
     wandb.setup(wandb.Settings(show_info=False))
     Path(cfg.logger.dir).mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=str(cfg.logger.project), group=f"{cfg.study}/{cfg.profile.name}", job_type=job_type(cfg),
-                     name=name, tags=tags(cfg), config=flat_config(cfg), dir=str(cfg.logger.dir), mode=mode,
-                     reinit="finish_previous", settings=wandb.Settings(quiet=True))
+    run = wandb.init(
+        project=str(cfg.logger.project),
+        group=f"{cfg.study}/{cfg.profile.name}",
+        job_type=job_type(cfg),
+        name=name,
+        tags=tags(cfg),
+        config=flat_config(cfg),
+        dir=str(cfg.logger.dir),
+        mode=mode,
+        reinit="finish_previous",
+        settings=wandb.Settings(quiet=True),
+    )
     # What WandbLogger does for a run it creates itself: every series against Lightning's step.
     run.define_metric(STEP)
     run.define_metric("*", step_metric=STEP, step_sync=True)

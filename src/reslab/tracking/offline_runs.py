@@ -22,23 +22,23 @@ from reslab.errors import ReslabError
 
 RUN_DIR_PREFIX = "offline-run-"
 _MAGIC = b":W&B"
-_HEADER = 7                      # magic, 0xBEE1, version
+_HEADER = 7  # magic, 0xBEE1, version
 _BLOCK = 32 * 1024
-_CHUNK = struct.Struct("<IHB")   # CRC32, payload length, chunk type
+_CHUNK = struct.Struct("<IHB")  # CRC32, payload length, chunk type
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 
 @dataclass
 class OfflineRun:
-    path: Path                   # the offline-run-* directory
-    log: Path                    # its run-<id>.wandb
+    path: Path  # the offline-run-* directory
+    log: Path  # its run-<id>.wandb
     run_id: str
     name: str
     project: str
     group: str
     job_type: str
     config: dict = field(default_factory=dict)  # dotted keys, whether the run logged them flat or nested
-    flat_config: bool = False    # logged as flat dotted keys ("model.depth"), not nested dicts: W&B keys differ
+    flat_config: bool = False  # logged as flat dotted keys ("model.depth"), not nested dicts: W&B keys differ
 
 
 def find(root: Path) -> list[Path]:
@@ -80,7 +80,7 @@ def _parse(data) -> Iterator:
             continue
         _, length, kind = _CHUNK.unpack_from(data, pos)
         pos += _CHUNK.size
-        payload = data[pos:pos + length]
+        payload = data[pos : pos + length]
         pos += length
         if kind == 0 or len(payload) < length:
             break
@@ -120,9 +120,17 @@ def read(run_dir: Path) -> OfflineRun | None:
             if rec.WhichOneof("record_type") == "run":
                 r = rec.run
                 config.update(_items(r.config.update))
-                return OfflineRun(run_dir, log, r.run_id, r.display_name, r.project, r.run_group, r.job_type,
-                                  {k: v for k, v in config.items() if not k.startswith("_wandb")},
-                                  any("." in item.key for item in r.config.update))
+                return OfflineRun(
+                    run_dir,
+                    log,
+                    r.run_id,
+                    r.display_name,
+                    r.project,
+                    r.run_group,
+                    r.job_type,
+                    {k: v for k, v in config.items() if not k.startswith("_wandb")},
+                    any("." in item.key for item in r.config.update),
+                )
     except (OSError, ValueError, DecodeError):  # a damaged log: not a run this tool can show
         return None
     return None
@@ -140,16 +148,23 @@ def select(root: Path, study: str, profile: str) -> list[OfflineRun]:
     """The offline runs of one study and profile under `root`; a one-line error naming where it looked if none."""
     where = Path(root).resolve()
     if not where.is_dir():
-        raise ReslabError(f"no offline W&B runs of {study}/{profile}: {where} does not exist "
-                          "(runs are logged there by logger=wandb; see conf/logger/wandb.yaml)")
+        raise ReslabError(
+            f"no offline W&B runs of {study}/{profile}: {where} does not exist "
+            "(runs are logged there by logger=wandb; see conf/logger/wandb.yaml)"
+        )
     runs = [r for r in map(read, find(where)) if r is not None]
     group = f"{study}/{profile}"
     mine = [r for r in runs if group_of(r) == group]
     if not mine:
         others = sorted({group_of(r) for r in runs} - {""})
-        found = f"valid (study/profile): {', '.join(others)}" if others else f"no {RUN_DIR_PREFIX}* directory there at any depth"
-        raise ReslabError(f"no offline W&B runs of study={study} profile={profile} (group {group}) under {where}; "
-                          f"{found}")
+        found = (
+            f"valid (study/profile): {', '.join(others)}"
+            if others
+            else f"no {RUN_DIR_PREFIX}* directory there at any depth"
+        )
+        raise ReslabError(
+            f"no offline W&B runs of study={study} profile={profile} (group {group}) under {where}; {found}"
+        )
     return mine
 
 

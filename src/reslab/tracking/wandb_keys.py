@@ -5,7 +5,7 @@ read the same quantity. Everything is logged against Lightning's step axis (STEP
 
 from __future__ import annotations
 
-STEP = "trainer/global_step"          # x-axis of every series (Lightning's WandbLogger adds it to each log call)
+STEP = "trainer/global_step"  # x-axis of every series (Lightning's WandbLogger adds it to each log call)
 
 # Per epoch, names as in metrics.csv.
 EPOCH = "epoch"

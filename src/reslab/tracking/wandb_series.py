@@ -58,7 +58,7 @@ class WandbSeries(L.Callback):
 
     # -- rows of the CSV writers -------------------------------------------------------------------
     def _new(self, kind: str, rows: list) -> list:
-        new = rows[self._seen[kind]:]
+        new = rows[self._seen[kind] :]
         self._seen[kind] = len(rows)
         return new
 

@@ -8,8 +8,8 @@ import re
 
 from reslab.tracking import wandb_keys as K
 
-DEPTH = "model.depth"   # the Hydra key of the net's depth, as the run's config carries it
-FAMILY = "JobType"      # W&B's run attribute that holds job_type (the model family or variant)
+DEPTH = "model.depth"  # the Hydra key of the net's depth, as the run's config carries it
+FAMILY = "JobType"  # W&B's run attribute that holds job_type (the model family or variant)
 # Run attributes W&B itself fills in (Step, JobType, Group, ...): nothing for a run to log.
 _RUN_ATTRIBUTES = {"Step", "JobType", "Group", "Name", "ID", "State", "CreatedTimestamp", "Runtime"}
 
@@ -38,22 +38,39 @@ def build(group: str, entity: str, project: str, flat_config: bool = True):
     from wandb_workspaces import expr
 
     def by_family(title: str, key: str):
-        return wr.LinePlot(title=title, x=K.STEP, y=[key], groupby=FAMILY, groupby_aggfunc="mean",
-                           groupby_rangefunc="minmax")
+        return wr.LinePlot(
+            title=title, x=K.STEP, y=[key], groupby=FAMILY, groupby_aggfunc="mean", groupby_rangefunc="minmax"
+        )
 
     scatter = _flat_config_scatter() if flat_config else wr.ScatterPlot
     return ws.Workspace(
-        entity=entity, project=project, name=f"reslab {group}",
+        entity=entity,
+        project=project,
+        name=f"reslab {group}",
         sections=[
-            ws.Section(name="Error by family", is_open=True, panels=[
-                by_family("train error (%) by family: mean, min-max over seeds", K.TRAIN_ERROR),
-                by_family("test error (%) by family: mean, min-max over seeds", K.TEST_ERROR),
-                scatter(title="final test error (%) vs depth", x=wr.Config(DEPTH), y=wr.SummaryMetric(K.TEST_ERROR)),
-            ]),
-            ws.Section(name="Gradient flow", is_open=True, panels=[
-                wr.LinePlot(title="gradient norm by layer", x=K.STEP, metric_regex=re.escape(K.GRAD_NORM_PREFIX) + ".*",
-                            log_y=True),
-            ]),
+            ws.Section(
+                name="Error by family",
+                is_open=True,
+                panels=[
+                    by_family("train error (%) by family: mean, min-max over seeds", K.TRAIN_ERROR),
+                    by_family("test error (%) by family: mean, min-max over seeds", K.TEST_ERROR),
+                    scatter(
+                        title="final test error (%) vs depth", x=wr.Config(DEPTH), y=wr.SummaryMetric(K.TEST_ERROR)
+                    ),
+                ],
+            ),
+            ws.Section(
+                name="Gradient flow",
+                is_open=True,
+                panels=[
+                    wr.LinePlot(
+                        title="gradient norm by layer",
+                        x=K.STEP,
+                        metric_regex=re.escape(K.GRAD_NORM_PREFIX) + ".*",
+                        log_y=True,
+                    ),
+                ],
+            ),
         ],
         settings=ws.WorkspaceSettings(x_axis=K.STEP),
         runset_settings=ws.RunsetSettings(filters=expr.And(expr.Metric("Group") == group)),
@@ -93,12 +110,18 @@ def unlogged(workspace, logged: dict[str, set[str]]) -> list[str]:
     config to key sets (a real run's, offline_runs.logged_keys, or the contract's). A summary key is the last
     value of a history key unless set on its own."""
     history = logged.get("history", set())
-    have = {"history": history, "summary": logged.get("summary", set()) | history, "config": logged.get("config", set())}
+    have = {
+        "history": history,
+        "summary": logged.get("summary", set()) | history,
+        "config": logged.get("config", set()),
+    }
     missing = []
     for title, sec, key in panel_keys(workspace):
         ok = any(re.fullmatch(key, k) for k in history) if sec == "history~" else key in have[sec]
         if not ok:
-            missing.append(f"panel {title!r}: {sec.rstrip('~')} {'series matching ' if sec == 'history~' else ''}{key!r}")
+            missing.append(
+                f"panel {title!r}: {sec.rstrip('~')} {'series matching ' if sec == 'history~' else ''}{key!r}"
+            )
     return missing
 
 

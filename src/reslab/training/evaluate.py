@@ -22,5 +22,9 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, precision: str) -> di
         n += len(y)
         preds.append(pred.to(torch.uint8).cpu())
         labels.append(y.to(torch.uint8).cpu())
-    return {"test_loss": loss / n, "test_error": 100 * errs / n,
-            "predictions": torch.cat(preds).numpy(), "labels": torch.cat(labels).numpy()}
+    return {
+        "test_loss": loss / n,
+        "test_error": 100 * errs / n,
+        "predictions": torch.cat(preds).numpy(),
+        "labels": torch.cat(labels).numpy(),
+    }

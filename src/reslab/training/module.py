@@ -20,15 +20,34 @@ from reslab.training.schedule import lr_factor
 
 
 class Classifier(L.LightningModule):
-    def __init__(self, model: torch.nn.Module, *, lr: float, momentum: float, weight_decay: float,
-                 nesterov: bool, milestones, gamma: float, total_steps: int, warmup_steps: int = 0,
-                 warmup_lr: float | None = None, warmup_shape: str = "constant", decay: dict | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        nesterov: bool,
+        milestones,
+        gamma: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        warmup_lr: float | None = None,
+        warmup_shape: str = "constant",
+        decay: dict | None = None,
+    ):
         super().__init__()
         self.model = model
         self.opt = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-        self.sched = dict(total=total_steps, milestones=list(milestones), gamma=gamma, warmup_steps=warmup_steps,
-                          warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0, warmup_shape=warmup_shape,
-                          decay=dict(decay) if decay else None)
+        self.sched = dict(
+            total=total_steps,
+            milestones=list(milestones),
+            gamma=gamma,
+            warmup_steps=warmup_steps,
+            warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0,
+            warmup_shape=warmup_shape,
+            decay=dict(decay) if decay else None,
+        )
         self.diverged = False
         self.check_every = 25
         self._train_sums = None
@@ -71,8 +90,12 @@ class Classifier(L.LightningModule):
 
     def _total(self, sums, n: int) -> list[float]:
         """[loss sum, errors, images] over all ranks."""
-        both = torch.cat([sums if sums is not None else torch.zeros(2, device=self.device),
-                          torch.tensor([float(n)], device=self.device)])
+        both = torch.cat(
+            [
+                sums if sums is not None else torch.zeros(2, device=self.device),
+                torch.tensor([float(n)], device=self.device),
+            ]
+        )
         return self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
 
     def train_epoch_stats(self) -> dict:
@@ -118,8 +141,9 @@ class Classifier(L.LightningModule):
             for sums, n in (("_train_sums", "_train_n"), ("_window_sums", "_window_n")):
                 total = self._total(getattr(self, sums), getattr(self, n))
                 self._restart_sums(sums, n, total if self.global_rank == 0 else None)
-        checkpoint["reslab_sums"] = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in
-                                     ((k, getattr(self, k, None)) for k in self.SUMS)}
+        checkpoint["reslab_sums"] = {
+            k: (v.cpu() if torch.is_tensor(v) else v) for k, v in ((k, getattr(self, k, None)) for k in self.SUMS)
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for k, v in checkpoint.get("reslab_sums", {}).items():

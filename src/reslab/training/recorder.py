@@ -1,6 +1,7 @@
 """Per-epoch metrics to CSV (rewritten atomically each epoch) and one progress line per epoch.
 
-The rows reach W&B through reslab.tracking.wandb_series, under the same names, not through Lightning's `log`: Lightning would
+The rows reach W&B through reslab.tracking.wandb_series, under the same names, not through Lightning's `log`: Lightning
+would
 add its own 0-based `epoch` to them."""
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ class RunRecorder(L.Callback):
 
     def state_dict(self) -> dict:
         now = time.perf_counter()
-        return {"rows": self.rows, "elapsed": self.elapsed_before + now - self.t0,
-                "epoch_elapsed": self.epoch_before + now - self.t_epoch}
+        return {
+            "rows": self.rows,
+            "elapsed": self.elapsed_before + now - self.t0,
+            "epoch_elapsed": self.epoch_before + now - self.t_epoch,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.rows = list(state["rows"])
@@ -68,8 +72,12 @@ class RunRecorder(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         pl_module.check_finite()
         now = time.perf_counter()
-        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step,
-               "lr": trainer.optimizers[0].param_groups[0]["lr"], **pl_module.train_epoch_stats()}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "step": trainer.global_step,
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            **pl_module.train_epoch_stats(),
+        }
         if pl_module._eval_sums is not None:
             row.update(pl_module.eval_stats())
             pl_module._eval_sums = None
@@ -80,9 +88,17 @@ class RunRecorder(L.Callback):
             return
         io.save_with(self.path, lambda p: pd.DataFrame(self.rows).to_csv(p, index=False))
         total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        eta = row["elapsed"] / trainer.global_step * (self.total_steps - trainer.global_step) if trainer.global_step else math.nan
+        eta = (
+            row["elapsed"] / trainer.global_step * (self.total_steps - trainer.global_step)
+            if trainer.global_step
+            else math.nan
+        )
         test = f" test err {row['test_error']:5.1f}%" if "test_error" in row else ""
         flag = "  DIVERGED (non-finite loss)" if pl_module.diverged else ""
-        print(f"[{self.where}{self.name}] epoch {row['epoch']}/{total_epochs} step {trainer.global_step}/{self.total_steps}"
-              f" | train err {row['train_error']:5.1f}%{test} | {row['seconds']:.0f}s/epoch | ETA {fmt_seconds(eta)}{flag}",
-              flush=True)
+        print(
+            f"[{self.where}{self.name}] epoch {row['epoch']}/{total_epochs} step "
+            f"{trainer.global_step}/{self.total_steps}"
+            f" | train err {row['train_error']:5.1f}%{test} | {row['seconds']:.0f}s/epoch | ETA "
+            f"{fmt_seconds(eta)}{flag}",
+            flush=True,
+        )

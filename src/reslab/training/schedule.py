@@ -14,8 +14,16 @@ WARMUP_SHAPES = ("constant", "linear")
 DECAY_SHAPES = ("linear", "cosine", "sqrt")  # sqrt: 1 - sqrt(t), the WSD cooldown of Hägele et al. 2024
 
 
-def lr_factor(step: int, total: int, milestones, gamma: float, warmup_steps: int, warmup_factor: float,
-              warmup_shape: str = "constant", decay: dict | None = None) -> float:
+def lr_factor(
+    step: int,
+    total: int,
+    milestones,
+    gamma: float,
+    warmup_steps: int,
+    warmup_factor: float,
+    warmup_shape: str = "constant",
+    decay: dict | None = None,
+) -> float:
     """Step-wise schedule: for the first `warmup_steps` either `warmup_factor` (constant, the paper's
     ResNet-110 warm-up) or a linear ramp from `warmup_factor` to 1 (gradual warm-up, Goyal et al. 2017,
     which avoids the loss spike of an abrupt lr jump); then base lr divided by 1/gamma at each milestone
@@ -28,7 +36,7 @@ def lr_factor(step: int, total: int, milestones, gamma: float, warmup_steps: int
     if decay:
         return wsd_factor(step, total, float(decay["fraction"]), str(decay.get("shape", "linear")))
     drops = sum(step >= round(m * total) for m in milestones)
-    return gamma ** drops
+    return gamma**drops
 
 
 def decay_start(total: int, fraction: float) -> int:

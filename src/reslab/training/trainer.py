@@ -6,19 +6,38 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 
-def make_trainer(cfg: DictConfig, device: str, precision: str, steps: int, steps_per_epoch: int, eval_every: int,
-                 callbacks: list, logger=None):
+def make_trainer(
+    cfg: DictConfig,
+    device: str,
+    precision: str,
+    steps: int,
+    steps_per_epoch: int,
+    eval_every: int,
+    callbacks: list,
+    logger=None,
+):
     """`steps` optimizer steps on `trainer.devices` devices (reslab.run.distributed); no progress bar, summary or
-    Lightning checkpoint (reslab has its own); the whole eval set every `eval_every` epochs (0: never during training)."""
+    Lightning checkpoint (reslab has its own); the whole eval set every `eval_every` epochs (0: never during
+    training)."""
     import lightning as L
 
     return L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", **trainer_args(cfg), precision=precision,
-        max_steps=steps, max_epochs=-1, check_val_every_n_epoch=eval_every or None,
-        limit_val_batches=1.0 if eval_every else 0, val_check_interval=None,
-        num_sanity_val_steps=0, logger=logger if logger is not None else False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
-        deterministic=cfg.trainer.deterministic, log_every_n_steps=max(1, steps_per_epoch),
+        accelerator="gpu" if device == "cuda" else "cpu",
+        **trainer_args(cfg),
+        precision=precision,
+        max_steps=steps,
+        max_epochs=-1,
+        check_val_every_n_epoch=eval_every or None,
+        limit_val_batches=1.0 if eval_every else 0,
+        val_check_interval=None,
+        num_sanity_val_steps=0,
+        logger=logger if logger is not None else False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        deterministic=cfg.trainer.deterministic,
+        log_every_n_steps=max(1, steps_per_epoch),
     )
 
 
@@ -39,5 +58,8 @@ def trainer_args(cfg: DictConfig) -> dict:
 
     # An explicit environment: under SLURM (the submitit launcher) Lightning would otherwise read the ranks from
     # SLURM's variables, which describe the job, not these processes.
-    return {"devices": devices(cfg), "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False)),
-            "strategy": DDPStrategy(cluster_environment=LightningEnvironment())}
+    return {
+        "devices": devices(cfg),
+        "sync_batchnorm": bool(cfg.trainer.get("sync_batchnorm", False)),
+        "strategy": DDPStrategy(cluster_environment=LightningEnvironment()),
+    }
