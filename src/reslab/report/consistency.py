@@ -22,18 +22,10 @@ import pandas as pd
 import yaml
 
 from reslab.errors import ReslabError
+from reslab.flat import flatten
 from reslab.run import numerics, sweep
 
 DATA_PATH_KEYS = ("source", "cache_dir", "download")  # where the data are, not what they are (the checksum is)
-
-
-def _flat(d, prefix: str) -> dict:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}"))
-    return out
 
 
 def _config(run_dir: Path) -> dict:
@@ -46,8 +38,8 @@ def recipe(run_dir: Path, result: dict) -> dict:
     cfg = _config(run_dir)
     data = {k: v for k, v in (cfg.get("data") or {}).items() if k not in DATA_PATH_KEYS}
     return {
-        **_flat(cfg.get("profile") or {}, "profile"),
-        **_flat(data, "data"),
+        **flatten(cfg.get("profile") or {}, "profile", keep_empty=False),
+        **flatten(data, "data", keep_empty=False),
         "data checksum": result.get("data_checksum"),
         "precision": result.get("precision"),
         "device type": str(result.get("device", "")).split(" ")[0],

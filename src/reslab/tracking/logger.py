@@ -16,6 +16,7 @@ from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
+from reslab.flat import flatten
 from reslab.run import distributed, runinfo
 from reslab.tracking.wandb_keys import STEP
 
@@ -31,17 +32,7 @@ def wandb_mode(cfg: DictConfig) -> str | None:
 def flat_config(cfg: DictConfig) -> dict:
     """The resolved config with dotted keys ("model.depth", "profile.lr"): W&B filters and group-bys name a value
     by its key, and a nested config would offer only its top-level keys."""
-    out: dict = {}
-
-    def walk(node, prefix: str) -> None:
-        for k, v in node.items():
-            if isinstance(v, dict) and v:
-                walk(v, f"{prefix}{k}.")
-            else:
-                out[f"{prefix}{k}"] = v
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return out
+    return flatten(OmegaConf.to_container(cfg, resolve=True))
 
 
 def block_name(cfg: DictConfig) -> str | None:

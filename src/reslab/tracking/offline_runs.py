@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from reslab.errors import ReslabError
+from reslab.flat import flatten
 
 RUN_DIR_PREFIX = "offline-run-"
 _MAGIC = b":W&B"
@@ -96,15 +97,7 @@ def _items(update) -> Iterator[tuple[str, object]]:
     """(dotted key, value) of config/summary/history items, nested dict values flattened to dotted keys."""
     for item in update:
         key = ".".join(item.nested_key) if item.nested_key else item.key
-        yield from _flatten(key, json.loads(item.value_json) if item.value_json else None)
-
-
-def _flatten(key: str, value) -> Iterator[tuple[str, object]]:
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            yield from _flatten(f"{key}.{k}", v)
-    else:
-        yield key, value
+        yield from flatten(json.loads(item.value_json) if item.value_json else None, key).items()
 
 
 def read(run_dir: Path) -> OfflineRun | None:
