@@ -30,6 +30,7 @@ from reslab.data import DeviceLoader
 from reslab.data.loader import Normalizer, crop_flip_draws
 from reslab.models import build_model
 from reslab.training.module import Classifier
+from reslab.training.recipe import Recipe
 from reslab.training.trainer import make_trainer
 
 ALPHA = 0.001
@@ -162,7 +163,7 @@ def test_one_step_of_reslabs_classifier_updates_the_parameters_as_a_plain_sgd_lo
     opt = dict(lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
 
     # reslab: the Classifier, channels_last, in train.py's Trainer, one optimizer step.
-    module = Classifier(model, **opt, milestones=[0.5], gamma=0.1, total_steps=100).to(
+    module = Classifier(model, Recipe(**opt, total_steps=100, milestones=(0.5,), gamma=0.1)).to(
         memory_format=torch.channels_last
     )
     cfg = OmegaConf.create({"trainer": {"deterministic": False}})

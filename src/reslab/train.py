@@ -7,6 +7,7 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -22,11 +23,13 @@ from reslab.models import build_model
 from reslab.paths import CONF_DIR
 from reslab.probes.curves import schedule
 from reslab.run import distributed, ladder, outputs, runinfo, stopping, validate
+from reslab.run.context import RunContext
 from reslab.run.guard import recorded
 from reslab.run.lock import lock_path, run_lock
 from reslab.summary import count_flops, count_params
 from reslab.tracking.logger import log_result, wandb_run
 from reslab.training.device import pick_device, pick_eval_batch, pick_precision, set_threads
+from reslab.training.recipe import Recipe
 from reslab.training.trainer import make_trainer
 
 log = logging.getLogger("reslab")
@@ -98,15 +101,12 @@ def train(cfg: DictConfig) -> dict | None:
             return done
         work = runinfo.begin(out, run_key.key, probes)
         ladder.start(cfg, key_of, work, name)
-        if distributed.uses_ddp(
-            cfg
-        ):  # an unusable checkpoint is removed once, here: the ranks all resume or all start over
-            from reslab.run.checkpoint import (
-                usable,  # imports Lightning: not before a run trains (a bad config fails fast)
-            )
+        if distributed.uses_ddp(cfg):  # an unusable checkpoint is removed once, here: the ranks all resume or none
+            from reslab.run.checkpoint import usable  # imports Lightning: not before a run trains
 
             usable(work / runinfo.CHECKPOINT)
-        result = distributed.launch(fit_logged, load_data, cfg, data, run_key.key, device, precision, name, out, work)
+        run = RunContext(cfg, run_key.key, device, precision, name, out, work)
+        result = distributed.launch(fit_logged, load_data, run, data)
         aside = runinfo.commit(out, work)
     if aside is not None:
         print(f"[{name}] the earlier finished run of another config was kept as {aside}", flush=True)
@@ -135,114 +135,45 @@ def load_data(cfg: DictConfig) -> dict:
     }
 
 
-def fit_logged(
-    cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path
-) -> dict | None:
+def fit_logged(run: RunContext, data: dict) -> dict | None:
     """fit() inside the run's W&B run (rank 0's only under DDP), in the process that trains; the W&B run is finished
     however fit ends: a failed job leaves no open run."""
-    with wandb_run(cfg, name) as logger:
-        return fit(cfg, data, key, device, precision, name, out, work, logger)
+    with wandb_run(run.cfg, run.name) as logger:
+        return fit(run, data, logger)
 
 
-def fit(
-    cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path, logger=None
-) -> dict:
-    """Train in `work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
-    write the outputs there, result.json last. `out` is where the run will live once committed."""
+def fit(run: RunContext, data: dict, logger=None) -> dict | None:
+    """Train in `run.work` (the run's `.next` directory), resuming from its checkpoint if a killed attempt left one;
+    write the outputs there, result.json last (rank 0). `run.out` is where the run will live once committed."""
     import lightning as L
 
     quiet_lightning()
-    from reslab.probes.callback import GradNormProbe
-    from reslab.probes.curves import CurveProbe
-    from reslab.probes.flow_callback import FlowProbe
-    from reslab.run.checkpoint import Checkpointer, usable
-    from reslab.tracking.wandb_series import WandbSeries
+    from reslab.run.checkpoint import usable
     from reslab.training.module import Classifier
-    from reslab.training.recorder import RunRecorder
 
+    cfg, work = run.cfg, run.work
     if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.run.distributed)
         io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        io.write_json(work / "environment.json", runinfo.environment(device))
+        io.write_json(work / "environment.json", runinfo.environment(run.device))
 
     L.seed_everything(int(cfg.seed), workers=False, verbose=False)
     model = build_model(cfg.model)  # built after seeding: the init depends on the seed only
-    params, flops = count_params(model), count_flops(model)
-
-    arrays, tx, ty, ex, ey, norm = (data[k] for k in ("arrays", "tx", "ty", "ex", "ey", "norm"))
-    p = cfg.profile
-    dev = torch.device(device)
-    channels_last = bool(cfg.trainer.channels_last)
-    train_loader = DeviceLoader(
-        tx.to(dev),
-        ty.to(dev),
-        norm,
-        p.batch_size,
-        train=True,
-        seed=int(cfg.seed),
-        pad=cfg.data.pad,
-        flip=cfg.data.flip,
-        channels_last=channels_last,
-        **distributed.shard(),
-    )  # under DDP: this rank's part of every batch
-    eval_batch = pick_eval_batch(cfg.trainer.eval_batch_size, device)
-    eval_loader = DeviceLoader(ex.to(dev), ey.to(dev), norm, eval_batch, train=False, channels_last=channels_last)
-    steps = total_steps(p, len(train_loader))
-    warm = p.warmup
-    warmup_steps = int(warm.steps) if warm and cfg.model.depth >= warm.min_depth else 0
-    module = Classifier(
-        model,
-        lr=p.lr,
-        momentum=p.momentum,
-        weight_decay=p.weight_decay,
-        nesterov=p.nesterov,
-        milestones=p.milestones,
-        gamma=p.gamma,
-        total_steps=steps,
-        warmup_steps=warmup_steps,
-        warmup_lr=warm.lr if warmup_steps else None,
-        warmup_shape=warm.get("shape", "constant"),
-        decay=OmegaConf.to_container(p.decay, resolve=True) if p.get("decay") else None,
-    )
-    if channels_last:
+    size = {"params": count_params(model), "flops": count_flops(model)}
+    loaders = Loaders.of(run, data)
+    recipe = Recipe.of(cfg, total_steps(cfg.profile, len(loaders.train)))
+    module = Classifier(model, recipe)
+    if loaders.channels_last:
         module = module.to(memory_format=torch.channels_last)
-
-    grad_every = cfg.probes.grad_every_n_steps or max(1, len(train_loader) // max(1, cfg.probes.grad_points_per_epoch))
-    probe = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
-    flow = FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
-    curve = p.get("curve") or {}
-    curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
-    curves = (
-        CurveProbe.for_run(
-            cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last, eval_batch
-        )
-        if curve.get("points")
-        else None
-    )
-    recorder = RunRecorder(work / "metrics.csv", name, len(train_loader), steps)
-    # Last among the callbacks: the others have finished their step when their state is saved.
-    checkpointer = Checkpointer(
-        work / runinfo.CHECKPOINT,
-        int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0),
-        train_loader,
-        keep=ladder.keep_paths(cfg, work),
-    )
+    probes = Probes.of(run, data, loaders, recipe.total_steps, logger)
     resume = usable(work / runinfo.CHECKPOINT)
-    series = WandbSeries.for_run(cfg, logger, recorder, probe, flow)
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
-    eval_every = int(p.get("eval_every_epochs") or 0)
+    eval_every = int(cfg.profile.get("eval_every_epochs") or 0)
     trainer = make_trainer(
-        cfg,
-        device,
-        precision,
-        steps,
-        len(train_loader),
-        eval_every,
-        [c for c in (probe, flow, curves, recorder, series, checkpointer) if c is not None],
-        logger,
+        cfg, run.device, run.precision, recipe.total_steps, len(loaders.train), eval_every, probes.callbacks(), logger
     )
     if resume is not None and trainer.is_global_zero:
-        print(f"[{name}] resuming from {resume}", flush=True)
+        print(f"[{run.name}] resuming from {resume}", flush=True)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -252,53 +183,141 @@ def fit(
         warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
         trainer.fit(
             module,
-            train_dataloaders=train_loader,
-            val_dataloaders=eval_loader if eval_every else None,
+            train_dataloaders=loaders.train,
+            val_dataloaders=loaders.eval if eval_every else None,
             ckpt_path=resume,
-            weights_only=False,
-        )  # our own checkpoint: it holds RNG states, not only tensors
+            weights_only=False,  # our own checkpoint: it holds RNG states, not only tensors
+        )
     wall = time.perf_counter() - t0
     if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
         return None
+    result = finish(run, data, loaders, recipe, module, probes, trainer.global_step, wall, size)
+    log_result(logger, result)
+    print(
+        f"[{run.name}] {result['status']}: train err {fmt(result['train_error'])}, test err "
+        f"{fmt(result['test_error'])}, {wall:.0f}s -> {run.out}",
+        flush=True,
+    )
+    return result
 
-    status = "diverged" if module.diverged else "ok"
-    final_eval, eval_wall = (
-        outputs.final_evaluation(work, module.model, eval_loader, precision) if status == "ok" else ({}, 0.0)
-    )
-    train_eval = (
-        outputs.final_train_evaluation(cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, precision)
-        if status == "ok"
-        else {}
-    )
-    outputs.probe_tables(work, probe, flow)
-    if status == "ok" and cfg.probes.responses:
-        outputs.responses(
-            work,
-            module.model,
-            eval_loader,
-            eval_batch,
-            calib=norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev)),
+
+@dataclass(frozen=True)
+class Loaders:
+    """The run's training loader (this rank's part of every batch under DDP) and its eval loader, on the device."""
+
+    train: DeviceLoader
+    eval: DeviceLoader
+    eval_batch: int
+    dev: torch.device
+    channels_last: bool
+
+    @classmethod
+    def of(cls, run: RunContext, data: dict) -> Loaders:
+        cfg, dev = run.cfg, torch.device(run.device)
+        channels_last = bool(cfg.trainer.channels_last)
+        train_loader = DeviceLoader(
+            data["tx"].to(dev),
+            data["ty"].to(dev),
+            data["norm"],
+            cfg.profile.batch_size,
+            train=True,
+            seed=int(cfg.seed),
+            pad=cfg.data.pad,
+            flip=cfg.data.flip,
+            channels_last=channels_last,
+            **distributed.shard(),
         )
+        eval_batch = pick_eval_batch(cfg.trainer.eval_batch_size, run.device)
+        eval_loader = DeviceLoader(
+            data["ex"].to(dev), data["ey"].to(dev), data["norm"], eval_batch, train=False, channels_last=channels_last
+        )
+        return cls(train_loader, eval_loader, eval_batch, dev, channels_last)
+
+
+@dataclass
+class Probes:
+    """The run's callbacks: the gradient-norm, backward-signal and curve probes (each off when its profile says so),
+    the per-epoch recorder, the W&B series, and the Checkpointer."""
+
+    grad: object | None
+    grad_every: int
+    flow: object | None
+    curves: object | None
+    curve_steps: list
+    recorder: object
+    series: object | None
+    checkpointer: object
+
+    @classmethod
+    def of(cls, run: RunContext, data: dict, loaders: Loaders, steps: int, logger) -> Probes:
+        from reslab.probes.callback import GradNormProbe
+        from reslab.probes.curves import CurveProbe
+        from reslab.probes.flow_callback import FlowProbe
+        from reslab.run.checkpoint import Checkpointer
+        from reslab.tracking.wandb_series import WandbSeries
+        from reslab.training.recorder import RunRecorder
+
+        cfg, work, per_epoch = run.cfg, run.work, len(loaders.train)
+        tx, ty, ex, ey, norm = (data[k] for k in ("tx", "ty", "ex", "ey", "norm"))
+        dev, channels_last = loaders.dev, loaders.channels_last
+        grad_every = cfg.probes.grad_every_n_steps or max(1, per_epoch // max(1, cfg.probes.grad_points_per_epoch))
+        grad = GradNormProbe(grad_every) if cfg.probes.grad_norms else None
+        flow = (
+            FlowProbe.for_run(cfg, steps, tx, ty, norm, dev, channels_last) if cfg.probes.get("flow_points") else None
+        )
+        curve = cfg.profile.get("curve") or {}
+        curve_steps = schedule(steps, int(curve.get("points") or 0), int(curve.get("early_points") or 0))
+        curves = None
+        if curve.get("points"):
+            curves = CurveProbe.for_run(
+                cfg, work / "curves.csv", curve_steps, (tx, ty), (ex, ey), norm, dev, channels_last, loaders.eval_batch
+            )
+        recorder = RunRecorder(work / "metrics.csv", run.name, per_epoch, steps)
+        # Last among the callbacks: the others have finished their step when their state is saved.
+        every = int(cfg.trainer.get("checkpoint_every_n_steps", 200) or 0)
+        checkpointer = Checkpointer(work / runinfo.CHECKPOINT, every, loaders.train, keep=ladder.keep_paths(cfg, work))
+        series = WandbSeries.for_run(cfg, logger, recorder, grad, flow)
+        return cls(grad, grad_every, flow, curves, curve_steps, recorder, series, checkpointer)
+
+    def callbacks(self) -> list:
+        return [c for c in (self.grad, self.flow, self.curves, self.recorder, self.series, self.checkpointer) if c]
+
+
+def finish(run, data, loaders, recipe, module, probes, global_step, wall, size) -> dict:
+    """Rank 0, after training: the final evaluations, the probes' tables, Fig. 7's responses, the weights, and
+    result.json (last: a run is finished when it has one)."""
+    cfg, work, tx, ty, norm = run.cfg, run.work, data["tx"], data["ty"], data["norm"]
+    dev, channels_last, eval_batch = loaders.dev, loaders.channels_last, loaders.eval_batch
+    status = "diverged" if module.diverged else "ok"
+    final_eval, eval_wall = ({}, 0.0)
+    train_eval = {}
+    if status == "ok":
+        final_eval, eval_wall = outputs.final_evaluation(work, module.model, loaders.eval, run.precision)
+        train_eval = outputs.final_train_evaluation(
+            cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, run.precision
+        )
+    outputs.probe_tables(work, probes.grad, probes.flow)
+    if status == "ok" and cfg.probes.responses:
+        calib = norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev))
+        outputs.responses(work, module.model, loaders.eval, eval_batch, calib=calib)
     if cfg.trainer.save_weights:
         io.save_weights(work / "model.pt", module.model)
-    images = (trainer.global_step - (recorder.start_step or 0)) * p.batch_size
+    images = (global_step - (probes.recorder.start_step or 0)) * cfg.profile.batch_size
     result = {
-        **outputs.identity(cfg, key),
-        **outputs.outcome(status, recorder.rows, final_eval, trainer.global_step, wall, eval_wall, images),
+        **outputs.identity(cfg, run.key),
+        **outputs.outcome(status, probes.recorder.rows, final_eval, global_step, wall, eval_wall, images),
         **outputs.recipe(
             cfg,
             data,
-            steps=steps,
-            steps_per_epoch=len(train_loader),
-            warmup_steps=warmup_steps,
-            curve_steps=curve_steps if curves is not None else [],
-            grad_every=grad_every if probe is not None else None,
-            flow_steps=sorted(flow.steps) if flow is not None else [],
+            recipe,
+            steps_per_epoch=len(loaders.train),
+            curve_steps=probes.curve_steps if probes.curves is not None else [],
+            grad_every=probes.grad_every if probes.grad is not None else None,
+            flow_steps=sorted(probes.flow.steps) if probes.flow is not None else [],
             eval_batch=eval_batch,
-            params=params,
-            flops=flops,
+            **size,
         ),
-        **outputs.provenance(cfg, device, precision, arrays),
+        **outputs.provenance(cfg, run.device, run.precision, data["arrays"]),
         **train_eval,
     }
     if ladder.on(cfg):
@@ -308,12 +327,6 @@ def fit(
             "kept_steps": sorted(ladder.kept(work)),
         }
     io.write_json(work / "result.json", result)
-    log_result(logger, result)
-    print(
-        f"[{name}] {status}: train err {fmt(result['train_error'])}, test err {fmt(result['test_error'])}, "
-        f"{wall:.0f}s -> {out}",
-        flush=True,
-    )
     return result
 
 

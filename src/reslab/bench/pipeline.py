@@ -32,6 +32,7 @@ from reslab.probes.flow_callback import FlowProbe
 from reslab.run.checkpoint import Checkpointer
 from reslab.training.device import pick_eval_batch
 from reslab.training.module import Classifier
+from reslab.training.recipe import Recipe
 from reslab.training.trainer import make_trainer
 
 FULL_TRAIN = {"test": 50_000, "val": 45_000}  # training images of a split when the profile takes no subset
@@ -165,17 +166,19 @@ def reslab_fit(
         flip=cfg.data.flip,
         channels_last=channels_last,
     )
+    # The run's optimizer and step schedule over the timed steps, without its warm-up and WSD decay: the bench times
+    # steps, and the lr's value does not change a step's cost.
     p = cfg.profile
-    module = Classifier(
-        model,
+    recipe = Recipe(
         lr=p.lr,
         momentum=p.momentum,
         weight_decay=p.weight_decay,
         nesterov=p.nesterov,
-        milestones=p.milestones,
-        gamma=p.gamma,
         total_steps=len(loader),
+        milestones=tuple(p.milestones),
+        gamma=p.gamma,
     )
+    module = Classifier(model, recipe)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     module.to(dev)

@@ -22,6 +22,7 @@ from reslab.models.budget import TOLERANCE, parse_budget
 from reslab.report import flow, markdown, paired, plots, published, skeleton
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
+from reslab.run import sweep
 
 FAMILIES = ["resnet", "preact", "bottleneck", "densenet-bc", "vovnet", "vovnet-v2"]  # fixed colours, table order
 RESNET, DENSENET, VOVNET, VOVNET2 = "resnet", "densenet-bc", "vovnet", "vovnet-v2"
@@ -630,24 +631,23 @@ ARMS = {"main": "block", "large": "block-large"}  # conf/experiment/<name>.yaml;
 
 
 def arm_lines(df: pd.DataFrame, study: str = "block") -> list[str]:
-    """Which arms of the design have runs (for the block study itself; a pilot or follow-up is one sweep), and the
-    sweep's wall time against its summed training time."""
-    from omegaconf import OmegaConf
-
-    from reslab.paths import CONF_DIR
-
+    """Which arms of the design have runs (for the block study itself; a pilot or follow-up is one sweep), read from
+    the sweeps' manifests (reslab.run.sweep), and the sweep's wall time against its summed training time."""
     have = {v.get("name") for v in df["variant"] if isinstance(v, dict)} if "variant" in df else set()
+    jobs = [job for m in sweep.manifests(Path(df.run_dir.iloc[0]).parent) for job in m["jobs"]]
     lines = []
     for arm, name in ARMS.items() if study == "block" else ():
-        nets = str(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml").hydra.sweeper.params.block).split(",")
+        asked = [job for job in jobs if f"experiment={name}" in job]
+        # In the order the sweep launched them (the experiment config's order), each once.
+        nets = list(dict.fromkeys(o.partition("=")[2] for job in asked for o in job if o.startswith("block=")))
+        if not nets:
+            lines.append(
+                f"- {arm} arm (`experiment={name}`): **not run** (no sweep of it recorded): the contrasts that "
+                "need its nets are not tested."
+            )
+            continue
         done = [n for n in nets if n in have]
-        state = (
-            "run"
-            if len(done) == len(nets)
-            else f"{len(done)} of its {len(nets)} nets run"
-            if done
-            else "**not run**: the contrasts that need its nets are not tested"
-        )
+        state = "run" if len(done) == len(nets) else f"{len(done)} of its {len(nets)} nets run"
         lines.append(f"- {arm} arm (`experiment={name}`, {len(nets)} nets: {', '.join(nets)}): {state}.")
     lines += skeleton.sweep_lines(df)
     return lines

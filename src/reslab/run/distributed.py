@@ -48,6 +48,7 @@ from omegaconf import DictConfig
 
 from reslab import io
 from reslab.errors import Interrupted, ReslabError
+from reslab.run.context import RunContext
 from reslab.run.stopping import on_parent_death
 from reslab.training.trainer import devices, uses_ddp  # noqa: F401 (train.py asks here)
 
@@ -131,27 +132,24 @@ def agreed_signal(trainer, signum: int | None) -> int | None:
 RANK_ENTRY = "import sys; from reslab.run.distributed import rank_main; rank_main(sys.argv[1], int(sys.argv[2]))"
 
 
-def launch(
-    fit, load, cfg: DictConfig, data: dict, key: str, device: str, precision: str, name: str, out: Path, work: Path
-) -> dict:
-    """fit(cfg, data, ...) in this process for one device; else in one process per device, each loading the data
-    itself with load(cfg) (the arrays are not shipped to the ranks), and the result that rank 0 wrote to `work`."""
-    if not uses_ddp(cfg):
-        return fit(cfg, data, key, device, precision, name, out, work)
+def launch(fit, load, run: RunContext, data: dict) -> dict:
+    """fit(run, data) in this process for one device; else in one process per device, each loading the data itself
+    with load(run.cfg) (the arrays are not shipped to the ranks), and the result that rank 0 wrote to `run.work`."""
+    if not uses_ddp(run.cfg):
+        return fit(run, data)
     import pickle
     import subprocess
 
     import torch
 
-    world = devices(cfg)
+    world = devices(run.cfg)
     setup = {
         "threads": torch.get_num_threads(),
-        "device": device,
+        "device": run.device,
         "hydra": hydra_config(),
         "fit": named(fit),
         "load": named(load),
-        "cfg": cfg,
-        "args": (key, device, precision, name, out, work),
+        "run": run,
         "argv": sys.argv,
     }
     with tempfile.TemporaryDirectory(prefix="reslab-ranks-") as tmp:
@@ -177,7 +175,7 @@ def launch(
                     p.wait()
         outcomes = {rank: read_report(reports, rank) for rank in range(world)}
     if all(p.returncode == 0 for p in procs):
-        return io.read_json(work / "result.json")
+        return io.read_json(run.work / "result.json")
     raise_outcome(procs, outcomes, ended, caught)
 
 
@@ -344,8 +342,8 @@ def rank_main(reports: str, rank: int) -> None:
             torch.cuda.set_device(rank)
         # The per-epoch numbers are added over the ranks before they are logged (reslab.training.module).
         warnings.filterwarnings("ignore", ".*sync_dist=True.*")
-        cfg = setup["cfg"]
-        by_name(setup["fit"])(cfg, by_name(setup["load"])(cfg), *setup["args"])
+        run = setup["run"]
+        by_name(setup["fit"])(run, by_name(setup["load"])(run.cfg))
     except Interrupted as err:
         outcome = {"kind": "interrupted", "signum": err.signum, "step": err.step, "path": str(err.path)}
     except ReslabError as err:

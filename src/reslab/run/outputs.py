@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from reslab import io
 from reslab.run import distributed, numerics, runinfo
 from reslab.training.evaluate import evaluate
+from reslab.training.recipe import Recipe
 
 
 def final_evaluation(work: Path, model: torch.nn.Module, eval_loader, precision: str) -> tuple[dict, float]:
@@ -121,10 +122,9 @@ def outcome(
 def recipe(
     cfg: DictConfig,
     data: dict,
+    recipe: Recipe,
     *,
-    steps: int,
     steps_per_epoch: int,
-    warmup_steps: int,
     curve_steps: list,
     grad_every: int | None,
     flow_steps: list,
@@ -132,25 +132,20 @@ def recipe(
     params: int,
     flops: int,
 ) -> dict:
-    """What the run was set to do: data split, schedule, probes, evaluation batch, the net's size."""
-    p, warm = cfg.profile, cfg.profile.warmup
+    """What the run was set to do: data split, the recipe it trained with (reslab.training.recipe: the same object the
+    module trained with), probes, evaluation batch, the net's size."""
+    p = cfg.profile
     curve = p.get("curve") or {}
     curves_on = bool(curve_steps)
     return {
         "eval_split": data["eval_split"],
         "eval_images": len(data["ex"]),
         "train_images": len(data["tx"]),
-        "steps_planned": steps,
+        "steps_planned": recipe.total_steps,
         "steps_per_epoch": steps_per_epoch,
         "images_dropped_per_epoch": len(data["tx"]) - steps_per_epoch * p.batch_size,
         "batch_size": int(p.batch_size),
-        "lr": float(p.lr),
-        "warmup_steps": warmup_steps,
-        "warmup_lr": float(warm.lr) if warmup_steps else None,
-        "warmup_shape": str(warm.get("shape", "constant")) if warmup_steps else None,
-        "lr_drop_steps": [] if p.get("decay") else [round(m * steps) for m in p.milestones],
-        "lr_gamma": float(p.gamma),
-        **decay(p, steps),
+        **recipe.record(),
         "curve_steps": curve_steps,
         "curve_train_images": int(curve.get("train_images") or 0) if curves_on else 0,
         "curve_test_images": int(curve.get("test_images") or 0) if curves_on else 0,
@@ -163,17 +158,6 @@ def recipe(
         "params": params,
         "flops": flops,
     }
-
-
-def decay(p: DictConfig, steps: int) -> dict:
-    """A WSD profile's decay (reslab.training.schedule); nothing for a step schedule, whose runs keep the fields they
-    had."""
-    if not p.get("decay"):
-        return {}
-    from reslab.training.schedule import decay_start
-
-    fraction, shape = float(p.decay.fraction), str(p.decay.get("shape", "linear"))
-    return {"lr_decay": {"fraction": fraction, "shape": shape, "start_step": decay_start(steps, fraction)}}
 
 
 def provenance(cfg: DictConfig, device: str, precision: str, arrays) -> dict:

@@ -16,38 +16,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from reslab.training.schedule import lr_factor
+from reslab.training.recipe import Recipe
 
 
 class Classifier(L.LightningModule):
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        lr: float,
-        momentum: float,
-        weight_decay: float,
-        nesterov: bool,
-        milestones,
-        gamma: float,
-        total_steps: int,
-        warmup_steps: int = 0,
-        warmup_lr: float | None = None,
-        warmup_shape: str = "constant",
-        decay: dict | None = None,
-    ):
+    def __init__(self, model: torch.nn.Module, recipe: Recipe):
         super().__init__()
         self.model = model
-        self.opt = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-        self.sched = dict(
-            total=total_steps,
-            milestones=list(milestones),
-            gamma=gamma,
-            warmup_steps=warmup_steps,
-            warmup_factor=(warmup_lr / lr) if warmup_steps else 1.0,
-            warmup_shape=warmup_shape,
-            decay=dict(decay) if decay else None,
-        )
+        self.recipe = recipe  # the optimizer and the lr schedule (reslab.training.recipe): read, never rebuilt here
         self.diverged = False
         self.check_every = 25
         self._train_sums = None
@@ -177,6 +153,6 @@ class Classifier(L.LightningModule):
 
     # -- optimisation --------------------------------------------------------------------------
     def configure_optimizers(self):
-        opt = torch.optim.SGD(self.model.parameters(), **self.opt)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, **self.sched))
+        opt = torch.optim.SGD(self.model.parameters(), **self.recipe.optimizer_args())
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self.recipe.factor(step))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
