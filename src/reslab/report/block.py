@@ -12,6 +12,7 @@ counts."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.models.budget import TOLERANCE, parse_budget
-from reslab.report import flow, markdown, paired, plots, published, skeleton
+from reslab.report import flow, markdown, paired, plots, published, skeleton, templates
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 from reslab.run import sweep
@@ -668,104 +669,146 @@ def followup_lines(reports: Path, study: str) -> list[str]:
 FOLLOWUP = "block-followup"
 
 
+@dataclass
+class Study:
+    """What the report says, computed once from the runs and the cost sweep's measurements."""
+
+    study: str
+    profile: str
+    df: pd.DataFrame
+    cost: pd.DataFrame | None
+    agg: pd.DataFrame
+    fams: dict
+    fronts: dict
+    curves: pd.DataFrame
+    pub: pd.DataFrame
+    why_not: str | None
+    steps: int
+
+
+RUN_COLUMNS = [
+    "label",
+    "family",
+    "budget",
+    "depth",
+    "seed",
+    "status",
+    "train_error",
+    "test_error",
+    "train_loss",
+    "test_loss",
+    "steps",
+    "params",
+    "flops",
+    "wall_seconds",
+    "images_per_second",
+    "git_commit",
+    "numerics",
+    "key",
+]
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
-    df = load(runs, study, profile)
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
+    s = compute(runs, profile, study, out)
+    figures(s, out)
+    lines = [
+        *header_section(s),
+        *design_section(s, Path(reports)),
+        *verdicts_section(s),
+        *results_section(s),
+        *curves_section(s),
+        *gradient_flow_section(s, out),
+        *published_section(s),
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
+
+
+def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
+    df = load(runs, study, profile)
     cost = load_cost(runs, study, profile)
     agg = aggregate(df).merge(cost_summary(cost), on="label", how="left")
     fams = contrasts(df, agg)
-    skeleton.write_csv(
-        df,
-        out / "runs.csv",
-        [
-            "label",
-            "family",
-            "budget",
-            "depth",
-            "seed",
-            "status",
-            "train_error",
-            "test_error",
-            "train_loss",
-            "test_loss",
-            "steps",
-            "params",
-            "flops",
-            "wall_seconds",
-            "images_per_second",
-            "git_commit",
-            "numerics",
-            "key",
-        ],
-    )
+    skeleton.write_csv(df, out / "runs.csv", RUN_COLUMNS)
     skeleton.write_csv(agg, out / "results.csv")
     skeleton.write_csv(skeleton.contrasts_frame(fams["claims"] + fams["per-block"]), out / "contrasts.csv")
     skeleton.write_csv(skeleton.mcnemar_frame(fams["claims"] + fams["per-block"]), out / "mcnemar.csv")
     if cost is not None:
         skeleton.write_csv(cost, out / "cost.csv")
+    return Study(
+        study=study,
+        profile=profile,
+        df=df,
+        cost=cost,
+        agg=agg,
+        fams=fams,
+        fronts={
+            "params": pareto_front(agg, "params"),
+            "train_ips": pareto_front(agg, "train_ips", higher_is_better=True),
+        },
+        curves=load_csvs(df, "curves.csv"),
+        pub=published.load(),
+        why_not=published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0]),
+        steps=int(df.steps_planned.max()),
+    )
 
+
+def figures(s: Study, out: Path) -> None:
+    profile, agg = s.profile, s.agg
     plots.paired_differences(
-        fams,
+        s.fams,
         out / "paired_differences.png",
         paired.PRACTICAL_PP,
         f"profile {profile}: every contrast as tested, paired over seeds",
     )
     colors, markers = styles(agg)
-    fronts = {"params": pareto_front(agg, "params"), "train_ips": pareto_front(agg, "train_ips", higher_is_better=True)}
     plots.pareto(
         agg,
         [("params", "parameters (log)", True), ("train_ips", "training images/s, measured (log)", True)],
-        fronts,
+        s.fronts,
         colors,
         markers,
         out / "pareto.png",
         f"profile {profile}: test error against size and speed",
     )
-    curves = load_csvs(df, "curves.csv")
-    if not curves.empty:
+    if not s.curves.empty:
         label_colors = {l: colors[f] for l, f in zip(agg.label, agg.family)}
-        panels = curve_panels(agg)
-        drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
+        drops = [int(x) for x in s.df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in s.df else []
         plots.variant_curves(
-            curves,
-            panels,
+            s.curves,
+            curve_panels(agg),
             label_colors,
             out / "curves.png",
             drops,
             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)",
         )
-    pub = published.load()
-    why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
-    steps = int(df.steps_planned.max())
-    mcn = skeleton.mcnemar_lines(fams["claims"] + fams["per-block"])
 
-    lines = [
-        *skeleton.header(
-            "Residual block vs DenseNet vs VoVNet at matched parameter budgets",
-            df,
-            study,
-            PLAN,
-            skeleton.cpu_banner(
-                profile,
-                f"Every net trains for {steps} iterations with one recipe; compare "
-                "the blocks with each other at equal budgets, not with the papers' "
-                "numbers, and read the speeds as this device's.",
-            ),
-        ),
-        "## Design as run",
-        "",
-        *arm_lines(df, study),
-        *followup_lines(Path(reports), study),
-        "",
+
+def header_section(s: Study) -> list[str]:
+    banner = skeleton.cpu_banner(
+        s.profile,
+        f"Every net trains for {s.steps} iterations with one recipe; compare "
+        "the blocks with each other at equal budgets, not with the papers' "
+        "numbers, and read the speeds as this device's.",
+    )
+    title = "Residual block vs DenseNet vs VoVNet at matched parameter budgets"
+    return skeleton.header(title, s.df, s.study, PLAN, banner)
+
+
+def design_section(s: Study, reports: Path) -> list[str]:
+    return ["## Design as run", "", *arm_lines(s.df, s.study), *followup_lines(reports, s.study), ""]
+
+
+def verdicts_section(s: Study) -> list[str]:
+    fams, agg, cost = s.fams, s.agg, s.cost
+    mcn = skeleton.mcnemar_lines(fams["claims"] + fams["per-block"])
+    rule = templates.fill("block/rule.md", speed=f"{SPEED_RATIO - 1:.0%}", memory=f"{MEMORY_RATIO:.0%}")
+    return [
         "## Verdicts (computed by the decision rule)",
         "",
-        skeleton.rule_text(
-            "Claims family: A1 (each budget), A2, B1 (each budget). Speed and memory: a net is "
-            f"*faster* (*lighter*) when it is at least {SPEED_RATIO - 1:.0%} faster in every repeat (its "
-            f"peak step memory at most {MEMORY_RATIO:.0%} of the other's); parameters and FLOPs are "
-            "exact counts, the FLOPs of convolutions and matrix products only (see the cost note)."
-        ),
+        skeleton.rule_text(rule),
         "",
         '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"',
         "",
@@ -789,54 +832,50 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         plots.paired_caption(paired.PRACTICAL_PP, "the claim or paper"),
         "",
         *(["### McNemar per seed (secondary, both families)", "", *mcn, ""] if mcn else []),
+    ]
+
+
+def results_section(s: Study) -> list[str]:
+    return [
         "## Results per net",
         "",
-        f"± is the sample sd over seeds; a diverged run keeps its last good metrics, or counts as "
-        f"{skeleton.CHANCE:.0f}% "
-        "if it had none. Train error: running error over the last epoch (augmented images, train-mode BN); test "
-        "error: the evaluation set after training.",
+        templates.fill("block/results.md", chance=f"{skeleton.CHANCE:.0f}"),
         "",
-        cost_note(cost, study, profile),
+        cost_note(s.cost, s.study, s.profile),
         "",
-        markdown.table(results_table(agg)),
+        markdown.table(results_table(s.agg)),
         "",
-        "![Pareto plot](pareto.png)",
+        templates.fill("block/pareto_figure.md"),
         "",
-        "_How to read: every net a point (mean test error over seeds, bar ± sd), colour = block family, marker = "
-        "budget; left against parameters, right against measured training images/s; ringed and joined: the Pareto "
-        "front, nets no other net beats on both axes (fewer parameters or more images/s, and lower error)._",
-        "",
-        f"- Pareto front, error vs parameters: {', '.join(fronts['params']) or '-'}.",
-        f"- Pareto front, error vs training throughput: {', '.join(fronts['train_ips']) or 'throughput not measured'}.",
+        f"- Pareto front, error vs parameters: {', '.join(s.fronts['params']) or '-'}.",
+        "- Pareto front, error vs training throughput: "
+        f"{', '.join(s.fronts['train_ips']) or 'throughput not measured'}.",
         "",
     ]
-    if not curves.empty:
-        lines += [
-            "## Learning curves",
-            "",
-            "![learning curves](curves.png)",
-            "",
-            "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
-            "iterations, mean over seeds with a min-max band; one panel per budget, one colour per family; the "
-            "dotted line is the lr drop._",
-            "",
-        ]
-    lines += [
-        "## Gradient flow per block",
-        "",
-        *signal_lines(df, out),
-        "",
+
+
+def curves_section(s: Study) -> list[str]:
+    if s.curves.empty:
+        return []
+    return ["## Learning curves", "", templates.fill("block/curves_figure.md"), ""]
+
+
+def gradient_flow_section(s: Study, out: Path) -> list[str]:
+    return ["## Gradient flow per block", "", *signal_lines(s.df, out), ""]
+
+
+def published_section(s: Study) -> list[str]:
+    why_not = s.why_not
+    return [
         "## Ours vs published (DenseNet, and ResNet at our depths)",
         "",
         "Rows from `shared/reference/published.csv` (copied to `src/reslab/report/published.csv`), the source in every "
         "row. " + (f"No delta is computed: {why_not}." if why_not else "Like-for-like: paper profile, official data."),
         "",
-        markdown.table(published_rows(agg, pub, why_not)),
+        markdown.table(published_rows(s.agg, s.pub, why_not)),
         "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
         "McNemar per seed: [mcnemar.csv](mcnemar.csv); per-net aggregates with cost: [results.csv](results.csv)"
-        + ("; cost per repeat: [cost.csv](cost.csv)" if cost is not None else "")
-        + f". Per-run outputs are under `runs/{study}/{profile}/`.",
+        + ("; cost per repeat: [cost.csv](cost.csv)" if s.cost is not None else "")
+        + f". Per-run outputs are under `runs/{s.study}/{s.profile}/`.",
     ]
-    io.write_text(out / "README.md", "\n".join(lines) + "\n")
-    return out / "README.md"

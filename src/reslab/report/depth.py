@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import flow, markdown, plots, power, published, skeleton, trend
+from reslab.report import flow, markdown, plots, power, published, skeleton, templates, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -370,12 +371,43 @@ def fig7_labels(results: pd.DataFrame) -> list[str]:
     return [f"{f}-{d}" for f in FAMILIES for d in fig7]
 
 
+@dataclass
+class Study:
+    """What the report says, computed once from the runs (and the at-initialisation files of `make grad-flow`)."""
+
+    study: str
+    profile: str
+    results: pd.DataFrame
+    per_run: pd.DataFrame
+    agg: pd.DataFrame
+    curves: pd.DataFrame
+    tests: list
+    steps: int
+    pointer: str
+    why_not: str | None
+    flow: dict  # the gradient-flow sections' lines and summaries (reslab.report.flow)
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
     """reports/<study>/ from runs/<study>/<profile>/ (a pilot is a study of its own, e.g. depth-pilot)."""
-    results = load_results(runs, study, profile)
-    pointer = budget_pointer(reports)
     out = Path(reports) / study
     out.mkdir(parents=True, exist_ok=True)
+    s = compute(runs, reports, profile, study, out)
+    figures(s, out)
+    lines = [
+        *header_section(s),
+        *what_happened_section(s),
+        *verdicts_section(s),
+        *recipe_section(s),
+        *results_section(s),
+        *gradient_flow_section(s),
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
+
+
+def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> Study:
+    results = load_results(runs, study, profile)
     curves = load_csvs(results, "curves.csv")
     per_run = run_rows(results, curves)
     skeleton.write_csv(per_run, out / "runs.csv")
@@ -386,9 +418,40 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
     why_not = published.comparability(profile, results.data_checksum.iloc[0], results.data_format.iloc[0])
     agg = published_columns(agg, published.load(), why_not)
     skeleton.write_csv(agg, out / "results.csv")
+    # The gradient-flow sections compute their tables and draw their own figures (reslab.report.flow).
+    init_lines, _, _ = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
+    signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
+    train_lines, train_summary = flow.training_section(load_csvs(results, "grad_norms.csv"), results, out, "gradflow")
+    tsig_lines, tsig_summary = flow.training_signal_section(
+        load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out
+    )
+    resp_lines = flow.response_section(load_csvs(results, "responses.csv"), fig7_labels(results), out, "responses.png")
+    return Study(
+        study=study,
+        profile=profile,
+        results=results,
+        per_run=per_run,
+        agg=agg,
+        curves=curves,
+        tests=analyse(per_run),
+        steps=int(results.steps_planned.max()),
+        pointer=budget_pointer(reports),
+        why_not=why_not,
+        flow={
+            "init": init_lines,
+            "signal": signal_lines,
+            "readings": readings,
+            "train": train_lines,
+            "train_summary": train_summary,
+            "tsig": tsig_lines,
+            "tsig_summary": tsig_summary,
+            "responses": resp_lines,
+        },
+    )
 
-    steps = int(results.steps_planned.max())
-    tests = analyse(per_run)
+
+def figures(s: Study, out: Path) -> None:
+    results, curves, profile = s.results, s.curves, s.profile
     drops = sorted({int(x) for v in results.get("lr_drop_steps", pd.Series(dtype=object)).dropna() for x in v})
     if not curves.empty:
         plots.learning_curves(
@@ -406,19 +469,60 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
             out / "curves.png",
             title=f"profile {profile}: train (dashed) and test (bold) error, mean over seeds",
         )
-    plots.error_vs_depth(per_run, out / "error_vs_depth.png", title=f"profile {profile}: final error by depth")
+    plots.error_vs_depth(s.per_run, out / "error_vs_depth.png", title=f"profile {profile}: final error by depth")
 
+
+def header_section(s: Study) -> list[str]:
+    banner = skeleton.cpu_banner(
+        s.profile,
+        f"It trains for {s.steps} iterations on a subset, so the errors are far above "
+        "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "
+        "(degradation) and whether the shortcut removes that, within this budget.",
+    )
+    plan = (
+        "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the confirmatory run)"
+    )
+    return skeleton.header("Is deeper better? Plain vs residual nets across depth", s.results, s.study, plan, banner)
+
+
+def what_happened_section(s: Study) -> list[str]:
+    batch = int(s.results.batch_size.iloc[0])
+    lines = headline(s.per_run, s.agg, s.tests, s.steps, batch, s.profile, s.pointer)
+    return ["## What happened", "", *("- " + h for h in lines), ""]
+
+
+def verdicts_section(s: Study) -> list[str]:
+    return [
+        "## Verdicts (computed by the pre-registered rules)",
+        "",
+        *verdict_lines(s.per_run, s.tests, s.steps, s.profile, s.pointer),
+        "",
+        templates.fill("depth/rules.md", alpha=trend.ALPHA, practical=f"{trend.PRACTICAL_PP:g}"),
+        "",
+        "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.",
+        "",
+        *secondary_lines(s.per_run),
+        "",
+    ]
+
+
+def recipe_section(s: Study) -> list[str]:
+    return ["## How the numbers were made", "", *recipe_lines(s.results, s.steps), ""]
+
+
+def results_section(s: Study) -> list[str]:
+    agg = s.agg
     table = pd.DataFrame(
         {
             "net": agg.label,
             "depth": agg.depth,
             "train err % (mean ± sd)": [
-                pm(m, s, n) + (" (chance)" if c else "")
-                for m, s, n, c in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds, agg.at_chance)
+                pm(m, sd, n) + (" (chance)" if c else "")
+                for m, sd, n, c in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds, agg.at_chance)
             ],
             "test err % (mean ± sd)": [
-                pm(m, s, n) + (" (chance)" if c else "")
-                for m, s, n, c in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds, agg.test_at_chance)
+                pm(m, sd, n) + (" (chance)" if c else "")
+                for m, sd, n, c in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds, agg.test_at_chance)
             ],
             "seeds": agg.n_seeds,
             "loss spikes": agg.n_spikes,
@@ -433,132 +537,64 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
             "s/run": agg.wall_seconds_mean.map("{:.0f}".format),
         }
     )
-
-    grads = load_csvs(results, "grad_norms.csv")
-    resp = load_csvs(results, "responses.csv")
-    init_lines, init_verdicts, init_summary = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
-    signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
-    train_lines, train_summary = flow.training_section(grads, results, out, "gradflow")
-    tsig_lines, tsig_summary = flow.training_signal_section(
-        load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out
+    published_line = (
+        s.why_not + ", so no delta is computed" if s.why_not else "like-for-like (paper profile, official data)"
     )
-    resp_lines = flow.response_section(resp, fig7_labels(results), out, "responses.png")
-
-    banner = skeleton.cpu_banner(
-        profile,
-        f"It trains for {steps} iterations on a subset, so the errors are far above "
-        "the paper's; what it tests is whether deeper plain nets train worse than shallower ones "
-        "(degradation) and whether the shortcut removes that, within this budget.",
-    )
-    lines = [
-        *skeleton.header(
-            "Is deeper better? Plain vs residual nets across depth",
-            results,
-            study,
-            "[experiments/depth.md](../../experiments/depth.md), section of 2026-11-25 (fixed before the "
-            "confirmatory run)",
-            banner,
-        ),
-        "## What happened",
-        "",
-        *("- " + h for h in headline(per_run, agg, tests, steps, int(results.batch_size.iloc[0]), profile, pointer)),
-        "",
-        "## Verdicts (computed by the pre-registered rules)",
-        "",
-        *verdict_lines(per_run, tests, steps, profile, pointer),
-        "",
-        "_Rules: per seed, the final training error (running error over the last epoch) of every depth; the seasonal "
-        "Kendall test (seeds as blocks, exact permutation distribution) of a monotone trend over depth, two-sided; the "
-        "three primary tests Holm-corrected together at family-wise alpha "
-        f"{trend.ALPHA}; a trend is called only if the per-seed contrast deepest − shallowest is also at least "
-        f"{trend.PRACTICAL_PP:g} pp; 'flat' when the equivalence test of that contrast (TOST against "
-        f"±{trend.PRACTICAL_PP:g} pp) passes at the same Holm-adjusted level over the three tests (amendment of "
-        "2026-12-03; before, its unadjusted 95% CI inside the band)._",
-        "",
-        "Secondary (fixed in the plan as reported, not decided): the same tests on the final test error.",
-        "",
-        *secondary_lines(per_run),
-        "",
-        "## How the numbers were made",
-        "",
-        *recipe_lines(results, steps),
-        "",
+    return [
         "## Results",
         "",
-        "Train error: running error over the last epoch (augmented images, train-mode BN), as in the paper's Fig. 6. "
-        "Test error: the full test set after training. ± is the sample sd over seeds. '(chance)' marks a cell within "
-        "2 binomial SEs of 90 %. Loss spikes: runs whose running training loss exceeded "
-        f"{BLOWUP_LOSS:g} after the first probe window; first-window loss: mean running training loss of the "
-        "first probe window (ln 10 = 2.30 is chance); peak loss later: the largest window mean after it. FLOPs: "
-        "`torch.utils.flop_counter`, multiply-add = 2.",
+        templates.fill("depth/results.md", blowup=f"{BLOWUP_LOSS:g}"),
         "",
         markdown.table(table),
         "",
-        f"Published numbers: "
-        f"{why_not + ', so no delta is computed' if why_not else 'like-for-like (paper profile, official data)'}.",
+        f"Published numbers: {published_line}.",
         "Per-run values (every statistic above can be recomputed from them): [runs.csv](runs.csv); aggregated rows: "
         "[results.csv](results.csv).",
         "",
-        "![error by depth](error_vs_depth.png)",
+        templates.fill("depth/figures.md"),
         "",
-        "_How to read: every dot is one run (seed), the line the mean over seeds; left training error, right test "
-        "error; degradation is a plain line that rises with depth, the shortcut's effect the gap between the lines._",
-        "",
-        "![training curves](curves.png)",
-        "",
-        "_How to read (as ResNet Fig. 6): dashed = training error, bold = test error, both measured in eval mode on "
-        "fixed un-augmented image sets at step 0 and at regular steps; mean over seeds with the min-max band; plain "
-        "nets "
-        "left, residual right, one colour per depth; dotted vertical lines mark the lr drops. Degradation shows as "
-        "deeper plain nets sitting above shallower ones on the dashed lines._",
-        "",
-        "## Gradient flow: do deep plain nets fail because gradients vanish?",
-        "",
-        f"Rule (experiments/depth.md, plan (b) of 2026-11-25): the backward signal is read from the size-free ratio of "
-        f"the RMS of dL/dh at the input side to the output side: *vanishing* below 1/{flow.sig.BAND:g}, *exploding* "
-        f"above {flow.sig.BAND:g}, *neither* in between, per family, norm and depth, at initialisation and at every "
-        "training probe. It replaced the first plan's rule (first-conv / last-conv weight-gradient-norm ratio below "
-        f"{flow.VANISHING_RATIO:g}), which could not detect explosion and was not size-free: that rule is superseded, "
-        "and the weight-gradient sections below show its statistic and threshold for comparison only.",
+    ]
+
+
+def gradient_flow_section(s: Study) -> list[str]:
+    f = s.flow
+    return [
+        templates.fill("depth/gradient_flow.md", band=f"{flow.sig.BAND:g}", old_threshold=f"{flow.VANISHING_RATIO:g}"),
         "",
         "### The backward signal at initialisation (size-free)",
         "",
-        *signal_lines,
+        *f["signal"],
         "",
         "### Weight-gradient norms at initialisation (first study's statistic, not size-free)",
         "",
-        "_Kept for comparison with the first study: the Frobenius norm of a weight gradient depends on the tensor's "
-        "size and, with BN, on 1/|W|, so the ratio below mixes layer size with signal size; the readings above are the "
-        "ones the verdicts use._",
+        templates.fill("depth/weight_gradients.md"),
         "",
-        *init_lines,
+        *f["init"],
         "",
         "### The backward signal during training",
         "",
-        *tsig_lines,
+        *f["tsig"],
         "",
         "### Weight-gradient ratio during training (first study's statistic)",
         "",
-        *train_lines,
-        *(_train_ratio_lines(train_summary)),
+        *f["train"],
+        *(_train_ratio_lines(f["train_summary"])),
         "",
         "### Layer responses of the trained nets (ResNet Fig. 7)",
         "",
-        *resp_lines,
+        *f["responses"],
         "",
         "### The literature",
         "",
-        *flow.literature_lines(readings),
+        *flow.literature_lines(f["readings"]),
         "",
         "### What the gradient measurements support",
         "",
-        mechanism(per_run, readings, answer_of("H1", tests[0][2]), tsig_summary),
+        mechanism(s.per_run, f["readings"], answer_of("H1", s.tests[0][2]), f["tsig_summary"]),
         "",
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
-        f"`runs/{study}/{profile}/`.",
+        f"`runs/{s.study}/{s.profile}/`.",
     ]
-    io.write_text(out / "README.md", "\n".join(lines) + "\n")
-    return out / "README.md"
 
 
 def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:

@@ -7,6 +7,7 @@ seeds the rule needs (reslab.report.power) to decide what stays inconclusive."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.probes import signal as sig
-from reslab.report import flow, markdown, paired, plots, power, published, skeleton
+from reslab.report import flow, markdown, paired, plots, power, published, skeleton, templates
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import CHANCE, mean_std, pm
 
@@ -532,64 +533,103 @@ def curve_panels(agg: pd.DataFrame, depths: list[int]) -> dict[str, list[str]]:
     return ordered
 
 
+@dataclass
+class Study:
+    """What the report says, computed once from the runs (and `make grad-flow`'s per-variant file, if there)."""
+
+    study: str
+    profile: str
+    df: pd.DataFrame
+    depths: list
+    main: int
+    deep: int | None
+    order: list
+    agg: pd.DataFrame
+    pub: pd.DataFrame
+    why_not: str | None
+    primary: list
+    secondary: list
+    sec: pd.DataFrame
+    gaps: dict
+    init: pd.DataFrame
+    curves: pd.DataFrame
+    colors: dict
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> Path:
+    out = Path(reports) / study
+    out.mkdir(parents=True, exist_ok=True)
+    s = compute(runs, profile, study, out)
+    figures(s, out)
+    lines = [
+        *header_section(s),
+        *verdicts_section(s),
+        *variants_section(s, out),
+        *outliers_section(s),
+        *published_section(s),
+        *gradient_flow_section(s, out),
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
+
+
+RUN_COLUMNS = [
+    "label",
+    "variant_name",
+    "depth",
+    "seed",
+    "status",
+    "train_error",
+    "test_error",
+    "train_loss",
+    "test_loss",
+    "steps",
+    "params",
+    "wall_seconds",
+    "git_commit",
+    "numerics",
+]
+
+
+def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
     df = load(runs, study, profile)
     depths = sorted(df.depth.unique())
     main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
     order = list(dict.fromkeys(df.label))
-    out = Path(reports) / study
-    out.mkdir(parents=True, exist_ok=True)
     agg = aggregate(df)
     skeleton.write_csv(agg, out / "results.csv")
-    per_run = df[
-        [
-            "label",
-            "variant_name",
-            "depth",
-            "seed",
-            "status",
-            "train_error",
-            "test_error",
-            "train_loss",
-            "test_loss",
-            "steps",
-            "params",
-            "wall_seconds",
-            "git_commit",
-            "numerics",
-        ]
-    ]
-    skeleton.write_csv(per_run, out / "runs.csv")
+    skeleton.write_csv(df[RUN_COLUMNS], out / "runs.csv")
     pub = published.load()
     why_not = published.comparability(profile, df.data_checksum.iloc[0], df.data_format.iloc[0])
     primary, secondary = contrasts(df, main, deep)
     sec = secondary_table(secondary, agg, pub)
     skeleton.write_csv(skeleton.contrasts_frame(primary + secondary), out / "contrasts.csv")
     skeleton.write_csv(skeleton.mcnemar_frame(primary + secondary), out / "mcnemar.csv")
-    gaps = mode_gaps(df)
     vsig_path = Path(runs) / "gradflow" / "signal_variants.csv"
     init = init_forward(pd.read_csv(vsig_path)) if vsig_path.is_file() else pd.DataFrame()
-
-    table = pd.DataFrame(
-        {
-            "variant": agg.label,
-            "what": agg.description,
-            "train err % (mean ± sd)": [
-                pm(m, s, n) for m, s, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)
-            ],
-            "test err % (mean ± sd)": [
-                pm(m, s, n) for m, s, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)
-            ],
-            "train-mode − eval-mode train err (pp)": [f"{gaps.get(l, math.nan):+.1f}" for l in agg.label],
-            "seeds": agg.n_seeds,
-            "diverged": agg.diverged,
-            "params": agg.params.map("{:,}".format),
-            "shortcut params (vs identity)": agg.extra_params.map(
-                lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"
-            ),
-        }
+    return Study(
+        study=study,
+        profile=profile,
+        df=df,
+        depths=depths,
+        main=main,
+        deep=deep,
+        order=order,
+        agg=agg,
+        pub=pub,
+        why_not=why_not,
+        primary=primary,
+        secondary=secondary,
+        sec=sec,
+        gaps=mode_gaps(df),
+        init=init,
+        curves=load_csvs(df, "curves.csv"),
+        colors=label_colors(order),
     )
-    colors = label_colors(order)
+
+
+def figures(s: Study, out: Path) -> None:
+    profile, df, primary, secondary = s.profile, s.df, s.primary, s.secondary
     plots.paired_differences(
         {"primary": primary, "per-variant": secondary},
         out / "paired_differences.png",
@@ -600,121 +640,143 @@ def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> P
             for c in primary + secondary
         },
     )
-    plots.variant_errors(df, order, colors, out / "errors.png", f"profile {profile}: final error per run and variant")
-    curves = load_csvs(df, "curves.csv")
-    panels = curve_panels(agg, depths)
-    if not curves.empty:
-        drops = [int(s) for s in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
+    plots.variant_errors(
+        df, s.order, s.colors, out / "errors.png", f"profile {profile}: final error per run and variant"
+    )
+    if not s.curves.empty:
+        drops = [int(x) for x in df.lr_drop_steps.iloc[0]] if "lr_drop_steps" in df else []
         plots.variant_curves(
-            curves,
-            panels,
-            colors,
+            s.curves,
+            curve_panels(s.agg, s.depths),
+            s.colors,
             out / "curves.png",
             drops,
             f"profile {profile}: curve-probe error, mean over seeds (band: min-max)",
         )
-    resp = load_csvs(df, "responses.csv")
-    resp_lines = flow.response_section(
-        resp, [f"{v}-{main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")], out, "responses.png"
-    )
 
-    mcn = skeleton.mcnemar_lines(primary + secondary, _name)
+
+def header_section(s: Study) -> list[str]:
     banner = skeleton.cpu_banner(
-        profile,
-        f"Depth {', '.join(map(str, depths))}. Identity Mappings Tables 1 and 2 use "
+        s.profile,
+        f"Depth {', '.join(map(str, s.depths))}. Identity Mappings Tables 1 and 2 use "
         "ResNet-110 trained for 64k iterations; here every variant trains briefly on a subset, "
         "so compare variants with each other, not with the paper's numbers.",
     )
-    lines = [
-        *skeleton.header(
-            "Is the shortcut effective, and which shortcut?"
-            + (" Fresh-seed confirmation of H1 and H3" if study in CONFIRMATIONS else ""),
-            df,
-            study,
-            "[experiments/shortcut.md](../../experiments/shortcut.md), "
-            + (
-                CONFIRMATIONS[study][0]
-                if study in CONFIRMATIONS
-                else "plan of 2026-11-25 (fixed before the confirmatory run)"
-            ),
-            banner,
-        ),
-        *skeleton.sweep_lines(df),
-        "",
+    confirmation = s.study in CONFIRMATIONS
+    title = "Is the shortcut effective, and which shortcut?" + (
+        " Fresh-seed confirmation of H1 and H3" if confirmation else ""
+    )
+    plan = "[experiments/shortcut.md](../../experiments/shortcut.md), " + (
+        CONFIRMATIONS[s.study][0] if confirmation else "plan of 2026-11-25 (fixed before the confirmatory run)"
+    )
+    return [*skeleton.header(title, s.df, s.study, plan, banner), *skeleton.sweep_lines(s.df), ""]
+
+
+def verdicts_section(s: Study) -> list[str]:
+    primary, secondary = s.primary, s.secondary
+    mcn = skeleton.mcnemar_lines(primary + secondary, _name)
+    return [
         "## Verdicts (computed by the decision rule)",
         "",
         skeleton.rule_text("Primary family: H1 and H3."),
         "",
-        *primary_lines(primary, main, deep),
+        *primary_lines(primary, s.main, s.deep),
         h2_line(secondary),
         skeleton.design_line({"primary": primary, "per-variant": secondary}),
         "",
-        *(power_lines(primary, *CONFIRMATIONS[study][1:]) if study in CONFIRMATIONS else []),
+        *(power_lines(primary, *CONFIRMATIONS[s.study][1:]) if s.study in CONFIRMATIONS else []),
         "### Every variant against the clean identity (per-variant family, Holm)",
         "",
-        "Each row is 'variant − identity-A' on test error at the same depth (training error for an 'H1 at depth' "
-        "row); the paper's column is its ResNet-110 test error minus the original's (Identity Mappings Tables 1-2).",
+        templates.fill("shortcut/per_variant.md"),
         "",
-        markdown.table(sec) if len(sec) else "_No contrasts._",
+        markdown.table(s.sec) if len(s.sec) else "_No contrasts._",
         "",
         "![paired differences](paired_differences.png)",
         "",
         plots.paired_caption(paired.PRACTICAL_PP, "the papers"),
         "",
         *(["#### McNemar per seed (secondary)", "", *mcn, ""] if mcn else []),
+    ]
+
+
+def variants_section(s: Study, out: Path) -> list[str]:
+    agg, gaps = s.agg, s.gaps
+    table = pd.DataFrame(
+        {
+            "variant": agg.label,
+            "what": agg.description,
+            "train err % (mean ± sd)": [
+                pm(m, sd, n) for m, sd, n in zip(agg.train_error_mean, agg.train_error_std, agg.n_seeds)
+            ],
+            "test err % (mean ± sd)": [
+                pm(m, sd, n) for m, sd, n in zip(agg.test_error_mean, agg.test_error_std, agg.n_seeds)
+            ],
+            "train-mode − eval-mode train err (pp)": [f"{gaps.get(l, math.nan):+.1f}" for l in agg.label],
+            "seeds": agg.n_seeds,
+            "diverged": agg.diverged,
+            "params": agg.params.map("{:,}".format),
+            "shortcut params (vs identity)": agg.extra_params.map(
+                lambda v: f"{v:+,}" if v is not None and not pd.isna(v) else "-"
+            ),
+        }
+    )
+    lines = [
         "## Results per variant",
         "",
-        f"± is the sample sd over seeds. A diverged run keeps its last good metrics, or counts as {CHANCE:.0f}% "
-        "(chance) if it had none. 'Train-mode − eval-mode' is the last epoch's training error in train mode (BN batch "
-        "statistics, dropout on) minus the eval-mode error on the curve probe's fixed training images at the end. "
-        "'Shortcut params' are the parameters a variant adds over the parameter-free identity (option A).",
+        templates.fill("shortcut/results.md", chance=f"{CHANCE:.0f}"),
         "",
         markdown.table(table),
         "",
-        "![final errors](errors.png)",
-        "",
-        "_How to read: one dot per seed, the black bar is mean ± sd; lower is better; linear axis; one colour per "
-        "variant in every figure. This shows each variant's own spread over seeds (unpaired), not the tests: they "
-        "compare two variants seed by seed, as the paired-difference figure above shows._",
+        templates.fill("shortcut/errors_figure.md"),
         "",
     ]
-    if (out / "curves.png").is_file() and not curves.empty:
-        lines += [
-            "![training curves](curves.png)",
-            "",
-            "_How to read: curve-probe error on fixed training images (dashed) and test images (solid) against "
-            "iterations, mean over seeds with a min-max band; each panel includes identity-A; the dotted line is "
-            "the lr drop._",
-            "",
-        ]
-    lines += [
+    if (out / "curves.png").is_file() and not s.curves.empty:
+        lines += [templates.fill("shortcut/curves_figure.md"), ""]
+    return lines
+
+
+def outliers_section(s: Study) -> list[str]:
+    criteria = templates.fill(
+        "shortcut/outliers.md",
+        depart=f"{DEPART_PP:g}",
+        modest=f"{PAPER_MODEST_PP:g}",
+        gap=f"{MODE_GAP_PP:g}",
+    )
+    return [
         "## Outliers diagnosed",
         "",
-        f"Criteria (plan): a decided effect against the paper's direction; an effect of {DEPART_PP:g} pp or more where "
-        f"the paper's is under {PAPER_MODEST_PP:g} pp; a divergence where the paper trained; a train-mode minus "
-        f"eval-mode "
-        f"training-error gap {MODE_GAP_PP:g} pp or more away from identity-A's.",
+        criteria,
         "",
-        *outliers(secondary, agg, pub, gaps, init, main),
+        *outliers(s.secondary, s.agg, s.pub, s.gaps, s.init, s.main),
         "",
+    ]
+
+
+def published_section(s: Study) -> list[str]:
+    return [
         "## Ours vs published",
         "",
         "Every row of ResNet Table 3 and Identity Mappings Tables 1 and 2 in `shared/reference/published.csv`, beside "
         "our runs of the matching variant.",
         "",
-        markdown.table(published_rows(agg, pub, why_not)),
+        markdown.table(published_rows(s.agg, s.pub, s.why_not)),
         "",
+    ]
+
+
+def gradient_flow_section(s: Study, out: Path) -> list[str]:
+    resp = load_csvs(s.df, "responses.csv")
+    fig7 = [f"{v}-{s.main}" for v in ("plain", BASELINE, "preact", "scale-shortcut-0.5")]
+    return [
         "## Gradient flow per variant: vanishing, exploding or neither",
         "",
-        *signal_lines(init, df, out, order),
+        *signal_lines(s.init, s.df, out, s.order),
         "",
         "### Layer responses",
         "",
-        *resp_lines,
+        *flow.response_section(resp, fig7, out, "responses.png"),
         "",
         "Per-seed results: [runs.csv](runs.csv); contrasts with every statistic: [contrasts.csv](contrasts.csv); "
         "McNemar per seed: [mcnemar.csv](mcnemar.csv); "
-        f"aggregates: [results.csv](results.csv). Per-run outputs are under `runs/{study}/{profile}/`.",
+        f"aggregates: [results.csv](results.csv). Per-run outputs are under `runs/{s.study}/{s.profile}/`.",
     ]
-    io.write_text(out / "README.md", "\n".join(lines) + "\n")
-    return out / "README.md"
