@@ -17,7 +17,8 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str, comm
     """The provenance bullets; `command` is the command that built the report (default `reslab-report <study>`)."""
     seeds = sorted(int(s) for s in results.seed.unique())
     lines = [
-        f"- **Profile:** `{results.profile.iloc[0]}`" + (f" ({profile_summary(profile_cfg)})" if profile_cfg else ""),
+        f"- **Profile:** `{results.profile.iloc[0]}`"
+        + (f" ({profile_summary(profile_cfg, recorded_lr(results))})" if profile_cfg else ""),
         budget_line(results),
         f"- **Data copy:** {', '.join(sorted(results.data_copy.unique()))}; "
         f"checksum {', '.join(sorted(results.data_checksum.unique()))}",
@@ -132,7 +133,18 @@ def budget_line(results: pd.DataFrame) -> str:
     return "- **Budget:** " + "; ".join(parts)
 
 
-def profile_summary(p: dict) -> str:
+def recorded_lr(results: pd.DataFrame):
+    """The lr the runs trained with, as their result.json states it (the recipe the module trained with,
+    reslab.training.recipe); None for runs from before it was recorded."""
+    if "lr" not in results:
+        return None
+    lrs = results.lr.dropna().unique()
+    return lrs[0] if len(lrs) == 1 else None
+
+
+def profile_summary(p: dict, lr=None) -> str:
+    """The profile in one phrase; the lr from the runs' results when given (the one place a report reads it), else
+    from the config."""
     budget = f"{p['max_steps']} iterations" if p.get("max_steps") else f"{p['epochs']} epochs"
     subset = f"{p['train_subset']} training images" if p.get("train_subset") else "the full training set"
     if p.get("decay"):  # warmup-stable-decay (reslab.training.schedule)
@@ -145,7 +157,8 @@ def profile_summary(p: dict) -> str:
     else:
         schedule = "constant"
     return (
-        f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr']} ({schedule}), momentum {p['momentum']}, "
+        f"{budget} on {subset}, batch {p['batch_size']}, SGD lr {p['lr'] if lr is None else lr} ({schedule}), "
+        f"momentum {p['momentum']}, "
         f"wd {p['weight_decay']}"
     )
 
