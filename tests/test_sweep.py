@@ -146,6 +146,7 @@ def test_a_sweep_over_a_profile_value_trains_each_job_in_its_own_directory(cli, 
     assert "another process" not in first.stdout and not list(study.glob("*.stale-*"))
     record = json.loads(next((study / "_sweeps").glob("*.json")).read_text())
     assert record["label_keys"] == ["profile.max_steps"] and len(record["jobs"]) == 4
+    assert record["runs"] == sorted(runs), "the guard's manifest names the directories the jobs trained in"
     # A report expects the very directories the jobs trained in.
     assert consistency.expected(study, "adhoc", "smoke")[0] == set(runs)
 

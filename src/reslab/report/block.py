@@ -710,7 +710,6 @@ RUN_COLUMNS = [
 
 def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path:
     out = Path(reports) / study
-    out.mkdir(parents=True, exist_ok=True)
     s = compute(runs, profile, study, out)
     figures(s, out)
     lines = [
@@ -728,6 +727,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
 
 def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
     df = load(runs, study, profile)
+    out.mkdir(parents=True, exist_ok=True)  # after the runs passed their checks: a refused report writes nothing
     cost = load_cost(runs, study, profile)
     agg = aggregate(df).merge(cost_summary(cost), on="label", how="left")
     fams = contrasts(df, agg)

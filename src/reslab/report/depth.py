@@ -391,7 +391,6 @@ class Study:
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
     """reports/<study>/ from runs/<study>/<profile>/ (a pilot is a study of its own, e.g. depth-pilot)."""
     out = Path(reports) / study
-    out.mkdir(parents=True, exist_ok=True)
     s = compute(runs, reports, profile, study, out)
     figures(s, out)
     lines = [
@@ -408,6 +407,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
 
 def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> Study:
     results = load_results(runs, study, profile)
+    out.mkdir(parents=True, exist_ok=True)  # after the runs passed their checks: a refused report writes nothing
     curves = load_csvs(results, "curves.csv")
     per_run = run_rows(results, curves)
     skeleton.write_csv(per_run, out / "runs.csv")

@@ -558,7 +558,6 @@ class Study:
 
 def build(runs: Path, reports: Path, profile: str, study: str = "shortcut") -> Path:
     out = Path(reports) / study
-    out.mkdir(parents=True, exist_ok=True)
     s = compute(runs, profile, study, out)
     figures(s, out)
     lines = [
@@ -593,6 +592,7 @@ RUN_COLUMNS = [
 
 def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
     df = load(runs, study, profile)
+    out.mkdir(parents=True, exist_ok=True)  # after the runs passed their checks: a refused report writes nothing
     depths = sorted(df.depth.unique())
     main, deep = int(depths[0]), (int(depths[-1]) if len(depths) > 1 else None)
     order = list(dict.fromkeys(df.label))
