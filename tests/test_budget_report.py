@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import yaml
@@ -132,6 +133,20 @@ def test_the_report_finds_the_crossover_and_answers_every_question(study, tmp_pa
     assert s["steps_alone"] == 4 * (2 * sum(BUDGETS) + 2 * (800 + 3200))
     assert s["saving"] == pytest.approx(1 - s["spent_s"] / s["alone_s"]) and 0.3 < s["saving"] < 0.5
     assert "saved**" in readme and (tmp_path / "reports/bud/error_vs_budget.png").stat().st_size > 10_000
+
+
+def test_the_headline_answers_from_the_decided_rung_or_says_not_yet_and_what_would_decide_it(study, tmp_path):
+    # The fixture's gap decides ResNet-56 better at 6,400 steps: the headline says from which budget.
+    readme = budget.build(study, tmp_path / "reports", "budget", study="bud").read_text()
+    assert "## Is deeper better? (the plan's headline, on test error)" in readme
+    assert "- **Yes, from 6,400 iterations on:**" in readme
+    assert "Budget reading: the largest rung, 6,400 iterations x batch 32 = 204,800 images, is 2.5%" in readme
+    # Without the top rung no rung decides it: "not yet", the extrapolated crossover, and the next rung to run.
+    for d in study.glob("bud/budget/resnet-*-steps6400-s*"):
+        shutil.rmtree(d)
+    readme = budget.build(study, tmp_path / "reports", "budget", study="bud").read_text()
+    assert "- **Not yet at 3,200 iterations:**" in readme and "ResNet-56 is behind at 800, 1,600 iterations" in readme
+    assert "(an extrapolation beyond the largest rung)" in readme and "the next rung, 12,800 iterations" in readme
 
 
 def test_budget_to_reach_a_target_is_interpolated_on_log_budget():

@@ -267,6 +267,78 @@ def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str],
     return out, found
 
 
+NEXT_RUNG = 12_800  # the plan's next rung: its trunk continues from the 6,400-step trunk's kept checkpoint
+
+
+def headline_section(found: dict, runs: pd.DataFrame, deep: int, shallow: int) -> list[str]:
+    """The plan's headline (experiments/budget.md, "The headline"), computed from B1-B3 on test error, the primary
+    metric: the budget from which ResNet-deep is better if a rung decides it; else where the gap stands per budget,
+    its trend, the extrapolated crossover, and what would decide it. Always a budget reading."""
+    cs, x = found.get("test_error") or [], found.get("test_error_crossover")
+    if not cs:
+        return ["_Not answerable yet: no budget has both nets on two or more seeds._"]
+    top = int(max(c.extra["steps"] for c in cs))
+    top_images = int(runs[runs.steps == top].images.iloc[0])
+    batch = top_images // top
+    share = 100 * top_images / markdown.PAPER_IMAGES
+    words = {
+        "supported": f"ResNet-{deep} better",
+        "contradicted": f"ResNet-{shallow} better",
+        "no practical difference": "no practical difference (within ±2 pp)",
+        "inconclusive": "inconclusive",
+    }
+    per_budget = "; ".join(
+        f"{c.extra['steps']:,}: {words[c.verdict]} ({c.mean:+.2f} pp, 95% CI [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}])"
+        for c in cs
+    )
+    lad = runs[runs.decay_shape == "linear"]
+    t = budget_stats.gap_trend(lad, "test_error", deep, shallow)
+    if t is not None:
+        trend.decide_all([t])
+    trend_text = (
+        f"the gap g = error(ResNet-{deep}) − error(ResNet-{shallow}) **{t.verdict}** with budget "
+        f"(seasonal Kendall tau {t.tau:+.2f}, p {skeleton.p_text(t.p)}"
+        + ("; the deeper net catches up)" if t.verdict == "falls" else ")")
+        if t is not None
+        else "the trend of the gap is not computable"
+    )
+    reading = (
+        f"Budget reading: the largest rung, {top:,} iterations x batch {batch} = {top_images:,} images, is "
+        f"{share:.2g}% of the paper's 64k x 128; these are CPU-sized budgets, not the paper's."
+    )
+    if x is not None and x.observed:
+        answer = (
+            f"**Yes, from {x.steps:,.0f} iterations on:** at that budget and above, ResNet-{deep} has a lower test "
+            f"error than ResNet-{shallow} by at least {paired.PRACTICAL_PP:g} pp (the rule, Holm over the budgets); "
+            f"{trend_text}."
+        )
+    else:
+        if x is not None and x.steps is not None:
+            where = (
+                f"the per-seed fitted lines of g reach −{paired.PRACTICAL_PP:g} pp at about **{x.steps:,.0f} "
+                f"iterations**" + (" (an extrapolation beyond the largest rung)" if x.extrapolated else "")
+            )
+        else:
+            where = "the fitted lines of g do not reach the threshold within ten doublings"
+        behind_at = [f"{c.extra['steps']:,}" for c in cs if c.verdict == "contradicted"]
+        behind = (
+            f"ResNet-{deep} is behind at {', '.join(behind_at)} iterations"
+            if behind_at
+            else f"ResNet-{deep} is behind at no rung"
+        )
+        answer = (
+            f"**Not yet at {top:,} iterations:** no rung shows ResNet-{deep} better than ResNet-{shallow} by the "
+            f"rule; {behind}, {trend_text}, and {where}. What would decide it: the next rung, {NEXT_RUNG:,} "
+            "iterations (its trunk continues from the 6,400-step trunk's kept checkpoint), at the seeds the design "
+            "line below gives."
+        )
+    return [
+        f"- {answer}",
+        f"- Test error, ResNet-{shallow} − ResNet-{deep} per budget (positive: the deeper net better): {per_budget}.",
+        f"- {reading}",
+    ]
+
+
 def crossover_text(x, deep: int, shallow: int) -> str:
     if x is None:
         return "Crossover: not computable (fewer than two seeds or two budgets)."
@@ -476,6 +548,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", contro
     if families:
         skeleton.write_csv(skeleton.contrasts_frame([c for cs in families.values() for c in cs]), out / "contrasts.csv")
 
+    headline = headline_section(found, per_run, *p) if p else []
     budgets = sorted(per_run.steps.unique())
     banner = skeleton.cpu_banner(
         profile,
@@ -492,6 +565,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", contro
             "[experiments/budget.md](../../experiments/budget.md)",
             banner,
         ),
+        *(["## Is deeper better? (the plan's headline, on test error)", "", *headline, ""] if headline else []),
         "## Error against budget",
         "",
         "![error vs budget](error_vs_budget.png)",

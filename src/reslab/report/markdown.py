@@ -18,7 +18,7 @@ def provenance(results: pd.DataFrame, profile_cfg: dict | None, study: str, comm
     seeds = sorted(int(s) for s in results.seed.unique())
     lines = [
         f"- **Profile:** `{results.profile.iloc[0]}`"
-        + (f" ({profile_summary(profile_cfg, recorded_lr(results))})" if profile_cfg else ""),
+        + (f" ({profile_summary(rung_budgets(profile_cfg, results), recorded_lr(results))})" if profile_cfg else ""),
         budget_line(results),
         f"- **Data copy:** {', '.join(sorted(results.data_copy.unique()))}; "
         f"checksum {', '.join(sorted(results.data_checksum.unique()))}",
@@ -131,6 +131,15 @@ def budget_line(results: pd.DataFrame) -> str:
         for s, b in seen
     ]
     return "- **Budget:** " + "; ".join(parts)
+
+
+def rung_budgets(profile_cfg: dict, results: pd.DataFrame) -> dict:
+    """The profile as the runs trained it: a study of several budgets (a budget ladder) states their range, not the
+    first run's max_steps."""
+    steps = sorted({int(s) for s in results.steps_planned.dropna()}) if "steps_planned" in results else []
+    if len(steps) < 2:
+        return profile_cfg
+    return {**profile_cfg, "max_steps": f"{steps[0]:,} to {steps[-1]:,}"}
 
 
 def recorded_lr(results: pd.DataFrame):
