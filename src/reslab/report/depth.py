@@ -559,7 +559,12 @@ def results_section(s: Study) -> list[str]:
 def gradient_flow_section(s: Study) -> list[str]:
     f = s.flow
     return [
-        templates.fill("depth/gradient_flow.md", band=f"{flow.sig.BAND:g}", old_threshold=f"{flow.VANISHING_RATIO:g}"),
+        templates.fill(
+            f"depth/gradient_flow_{flow.READING_STATISTIC}.md",
+            band=f"{flow.sig.BAND:g}",
+            rate_band=f"{flow.sig.GSC_RATE_BAND:.3g}",
+            old_threshold=f"{flow.VANISHING_RATIO:g}",
+        ),
         "",
         "### The backward signal at initialisation (size-free)",
         "",
@@ -665,10 +670,29 @@ def _training_readings(summary: pd.DataFrame | None, family: str, depth: int) ->
     g = summary[(summary.family == family) & (summary.depth == depth) & (summary.step > 0)].sort_values("step")
     if g.empty:
         return "", ""
-    reads = [flow.sig.reading(m) for m in g["median"]]
+    if flow.READING_STATISTIC == "gsc" and "gsc_rate_median" in g and g.gsc_rate_median.notna().all():
+        reads = [flow.sig.gsc_reading(m) for m in g["gsc_rate_median"]]
+        values = "GSC per block " + ", ".join(f"{m:.3g}" for m in g["gsc_rate_median"])
+    else:
+        reads = [flow.sig.reading(m) for m in g["median"]]
+        values = "ratios " + ", ".join(f"{m:.2g}" for m in g["median"])
     top = max(set(reads), key=reads.count)
-    ratios = ", ".join(f"{m:.2g}" for m in g["median"])
-    return top, f"{top} at {reads.count(top)} of {len(reads)} training probes (ratios {ratios})"
+    return top, f"{top} at {reads.count(top)} of {len(reads)} training probes ({values})"
+
+
+def _init_value(r) -> str:
+    """The number a reading at init comes from, with its band; the other statistic's reading where it differs."""
+    gsc = (
+        f"GSC per block {r.gsc_rate_median:.3g}, band [{1 / flow.sig.GSC_RATE_BAND:.3g}, {flow.sig.GSC_RATE_BAND:.3g}]"
+    )
+    ratio = f"ratio {r.ratio_median:.3g}, band [{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}]"
+    if flow.READING_STATISTIC == "gsc":
+        other = (
+            f"; the RMS ratio ({r.ratio_median:.3g}) reads {r.ratio_reading}" if r.ratio_reading != r.reading else ""
+        )
+        return gsc + other
+    other = f"; the GSC rate ({r.gsc_rate_median:.3g}) reads {r.gsc_reading}" if r.gsc_reading != r.reading else ""
+    return ratio + other
 
 
 def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary: pd.DataFrame | None = None) -> str:
@@ -699,8 +723,7 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
         degraded = d != base and gap >= trend.PRACTICAL_PP
         during, during_text = _training_readings(train_summary, "plain", d)
         parts.append(
-            f"plain-{int(d)} (BN): **{r.reading}** at init (ratio {r.ratio_median:.3g}, band "
-            f"[{1 / flow.sig.BAND:g}, {flow.sig.BAND:g}])"
+            f"plain-{int(d)} (BN): **{r.reading}** at init ({_init_value(r)})"
             + (f", **{during_text}**" if during_text else "")
             + f"; training error {gap:+.1f} pp against plain-{base}"
             + (" (degraded)." if degraded else ".")
