@@ -45,12 +45,15 @@ def load(runs: Path, profile: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     results, rows, early = [], [], []
     for study in candidates(runs, profile):
         res = load_results(runs, study, profile, vary=budget.VARY)
-        cfg = skeleton.profile_cfg(res) or {}
-        warm = cfg.get("warmup") or {}
+        # The recipe as the runs' result.json states it (reslab.training.recipe: what the module trained with).
+        warmed = res[res.warmup_steps.fillna(0) > 0] if "warmup_steps" in res else res.iloc[:0]
+        w = warmed.iloc[0] if len(warmed) else None
         r = budget.run_rows(res)
         r.insert(0, "candidate", study[len(PREFIX) :])
-        r["lr"] = cfg.get("lr")
-        r["warmup"] = f"{warm.get('shape')} from {warm.get('lr')} over {warm.get('steps')} steps"
+        r["lr"] = res.lr.iloc[0]
+        r["warmup"] = (
+            f"{w.warmup_shape} from {w.warmup_lr:g} over {int(w.warmup_steps)} steps" if w is not None else "none"
+        )
         r["span_seconds"] = [_span(d) for d in res.set_index("key").loc[r.key, "run_dir"]]
         rows.append(r)
         results.append(res)
