@@ -159,8 +159,10 @@ def test_report_reads_both_statistics_and_checks_each_control_by_its_own():
         assert r[r.control.astype(bool)].as_expected.all()
 
 
-def test_report_default_reads_the_ratio_until_the_amendment():
-    assert flow.READING_STATISTIC == "ratio"
+def test_report_reads_the_gsc_rate_since_the_amendment_of_2026_12_04():
+    # experiments/depth.md, amendment of 2026-12-04: fixed before the GSC readings of the study's nets; the switch
+    # came with the rerun of `make grad-flow` and the rebuilt depth report.
+    assert flow.READING_STATISTIC == "gsc"
 
 
 def test_rows_without_activations_give_no_gsc_and_keep_the_ratio_reading():

@@ -229,11 +229,12 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     return lines
 
 
-# Which statistic the readings (`reading`, and so the mechanism paragraph and the controls' check) come from:
-# "ratio" (the RMS ratio, plan (b) of 2026-11-25) until a dated amendment of experiments/depth.md fixes the band on
-# the GSC's per-block rate (reslab.probes.signal.GSC_RATE_BAND, issue 25); then "gsc". Both readings are computed
-# and shown either way (`ratio_reading`, `gsc_reading`).
-READING_STATISTIC = "ratio"
+# Which statistic the readings (`reading`, and so the mechanism paragraph and the verdict sentences) come from: the
+# GSC's per-block rate (band reslab.probes.signal.GSC_RATE_BAND), as experiments/depth.md's amendment of 2026-12-04
+# fixed before any GSC reading of the study's nets was computed (issue 25); before it, "ratio" (the RMS ratio, plan
+# (b) of 2026-11-25). Both readings are computed and shown either way (`ratio_reading`, `gsc_reading`), and each
+# positive control is checked by the statistic it was built for.
+READING_STATISTIC = "gsc"
 READING_STATISTICS = ("ratio", "gsc")
 
 
