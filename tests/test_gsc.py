@@ -165,12 +165,16 @@ def test_report_reads_the_gsc_rate_since_the_amendment_of_2026_12_04():
     assert flow.READING_STATISTIC == "gsc"
 
 
-def test_rows_without_activations_give_no_gsc_and_keep_the_ratio_reading():
+def test_rows_without_activations_give_no_gsc_and_keep_the_ratio_reading_in_its_own_column():
+    # Rows of reslab-gradflow from before the GSC: no GSC, so under the amendment's statistic no reading ("n/a");
+    # the ratio, which decides nothing since the amendment of 2026-12-04, still reads them in its column.
     rows = pd.DataFrame(_probe("plain", 20, "", "", [100, 10, 1], [1, 1, 1])).drop(
         columns=["act_rms", "elements", "control_statistic"]
     )
     r = flow.signal_readings(flow.signal_summary(rows)).iloc[0]
-    assert r.reading == "exploding" and math.isnan(r.gsc_rate_median) and r.gsc_reading == "n/a"
+    assert math.isnan(r.gsc_rate_median) and r.gsc_reading == "n/a" == r.reading
+    assert r.ratio_reading == "exploding"
+    assert flow.signal_readings(flow.signal_summary(rows), "ratio").iloc[0].reading == "exploding"
 
 
 def test_the_report_table_shows_both_statistics_and_every_control_checked(tmp_path):
@@ -187,4 +191,4 @@ def test_the_report_table_shows_both_statistics_and_every_control_checked(tmp_pa
     for statistic, built in (("ratio", "vanishing"), ("gsc", "exploding"), ("gsc", "vanishing")):
         assert text.count(f"expected {built} ({statistic}): **correct**") == 1
     assert "All positive controls are read as built" in text and "are controls of the ratio only" in text
-    assert "readings used below are those of the RMS ratio" in text
+    assert "readings used below are those of the per-block GSC rate" in text  # the amendment of 2026-12-04

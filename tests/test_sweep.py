@@ -304,7 +304,11 @@ def test_grad_flow_at_init_feeds_the_depth_report(cli, tmp_path, synth_archive, 
     # The first plan's 0.01 weight-gradient rule is superseded (experiments/depth.md, plan (b)): never stated as the
     # rule.
     assert "gradient is *vanishing* when the first-conv / last-conv gradient-norm ratio is below" not in report
-    assert "the first plan's superseded threshold 0.01" in report and "Rule (experiments/depth.md, plan (b)" in report
+    assert "the first plan's superseded threshold 0.01" in report
+    # The rule is the amendment's (2026-12-04): the GSC per-block rate; plan (b)'s ratio is named as what it replaced.
+    assert (
+        "Rule (experiments/depth.md, amendment of 2026-12-04" in report and "It replaced plan (b)'s RMS ratio" in report
+    )
     assert (tmp_path / "reports/depth/gradflow_init_ratio.png").is_file()
     assert (tmp_path / "reports/depth/gradflow_signal_init.png").is_file()
     # The positive controls are in the same table and must be read as built: the scaled-init nets by the ratio, the
