@@ -11,13 +11,14 @@ nothing else may (reslab.report.consistency). The step-decay control lives in it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import budget_stats, markdown, paired, skeleton, trend
+from reslab.report import budget_stats, markdown, paired, skeleton, templates, trend
 from reslab.report.results import load_csvs, load_results, run_dirs
 from reslab.report.stats import mean_std, pm
 
@@ -525,100 +526,137 @@ def saving_lines(runs: pd.DataFrame) -> list[str]:
     ]
 
 
+@dataclass
+class Study:
+    """What the report says, computed once from the ladder's runs (and the step-decay control's, if run)."""
+
+    study: str
+    profile: str
+    results: pd.DataFrame
+    per_run: pd.DataFrame
+    ctrl: pd.DataFrame | None
+    pair: tuple[int, int] | None
+    gap_lines: list
+    found: dict
+    families: dict
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "budget", control: str | None = None) -> Path:
-    results = load_results(runs, study, profile, vary=VARY)
     out = Path(reports) / study
-    out.mkdir(parents=True, exist_ok=True)
+    s = compute(runs, profile, study, control, out)
+    figures(s, out)
+    lines = [
+        *header_section(s),
+        *headline_lines(s),
+        *figure_section(),
+        "## Every net and budget",
+        "",
+        *cells_section(s.per_run, load_csvs(s.results, "curves.csv")),
+        "",
+        *depth_section(s),
+        *questions_section(s),
+        *ladder_section(s),
+    ]
+    io.write_text(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"
+
+
+def compute(runs: Path, profile: str, study: str, control: str | None, out: Path) -> Study:
+    results = load_results(runs, study, profile, vary=VARY)
+    out.mkdir(parents=True, exist_ok=True)  # after the runs passed their checks: a refused report writes nothing
     per_run = run_rows(results)
     skeleton.write_csv(per_run, out / "runs.csv")
     skeleton.write_csv(cells(per_run), out / "results.csv")
     control = control or f"{profile}-step"
     ctrl = run_rows(load_results(runs, study, control)) if run_dirs(runs, study, control) else None
-
     p = pair(per_run)
-    lines_gap, found = gap_section(per_run, *p) if p else ([], {})
-    x = found.get("test_error_crossover")
-    error_vs_budget(
-        per_run,
-        out / "error_vs_budget.png",
-        x.steps if x and x.steps else None,
-        f"{study}: error after each budget, mean over seeds (band: min-max); dotted: crossover",
-    )
+    gap_lines, found = gap_section(per_run, *p) if p else ([], {})
     families = {f"{METRICS[m]} by budget": cs for m, cs in found.items() if isinstance(cs, list) and cs}
     if families:
         skeleton.write_csv(skeleton.contrasts_frame([c for cs in families.values() for c in cs]), out / "contrasts.csv")
+    return Study(study, profile, results, per_run, ctrl, p, gap_lines, found, families)
 
-    headline = headline_section(found, per_run, *p) if p else []
-    budgets = sorted(per_run.steps.unique())
+
+def figures(s: Study, out: Path) -> None:
+    x = s.found.get("test_error_crossover")
+    error_vs_budget(
+        s.per_run,
+        out / "error_vs_budget.png",
+        x.steps if x and x.steps else None,
+        f"{s.study}: error after each budget, mean over seeds (band: min-max); dotted: crossover",
+    )
+
+
+def header_section(s: Study) -> list[str]:
+    budgets = sorted(s.per_run.steps.unique())
     banner = skeleton.cpu_banner(
-        profile,
+        s.profile,
         f"Budgets {', '.join(f'{b:,}' for b in budgets)} iterations; "
         "the largest is a small fraction of the paper's 64k x 128 (see Budget), so read it "
         "as how the ordering of the nets moves with budget, not as the paper's numbers.",
     )
-    curves = load_csvs(results, "curves.csv")
-    lines = [
-        *skeleton.header(
-            "Is deeper better? The budget ladder",
-            results,
-            study,
-            "[experiments/budget.md](../../experiments/budget.md)",
-            banner,
-        ),
-        *(["## Is deeper better? (the plan's headline, on test error)", "", *headline, ""] if headline else []),
-        "## Error against budget",
-        "",
-        "![error vs budget](error_vs_budget.png)",
-        "",
-        "_How to read: x is the training budget (log scale), each point the nets' error after a full WSD schedule of "
-        "that budget (left: eval-mode training error on fixed training images; right: test error); solid lines "
-        "residual nets, dashed plain; band min-max over seeds; the dotted line marks the crossover of test error, "
-        "if any._",
-        "",
-        "## Every net and budget",
-        "",
-        *cells_section(per_run, curves),
-        "",
+    plan = "[experiments/budget.md](../../experiments/budget.md)"
+    return skeleton.header("Is deeper better? The budget ladder", s.results, s.study, plan, banner)
+
+
+def headline_lines(s: Study) -> list[str]:
+    headline = headline_section(s.found, s.per_run, *s.pair) if s.pair else []
+    return ["## Is deeper better? (the plan's headline, on test error)", "", *headline, ""] if headline else []
+
+
+def figure_section() -> list[str]:
+    return ["## Error against budget", "", templates.fill("budget/error_figure.md"), ""]
+
+
+def depth_section(s: Study) -> list[str]:
+    p = s.pair
+    return [
         f"## Is ResNet-{p[0]} better than ResNet-{p[1]}, and from which budget?" if p else "## Depth",
         "",
         skeleton.rule_text("Each metric's contrasts over the budgets are one Holm family."),
         "",
-        *lines_gap,
+        *s.gap_lines,
     ]
-    if p:
-        lines += [
-            "## Compute-matched: which depth for a fixed budget?",
-            "",
-            *matched_section(per_run, *p),
-            "",
-            "## Degradation of plain nets across budget",
-            "",
-            *plain_section(per_run),
-            "",
-            "## Does the schedule change the ordering? (step-decay control)",
-            "",
-            *control_section(per_run, ctrl, *p),
-            "",
-            "## Zero-initialised residual branches on the top rung",
-            "",
-            *zero_init_section(per_run, *p),
-            "",
-            "## Budget to reach a training error",
-            "",
-            *reach_section(per_run),
-            "",
-        ]
-        design = skeleton.design_line(families)
-        lines += [design, ""] if design else []
-    lines += [
+
+
+def questions_section(s: Study) -> list[str]:
+    if not s.pair:
+        return []
+    per_run, p = s.per_run, s.pair
+    lines = [
+        "## Compute-matched: which depth for a fixed budget?",
+        "",
+        *matched_section(per_run, *p),
+        "",
+        "## Degradation of plain nets across budget",
+        "",
+        *plain_section(per_run),
+        "",
+        "## Does the schedule change the ordering? (step-decay control)",
+        "",
+        *control_section(per_run, s.ctrl, *p),
+        "",
+        "## Zero-initialised residual branches on the top rung",
+        "",
+        *zero_init_section(per_run, *p),
+        "",
+        "## Budget to reach a training error",
+        "",
+        *reach_section(per_run),
+        "",
+    ]
+    design = skeleton.design_line(s.families)
+    return lines + ([design, ""] if design else [])
+
+
+def ladder_section(s: Study) -> list[str]:
+    return [
         "## What the ladder saved, and the sweep's wall time",
         "",
-        *saving_lines(per_run),
-        *skeleton.sweep_lines(results),
+        *saving_lines(s.per_run),
+        *skeleton.sweep_lines(s.results),
         "",
         "Per-run values: [runs.csv](runs.csv); cells: [results.csv](results.csv)"
-        + ("; contrasts: [contrasts.csv](contrasts.csv)" if families else "")
+        + ("; contrasts: [contrasts.csv](contrasts.csv)" if s.families else "")
         + ".",
     ]
-    io.write_text(out / "README.md", "\n".join(lines) + "\n")
-    return out / "README.md"

@@ -9,12 +9,14 @@ and in pp for C2 (end point); the seeds an open cell needs come from reslab.repo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from reslab.report import markdown, paired, power, skeleton
+from reslab import io
+from reslab.report import markdown, paired, power, skeleton, templates
 from reslab.report.results import load_csvs, load_results
 
 COLUMN = "running_train_error"  # train mode, averaged over the images since the previous curve point
@@ -331,103 +333,138 @@ def rule_lines(targets, horizon: int) -> list[str]:
     ]
 
 
+@dataclass
+class Study:
+    """What the report says, computed once from the runs trained from step 0."""
+
+    study: str
+    profile: str
+    results: pd.DataFrame
+    trunk: pd.DataFrame
+    horizon: int
+    targets: tuple
+    curves: pd.DataFrame
+    by_depth: dict
+    unread: dict
+    all_c1: list
+    c2: object
+    both: pd.DataFrame
+    n_by_depth: dict
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
+    out = Path(reports) / f"convergence-{study}"
+    s = compute(runs, profile, study, out)
+    figures(s, out)
+    lines = [*header_section(s), *answer_lines(s), *curves_section(s), *iterations_section(s)]
+    io.write_text(out / "README.md", "\n".join(lines))
+    return out / "README.md"
+
+
+def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
     results = load_results(runs, study, profile, vary=VARY)
     trunk = trunks(results)
     horizon = horizon_of(trunk, profile)
     targets = TARGETS.get(profile, DEFAULT_TARGETS)
     curves = load_csvs(trunk, "curves.csv")
     reach = reach_table(trunk, curves, targets, horizon)
-    out = Path(reports) / f"convergence-{study}"
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # after the runs passed their checks: a refused report writes nothing
     skeleton.write_csv(reach, out / "iterations.csv")
-
     by_depth, unread = {}, {}
     for d in depths(reach):
         by_depth[d], unread[d] = c1_contrasts(reach, d)
     all_c1 = [c for cs in by_depth.values() for c in cs]
     c2 = c2_contrast(results, profile, min(by_depth)) if by_depth else None
     skeleton.write_csv(skeleton.contrasts_frame(all_c1 + ([c2] if c2 else [])), out / "contrasts.csv")
+    return Study(
+        study=study,
+        profile=profile,
+        results=results,
+        trunk=trunk,
+        horizon=horizon,
+        targets=targets,
+        curves=curves,
+        by_depth=by_depth,
+        unread=unread,
+        all_c1=all_c1,
+        c2=c2,
+        # A depth with plain and residual runs (a budget study before its plain arm has none).
+        both=trunk[trunk.depth.isin(by_depth)],
+        n_by_depth={d: int(trunk[(trunk.depth == d)].seed.nunique()) for d in by_depth},
+    )
 
-    both = trunk[trunk.depth.isin(by_depth)]
-    if not both.empty:  # a depth with plain and residual runs (a budget study before its plain arm has none)
+
+def figures(s: Study, out: Path) -> None:
+    if not s.both.empty:
         curves_figure(
-            curves,
-            both,
-            targets,
-            horizon,
+            s.curves,
+            s.both,
+            s.targets,
+            s.horizon,
             out / "curves.png",
-            f"{study}: running training error, mean over seeds (band min-max); dotted: targets",
+            f"{s.study}: running training error, mean over seeds (band min-max); dotted: targets",
         )
-    if all_c1:
-        ratios_figure(all_c1, out / "ratios.png", f"{study}: plain vs residual iterations to each target, per seed")
-    n_by_depth = {d: int(trunk[(trunk.depth == d)].seed.nunique()) for d in by_depth}
+    if s.all_c1:
+        ratios_figure(s.all_c1, out / "ratios.png", f"{s.study}: plain vs residual iterations to each target, per seed")
 
-    banner = role_banner(study) + skeleton.cpu_banner(
-        profile,
+
+def header_section(s: Study) -> list[str]:
+    banner = role_banner(s.study) + skeleton.cpu_banner(
+        s.profile,
         "It reads the curves of training runs of this budget; iterations to a target measure how fast the "
         "nets get there at this budget, not where they end at the paper's.",
     )
-    lines = [
+    return [
         *skeleton.header(
-            f"Does the residual net converge faster? ({study} runs)",
-            results,
-            study,
+            f"Does the residual net converge faster? ({s.study} runs)",
+            s.results,
+            s.study,
             "[experiments/convergence.md](../../experiments/convergence.md)",
             banner,
-            command=f"reslab-report convergence name={study} profile={profile}",
+            command=f"reslab-report convergence name={s.study} profile={s.profile}",
         ),
-        f"- **Curves read:** {len(trunk)} runs trained from step 0 ({', '.join(sorted(set(trunk.label)))}), up to "
-        f"iteration {horizon:,}.",
-        "",
-        "## Answer",
-        "",
-        *(
-            answer_section(by_depth, unread, c2, profile, horizon)
-            if by_depth
-            else [
-                "Not answerable yet: no depth has both plain and residual runs trained from step 0 (in "
-                "the budget study, the plain arm)."
-            ]
-        ),
-        "",
-        "## Training curves",
-        "",
-        *(
-            [
-                "![curves](curves.png)",
-                "",
-                "_How to read: each panel one depth; dashed plain, solid residual; dotted lines are the targets. Where "
-                "the "
-                "solid line crosses a dotted one first, the residual net got there in fewer iterations._",
-            ]
-            if not both.empty
-            else ["No depth has both plain and residual runs yet: nothing to compare."]
-        ),
-        "",
-        "## Iterations to each target",
-        "",
-        *rule_lines(targets, horizon),
+        f"- **Curves read:** {len(s.trunk)} runs trained from step 0 ({', '.join(sorted(set(s.trunk.label)))}), up "
+        f"to iteration {s.horizon:,}.",
         "",
     ]
-    if all_c1:
-        lines += [
-            markdown.table(c1_table(all_c1, n_by_depth)),
-            "",
-            "![ratios](ratios.png)",
-            "",
-            "_How to read: grey dots are seeds, black squares the mean with its 95% CI; above the green band "
-            "the residual net needs at least 25 % fewer iterations._",
-            "",
+
+
+def answer_lines(s: Study) -> list[str]:
+    if s.by_depth:
+        body = answer_section(s.by_depth, s.unread, s.c2, s.profile, s.horizon)
+    else:
+        body = [
+            "Not answerable yet: no depth has both plain and residual runs trained from step 0 (in "
+            "the budget study, the plain arm)."
         ]
-        open_ = [c for c in all_c1 if c.verdict == "inconclusive" and "seeds_effect" in c.extra]
-        if open_:
-            lines += ["**Undecided cells:**", ""]
-            lines += [
-                f"- {c.name}: mean {c.mean:+.2f} doublings, 95% CI {skeleton.ci_text(c)}"
-                f"{_seeds_text(c, PRACTICAL, 'doublings')}."
-                for c in open_
-            ]
-            lines.append("")
-    (out / "README.md").write_text("\n".join(lines))
-    return out / "README.md"
+    return ["## Answer", "", *body, ""]
+
+
+def curves_section(s: Study) -> list[str]:
+    if s.both.empty:
+        body = ["No depth has both plain and residual runs yet: nothing to compare."]
+    else:
+        body = [templates.fill("convergence/curves_figure.md")]
+    return ["## Training curves", "", *body, ""]
+
+
+def iterations_section(s: Study) -> list[str]:
+    lines = ["## Iterations to each target", "", *rule_lines(s.targets, s.horizon), ""]
+    if not s.all_c1:
+        return lines
+    lines += [
+        markdown.table(c1_table(s.all_c1, s.n_by_depth)),
+        "",
+        templates.fill("convergence/ratios_figure.md"),
+        "",
+    ]
+    open_ = [c for c in s.all_c1 if c.verdict == "inconclusive" and "seeds_effect" in c.extra]
+    if open_:
+        lines += ["**Undecided cells:**", ""]
+        lines += [
+            f"- {c.name}: mean {c.mean:+.2f} doublings, 95% CI {skeleton.ci_text(c)}"
+            f"{_seeds_text(c, PRACTICAL, 'doublings')}."
+            for c in open_
+        ]
+        lines.append("")
+    return lines
