@@ -70,3 +70,13 @@ def test_the_report_states_the_choice_the_spikes_and_the_seeds(tmp_path):
     assert "**Chosen:** `slow` with the linear decay" in text
     assert "First window above chance in 3 of 6 trunks" in text and "a loss spike in 3 of 6" in text
     assert "with margin x1.25 (min)" in text
+
+
+def test_a_pilot_report_goes_to_the_archive_with_its_links_one_folder_deeper(tmp_path, capsys):
+    from reslab.report import cli
+
+    runs = pilot(tmp_path / "runs")
+    cli.main(["budget-pilot", f"runs={runs}", f"reports={tmp_path / 'reports'}"])
+    text = (tmp_path / "reports" / "archive" / "budget-pilot" / "README.md").read_text()
+    assert "](../../../experiments/budget.md)" in text and "](../../experiments/" not in text
+    assert not (tmp_path / "reports" / "budget-pilot").exists()

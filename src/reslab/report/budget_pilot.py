@@ -1,4 +1,4 @@
-"""reports/budget-pilot/: the budget study's pilot (experiments/budget.md), every candidate side by side and the
+"""reports/archive/budget-pilot/: the budget study's pilot (experiments/budget.md), every candidate side by side and the
 plan's three decisions computed from its runs: (1) the schedule (lr, warm-up, decay shape), (2) whether initial loss
 above chance or loss spikes remain, (3) the measured time per step of each net, which sizes the confirmatory arms,
 and the seeds the rule-level power asks for.

@@ -1,13 +1,21 @@
 """`reslab-report <study> [profile=cpu] [runs=runs] [reports=reports] [name=<study>]`: build reports/<name>/
-from runs/<name>/<profile>/ with the report of <study> (name= lets a pilot, e.g. depth-pilot, use it)."""
+from runs/<name>/<profile>/ with the report of <study> (name= lets a pilot, e.g. depth-pilot, use it).
+
+A pilot's report (a name with "-pilot") goes to reports/archive/<name>/: it sized and fixed a plan and decides
+nothing, so it stays on the record beside the superseded reports, out of the way of the live ones; its relative
+links are adjusted to the extra folder."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
-from reslab import options
+from reslab import io, options
 from reslab.errors import bad_choice, one_line_errors
+from reslab.report import markdown
+
+PILOT, ARCHIVE = "-pilot", "archive"
 
 STUDIES = (
     "depth",
@@ -38,7 +46,11 @@ def main(argv=None) -> None:
     )
     extra = {"study": opts["name"]} if opts["name"] != a.study else {}
     extra |= {k: opts[k] for k in own if opts[k] is not None}
-    path = module.build(opts["runs"], opts["reports"], opts["profile"], **extra)
+    pilot = PILOT in opts["name"]
+    reports = Path(opts["reports"]) / ARCHIVE if pilot else Path(opts["reports"])
+    path = module.build(opts["runs"], reports, opts["profile"], **extra)
+    if pilot:  # written for reports/<name>/: one folder deeper now
+        io.write_text(path, markdown.relink(path.read_text(), 1))
     print(f"wrote {path}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -170,6 +171,11 @@ def profile_summary(p: dict, lr=None) -> str:
         f"momentum {p['momentum']}, "
         f"wd {p['weight_decay']}"
     )
+
+
+def relink(text: str, levels: int) -> str:
+    """A report's relative links (`](../...)`) for a README `levels` folders deeper than reports/<name>/."""
+    return re.sub(r"\]\((\.\./)", "](" + "../" * levels + r"\1", text)
 
 
 def table(df: pd.DataFrame) -> str:
