@@ -20,7 +20,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.models.budget import TOLERANCE, parse_budget
-from reslab.report import flow, markdown, paired, plots, published, skeleton, templates
+from reslab.report import flow, markdown, paired, plots, published, skeleton, templates, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 from reslab.run import sweep
@@ -238,6 +238,70 @@ def memory(agg: pd.DataFrame, a: str, b: str) -> tuple[float, str]:
         return math.nan, "not measured"
     r = float(m[a] / m[b])
     return r, ratio_verdict(1 / r, 1 / r, 1 / MEMORY_RATIO, "lighter", "heavier")
+
+
+BUDGET_STUDY = ("budget", "budget")  # the budget ladder's study and profile (experiments/budget.md)
+
+
+def a2_budget_line(df: pd.DataFrame, fams: dict, runs: Path) -> list[str]:
+    """Issue 24 (5): A2 = A1 + (ResNet-deep − ResNet-shallow), per seed. The second term is the deeper ResNet's own
+    deficit in these runs; the budget ladder measures the same two ResNets' gap at several budgets, so it says how
+    much of A2 is the deep net's short-budget penalty rather than DenseNet's advantage. Computed, never typed."""
+    a2 = _find(fams, "A2")
+    a1 = (
+        next((c for cs in fams.values() for c in cs if c.name.startswith("A1") and c.worse != a2.worse), None)
+        if a2
+        else None
+    )
+    if a2 is None or a1 is None:
+        return []
+    deep, shallow = skeleton.values(df, a2.worse, "test_error"), skeleton.values(df, a1.worse, "test_error")
+    seeds = sorted(set(deep) & set(shallow))
+    if len(seeds) < 2:
+        return []
+    own = float(np.mean([deep[s] - shallow[s] for s in seeds]))
+    d_deep, d_shallow = int(df[df.label == a2.worse].depth.iloc[0]), int(df[df.label == a1.worse].depth.iloc[0])
+    line = (
+        f"- **Budget reading (issue 24):** A2 = A1 + ({a2.worse} − {a1.worse}) per seed; of A2's {a2.mean:+.2f} pp, "
+        f"{own:+.2f} pp is {a2.worse}'s own deficit against {a1.worse} in these runs "
+        f"({int(df.steps_planned.max()):,} iterations)."
+    )
+    from reslab.report import budget, budget_stats
+    from reslab.report.results import load_results, run_dirs
+
+    study, profile = BUDGET_STUDY
+    if not run_dirs(runs, study, profile):
+        return [line + " The budget ladder has not run here, so how much of that deficit is the budget is not read."]
+    lad = budget.run_rows(load_results(runs, study, profile, vary=budget.VARY))
+    cs = budget_stats.contrasts(lad[lad.decay_shape == "linear"], "test_error", d_deep, d_shallow)
+    if not cs:
+        return [line + f" The budget ladder has no ResNet-{d_deep} / ResNet-{d_shallow} pair to read it from."]
+    words = {
+        "supported": f"ResNet-{d_deep} better",
+        "contradicted": f"ResNet-{d_shallow} better",
+        "no practical difference": "no practical difference",
+        "inconclusive": "inconclusive",
+    }
+    gaps = "; ".join(f"{c.extra['steps']:,}: {-c.mean:+.2f} pp ({words[c.verdict]})" for c in cs)
+    t = budget_stats.gap_trend(lad[lad.decay_shape == "linear"], "test_error", d_deep, d_shallow)
+    if t is not None:
+        trend.decide_all([t])
+    top = cs[-1]
+    if t is not None and t.verdict == "falls" and top.verdict in ("no practical difference", "supported"):
+        reading = (
+            f"the gap falls with budget (seasonal Kendall p {skeleton.p_text(t.p)}) and is "
+            f"{'within ±2 pp' if top.verdict == 'no practical difference' else words[top.verdict]} at "
+            f"{top.extra['steps']:,} iterations, so the part of A2 that is the deeper "
+            "ResNet's own deficit is a short-budget penalty; A1 (equal weights, no depth difference) is the part "
+            "that the budget does not tilt"
+        )
+    else:
+        reading = "the ladder does not show that deficit to be a budget effect"
+    return [
+        line + f" On the budget ladder ({study} study, full training set, {cs[0].n} seeds) ResNet-{d_deep} − "
+        f"ResNet-{d_shallow} on test error is, by budget, {gaps}: {reading}. What would decide A2 itself at a "
+        f"longer budget: DenseNet-BC and ResNet-{d_deep} trained at the ladder's top rung."
+    ]
 
 
 def _find(fams: dict, name: str) -> paired.Paired | None:
@@ -675,6 +739,7 @@ class Study:
 
     study: str
     profile: str
+    runs: Path
     df: pd.DataFrame
     cost: pd.DataFrame | None
     agg: pd.DataFrame
@@ -740,6 +805,7 @@ def compute(runs: Path, profile: str, study: str, out: Path) -> Study:
     return Study(
         study=study,
         profile=profile,
+        runs=Path(runs),
         df=df,
         cost=cost,
         agg=agg,
@@ -813,6 +879,7 @@ def verdicts_section(s: Study) -> list[str]:
         '### Claim (a): "DenseNet does better than ResNet with fewer weights and less computation"',
         "",
         *claim_a(fams, agg, cost),
+        *a2_budget_line(s.df, fams, s.runs),
         "",
         '### Claim (b): "VoVNet keeps DenseNet\'s strengths while being faster and lighter"',
         "",

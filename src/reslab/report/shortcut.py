@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from reslab import io
 from reslab.probes import signal as sig
@@ -735,6 +736,36 @@ def variants_section(s: Study, out: Path) -> list[str]:
     return lines
 
 
+GATE_CLOSED = -3.0  # an exclusive gate whose bias starts at or below this passes sigmoid(b) <= 5% of its branch
+
+
+def gate_budget_lines(df: pd.DataFrame, secondary: list[paired.Paired]) -> list[str]:
+    """Issue 24 (5): an exclusive gate that starts nearly closed throttles every residual branch by sigmoid(b_g)
+    (and the shortcut by 1 - sigmoid(b_g)), so a short budget may end before the gates open. The budget ladder trains
+    no gated net: the line says what is measured (the start, from the run's own config) and what would decide it."""
+    lines = []
+    for c in secondary:
+        rows = df[df.label == c.worse]
+        if c.name.startswith("H") or rows.empty:
+            continue
+        f = Path(rows.run_dir.iloc[0]) / "config.yaml"
+        model = (yaml.safe_load(f.read_text()) or {}).get("model") or {} if f.is_file() else {}
+        if model.get("gate") != "exclusive" or model.get("gate_bias") is None:
+            continue
+        bias = float(model["gate_bias"])
+        if bias > GATE_CLOSED:
+            continue
+        steps = int(rows.steps_planned.max())
+        lines.append(
+            f"- **Budget reading (issue 24), {c.worse}:** its exclusive gates start at sigmoid({bias:g}) = "
+            f"{1 / (1 + math.exp(-bias)):.4f} of each residual branch (b_g from the run's config), so the net starts "
+            f"as a near-identity and has {steps:,} iterations to open them; of its {c.mean:+.2f} pp against "
+            f"{c.better}, the share that is this short budget is not measured: the budget ladder trains no gated "
+            f"net. What would decide it: {c.worse} and {c.better} at the ladder's top rung (6,400 iterations)."
+        )
+    return lines
+
+
 def outliers_section(s: Study) -> list[str]:
     criteria = templates.fill(
         "shortcut/outliers.md",
@@ -748,6 +779,7 @@ def outliers_section(s: Study) -> list[str]:
         criteria,
         "",
         *outliers(s.secondary, s.agg, s.pub, s.gaps, s.init, s.main),
+        *gate_budget_lines(s.df, s.secondary),
         "",
     ]
 
