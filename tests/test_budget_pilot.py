@@ -10,9 +10,9 @@ import json
 import os
 
 import pytest
-from test_budget_report import fake_run
 
 from reslab.report import budget_pilot
+from test_budget_report import fake_run
 
 SEC = {20: 0.1, 56: 0.3}
 # Held-out error at 3,200 steps per candidate (ResNet-56, ResNet-20): `fast` has the best ResNet-56 but costs

@@ -188,9 +188,8 @@ def test_a_multirun_of_two_runs_on_two_devices_each_finishes_both(cli, tmp_path,
 
 
 def test_a_run_on_two_devices_is_one_wandb_run_that_rank_zero_logs(env, tmp_path, synth_archive):
-    from test_wandb_logging import BANNERS, TINY, read_run, series, wandb_env
-
     from reslab.tracking.wandb_keys import EPOCH_KEYS
+    from test_wandb_logging import BANNERS, TINY, read_run, series, wandb_env
 
     proc = subprocess.run(
         [sys.executable, "-m", "reslab.train", *TINY, "threads=1", f"data.source={synth_archive}", "trainer.devices=2"],

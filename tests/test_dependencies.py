@@ -7,9 +7,10 @@ import re
 import tomllib
 
 import yaml
-from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+
+from conftest import ROOT
 
 
 def pins(requirements: list[str]) -> dict[str, str]:

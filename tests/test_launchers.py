@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from reslab import io as reslab_io
 from reslab.run import stopping
 from reslab.training.device import usable_cores

@@ -7,9 +7,9 @@ Runs and lesion files are written directly: ResNet-56 loses 0.5 pp per deleted b
 from __future__ import annotations
 
 import pandas as pd
-from test_budget_report import fake_run
 
 from reslab.report import lesion
+from test_budget_report import fake_run
 
 SEEDS = (400, 401, 402)
 

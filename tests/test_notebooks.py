@@ -13,8 +13,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from conftest import ROOT, run_cli
 from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
+
+from conftest import ROOT, run_cli
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 KERNEL = "reslab"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli_env, run_cli
 
+from conftest import cli_env, run_cli
 from reslab import reproduce
 from reslab.run import numerics
 

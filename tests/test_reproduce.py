@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli
 
+from conftest import cli_env, run_cli
 from reslab.report.markdown import cpu_text, reproduced_line
 from reslab.report.results import load_results
 from reslab.run import numerics, runinfo

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli
 
+from conftest import cli_env, run_cli
 from reslab.report import consistency, markdown
 from reslab.run.sweep import sweep_jobs
 

@@ -436,13 +436,20 @@ def control_section(runs: pd.DataFrame, control: pd.DataFrame | None, deep: int,
         if gs.empty or gw.empty:
             out.append(f"- {words}: no seed with both schedules.")
             continue
-        a, b = gs[steps].to_dict(), gw[steps].to_dict()
+        a, b = gs[steps].dropna().to_dict(), gw[steps].dropna().to_dict()
+        # The control runs a subset of the ladder's seeds: both means, the contrast and the ordering on those seeds.
+        common = sorted(set(a) & set(b))
+        a, b = {s: a[s] for s in common}, {s: b[s] for s in common}
+        if len(common) < 2:
+            out.append(f"- {words}: fewer than two seeds with both schedules.")
+            continue
         c = paired.paired(f"gap under step decay vs WSD at {steps}", metric, "step", "wsd", a, b)
         paired.decide_family([c], "control")
         same = np.sign(np.mean(list(a.values()))) == np.sign(np.mean(list(b.values())))
         out.append(
             f"- {words} at {steps:,} steps: gap ResNet-{deep} − ResNet-{shallow} {np.mean(list(a.values())):+.2f} "
-            f"pp under step decay, {np.mean(list(b.values())):+.2f} pp under WSD (same seeds); their difference "
+            f"pp under step decay, {np.mean(list(b.values())):+.2f} pp under WSD (the same {len(common)} seeds); "
+            "their difference "
             f"{c.mean:+.2f} pp, 95% CI {skeleton.ci_text(c)} → {c.verdict}; the ordering is "
             f"**{'the same' if same else 'reversed'}**."
         )
