@@ -248,6 +248,7 @@ def gap_section(runs: pd.DataFrame, deep: int, shallow: int) -> tuple[list[str],
         out.append(markdown.table(contrast_table(cs)))
         out.append("")
         t = budget_stats.gap_trend(lad, metric, deep, shallow)
+        found[f"{metric}_trend"] = t  # the headline reads it from here
         if t is not None:
             trend.decide_all([t])  # each metric's trend test is a family of its own
             meaning = {
@@ -292,10 +293,7 @@ def headline_section(found: dict, runs: pd.DataFrame, deep: int, shallow: int) -
         f"{c.extra['steps']:,}: {words[c.verdict]} ({c.mean:+.2f} pp, 95% CI [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}])"
         for c in cs
     )
-    lad = runs[runs.decay_shape == "linear"]
-    t = budget_stats.gap_trend(lad, "test_error", deep, shallow)
-    if t is not None:
-        trend.decide_all([t])
+    t = found.get("test_error_trend")  # decided once, in gap_section
     trend_text = (
         f"the gap g = error(ResNet-{deep}) − error(ResNet-{shallow}) **{t.verdict}** with budget "
         f"(seasonal Kendall tau {t.tau:+.2f}, p {skeleton.p_text(t.p)}"
