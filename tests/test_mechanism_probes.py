@@ -129,7 +129,24 @@ def test_probe_reports_finite_float32_and_the_backward_statistics_at_small_depth
     r = nets.set_index("family")
     assert r.loc["resnet", "gsc_rate"] == pytest.approx(r.loc["resnet", "gsc"] ** (1 / 3))
     assert {"ratio_reading", "gsc_reading", "zero_gradient_points", "first_nonfinite_forward"} <= set(nets)
-    assert "| resnet-8 | 0 |" in tl.markdown(nets)
+    nets = nets.assign(commit="abc1234", numerics=1, device_name="cpu (test)")
+    assert "| resnet-8 | 0 |" in tl.markdown(nets) and "commit abc1234 (numerics version 1)" in tl.markdown(nets)
+
+
+def _nets(resnet: tuple[str, str], plain: tuple[str, str]) -> pd.DataFrame:
+    rows = [
+        {"family": f, "depth": 1202, "init_seed": s, "float32": state, "gsc_reading": reading}
+        for f, (state, reading) in (("resnet", resnet), ("plain", plain))
+        for s in (0, 1, 2)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_the_1202_verdict_needs_a_usable_residual_signal_and_an_unusable_plain_one():
+    assert "Consistent with the claim" in tl.verdict(_nets(("finite", "neither"), ("finite", "exploding")))
+    assert "Consistent with the claim" in tl.verdict(_nets(("finite", "neither"), ("has_nan", "exploding")))
+    assert "Not borne out" in tl.verdict(_nets(("finite", "neither"), ("finite", "neither")))
+    assert "Not borne out" in tl.verdict(_nets(("has_inf", "exploding"), ("has_nan", "exploding")))
 
 
 def test_float32_outcome_tells_overflow_from_nan_and_finds_where_it_starts():

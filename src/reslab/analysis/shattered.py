@@ -214,7 +214,12 @@ def markdown(s: pd.DataFrame, meta: dict) -> str:
                 else "the shattered-gradients account is not borne out in full here."
             )
         )
-    lines += ["", f"Device {meta['device']}, torch {meta['torch']}, {meta['seconds']:.0f} s."]
+    lines += [
+        "",
+        f"Measured at commit {meta['commit']} (numerics version {meta['numerics']}) on {meta['device']} "
+        f"({meta['device_name']}), torch {meta['torch']}, {meta['seconds']:.0f} s. At initialisation: no data, no "
+        "training, so no profile or data copy applies.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -278,7 +283,13 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     rows = measure(depths, seeds, norms, points=a.points, span=a.span, max_lag=a.max_lag, device=a.device)
     out = Path(a.out)
+    from reslab.run import numerics, runinfo
+
     meta = {
+        "commit": runinfo.git_commit(),
+        "numerics": numerics.VERSION,
+        "device_name": runinfo.device_name(a.device)
+        + ("" if a.device.startswith("cuda") else f", {runinfo.cpu_name()}"),
         "points": a.points,
         "span": a.span,
         "seeds": len(seeds),

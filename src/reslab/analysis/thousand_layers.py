@@ -9,9 +9,8 @@ gradient that is exactly zero (underflow). The RMS values are taken in float64 f
 large but finite tensor is not reported as an overflow of the probe's own arithmetic.
 
 `python -m reslab.analysis.thousand_layers` (`make thousand-layers`) writes thousand_layers.csv (one row per block and
-net)
-and thousand_layers.md under reports/mechanism/. Inputs are standard-normal images (the scale of per-pixel-normalised
-data) with random labels: no data needed.
+net), thousand_layers_nets.csv (one row per net and seed) and thousand_layers.md under reports/mechanism/. Inputs are
+standard-normal images (the scale of per-pixel-normalised data) with random labels: no data needed.
 """
 
 from __future__ import annotations
@@ -208,7 +207,8 @@ def markdown(nets: pd.DataFrame) -> str:
         "initialisation (`reslab.analysis.thousand_layers`, which states the method): one forward and backward pass in "
         "float32, train-mode BN, standard-normal images with random labels. GSC = Philipp et al.'s gradient scale "
         "coefficient (reslab.probes.signal): whole net = input side over output side, per block = its geometric "
-        f"mean; its reading uses the draft band [1/{sig.GSC_RATE_BAND:.3g}, {sig.GSC_RATE_BAND:.3g}] on the per-block "
+        "mean; its reading uses the depth study's band (experiments/depth.md, amendment of 2026-12-04) "
+        f"[1/{sig.GSC_RATE_BAND:.3g}, {sig.GSC_RATE_BAND:.3g}] on the per-block "
         f"rate, the ratio's the band [1/{sig.BAND:g}, {sig.BAND:g}].",
         "",
         "| net | seed | params (builder / formula) | float32 | first non-finite (fwd / bwd block) | zero-gradient "
@@ -241,19 +241,52 @@ def markdown(nets: pd.DataFrame) -> str:
             )
             + f"; the GSC reads {', '.join(sorted(set(g.gsc_reading)))}."
         )
+    lines += ["", "## Verdict (computed)", "", verdict(nets)]
     lines += [
         "",
-        f"Device {nets.device.iloc[0]}, torch {nets.torch.iloc[0]}; building took "
-        f"{nets.build_s.max():.0f} s at most, one probe {nets.probe_s.max():.0f} s at most.",
+        f"Measured at commit {nets.commit.iloc[0]} (numerics version {nets.numerics.iloc[0]}) on "
+        f"{nets.device_name.iloc[0]}, torch {nets.torch.iloc[0]}; {nets.init_seed.nunique()} init seed(s), batch "
+        f"{int(nets.batch.iloc[0])}; building took {nets.build_s.max():.0f} s at most, one probe "
+        f"{nets.probe_s.max():.0f} s at most. At initialisation: no data, no training, so no profile or data copy "
+        "applies; whether these nets *train* is not measured here.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def verdict(nets: pd.DataFrame) -> str:
+    """The seeds' claim, read at initialisation: "with shortcuts a net of 1,000+ layers can still be optimised; a plain
+    net that deep cannot". What an init probe can say is whether the backward signal is usable: finite in float32 and
+    read *neither* (not vanishing, not exploding) by the per-block GSC band, in every init seed measured."""
+    depth = int(nets.depth.iloc[0])
+    usable = {
+        f: bool(((g.float32 == "finite") & (g.gsc_reading == "neither")).all()) for f, g in nets.groupby("family")
+    }
+    if set(usable) != {"plain", "resnet"}:
+        return f"_Both families are needed for the contrast; measured: {', '.join(sorted(usable))}._"
+    n = nets.groupby("family").init_seed.nunique().min()
+    if usable["resnet"] and not usable["plain"]:
+        return (
+            f"**Consistent with the claim at initialisation**: ResNet-{depth}'s backward signal is finite and neither "
+            f"vanishing nor exploding in all {n} init seed(s), plain-{depth}'s is not. A statement about the start of "
+            "training only (He et al., Table 6, trained ResNet-1202; it is not trained here)."
+        )
+    if usable["resnet"] and usable["plain"]:
+        return (
+            f"**Not borne out at initialisation**: the plain-{depth} backward signal is usable too, so an init probe "
+            "does not separate the families at this depth."
+        )
+    return (
+        f"**Not borne out at initialisation**: ResNet-{depth}'s backward signal is not usable in every init seed "
+        f"(float32: {', '.join(sorted(set(nets[nets.family == 'resnet'].float32)))}; GSC: "
+        f"{', '.join(sorted(set(nets[nets.family == 'resnet'].gsc_reading)))})."
+    )
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m reslab.analysis.thousand_layers", description=__doc__.split("\n\n")[0])
     ap.add_argument("--depth", type=int, default=1202, help="a 6n+2 depth (default 1202, He et al.'s)")
     ap.add_argument("--families", default="plain,resnet")
-    ap.add_argument("--seeds", default="0", help="init seeds, comma-separated (default 0)")
+    ap.add_argument("--seeds", default="0,1,2", help="init seeds, comma-separated (default 0,1,2)")
     ap.add_argument("--batch", type=int, default=16, help="images in the probe's batch (default 16)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
@@ -281,11 +314,16 @@ def main(argv=None) -> None:
         fail(err)
     if a.threads:
         torch.set_num_threads(a.threads)
+    from reslab.run import numerics, runinfo
+
     blocks, nets = measure(families, a.depth, a.batch, seeds, a.device)
+    name = runinfo.device_name(a.device) + ("" if a.device.startswith("cuda") else f", {runinfo.cpu_name()}")
+    nets = nets.assign(commit=runinfo.git_commit(), numerics=numerics.VERSION, device_name=name)
     out = Path(a.out)
     io.save_with(out / "thousand_layers.csv", lambda p: blocks.to_csv(p, index=False))
+    io.save_with(out / "thousand_layers_nets.csv", lambda p: nets.to_csv(p, index=False))
     io.write_text(out / "thousand_layers.md", markdown(nets))
-    print(f"wrote {out}/thousand_layers.csv, thousand_layers.md")
+    print(f"wrote {out}/thousand_layers.csv, thousand_layers_nets.csv, thousand_layers.md")
 
 
 if __name__ == "__main__":
