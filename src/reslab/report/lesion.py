@@ -183,28 +183,84 @@ def figures(single: pd.DataFrame, rand: pd.DataFrame, paths: pd.DataFrame, out: 
 # Sections.
 
 
-def verdict_section(med: pd.DataFrame) -> list[str]:
+def l1(med: pd.DataFrame) -> tuple[str, tuple, str] | None:
+    """L1: (net, mean/CI/n of the deepest ResNet's median increase over seeds, verdict)."""
+    res = deepest(med, "resnet")
+    if not res:
+        return None
+    r = t_interval(med[med.net == res].median_increase)
+    return res, r, below(r, paired.PRACTICAL_PP)
+
+
+def l2(med: pd.DataFrame) -> tuple[str, tuple, str] | None:
+    """L2: (net, mean/CI/n of the deepest plain net's median error after one deletion, verdict)."""
+    pln = deepest(med, "plain")
+    if not pln:
+        return None
+    p = t_interval(med[med.net == pln].median_error)
+    return (
+        pln,
+        p,
+        {"supported": "contradicted", "contradicted": "supported"}.get(below(p, COLLAPSE_PCT), "inconclusive"),
+    )
+
+
+def l3(med: pd.DataFrame) -> paired.Paired | None:
+    """L3: the paired contrast of the median increase, deepest plain net - deepest ResNet (a family of one)."""
     res, pln = deepest(med, "resnet"), deepest(med, "plain")
+    if not (res and pln):
+        return None
+    a = dict(zip(med[med.net == pln].seed, med[med.net == pln].median_increase))
+    b = dict(zip(med[med.net == res].seed, med[med.net == res].median_increase))
+    c = paired.paired("L3", "median_increase", pln, res, a, b)
+    skeleton.decide({"L3": [c]})
+    return c
+
+
+def l6(ratios: pd.DataFrame) -> paired.Paired | None:
+    """L6: the paired contrast of the near-identity share, deepest ResNet - shallowest (a family of one)."""
+    if ratios.empty:
+        return None
+    sh = near_identity_shares(ratios)
+    nets = sorted(sh.net.unique(), key=lambda n: int(n.split("-")[-1]))
+    if len(nets) < 2:
+        return None
+    deep, shallow = nets[-1], nets[0]
+    a = dict(zip(sh[sh.net == deep].seed, sh[sh.net == deep].near_identity_pct))
+    b = dict(zip(sh[sh.net == shallow].seed, sh[sh.net == shallow].near_identity_pct))
+    c = paired.paired("L6", "near_identity_pct", deep, shallow, a, b)
+    skeleton.decide({"L6": [c]})
+    return c
+
+
+def verdicts(med: pd.DataFrame, ratios: pd.DataFrame) -> dict[str, str]:
+    """The rules' verdict words, for a summary elsewhere (reslab.analysis.mechanism)."""
+    out = {}
+    for name, r in (("L1", l1(med)), ("L2", l2(med))):
+        if r:
+            out[name] = r[2]
+    for name, c in (("L3", l3(med)), ("L6", l6(ratios))):
+        if c:
+            out[name] = c.verdict
+    return out
+
+
+def verdict_section(med: pd.DataFrame) -> list[str]:
     lines = []
-    if res:
-        r = t_interval(med[med.net == res].median_increase)
+    if r1 := l1(med):
+        res, r, v = r1
         lines.append(
             f"- **L1** ({res}: a single deletion barely hurts): median increase over its non-downsampling "
             f"blocks, mean over {r[3]} seeds {r[0]:+.2f} pp, 95% CI [{r[1]:+.2f}, {r[2]:+.2f}] against the "
-            f"{paired.PRACTICAL_PP:g} pp threshold → **{below(r, paired.PRACTICAL_PP)}**."
+            f"{paired.PRACTICAL_PP:g} pp threshold → **{v}**."
         )
-    if pln:
-        p = t_interval(med[med.net == pln].median_error)
-        v = {"supported": "contradicted", "contradicted": "supported"}.get(below(p, COLLAPSE_PCT), "inconclusive")
+    if r2 := l2(med):
+        pln, p, v = r2
         lines.append(
             f"- **L2** ({pln} collapses): median error after one deletion, mean over {p[3]} seeds "
             f"{p[0]:.2f}%, 95% CI [{p[1]:.2f}, {p[2]:.2f}] against {COLLAPSE_PCT:g}% (chance 90%) → **{v}**."
         )
-    if res and pln:
-        a = dict(zip(med[med.net == pln].seed, med[med.net == pln].median_increase))
-        b = dict(zip(med[med.net == res].seed, med[med.net == res].median_increase))
-        c = paired.paired("L3", "median_increase", pln, res, a, b)
-        skeleton.decide({"L3": [c]})
+    if c := l3(med):
         lines.append(skeleton.verdict_line(c, "**L3** (plain hurt more than residual by a deletion)"))
     return lines or ["- No net to read."]
 
@@ -264,18 +320,12 @@ def identity_section(ratios: pd.DataFrame) -> list[str]:
         for net, g in sh.groupby("net", sort=False)
     ]
     lines = [markdown.table(pd.DataFrame(rows)), ""]
-    nets = sorted(sh.net.unique(), key=lambda n: int(n.split("-")[-1]))
-    if len(nets) >= 2:
-        deep, shallow = nets[-1], nets[0]
-        a = dict(zip(sh[sh.net == deep].seed, sh[sh.net == deep].near_identity_pct))
-        b = dict(zip(sh[sh.net == shallow].seed, sh[sh.net == shallow].near_identity_pct))
-        c = paired.paired("L6", "near_identity_pct", deep, shallow, a, b)
-        skeleton.decide({"L6": [c]})
+    if c := l6(ratios):
         lines.append(
             skeleton.verdict_line(
                 c,
                 f"**L6** (deeper ResNets have more near-zero branches; a difference in "
-                f"percentage points of blocks, {deep} − {shallow})",
+                f"percentage points of blocks, {c.worse} − {c.better})",
             )
         )
     return lines
