@@ -99,3 +99,24 @@ def test_zero_init_readings_follow_the_rule(tmp_path):
     change = {c.name: round(c.mean, 2) for c in fam["Z3: change of the gap (standard − zero-init)"]}
     assert change == {"gap 56 − 20: standard vs zero-init": 3.0, "gap 110 − 20: standard vs zero-init": 5.0}
     assert (tmp_path / "reports/zero-init/early_loss.png").stat().st_size > 10_000
+
+
+def test_a_not_removed_verdict_says_how_far_above_chance_each_init_starts(tmp_path):
+    """The rule has no tolerance: a zero-init net a few hundredths of a nat above ln 10 counts as 'above chance'. The
+    verdict stands; beside it the report says how far each initialisation starts from ln 10."""
+    runs = tmp_path / "runs"
+    for init in ("identity-A", "zero-init"):
+        for seed in SEEDS:
+            write(runs, init, 56, seed)
+            write(runs, init, 20, seed)
+    for seed in SEEDS:  # zero-init-56 starts 0.05 nats above chance in every seed
+        f = runs / "zero-init" / "cpu" / f"zero-init-56-s{seed}" / "curves.csv"
+        f.write_text(f.read_text().replace("6,2.29,", "6,2.352585,"))
+    rows = zero_init.run_rows(
+        *(lambda r: (r, zero_init.load_csvs(r, "curves.csv")))(zero_init.load_results(runs, "zero-init", "cpu"))
+    )
+    assert not zero_init.early_reading(rows, 56)["removes_initial_loss"]
+    line = next(x for x in zero_init.early_section(rows) if x.startswith("- Depth 56"))
+    assert "**not removed** (by the rule, which has no tolerance: zero-init's first windows lie +0.05 to +0.05" in line
+    assert "the standard init's +1.70 to +1.70" in line
+    assert "(by the rule" not in next(x for x in zero_init.early_section(rows) if x.startswith("- Depth 20"))
