@@ -64,7 +64,31 @@ def test_measure_writes_one_row_per_net_seed_and_lag_and_the_verdict_reads_the_t
         ]
     )
     v = sh.verdicts(s)["bn"]
-    assert v == {"depths": [20, 56], "residual_higher_at": [20], "residual_higher": False, "plain_falls": True}
+    assert v == {
+        "depths": [20, 56],
+        "residual_higher_at": [20],
+        "residual_higher": False,
+        "plain_falls": True,
+        "plain_white_at": [],
+    }
+
+
+def test_a_plain_net_at_white_noise_is_described_as_unable_to_fall_further():
+    s = pd.DataFrame(
+        [
+            {"norm": "bn", "family": f, "depth": d, "grad_corr": c, "grad_corr_min": c, "grad_corr_max": c, "acf": c,
+             "acf_min": c, "acf_max": c, "n": 3}
+            for f, d, c in [("plain", 20, 0.35), ("plain", 56, -0.003), ("plain", 110, 0.001), ("resnet", 20, 0.9),
+                            ("resnet", 56, 0.7), ("resnet", 110, 0.6)]
+        ]
+    )  # fmt: skip
+    v = sh.verdicts(s)["bn"]
+    assert not v["plain_falls"] and v["plain_white_at"] == [56, 110]
+    meta = {"points": 128, "span": 2.0, "seeds": 3, "commit": "abc", "numerics": 1, "device_name": "cpu", "torch": "x",
+            "seconds": 1.0}  # fmt: skip
+    text = sh.markdown(s, meta)
+    assert "at depth 56, 110 the plain nets' correlation is already within ±0.05 of 0" in text
+    assert "not borne out in full" in text  # the rule's verdict is unchanged
 
 
 def test_shattered_cli_writes_csv_png_and_markdown(tmp_path):

@@ -138,12 +138,16 @@ def shattered_claim(folder: Path) -> dict:
     verdict = (
         "consistent at every norm measured"
         if all(agree.values())
-        else f"consistent with BN {'on' if agree.get('bn') else 'off'}; "
-        + ", ".join(f"norm={n}: {'consistent' if a else 'not borne out in full'}" for n, a in agree.items())
+        else "; ".join(f"norm={n}: {'consistent' if a else 'not borne out in full'}" for n, a in agree.items())
     )
     evidence = "; ".join(
         f"norm={n}: residual more correlated at depth {_depths(x['residual_higher_at'])} of {_depths(x['depths'])}, "
         f"plain correlation {'falls' if x['plain_falls'] else 'does not fall'} with every step in depth"
+        + (
+            f" (white noise, |corr| < {shattered.WHITE_NOISE:g}, at depth {_depths(x['plain_white_at'])})"
+            if x["plain_white_at"]
+            else ""
+        )
         for n, x in v.items()
     )
     return row | {"verdict": verdict, "evidence": evidence}
