@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import flow, markdown, plots, power, published, skeleton, templates, trend
+from reslab.report import flow, layer_steps, markdown, plots, power, published, skeleton, templates, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -422,9 +422,9 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
     init_lines, _, _ = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(load_csvs(results, "grad_norms.csv"), results, out, "gradflow")
-    tsig_lines, tsig_summary = flow.training_signal_section(
-        load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out
-    )
+    updates = load_csvs(results, "updates.csv")
+    tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), updates, out)
+    step_lines, step_nets = layer_steps.section(updates, results, skeleton.profile_cfg(results), out)
     resp_lines = flow.response_section(load_csvs(results, "responses.csv"), fig7_labels(results), out, "responses.png")
     return Study(
         study=study,
@@ -445,6 +445,8 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
             "train_summary": train_summary,
             "tsig": tsig_lines,
             "tsig_summary": tsig_summary,
+            "steps": step_lines,
+            "step_nets": step_nets,
             "responses": resp_lines,
         },
     )
@@ -579,6 +581,10 @@ def gradient_flow_section(s: Study) -> list[str]:
         "### The backward signal during training",
         "",
         *f["tsig"],
+        "",
+        "### Dead, vanishing, exploding or healthy: the step each layer takes",
+        "",
+        *f["steps"],
         "",
         "### Weight-gradient ratio during training (first study's statistic)",
         "",
