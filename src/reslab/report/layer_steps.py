@@ -207,7 +207,8 @@ def table_lines(nets: pd.DataFrame) -> list[str]:
             f"| {r.net} | {r.layers} | "
             + " | ".join(count_text(r, s) for s in STATES)
             + f" | {span_text(r)} | {r.input_vs_reference:.3g} (vs {reference_of(nets, r.family)}) "
-            f"| {r.input_reading} ({r.input_share:.0%} of its layers; {r.input_seeds} of {r.seeds} seeds) |"
+            f"| {r.input_reading} ({r.input_share:.0%} of its input-quarter layers; {r.input_seeds} of {r.seeds} "
+            "seeds) |"
         )
     return lines
 
