@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reslab import io
-from reslab.report import flow, markdown, plots, power, published, skeleton, templates, trend
+from reslab.report import flow, layer_steps, markdown, plots, power, published, skeleton, templates, trend
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -422,9 +422,9 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
     init_lines, _, _ = flow.init_section(Path(runs) / "gradflow" / "init.csv", out)
     signal_lines, readings = flow.signal_section(Path(runs) / "gradflow" / "signal.csv", out)
     train_lines, train_summary = flow.training_section(load_csvs(results, "grad_norms.csv"), results, out, "gradflow")
-    tsig_lines, tsig_summary = flow.training_signal_section(
-        load_csvs(results, "signal.csv"), load_csvs(results, "updates.csv"), out
-    )
+    updates = load_csvs(results, "updates.csv")
+    tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), updates, out)
+    step_lines, step_nets = layer_steps.section(updates, results, skeleton.profile_cfg(results), out)
     resp_lines = flow.response_section(load_csvs(results, "responses.csv"), fig7_labels(results), out, "responses.png")
     return Study(
         study=study,
@@ -445,6 +445,8 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
             "train_summary": train_summary,
             "tsig": tsig_lines,
             "tsig_summary": tsig_summary,
+            "steps": step_lines,
+            "step_nets": step_nets,
             "responses": resp_lines,
         },
     )
@@ -580,6 +582,10 @@ def gradient_flow_section(s: Study) -> list[str]:
         "",
         *f["tsig"],
         "",
+        "### Dead, vanishing, exploding or healthy: the step each layer takes",
+        "",
+        *f["steps"],
+        "",
         "### Weight-gradient ratio during training (first study's statistic)",
         "",
         *f["train"],
@@ -595,7 +601,7 @@ def gradient_flow_section(s: Study) -> list[str]:
         "",
         "### What the gradient measurements support",
         "",
-        mechanism(s.per_run, f["readings"], answer_of("H1", s.tests[0][2]), f["tsig_summary"]),
+        mechanism(s.per_run, f["readings"], answer_of("H1", s.tests[0][2]), f["tsig_summary"], f["step_nets"]),
         "",
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
         f"`runs/{s.study}/{s.profile}/`.",
@@ -695,10 +701,144 @@ def _init_value(r) -> str:
     return ratio + other
 
 
-def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary: pd.DataFrame | None = None) -> str:
-    """One computed sentence per plain-BN depth: its reading at init and during training, and whether it
-    degraded. Only written when H1 (degradation) is supported: without degradation there is nothing to
-    explain."""
+def step_reading(r) -> str:
+    """A net's step reading for the mechanism paragraph, from its row of layer_steps.net_states: its input quarter's
+    reading, except that a healthy input quarter reads *comparable* only when every layer is healthy in every seed
+    (else *mixed*)."""
+    if r.input_reading != "healthy":
+        return r.input_reading
+    return "comparable" if r.all_healthy else "mixed"
+
+
+def _step_row(nets: pd.DataFrame | None, family: str, depth: int):
+    if nets is None or nets.empty:
+        return None
+    r = nets[(nets.family == family) & (nets.depth == depth)]
+    return None if r.empty else r.iloc[0]
+
+
+def _step_text(r, base: int) -> str:
+    """The per-net clause: its step reading and the numbers the step-state table shows for it."""
+    if r is None:
+        return ""
+    if r.depth == base:
+        return ", steps the reference of the others"
+    if r.input_reading == "dead":
+        return (
+            f", steps **dead** on the input side ({layer_steps.count_text(r, 'dead')} of {r.layers} layers at the "
+            "weight-decay floor)"
+        )
+    return f", input-quarter steps **{r.input_reading}** ({r.input_vs_reference:.3g} x plain-{base}'s)"
+
+
+def _init_sentences(by_reading: dict) -> list[str]:
+    out = []
+    if by_reading.get("vanishing"):
+        out.append(
+            f"At depth {_depths(by_reading['vanishing'])} the degradation comes with a vanishing backward signal at "
+            "init: consistent with the vanishing-gradient story there."
+        )
+    if by_reading.get("exploding"):
+        out.append(
+            f"At depth {_depths(by_reading['exploding'])} the degraded plain nets have an *exploding* backward signal "
+            "at init (larger toward the input), not a vanishing one: at initialisation the data contradict the "
+            "vanishing-gradient story there and are consistent with gradient explosion in deep BN nets."
+        )
+    if by_reading.get("neither"):
+        out.append(
+            f"At depth {_depths(by_reading['neither'])} the plain nets degrade while the signal at init is of "
+            "comparable size at both ends: gradient size at init does not explain it."
+        )
+    return out
+
+
+TRAINING_SAID = {
+    "vanishing": "a *vanishing* backward signal once training has started: consistent with the vanishing-gradient "
+    "story, at least after the first updates",
+    "exploding": "an *exploding* backward signal during training",
+    "neither": "a backward signal of comparable size at both ends (per-block GSC in band)",
+}
+
+
+def _training_sentences(by_training: dict, by_steps: dict) -> list[str]:
+    if not by_training:
+        return ["The training runs recorded no backward-signal probes, so only the readings at init are stated."]
+    out = [
+        f"During training, the degraded plain nets at depth {_depths(ds)} show {TRAINING_SAID[k]}."
+        for k, ds in sorted(by_training.items())
+    ]
+    # A signal in band at the block outputs says nothing of the step a layer takes: say so where the steps are not.
+    moved = set(by_training.get("neither", [])) & {d for k in ("dead", "vanishing") for d in by_steps.get(k, [])}
+    if moved:
+        out.append(
+            f"A signal in band does not make the layers move: at depth {_depths(sorted(moved))} the input layers' "
+            "steps are dead or far smaller than the shallowest net's (the step-state table)."
+        )
+    return out
+
+
+def _step_sentences(by_steps: dict, nets: pd.DataFrame | None, base: int) -> list[str]:
+    """One sentence per step reading among the degraded plain nets, each from the numbers of the step-state table."""
+    if nets is None or nets.empty:
+        return ["The runs recorded no update sizes, so the step each layer takes is not read."]
+    rows = {k: [_step_row(nets, "plain", d) for d in ds] for k, ds in by_steps.items()}
+    out = []
+    for r in rows.get("dead", []):
+        out.append(
+            f"plain-{r.depth} is **dead, not vanishing**: in {r.dead_seeds} of {r.seeds} seeds "
+            f"{layer_steps.count_text(r, 'dead')} of its {r.layers} layers (first to last: "
+            f"{layer_steps.span_text(r)}) take the weight-decay floor's step at every counted probe, so their update "
+            "is weight decay's alone and the loss gradient does not move them."
+        )
+    if rows.get("vanishing"):
+        out.append(
+            f"At depth {_depths([r.depth for r in rows['vanishing']])} the input layers take much smaller steps than "
+            f"plain-{base}'s at the same position (input quarter, median over seeds: "
+            + ", ".join(f"{r.input_vs_reference:.3g} x" for r in rows["vanishing"])
+            + f"; most input-quarter layers dead or below 1/{layer_steps.STEP_BAND:g} of plain-{base}'s in "
+            + ", ".join(f"{r.input_seeds} of {r.seeds} seeds" for r in rows["vanishing"])
+            + "): gradient (step) size does explain part of the degradation there."
+        )
+    if rows.get("exploding"):
+        out.append(
+            f"At depth {_depths([r.depth for r in rows['exploding']])} the input layers take much larger steps than "
+            f"plain-{base}'s at the same position (input quarter "
+            + ", ".join(f"{r.input_vs_reference:.3g} x" for r in rows["exploding"])
+            + f", above {layer_steps.STEP_BAND:g}): steps too large, not too small, go with the degradation there."
+        )
+    if rows.get("mixed"):
+        out.append(
+            f"At depth {_depths([r.depth for r in rows['mixed']])} the input quarter's steps are comparable with "
+            f"plain-{base}'s but not every layer's is (dead, vanishing or exploding layers in some seed): "
+            "step size is not ruled out there."
+        )
+    if rows.get("comparable"):
+        out.append(
+            f"At depth {_depths([r.depth for r in rows['comparable']])} every layer's step is within "
+            f"[1/{layer_steps.STEP_BAND:g}, {layer_steps.STEP_BAND:g}] x plain-{base}'s at the same position in every "
+            "seed (input quarter "
+            + ", ".join(f"{r.input_vs_reference:.3g} x" for r in rows["comparable"])
+            + "), none dead: the degradation there is an optimisation difficulty that gradient (step) size does not "
+            "explain."
+        )
+    return out
+
+
+def _depths(ds) -> str:
+    return ", ".join(str(int(d)) for d in ds)
+
+
+def mechanism(
+    runs: pd.DataFrame,
+    readings: pd.DataFrame,
+    h1: str,
+    train_summary: pd.DataFrame | None = None,
+    step_nets: pd.DataFrame | None = None,
+) -> str:
+    """One computed sentence per plain-BN depth: its reading at init and during training, its step reading (dead,
+    vanishing, exploding or healthy; reslab.report.layer_steps) and whether it degraded; then what the degraded nets'
+    readings say, each sentence from the numbers of a table above. Only written when H1 (degradation) is supported:
+    without degradation there is nothing to explain."""
     if h1 != "supported":
         return (
             f"_H1 (degradation) is {h1}, so there is no established degradation for a mechanism to explain; "
@@ -708,7 +848,7 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
         return "_The backward signal at initialisation was not measured (`make grad-flow`), so no statement is made._"
     plain = runs[runs.family == "plain"].groupby("depth").train_error.mean()
     base = int(plain.index.min())
-    parts, by_reading, by_training = [], {}, {}
+    parts, by_reading, by_training, by_steps = [], {}, {}, {}
     for d, err in plain.items():
         r = readings[
             (readings.family == "plain")
@@ -722,9 +862,11 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
         gap = err - plain[base]
         degraded = d != base and gap >= trend.PRACTICAL_PP
         during, during_text = _training_readings(train_summary, "plain", d)
+        step = _step_row(step_nets, "plain", d)
         parts.append(
             f"plain-{int(d)} (BN): **{r.reading}** at init ({_init_value(r)})"
             + (f", **{during_text}**" if during_text else "")
+            + _step_text(step, base)
             + f"; training error {gap:+.1f} pp against plain-{base}"
             + (" (degraded)." if degraded else ".")
         )
@@ -732,36 +874,9 @@ def mechanism(runs: pd.DataFrame, readings: pd.DataFrame, h1: str, train_summary
             by_reading.setdefault(r.reading, []).append(int(d))
             if during:
                 by_training.setdefault(during, []).append(int(d))
-    if by_reading.get("vanishing"):
-        parts.append(
-            f"At depth {', '.join(map(str, by_reading['vanishing']))} the degradation comes with a vanishing "
-            "backward signal: consistent with the vanishing-gradient story there."
-        )
-    if by_reading.get("exploding"):
-        parts.append(
-            f"At depth {', '.join(map(str, by_reading['exploding']))} the degraded plain nets have an "
-            "*exploding* backward signal at init (larger toward the input), not a vanishing one: at "
-            "initialisation the data contradict the vanishing-gradient story there and are consistent with "
-            "gradient explosion in deep BN nets."
-        )
-    if by_reading.get("neither"):
-        parts.append(
-            f"At depth {', '.join(map(str, by_reading['neither']))} the plain nets degrade while the signal "
-            "is of comparable size at both ends: an optimisation difficulty that gradient size at init does "
-            "not explain."
-        )
-    if by_training:
-        said = {
-            "vanishing": "a *vanishing* backward signal once training has started: consistent with the "
-            "vanishing-gradient story, at least after the first updates",
-            "exploding": "an *exploding* backward signal during training",
-            "neither": "a backward signal of comparable size at both ends during training: the degradation "
-            "there is an optimisation difficulty that gradient size does not explain",
-        }
-        parts += [
-            f"During training, the degraded plain nets at depth {', '.join(map(str, ds))} show {said[k]}."
-            for k, ds in sorted(by_training.items())
-        ]
-    else:
-        parts.append("The training runs recorded no backward-signal probes, so only the readings at init are stated.")
+            if step is not None:
+                by_steps.setdefault(step_reading(step), []).append(int(d))
+    parts += _init_sentences(by_reading)
+    parts += _training_sentences(by_training, by_steps)
+    parts += _step_sentences(by_steps, step_nets, base)
     return " ".join(parts)

@@ -205,6 +205,28 @@ def relative_updates(updates: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def step_states(states: pd.DataFrame, path: Path) -> Path:
+    """Each layer's step in multiples of the weight-decay floor by relative layer position, one panel per family, one
+    line per depth (median over seeds), the floor as a dashed line and a cross on every layer dead in some seed."""
+    fams = sorted(states.family.unique())
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False, sharey=True)
+    for ax, fam in zip(axes[0], fams):
+        d = states[states.family == fam]
+        _lines_by_depth(ax, d, "rel_layer", "x_median", band=False)
+        colors = _colors(sorted(d.depth.unique()))
+        dead = d[d.dead].groupby(["depth", "rel_layer"]).x_median.median().reset_index()
+        for depth, g in dead.groupby("depth"):
+            ax.scatter(g.rel_layer, g.x_median, marker="x", s=14, color=colors[depth], zorder=3)
+        ax.axhline(1.0, color="red", ls="--", lw=1, label="weight-decay floor")
+        ax.set_yscale("log")
+        ax.set_title(fam)
+        ax.set_xlabel("relative layer position (0 = input side)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("step / weight-decay floor (log)")
+    return _save(fig, path)
+
+
 def ratio_vs_depth(summary: pd.DataFrame, path: Path, threshold: float, title: str) -> Path:
     """First/last-layer gradient-norm ratio against depth, one line per series, min-max bars."""
     fig, ax = plt.subplots(figsize=(6, 4))
