@@ -84,3 +84,14 @@ def test_the_summary_writes_its_table_and_claims_csv(tmp_path):
     text = path.read_text()
     assert "## Verdicts (computed)" in text and text.count(mech.NOT_MEASURED) >= len(mech.CLAIMS)
     assert len(pd.read_csv(tmp_path / "mechanism" / "claims.csv")) == len(mech.CLAIMS)
+
+
+def test_dead_and_vanishing_input_steps_during_training_are_part_of_g1():
+    steps = pd.DataFrame(
+        [{"family": "plain", "depth": d, "input_reading": r} for d, r in ((20, "healthy"), (56, "vanishing"),
+                                                                          (110, "dead"))]
+    )  # fmt: skip
+    g1, _ = mech.gradient_claims(_init("exploding", "neither"), _train("neither"), steps)
+    assert g1["verdict"].startswith("contradicted at initialisation; during training the plain nets' input layers")
+    assert "take vanishing steps at depth 56" in g1["verdict"] and "are dead" in g1["verdict"]
+    assert "read dead at 110, healthy at 20, vanishing at 56" in g1["evidence"]

@@ -27,7 +27,7 @@ import pandas as pd
 from reslab import io, options
 from reslab.analysis import shattered, thousand_layers
 from reslab.errors import ReslabError, one_line_errors
-from reslab.report import flow, lesion, markdown
+from reslab.report import flow, layer_steps, lesion, markdown, skeleton
 from reslab.report.results import load_csvs, load_results
 from reslab.run import numerics, runinfo
 
@@ -48,6 +48,16 @@ def init_readings(runs: Path) -> pd.DataFrame:
         return pd.DataFrame()
     r = flow.signal_readings(flow.signal_summary(pd.read_csv(f)), "gsc")
     return r[~r.control.astype(bool) & (r.init_scale == 1.0)]
+
+
+def step_states(runs: Path, profile: str) -> pd.DataFrame:
+    """Per trained net of the depth study: its layers' step states (dead, vanishing, exploding, healthy; the depth
+    report's rule, reslab.report.layer_steps) and its input quarter's reading; empty without update probes."""
+    try:
+        results = load_results(Path(runs), "depth", profile)
+    except ReslabError:
+        return pd.DataFrame()
+    return layer_steps.compute(load_csvs(results, "updates.csv"), results, skeleton.profile_cfg(results))[2]
 
 
 def training_readings(runs: Path, profile: str) -> pd.DataFrame:
@@ -71,8 +81,20 @@ def _majority(g: pd.DataFrame) -> str:
     return max(set(reads), key=reads.count)
 
 
-def gradient_claims(init: pd.DataFrame, train: pd.DataFrame) -> list[dict]:
-    """G1 (vanishing) and G2 (exploding) without the shortcut, on the BN nets that were trained."""
+def steps_text(steps: pd.DataFrame) -> tuple[str, dict[str, list[int]]]:
+    """The plain nets' input-quarter step readings during training, as text and as {reading: depths}."""
+    if steps is None or steps.empty:
+        return "; the training runs recorded no update sizes", {}
+    p = steps[steps.family == "plain"]
+    by = {r: sorted(int(d) for d in g.depth) for r, g in p.groupby("input_reading")}
+    said = ", ".join(f"{r} at {_depths(ds)}" for r, ds in sorted(by.items()))
+    return f"; their input layers' steps during training (the depth report's step states) read {said}", by
+
+
+def gradient_claims(init: pd.DataFrame, train: pd.DataFrame, steps: pd.DataFrame | None = None) -> list[dict]:
+    """G1 (vanishing) and G2 (exploding) without the shortcut, on the BN nets that were trained: the backward
+    signal's per-block rate at init and during training, and the input layers' step sizes during training (a layer
+    at the weight-decay floor is dead: no loss gradient reaches it)."""
     where = "[depth](../depth/README.md#gradient-flow-do-deep-plain-nets-fail-because-gradients-vanish)"
     if init.empty:
         return [
@@ -98,11 +120,17 @@ def gradient_claims(init: pd.DataFrame, train: pd.DataFrame) -> list[dict]:
     )
     van, exp = at("plain", "vanishing"), at("plain", "exploding")
     res_ok = at("resnet", "neither")
+    step_said, by_step = steps_text(steps)
+    train_text += step_said
     g1 = (
         "contradicted at initialisation"
         if not van and not any(x == "vanishing" for x in plain_during.values())
         else f"supported at depth {_depths(van | {d for d, x in plain_during.items() if x == 'vanishing'})}"
     )
+    small = {"vanishing": "take vanishing steps", "dead": "are dead (at the weight-decay floor: no loss gradient)"}
+    during_steps = [f"{small[r]} at depth {_depths(by_step[r])}" for r in ("vanishing", "dead") if by_step.get(r)]
+    if during_steps:
+        g1 += "; during training the plain nets' input layers " + " and ".join(during_steps)
     g2 = (
         f"supported at initialisation at depth {_depths(exp)}, with the shortcut reading neither at depth "
         f"{_depths(res_ok)}"
@@ -213,7 +241,7 @@ CLAIMS = {
 
 def compute(runs: Path, folder: Path, profile: str, steps: int) -> pd.DataFrame:
     rows = [
-        *gradient_claims(init_readings(runs), training_readings(runs, profile)),
+        *gradient_claims(init_readings(runs), training_readings(runs, profile), step_states(runs, profile)),
         shattered_claim(folder),
         *lesion_claims(runs, steps),
         thousand_claim(folder),

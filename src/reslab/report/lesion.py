@@ -331,6 +331,18 @@ def identity_section(ratios: pd.DataFrame) -> list[str]:
     return lines
 
 
+def measured_line(single: pd.DataFrame, rand: pd.DataFrame) -> str:
+    """What the deletions were measured on, from the files (experiments/lesion.md, amendment of 2026-12-04)."""
+    images = sorted({int(v) for v in single["images"]}) if "images" in single else []
+    draws = sorted({int(v) for v in rand["draws"]}) if "draws" in rand else []
+    if not images:
+        return "- **Measured on:** not recorded in these lesion files (written before the files recorded it)."
+    return (
+        f"- **Measured on:** the first {', '.join(f'{n:,}' for n in images)} test images (eval mode, BN as trained); "
+        f"random deletions in {', '.join(map(str, draws)) or '?'} draws per k."
+    )
+
+
 def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps: str = "3200") -> Path:
     results, single, rand, paths, ratios = load(runs, study, profile, int(steps))
     out = Path(reports) / "lesion"
@@ -352,6 +364,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "budget", steps:
             banner,
             command=f"reslab-report lesion name={study} profile={profile} steps={steps}",
         ),
+        measured_line(single, rand),
+        "",
         "## Verdicts",
         "",
         *verdict_section(med),
