@@ -192,3 +192,21 @@ def test_zero_init_on_the_top_rung_is_its_own_net_paired_with_the_standard_runs(
     section = readme.split("## Zero-initialised residual branches on the top rung")[1].split("## ")[0]
     assert "| resnet-56 − zero-init-56 | test error | 4 | +2.95 |" in section
     assert "zero-init-56 better" in section and "Under zero-init, ResNet-20 − ResNet-56" in section
+
+
+def test_a_target_reached_at_the_lowest_rung_is_a_bound_not_a_budget():
+    import pandas as pd
+
+    from reslab.report.budget import reach_section
+
+    runs = pd.DataFrame(
+        [{"net": "zero-init-56", "decay_shape": "linear", "seed": s, "steps": 6400, "train_error": 20.0}
+         for s in (0, 1)]
+        + [{"net": "resnet-56", "decay_shape": "linear", "seed": s, "steps": b, "train_error": e}
+           for s in (0, 1) for b, e in ((800, 55.0), (1600, 45.0))]
+    )  # fmt: skip
+    table = "\n".join(reach_section(runs))
+    row = next(line for line in table.splitlines() if line.startswith("| zero-init-56"))
+    assert row.count("≤ 6,400 (lowest rung)") == 4 and "6400.00" not in row
+    row = next(line for line in table.splitlines() if line.startswith("| resnet-56"))
+    assert row.startswith("| resnet-56 | ≤ 800 (lowest rung) | 1131.37 ± 0.00 |") and "2 of 2 not reached" in row
