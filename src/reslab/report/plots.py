@@ -203,6 +203,54 @@ def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path, column: s
     return _save(fig, path)
 
 
+def critical_window(
+    runs: pd.DataFrame,
+    loss: pd.DataFrame,
+    depths: list[int],
+    path: Path | None,
+    band: float,
+    warmup: int = 0,
+    parts: dict | None = None,
+    loss_label: str = "loss",
+) -> Path:
+    """The critical window (reslab.report.window): one row per depth, the per-block GSC rate (left) and the loss (right)
+    against the step, plain dashed and residual solid, median over seeds with the min-max band; x axis linear from 0 to
+    1 and logarithmic after it, so step 0 sits at the left edge; warm-up shaded, the parting step a vertical line."""
+    styles = {"plain": ("tab:red", "--"), "resnet": ("tab:blue", "-")}
+    n = max(1, len(depths))
+    fig, axes = plt.subplots(n, 2, figsize=(9.5, 2.3 * n), squeeze=False, sharex=True)
+    finite = loss.loss[np.isfinite(loss.loss.astype(float))] if not loss.empty else pd.Series(dtype=float)
+    log_loss = bool(len(finite)) and finite.min() > 0 and finite.max() / finite.min() > 10
+    for row, depth in zip(axes, depths):
+        for ax, frame, col in ((row[0], runs, "gsc_rate"), (row[1], loss, "loss")):
+            for fam, (color, style) in styles.items():
+                d = frame[(frame.family == fam) & (frame.depth == depth)]
+                d = d[np.isfinite(d[col].astype(float))]
+                if d.empty:
+                    continue
+                g = d.groupby("step")[col]
+                med = g.median()
+                ax.plot(med.index, med.values, style, color=color, marker=".", ms=4, lw=1.3, label=f"{fam}-{depth}")
+                ax.fill_between(med.index, g.min().values, g.max().values, color=color, alpha=0.15, lw=0)
+            if warmup:
+                ax.axvspan(0, warmup, color="grey", alpha=0.12, lw=0)
+            if parts and parts.get(depth) is not None:
+                ax.axvline(parts[depth], color="black", ls=":", lw=1.2)
+            ax.set_xscale("symlog", linthresh=1, linscale=0.4)
+            ax.grid(alpha=0.3, which="major")
+        row[0].axhline(band, color="grey", ls=":", lw=1)
+        row[0].axhline(1 / band, color="grey", ls=":", lw=1)
+        row[0].set_ylabel(f"depth {depth}", fontsize=9)
+        if log_loss:
+            row[1].set_yscale("log")
+        row[0].legend(fontsize=7, loc="best")
+    axes[0][0].set_title("per-block GSC rate", fontsize=9)
+    axes[0][1].set_title(loss_label, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("step (0, then log scale)")
+    return _save(fig, path)
+
+
 def grad_profiles(rows: pd.DataFrame, path: Path, title: str, column: str = "grad_norm") -> Path:
     """Per-layer gradient norm against layer index (log scale), one line per net, median over seeds,
     shaded between min and max over seeds."""
