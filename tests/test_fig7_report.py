@@ -37,7 +37,7 @@ def test_a_residual_net_clearly_below_its_plain_twin_at_every_seed_reads_the_pap
     )
     text = _text(resp, tmp_path)
     assert "resnet-20 − plain-20: -0.5 [" in text and "*residual smaller*" in text
-    assert "The paper's Fig. 7 ordering holds at all 1 depths, each interval below 0." in text
+    assert "The paper's Fig. 7 ordering holds at the one depth compared, each interval below 0." in text
     assert (tmp_path / "responses.png").stat().st_size > 0
 
 
@@ -82,3 +82,10 @@ def test_the_masked_mean_is_read_where_every_run_records_it():
     assert plots.response_column(resp) == "std_masked"
     mixed = pd.concat([resp, _responses({"resnet-20": [[1.0]]}, masked=False)])
     assert plots.response_column(mixed) == "std_median", "one statistic for every net drawn"
+
+
+def test_a_net_listed_twice_is_drawn_and_read_once(tmp_path):
+    # A study of one depth lists it as both its shallowest and its deepest net (reslab.report.depth.fig7_labels).
+    resp = _responses({"plain-8": [[1.0], [1.1]], "resnet-8": [[0.5], [0.6]]})
+    text = _text(resp, tmp_path, ["plain-8", "plain-8", "resnet-8", "resnet-8"])
+    assert text.count("| plain-8 |") == 1 and text.count("resnet-8 − plain-8:") == 1

@@ -231,7 +231,8 @@ def ordering_lines(order: list[dict]) -> list[str]:
     n = {k: sum(o["reading"] == k for o in order) for k in ORDERING}
     total = len(order)
     if n["smaller"] == total:
-        verdict = f"The paper's Fig. 7 ordering holds at all {total} depths, each interval below 0."
+        where = "the one depth compared" if total == 1 else f"all {total} depths"
+        verdict = f"The paper's Fig. 7 ordering holds at {where}, each interval below 0."
     elif n["unresolved"]:
         verdict = (
             f"The paper's Fig. 7 ordering holds (interval below 0) at {n['smaller']} of {total} depths, is reversed "
@@ -254,7 +255,8 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     from reslab.probes.responses import MASK_VAR_EPS
     from reslab.report import templates
 
-    present = [l for l in labels if l in set(resp.label)] if not resp.empty else []
+    # Each net once (a study of one depth lists it as both its shallowest and its deepest).
+    present = list(dict.fromkeys(l for l in labels if l in set(resp.label))) if not resp.empty else []
     if not present:
         return ["_No layer responses recorded._"]
     d = resp[resp.label.isin(present)]

@@ -68,10 +68,10 @@ def window_steps(results: pd.DataFrame) -> list[int]:
 
 
 def losses(runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """(family, depth, seed, step, loss) at steps >= 1, and its source (LOSS_SOURCES): the flow probe's where the
-    runs record it, else the curve probe's running training loss."""
+    """(family, depth, seed, step, loss), and its source (LOSS_SOURCES): the flow probe's where the runs record it
+    (from step 0), else the curve probe's running training loss (from its first window)."""
     cols = ["family", "depth", "seed", "step", "loss"]
-    probe = runs[(runs.step >= 1) & runs.loss.notna()] if not runs.empty else runs
+    probe = runs[runs.loss.notna()] if not runs.empty else runs
     if not probe.empty:
         return probe[cols].reset_index(drop=True), "probe"
     if curves is None or curves.empty or "running_train_loss" not in curves:
@@ -103,7 +103,7 @@ def part_step(loss: pd.DataFrame, depth: int) -> Parting:
     s >= 1 at which every seed of the plain net has a higher loss than every seed of the residual net, and that holds
     at every later probe step both have."""
     p, r = _by_step(loss, PLAIN, depth), _by_step(loss, RESIDUAL, depth)
-    steps = sorted(set(p.index) & set(r.index))
+    steps = sorted(s for s in set(p.index) & set(r.index) if s >= 1)
     if not steps:
         return Parting(depth, None, None, None)
     above = [bool(p.loc[s].min() > r.loc[s].max()) for s in steps]
