@@ -89,3 +89,38 @@ def test_recalibrated_bn_leaves_the_trained_model_untouched():
     # Recalibrated on inputs of std 3: the stem's BN output is normalised again (per-channel std near 1).
     assert rows[0]["std"] == pytest.approx(1 / 3, rel=0.2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _conv_bn_tap(channels: int = 2) -> nn.Sequential:
+    from reslab.models.layers import ResponseTap
+
+    conv = nn.Conv2d(channels, channels, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), ResponseTap())
+
+
+def test_a_near_constant_channel_is_masked_and_does_not_blow_up_the_masked_mean():
+    # Channel 0 is constant on the calibration images, so its recalibrated BN variance is 0 and BN divides it by
+    # sqrt(eps): on the eval images (spread 1) its response std is about 1/sqrt(eps) = 316, and the mean over channels
+    # with it. Masked, the layer reads its other channel, whose response is its BN scale, 1.
+    torch.manual_seed(0)
+    calib = torch.randn(64, 2, 8, 8)
+    calib[:, 0] = 0.5
+    row = layer_responses(_conv_bn_tap(), torch.randn(64, 2, 8, 8), calib=calib)[0]
+    assert row["masked"] == 1 and row["channels"] == 2
+    assert row["std"] > 100, "unmasked, the constant channel dominates the mean"
+    assert row["std_masked"] == pytest.approx(1.0, rel=0.05)
+    assert row["gamma_abs_median"] == 1.0
+
+
+def test_no_channel_is_masked_when_every_channel_varies_or_no_bn_feeds_the_tap():
+    from reslab.models.layers import ResponseTap
+
+    torch.manual_seed(0)
+    x = torch.randn(32, 2, 8, 8)
+    row = layer_responses(_conv_bn_tap(), x, calib=torch.randn(64, 2, 8, 8))[0]
+    assert row["masked"] == 0 and row["std_masked"] == pytest.approx(row["std"])
+    bare = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), ResponseTap())
+    row = layer_responses(bare, x)[0]
+    assert row["masked"] == 0 and row["std_masked"] == pytest.approx(row["std"]) and math.isnan(row["gamma_abs_median"])

@@ -110,3 +110,31 @@ def test_a_run_restored_from_the_archive_without_weights_is_compared_on_the_rest
     assert "not compared, absent from the stored run: model.pt" in reproduced_line(
         load_results(project / "runs", "repro", "smoke")
     )
+
+
+def _run_with(tmp_path: Path, name: str, signal: pd.DataFrame) -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"train_loss": 1.5, "steps": 8}))
+    pd.DataFrame({"epoch": [1], "step": [8], "train_loss": [1.5], "seconds": [3.0]}).to_csv(
+        run / "metrics.csv", index=False
+    )
+    signal.to_csv(run / "signal.csv", index=False)
+    return run
+
+
+def test_a_probe_column_added_after_version_1_leaves_an_older_runs_fingerprint_as_it_was(tmp_path):
+    # signal.csv gained `loss` (issue 25): a run from before it and a retrain with it computed the same numbers, so
+    # they compare equal (the file without the new column is byte for byte the old file); where both runs have the
+    # column, it is compared too.
+    from reslab import reproduce
+
+    old = pd.DataFrame({"step": [0, 0], "block": [0, 1], "grad_rms": [0.1234567890123, 2.5e-07]})
+    before = reproduce.fingerprint(_run_with(tmp_path, "before", old))
+    after = reproduce.fingerprint(_run_with(tmp_path, "after", old.assign(loss=2.302585092994)))
+    assert before["sha256"] == after["sha256"] and before["sha256_added"] == {}
+    assert reproduce.differences(before, after) == []
+    other = reproduce.fingerprint(_run_with(tmp_path, "other", old.assign(loss=2.302585092995)))
+    assert reproduce.differences(after, other) == ["signal.csv (loss)"]
+    changed = reproduce.fingerprint(_run_with(tmp_path, "changed", old.assign(grad_rms=[0.1234567890124, 2.5e-07])))
+    assert reproduce.differences(before, changed) == ["signal.csv"]

@@ -92,6 +92,10 @@ def test_smoke_depth_sweep_goes_from_config_to_report(swept, cli, tmp_path):
     assert (tmp_path / "reports/depth/curves.png").stat().st_size > 0
     assert (tmp_path / "reports/depth/error_vs_depth.png").stat().st_size > 0
     assert (tmp_path / "reports/depth/responses.png").is_file()
+    # The depth study probes the critical window (conf/experiment/depth.yaml): the steps a smoke run reaches.
+    assert {1, 5} <= set(r["flow_probe_steps"]) and {1, 5} <= set(pd.read_csv(run / "signal.csv").step)
+    assert "## The critical window" in report and "Flow probes in the window: steps 1, 5." in report
+    assert (tmp_path / "reports/depth/critical_window.png").stat().st_size > 0
     table = pd.read_csv(tmp_path / "reports/depth/results.csv")
     assert len(table) == 4 and set(table.n_seeds) == {2}
     per_run = pd.read_csv(tmp_path / "reports/depth/runs.csv")

@@ -34,6 +34,33 @@ from reslab.run.runinfo import cpu_name, git_commit
 NUMBERS = ("train_loss", "train_error", "test_loss", "test_error", "steps")
 TIMING_COLUMNS = ("seconds", "elapsed")  # metrics.csv's wall times: the only columns that may differ
 FILES = ("model.pt", "predictions.npz", "curves.csv", "grad_norms.csv", "signal.csv", "updates.csv", "responses.csv")
+# Columns a probe table gained after numerics version 1 (issue 25: the flow probe's loss on its batches, Fig. 7's masked
+# mean): measurements added beside the numbers a version pins, not changes of them. A file's `sha256` is taken without
+# them, so a run trained before they existed keeps its fingerprint (and tests/golden's); they are fingerprinted on
+# their own (`sha256_added`) and compared where the stored run has them.
+ADDED_COLUMNS = {"signal.csv": ("loss",), "responses.csv": ("std_masked", "masked", "gamma_abs_median")}
+
+
+def _csv_without(path: Path, drop: tuple[str, ...]) -> tuple[bytes, bytes | None]:
+    """(the file's bytes without the columns `drop`, the bytes of those columns alone or None if it has none of them),
+    cut from the text as written, so the first is byte for byte the file a run wrote before those columns existed."""
+    import csv
+    import io as _io
+
+    rows = list(csv.reader(_io.StringIO(path.read_text(), newline="")))
+    if not rows:
+        return path.read_bytes(), None
+    cut = [i for i, c in enumerate(rows[0]) if c in drop]
+    if not cut:
+        return path.read_bytes(), None
+
+    def text(keep) -> bytes:
+        out = _io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerows([[c for i, c in enumerate(r) if keep(i)] for r in rows])
+        return out.getvalue().encode()
+
+    return text(lambda i: i not in cut), text(lambda i: i in cut)
 
 
 def fingerprint(run: Path) -> dict:
@@ -41,10 +68,19 @@ def fingerprint(run: Path) -> dict:
     timings, and the sha256 of every numeric artefact it wrote (byte-reproducible on CPU, docs/guarantees.md)."""
     result = json.loads((run / "result.json").read_text())
     metrics = pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING_COLUMNS), errors="ignore")
+    sha, added = {}, {}
+    for f in FILES:
+        if not (run / f).is_file():
+            continue
+        body, extra = _csv_without(run / f, ADDED_COLUMNS[f]) if f in ADDED_COLUMNS else ((run / f).read_bytes(), None)
+        sha[f] = hashlib.sha256(body).hexdigest()
+        if extra is not None:
+            added[f] = hashlib.sha256(extra).hexdigest()
     return {
         "numbers": {k: repr(result.get(k)) for k in NUMBERS},
         "metrics": metrics.to_csv(index=False, float_format="%.17g"),
-        "sha256": {f: hashlib.sha256((run / f).read_bytes()).hexdigest() for f in FILES if (run / f).is_file()},
+        "sha256": sha,
+        "sha256_added": added,  # ADDED_COLUMNS, where the run has them
     }
 
 
@@ -62,6 +98,10 @@ def differences(original: dict, again: dict) -> list[str]:
     for f in sorted(original["sha256"]):
         if original["sha256"][f] != again["sha256"].get(f):
             out.append(f)
+    # Columns added after version 1: compared where the stored run has them (a run from before them has none).
+    for f in sorted(original.get("sha256_added", {})):
+        if original["sha256_added"][f] != again.get("sha256_added", {}).get(f) and f not in out:
+            out.append(f"{f} ({', '.join(ADDED_COLUMNS[f])})")
     return out
 
 
@@ -140,7 +180,11 @@ def reproduce(runs: Path, study: str, profile: str, name: str | None = None) -> 
             "metrics.csv without timings",
             *sorted(first["sha256"]),
         ],
-        "not_compared": sorted(set(second["sha256"]) - set(first["sha256"])),  # absent from the stored run
+        "not_compared": sorted(set(second["sha256"]) - set(first["sha256"]))  # absent from the stored run
+        + [
+            f"{f} ({', '.join(ADDED_COLUMNS[f])})"
+            for f in sorted(set(second.get("sha256_added", {})) - set(first.get("sha256_added", {})))
+        ],
         "scratch": str(scratch),
     }
     io.write_json(study_dir(runs, study, profile) / RECORD, record)

@@ -1,9 +1,12 @@
 """The backward signal and the update sizes during training, with the init probe's design.
 
-At each probe step (step 0 and evenly spaced steps to the end, as the curves) this callback
+At each probe step (step 0 and evenly spaced steps to the end, as the curves, and the explicit steps of
+`probes.flow_window` where a study asks for them: the first updates, where warm-up ends and deep nets blow up or
+split, issue 25) this callback
 - measures the RMS of dL/dh at every block output on the same fixed batches for every run of a study
   (reslab.probes.signal, as `reslab-gradflow` does at initialisation), without changing training:
   BN running statistics and the random state are saved and restored around the probe;
+  the loss on those batches (train-mode BN, as the gradients) is recorded beside them;
 - measures the relative update of every conv/linear weight made by that step's optimizer step,
   |w_after - w_before| / |w_before|: what "early layers update slowly" means, measured.
 """
@@ -33,12 +36,21 @@ class FlowProbe(L.Callback):
         self.update_rows: list[dict] = []
         self._before = None
 
+    @staticmethod
+    def probe_steps(steps: int, points: int, window=None) -> list[int]:
+        """Step 0 and `points` evenly spaced steps to the end, and every step of `window` (an explicit list, e.g. the
+        first updates) that the run reaches: a run of `steps` optimizer steps has steps 0 .. steps - 1."""
+        from reslab.probes.curves import schedule
+
+        # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
+        even = {min(s, steps - 1) for s in schedule(steps, points)}
+        return sorted(even | {int(s) for s in (window or []) if 0 <= int(s) < steps})
+
     @classmethod
     def for_run(cls, cfg, steps: int, tx, ty, norm, dev, channels_last: bool) -> "FlowProbe":
-        """At `probes.flow_points` steps, on the same augmented batches for every run (seed 0 of the
-        loader over the training images), as the init probe."""
+        """At `probes.flow_points` steps and the steps of `probes.flow_window` (none unless a study sets it), on the
+        same augmented batches for every run (seed 0 of the loader over the training images), as the init probe."""
         from reslab.data import DeviceLoader
-        from reslab.probes.curves import schedule
 
         loader = DeviceLoader(
             tx.to(dev),
@@ -52,8 +64,7 @@ class FlowProbe(L.Callback):
             channels_last=channels_last,
         )
         batches = [b for _, b in zip(range(int(cfg.probes.flow_batches)), loader)]
-        # The last optimizer step is steps - 1: a probe "at the end" measures the net before its final update.
-        return cls(sorted({min(s, steps - 1) for s in schedule(steps, int(cfg.probes.flow_points))}), batches)
+        return cls(cls.probe_steps(steps, int(cfg.probes.flow_points), cfg.probes.get("flow_window")), batches)
 
     def state_dict(self) -> dict:
         return {"signal_rows": self.signal_rows, "update_rows": self.update_rows}

@@ -64,7 +64,8 @@ def block_outputs(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[dict]:
     """RMS of dL/dh for every block output, averaged over `batches` (train mode: BN on batch
-    statistics, as in training). The weights are not changed; their .grad is cleared afterwards."""
+    statistics, as in training), with the loss on those batches (`loss`, their mean; the same on every row). The
+    weights are not changed; their .grad is cleared afterwards."""
     points = block_outputs(model)
     sums = np.zeros(len(points))
     fwd_sums = np.zeros(len(points))
@@ -83,12 +84,14 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
     handles = [m.register_forward_hook(keep(i)) for i, (_, m) in enumerate(points)]
     was = model.training
     model.train()
-    n = 0
+    n, loss_sum = 0, 0.0
     try:
         for x, y in batches:
             grads.clear()
             model.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            loss_sum += float(loss.detach())
             sums += np.array(
                 [float(grads[i].float().pow(2).mean().sqrt()) if i in grads else math.nan for i in range(len(points))]
             )
@@ -111,6 +114,9 @@ def backward_signal(model: nn.Module, batches, loss_fn=F.cross_entropy) -> list[
             "elements": sizes[i],
             # the forward signal at the same point (RMS of h_l): how the activations grow through the net
             "act_rms": fwd_sums[i] / max(n, 1),
+            # the loss on the probe's batches at this point (the net as it is, train-mode BN): what the net has
+            # learnt, on the same batches and at the same step as the gradients
+            "loss": loss_sum / max(n, 1),
         }
         for i, (name, _) in enumerate(points)
     ]

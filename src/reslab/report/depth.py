@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 
 from reslab import io
 from reslab.report import flow, layer_steps, markdown, plots, power, published, skeleton, templates, trend
+from reslab.report import window as critical
 from reslab.report.results import load_csvs, load_results
 from reslab.report.stats import mean_std, pm
 
@@ -386,6 +387,7 @@ class Study:
     pointer: str
     why_not: str | None
     flow: dict  # the gradient-flow sections' lines and summaries (reslab.report.flow)
+    window: list = field(default_factory=list)  # the critical window's lines (reslab.report.window)
 
 
 def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path:
@@ -400,6 +402,8 @@ def build(runs: Path, reports: Path, profile: str, study: str = "depth") -> Path
         *recipe_section(s),
         *results_section(s),
         *gradient_flow_section(s),
+        "",
+        *critical_window_section(s),
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
     return out / "README.md"
@@ -426,6 +430,7 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
     tsig_lines, tsig_summary = flow.training_signal_section(load_csvs(results, "signal.csv"), updates, out)
     step_lines, step_nets = layer_steps.section(updates, results, skeleton.profile_cfg(results), out)
     resp_lines = flow.response_section(load_csvs(results, "responses.csv"), fig7_labels(results), out, "responses.png")
+    window_lines = critical.section(load_csvs(results, "signal.csv"), curves, results, out)
     return Study(
         study=study,
         profile=profile,
@@ -449,6 +454,7 @@ def compute(runs: Path, reports: Path, profile: str, study: str, out: Path) -> S
             "step_nets": step_nets,
             "responses": resp_lines,
         },
+        window=window_lines,
     )
 
 
@@ -606,6 +612,11 @@ def gradient_flow_section(s: Study) -> list[str]:
         "Per-run outputs (config, environment, metrics, curves, gradient probes, responses) are under "
         f"`runs/{s.study}/{s.profile}/`.",
     ]
+
+
+def critical_window_section(s: Study) -> list[str]:
+    """When plain and residual nets of one depth part, in the first training steps (issue 25; reslab.report.window)."""
+    return list(s.window)
 
 
 def recipe_lines(results: pd.DataFrame, steps: int) -> list[str]:

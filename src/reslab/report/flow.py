@@ -171,61 +171,164 @@ def training_section(
     return lines, s
 
 
+ORDERING = {  # the reading of the residual - plain difference's confidence interval (responses_ordering.md)
+    "smaller": "residual smaller",
+    "larger": "residual larger",
+    "unresolved": "not resolved at this budget",
+}
+
+
+def response_per_run(resp: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per run (label, seed): the median over layers of the per-layer `column`, the mean over layers of the mean over
+    all channels (`std`: what the old figure drew), and the channels masked in it (NaN where the run does not record
+    them)."""
+    d = resp if "seed" in resp else resp.assign(seed=0)
+    masked = d["masked"] if "masked" in d else pd.Series(np.nan, index=d.index)
+    g = d.assign(masked=masked).groupby(["label", "seed"])
+    return pd.DataFrame(
+        {
+            "response": g[column].median(),
+            "mean_all": g["std"].mean(),
+            "masked": g["masked"].sum(min_count=1),
+            "channels": g["channels"].sum() if "channels" in d else np.nan,
+            "layers": g["layer"].nunique(),
+        }
+    ).reset_index()
+
+
+def response_ordering(per_run: pd.DataFrame, labels: list[str]) -> list[dict]:
+    """Per depth with a plain net and its residual twin: the per-seed difference residual - plain of the median
+    response, its mean and t confidence interval over the seeds both have, and the reading (ORDERING)."""
+    from reslab.report import paired
+
+    out = []
+    for l in labels:
+        if not l.startswith("plain-"):
+            continue
+        twin = "resnet-" + l.split("-", 1)[1]
+        if twin not in labels:
+            continue
+        a, b = (per_run[per_run.label == x].set_index("seed").response.dropna().to_dict() for x in (twin, l))
+        c = paired.paired("fig7", "response", twin, l, a, b)
+        lo, hi = c.ci
+        key = "smaller" if hi < 0 else "larger" if lo > 0 else "unresolved"  # a NaN interval (one seed) is unresolved
+        out.append({"plain": l, "residual": twin, "n": c.n, "mean": c.mean, "lo": lo, "hi": hi, "reading": key})
+    return out
+
+
+def ordering_lines(order: list[dict]) -> list[str]:
+    """The ordering sentence with its uncertainty, one clause per depth and a count (responses_ordering.md)."""
+    from reslab.report import paired, templates
+
+    if not order:
+        return []
+    parts = []
+    for o in order:
+        ci = f"[{o['lo']:+.3g}, {o['hi']:+.3g}]" if np.isfinite(o["lo"]) else "(no interval: one seed)"
+        parts.append(
+            f"{o['residual']} − {o['plain']}: {o['mean']:+.3g} {ci} over {o['n']} seeds, *{ORDERING[o['reading']]}*"
+        )
+    n = {k: sum(o["reading"] == k for o in order) for k in ORDERING}
+    total = len(order)
+    if n["smaller"] == total:
+        where = "the one depth compared" if total == 1 else f"all {total} depths"
+        verdict = f"The paper's Fig. 7 ordering holds at {where}, each interval below 0."
+    elif n["unresolved"]:
+        verdict = (
+            f"The paper's Fig. 7 ordering holds (interval below 0) at {n['smaller']} of {total} depths, is reversed "
+            f"(interval above 0) at {n['larger']}, and is not resolved at this budget at {n['unresolved']}: whether "
+            "it holds is not resolved by these runs."
+        )
+    else:
+        verdict = (
+            f"The paper's Fig. 7 ordering holds (interval below 0) at {n['smaller']} of {total} depths and is "
+            f"reversed (interval above 0) at {n['larger']}: it does not hold throughout in this profile."
+        )
+    return [
+        templates.fill("flow/responses_ordering.md", confidence=f"{paired.CONFIDENCE:.0%}"),
+        "",
+        "Residual − plain, median response per seed: " + "; ".join(parts) + ". " + verdict,
+    ]
+
+
 def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name: str) -> list[str]:
-    present = [l for l in labels if l in set(resp.label)] if not resp.empty else []
+    from reslab.probes.responses import MASK_VAR_EPS
+    from reslab.report import templates
+
+    # Each net once (a study of one depth lists it as both its shallowest and its deepest).
+    present = list(dict.fromkeys(l for l in labels if l in set(resp.label))) if not resp.empty else []
     if not present:
         return ["_No layer responses recorded._"]
-    plots.layer_responses(resp, present, out_dir / name)
     d = resp[resp.label.isin(present)]
+    column = plots.response_column(d)
+    plots.layer_responses(d, present, out_dir / name, column)
+    bands = plots.response_bands(d, present, column)
+    top = plots.response_axis_top(bands)
     how = (
         "per-channel std over all eval images, BN recalibrated on training images"
         if "bn" in d and (d.bn == "recalibrated").all()
         else "std pooled over channels on one eval batch, BN running statistics "
         "(the first study's definition; rerun `reslab-reprobe` for the paper's)"
     )
+    statistic = {
+        "std_masked": "the mean over channels without the near-constant ones",
+        "std_median": "the median over channels",
+    }[column]
     lines = [
         f"![layer responses]({name})",
         "",
-        f"_How to read (as ResNet Fig. 7): the std of each 3x3 layer's response (after BN, before ReLU/addition; "
-        f"{how}), mean over seeds; dashed = plain, solid = residual; top in layer order, bottom sorted._",
+        templates.fill(
+            "flow/responses_read.md",
+            how=how,
+            statistic=statistic,
+            top_factor=f"{plots.RESPONSE_AXIS_TOP:g}",
+            top=f"{top:.3g}",
+        ),
         "",
     ]
-    # Per net: median over layers of the per-layer response (mean over seeds), and the mean, which one
-    # outlying layer can dominate.
-    per_layer = d.groupby(["label", "layer"])["std"].mean()
-    med = per_layer.groupby("label").median()
-    mean = per_layer.groupby("label").mean()
-    lines.append(
-        "With BN statistics recalibrated on training images, a channel's response std after BN is its learned "
-        "scale |gamma| (times the ratio of its test to training spread), so this figure reads how far training "
-        "has moved the BN scales from their initial 1; a mean far above the median comes from channels that "
-        "are almost constant on the calibration images (BN then divides by about sqrt(eps))."
-    )
-    lines.append("")
-    lines.append("| net | median over layers | mean over layers |")
-    lines.append("|---|---|---|")
-    for l in present:
-        lines.append(f"| {l} | {med[l]:.3g} | {mean[l]:.3g} |")
-    pairs = []
-    for l in present:
-        if l.startswith("plain-"):
-            twin = "resnet-" + l.split("-", 1)[1]
-            if twin in med:
-                word = "smaller" if med[twin] < med[l] else "larger"
-                pairs.append(f"{twin} {word} than {l} ({med[twin]:.3g} vs {med[l]:.3g})")
-    if pairs:
-        smaller = sum("smaller" in p for p in pairs)
+    off = [(l, b) for l, b in bands.items() if (b["mean"] > top).any()]
+    if off:
         lines += [
+            "Off the axis: "
+            + "; ".join(
+                f"{l}, {int((b['mean'] > top).sum())} of {len(b)} layers (largest {b['mean'].max():.3g})"
+                for l, b in off
+            )
+            + ".",
             "",
-            f"Median response, residual vs plain of the same depth: {'; '.join(pairs)}. "
-            + (
-                f"The residual nets' responses are smaller at all {len(pairs)} depths, as in the paper's Fig. 7 "
-                "(residual functions closer to zero)."
-                if smaller == len(pairs)
-                else f"Smaller at {smaller} of {len(pairs)} depths only: the paper's Fig. 7 ordering does not hold "
-                "throughout in this profile."
-            ),
         ]
+    if column == "std_median":
+        lines += [templates.fill("flow/responses_unmasked.md"), ""]
+    mask = "eps" if MASK_VAR_EPS == 1 else f"{MASK_VAR_EPS:g} x eps"
+    lines += [templates.fill("flow/responses_scale.md", mask=mask), ""]
+    per_run = response_per_run(d, column)
+    masked_note = "masked channels per run (mean over seeds)"
+    lines += [
+        f"| net | response, median over layers: mean [min, max] over seeds | {masked_note} | all-channel std, mean "
+        "over layers (median over seeds) |",
+        "|---|---|---|---|",
+    ]
+    for l in present:
+        g = per_run[per_run.label == l]
+        r = g.response
+        spread = f" [{r.min():.3g}, {r.max():.3g}]" if len(g) > 1 else ""
+        masked = f"{g.masked.mean():.3g} of {g.channels.mean():.0f}" if g.masked.notna().all() else "not recorded"
+        lines.append(f"| {l} | {r.mean():.3g}{spread} | {masked} | {g.mean_all.median():.3g} |")
+    moved = np.abs(d[column].to_numpy(dtype=float) - 1)
+    moved = moved[np.isfinite(moved)]
+    gamma = d["gamma_abs_median"].dropna() if "gamma_abs_median" in d else pd.Series(dtype=float)
+    lines += [
+        "",
+        templates.fill(
+            "flow/responses_moved.md",
+            moved=f"{np.median(moved):.3g}",
+            median=f"{np.nanmedian(d[column]):.3g}",
+            gamma=f"; median |gamma| over layers and runs {gamma.median():.3g}" if len(gamma) else "",
+        ),
+    ]
+    order = response_ordering(per_run, present)
+    if order:
+        lines += ["", *ordering_lines(order)]
     return lines
 
 

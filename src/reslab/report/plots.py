@@ -131,28 +131,123 @@ def error_vs_depth(runs: pd.DataFrame, path: Path, title: str = "") -> Path:
     return _save(fig, path)
 
 
-def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path) -> Path:
-    """ResNet Fig. 7: std of each 3x3 layer's response, by layer index (top) and sorted (bottom)."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6))
-    colors = _colors(labels)
+# Fig. 7's linear axis ends at this many times the median response drawn, so that one net's outlying layers do not
+# flatten every other line; layers above it are marked on the top edge (issue 25) and the report names them.
+RESPONSE_AXIS_TOP = 3.0
+
+
+def response_column(resp: pd.DataFrame) -> str:
+    """The per-layer response drawn and read: the mean over channels without the near-constant ones (`std_masked`,
+    reslab.probes.responses) where every row has it, else the median over channels (runs from before the masking)."""
+    if {"std_masked", "masked"} <= set(resp.columns) and resp["masked"].notna().all():
+        return "std_masked"
+    return "std_median"
+
+
+def response_bands(resp: pd.DataFrame, labels: list[str], column: str | None = None) -> dict[str, pd.DataFrame]:
+    """Per net: its layers (index) x mean, min and max over seeds of `column` (response_column unless given)."""
+    d = resp[resp.label.isin(labels)]
+    column = column or response_column(d)
+    out = {}
     for lbl in labels:
-        d = resp[resp.label == lbl]
-        if d.empty:
+        g = d[d.label == lbl]
+        if g.empty:
             continue
-        s = d.groupby("layer")["std"].mean()
+        if "seed" not in g:
+            g = g.assign(seed=0)
+        by = g.pivot_table(index="layer", columns="seed", values=column, aggfunc="first")
+        out[lbl] = pd.DataFrame({"mean": by.mean(axis=1), "min": by.min(axis=1), "max": by.max(axis=1)})
+    return out
+
+
+def response_axis_top(bands: dict[str, pd.DataFrame]) -> float:
+    """The top of Fig. 7's linear axis: RESPONSE_AXIS_TOP x the median over every net's layers of the mean over seeds,
+    or the largest band edge if that is lower (then nothing is off the axis)."""
+    means = np.concatenate([b["mean"].to_numpy(dtype=float) for b in bands.values()]) if bands else np.array([])
+    highs = np.concatenate([b["max"].to_numpy(dtype=float) for b in bands.values()]) if bands else np.array([])
+    means, highs = means[np.isfinite(means)], highs[np.isfinite(highs)]
+    if not len(means):
+        return 1.0
+    return float(min(RESPONSE_AXIS_TOP * np.median(means), highs.max() * 1.05 if len(highs) else np.inf))
+
+
+def layer_responses(resp: pd.DataFrame, labels: list[str], path: Path, column: str | None = None) -> Path:
+    """ResNet Fig. 7: the std of each 3x3 layer's response, by layer index (top) and sorted (bottom); linear axis,
+    mean over seeds with the min-max band, near-constant channels masked where the runs record them
+    (`response_column`). Layers above the axis (`response_axis_top`) are marked on its top edge."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.4))
+    d = resp[resp.label.isin(labels)]
+    column = column or response_column(d)
+    bands = response_bands(d, labels, column)
+    ymax = response_axis_top(bands)
+    colors = _colors(labels)
+    for lbl, b in bands.items():
         style = "--" if lbl.startswith("plain") else "-"
-        top.plot(s.index + 1, s.values, style, color=colors[lbl], label=lbl)
-        bottom.plot(np.arange(1, len(s) + 1), np.sort(s.values)[::-1], style, color=colors[lbl], label=lbl)
+        x = b.index.to_numpy() + 1
+        order = np.argsort(-b["mean"].to_numpy(dtype=float), kind="stable")
+        for ax, xs, rows in ((top, x, b), (bottom, np.arange(1, len(b) + 1), b.iloc[order])):
+            ax.plot(xs, rows["mean"].to_numpy(), style, color=colors[lbl], label=lbl, lw=1.3)
+            ax.fill_between(xs, rows["min"].to_numpy(), rows["max"].to_numpy(), color=colors[lbl], alpha=0.15, lw=0)
+            off = rows["mean"].to_numpy() > ymax
+            if off.any():
+                ax.plot(xs[off], np.full(off.sum(), ymax), "^", color=colors[lbl], ms=4, clip_on=False)
+    what = {"std_masked": "near-constant channels masked", "std_median": "median over channels"}.get(column, column)
     top.set_xlabel("layer index (original order)")
     bottom.set_xlabel("layer index (sorted by magnitude)")
-    values = resp[resp.label.isin(labels)]["std"]
-    decades = values.max() / max(values[values > 0].min(), 1e-12) > 100 if len(values) else False
     for ax in (top, bottom):
-        if decades:  # log only where the responses span decades
-            ax.set_yscale("log")
-        ax.set_ylabel("std" + (" (log scale)" if decades else ""))
+        ax.set_ylim(0, ymax)
+        ax.set_ylabel(f"response std ({what})", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
+    top.set_title("mean over seeds, band min-max over seeds; ^ on the top edge: off the axis", fontsize=9)
+    return _save(fig, path)
+
+
+def critical_window(
+    runs: pd.DataFrame,
+    loss: pd.DataFrame,
+    depths: list[int],
+    path: Path | None,
+    band: float,
+    warmup: int = 0,
+    parts: dict | None = None,
+    loss_label: str = "loss",
+) -> Path:
+    """The critical window (reslab.report.window): one row per depth, the per-block GSC rate (left) and the loss (right)
+    against the step, plain dashed and residual solid, median over seeds with the min-max band; x axis linear from 0 to
+    1 and logarithmic after it, so step 0 sits at the left edge; warm-up shaded, the parting step a vertical line."""
+    styles = {"plain": ("tab:red", "--"), "resnet": ("tab:blue", "-")}
+    n = max(1, len(depths))
+    fig, axes = plt.subplots(n, 2, figsize=(9.5, 2.3 * n), squeeze=False, sharex=True)
+    finite = loss.loss[np.isfinite(loss.loss.astype(float))] if not loss.empty else pd.Series(dtype=float)
+    log_loss = bool(len(finite)) and finite.min() > 0 and finite.max() / finite.min() > 10
+    for row, depth in zip(axes, depths):
+        for ax, frame, col in ((row[0], runs, "gsc_rate"), (row[1], loss, "loss")):
+            for fam, (color, style) in styles.items():
+                d = frame[(frame.family == fam) & (frame.depth == depth)]
+                d = d[np.isfinite(d[col].astype(float))]
+                if d.empty:
+                    continue
+                g = d.groupby("step")[col]
+                med = g.median()
+                ax.plot(med.index, med.values, style, color=color, marker=".", ms=4, lw=1.3, label=f"{fam}-{depth}")
+                ax.fill_between(med.index, g.min().values, g.max().values, color=color, alpha=0.15, lw=0)
+            if warmup:
+                ax.axvspan(0, warmup, color="grey", alpha=0.12, lw=0)
+            if parts and parts.get(depth) is not None:
+                ax.axvline(parts[depth], color="black", ls=":", lw=1.2)
+            ax.set_xscale("symlog", linthresh=1, linscale=0.4)
+            ax.grid(alpha=0.3, which="major")
+        row[0].axhline(band, color="grey", ls=":", lw=1)
+        row[0].axhline(1 / band, color="grey", ls=":", lw=1)
+        row[0].set_ylabel(f"depth {depth}", fontsize=9)
+        if log_loss:
+            row[1].set_yscale("log")
+        row[0].legend(fontsize=7, loc="best")
+    axes[0][0].set_title("per-block GSC rate", fontsize=9)
+    axes[0][1].set_title(loss_label, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("step (0, then log scale)")
     return _save(fig, path)
 
 

@@ -132,6 +132,22 @@ class Fractions:
             raise _bad(key, value, self.valid())
 
 
+@dataclass(frozen=True)
+class Steps:
+    """Explicit optimizer steps (probes.flow_window): a list of integers >= 0, or null for none."""
+
+    def valid(self) -> str:
+        return "a list of steps (integers >= 0), e.g. [1, 5, 10], or null"
+
+    def check(self, key: str, value) -> None:
+        if value is None:
+            return
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        ):
+            raise _bad(key, value, self.valid())
+
+
 SCHEMA = {
     "study": Name(),
     "seed": Int(0, 2**32 - 1),
@@ -173,6 +189,7 @@ SCHEMA = {
     "probes.flow_points": Int(0),
     "probes.flow_batches": Int(1),
     "probes.flow_batch_size": Int(1),
+    "probes.flow_window": Steps(),  # not in conf/train.yaml: a study that needs it sets it (conf/experiment/depth.yaml)
     "probes.responses": Bool(),
     "probes.response_calib_images": Int(1),
     "logger.wandb": Bool(),
@@ -194,6 +211,7 @@ DEFAULTS = {
     "profile.train_eval_images": None,
     "trainer.strategy": "auto",
     "trainer.sync_batchnorm": False,
+    "probes.flow_window": None,
 }
 
 
