@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers thousand-layers-train mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -224,6 +224,13 @@ shattered: $(STAMP)
 
 thousand-layers: $(STAMP)
 	$(PY) -m reslab.analysis.thousand_layers --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
+
+# ResNet-1202 and plain-1202 trained for 200 steps at batch 16, 3 seeds (issue 25 item 7; experiments/thousand-layers.md):
+# real data, so DATA is needed. Tens of minutes on 2 cores, nearly all of it ResNet-1202; an interrupted job resumes
+# at the next run (runs/thousand-train/). `make mechanism` reads its files where they exist.
+thousand-layers-train: $(STAMP)
+	$(PY) -m reslab.analysis.thousand_train --data $(abspath $(or $(DATA),$(error DATA= is needed: a CIFAR-10 copy, e.g. ../shared/data/cifar10-jpeg.tar.gz))) \
+	  --device $(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) $(ARGS)
 
 # Issue 25's pieces tied together: the two probes at initialisation, then the depth report (its mechanism paragraph)
 # and reports/mechanism/README.md, one computed verdict per seed claim from the files the measurements wrote (the

@@ -44,6 +44,7 @@ def test_without_files_every_claim_names_the_command_that_measures_it(tmp_path):
     assert (claims.verdict == mech.NOT_MEASURED).all()
     assert claims.loc["S", "evidence"] == "`make shattered`"
     assert claims.loc["K", "evidence"] == "`make thousand-layers`"
+    assert claims.loc["K2", "evidence"] == "`make thousand-layers-train DATA=...`"
     assert "make lesion" in claims.loc["D", "evidence"] and "make grad-flow" in claims.loc["G1", "evidence"]
 
 
@@ -95,3 +96,18 @@ def test_dead_and_vanishing_input_steps_during_training_are_part_of_g1():
     assert g1["verdict"].startswith("contradicted at initialisation; during training the plain nets' input layers")
     assert "take vanishing steps at depth 56" in g1["verdict"] and "are dead" in g1["verdict"]
     assert "read dead at 110, healthy at 20, vanishing at 56" in g1["evidence"]
+
+
+def test_the_thousand_layer_training_claim_reads_the_plans_rule(tmp_path):
+    from test_thousand_train import nets_table, steps_table
+
+    steps = pd.concat(
+        [steps_table("resnet", [0, 1, 2], 4.0, 1.9), steps_table("plain", [0, 1, 2], 2.4, 2.4, stop_at=1)]
+    )
+    nets = pd.concat(
+        [nets_table("resnet", [0, 1, 2], [70.0, 72.0, 71.0]), nets_table("plain", [0, 1, 2], [None] * 3, stop_at=1)]
+    ).assign(images_seen=lambda d: [3200] * 3 + [16] * 3)
+    steps.to_csv(tmp_path / "thousand_train.csv", index=False)
+    nets.to_csv(tmp_path / "thousand_train_nets.csv", index=False)
+    k2 = mech.thousand_train_claim(tmp_path)
+    assert k2["verdict"] == "Consistent with the claim" and "3,200 images seen" in k2["evidence"]

@@ -11,7 +11,8 @@ The claims (the seeds' wording, shortened):
 - **I** "blocks that are not needed learn to output about zero" (L6) and **D** "deleting parts of a ResNet barely
   hurts it, a plain net collapses" (L1-L3): the lesion study's files beside the budget study's runs (`make lesion`);
 - **K** 1,000-layer nets: ResNet-1202 and plain-1202 at initialisation (reports/mechanism/thousand_layers_nets.csv,
-  `make thousand-layers`).
+  `make thousand-layers`); **K2** the same nets over their first 200 training steps (thousand_train_nets.csv and
+  thousand_train.csv, `make thousand-layers-train DATA=...`; rules: experiments/thousand-layers.md).
 
 Nothing is measured here: every verdict is computed from the files the measuring commands wrote, by their own rules
 (the same functions their reports use), and a claim whose files are missing says which command measures it.
@@ -25,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from reslab import io, options
-from reslab.analysis import shattered, thousand_layers
+from reslab.analysis import shattered, thousand_layers, thousand_train
 from reslab.errors import ReslabError, one_line_errors
 from reslab.report import flow, layer_steps, lesion, markdown, skeleton
 from reslab.report.results import load_csvs, load_results
@@ -229,6 +230,17 @@ def thousand_claim(folder: Path) -> dict:
     return row | {"verdict": _first_bold(v), "evidence": v}
 
 
+def thousand_train_claim(folder: Path) -> dict:
+    nets_file, steps_file = Path(folder) / "thousand_train_nets.csv", Path(folder) / "thousand_train.csv"
+    row = {"claim": "K2", "where": "[thousand_train.md](thousand_train.md)"}
+    if not (nets_file.is_file() and steps_file.is_file()):
+        return row | {"verdict": NOT_MEASURED, "evidence": "`make thousand-layers-train DATA=...`"}
+    nets, steps = pd.read_csv(nets_file), pd.read_csv(steps_file)
+    v = thousand_train.verdict(thousand_train.readings(steps, nets), int(nets.depth.iloc[0]))
+    images = int(nets.images_seen.max())
+    return row | {"verdict": _first_bold(v), "evidence": f"{v} ({images:,} images seen per run at most.)"}
+
+
 CLAIMS = {
     "G1": "Without the shortcut, gradients vanish in a deep net",
     "G2": "Without the shortcut, gradients explode in a deep net",
@@ -236,6 +248,7 @@ CLAIMS = {
     "I": "Blocks that are not needed learn to output about zero (become identities)",
     "D": "Deleting parts of a ResNet barely hurts it; a plain net collapses",
     "K": "Residual nets of 1,000+ layers still have a usable backward signal; plain ones do not",
+    "K2": "Residual nets of 1,000+ layers can be optimised; plain ones cannot (first 200 steps)",
 }
 
 
@@ -245,6 +258,7 @@ def compute(runs: Path, folder: Path, profile: str, steps: int) -> pd.DataFrame:
         shattered_claim(folder),
         *lesion_claims(runs, steps),
         thousand_claim(folder),
+        thousand_train_claim(folder),
     ]
     return pd.DataFrame([{"seed claim": CLAIMS[r["claim"]], **r} for r in rows])
 
@@ -268,7 +282,8 @@ def build(runs: Path, out: Path, profile: str, steps: int) -> Path:
         "# Why residual nets train: the seeds' explanations, tested",
         "",
         "_CPU-sized readings: the trained nets behind G1/G2 (the depth study, `cpu` profile) and I/D (the budget "
-        f"study's {steps:,}-step rung) are far from the paper's budget; S and K are measured at initialisation. "
+        f"study's {steps:,}-step rung) are far from the paper's budget; S and K are measured at initialisation, "
+        "K2 over 200 steps. "
         "Each row's report states its profile, images seen, seeds, data copy and device._",
         "",
         "## Verdicts (computed)",
@@ -282,7 +297,8 @@ def build(runs: Path, out: Path, profile: str, steps: int) -> Path:
         f"Built by `make mechanism` at commit {runinfo.git_commit()} (numerics version {numerics.VERSION}) from "
         f"{runs}/gradflow, {runs}/depth/{profile}, the lesion files of {runs}/budget/budget and this folder's CSVs; "
         "it measures nothing itself. Rules: experiments/depth.md (G1, G2), experiments/lesion.md (I, D), the "
-        "measuring modules' docstrings (S: reslab.analysis.shattered, K: reslab.analysis.thousand_layers).",
+        "measuring modules' docstrings (S: reslab.analysis.shattered, K: reslab.analysis.thousand_layers), "
+        "experiments/thousand-layers.md (K2).",
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
     claims.to_csv(out / "claims.csv", index=False)
