@@ -107,8 +107,22 @@ def test_a_report_names_the_runs_it_shares_with_another_study_by_their_keys(tmp_
     df = results.load_results(tmp_path / "runs", "shortcut", "smoke")
     assert overlap.shared(df, "shortcut") == {"depth": ["identity-A-20-s0"]}
     assert "1 with `depth` (identity-A-20-s0)" in overlap.line(df, "shortcut")
+    assert "hold other numbers" not in overlap.line(df, "shortcut")
     alone = results.load_results(tmp_path / "runs", "depth", "smoke").iloc[1:]  # resnet-20-s1 only
     assert overlap.line(alone, "depth").startswith("- **Shared runs:** none")
+
+
+def test_a_shared_run_trained_again_elsewhere_is_not_called_the_same_bytes(tmp_path):
+    depth = tmp_path / "runs" / "depth" / "smoke"
+    fake_run(depth, "resnet-20-s0", key="k0")
+    shortcut = tmp_path / "runs" / "shortcut" / "smoke"
+    again = fake_run(shortcut, "identity-A-20-s0", key="k0", label="identity-A-20")
+    result = json.loads((again / "result.json").read_text())
+    (again / "result.json").write_text(json.dumps(result | {"train_loss": 1.25}))  # another CPU's float sums
+    df = results.load_results(tmp_path / "runs", "shortcut", "smoke")
+    line = overlap.line(df, "shortcut")
+    assert "1 with `depth` (identity-A-20-s0), of which 1 hold other numbers there" in line
+    assert "not the same bytes" in line and "not independent" in line
 
 
 def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
