@@ -65,7 +65,13 @@ def test_one_nets_outlying_layers_stay_off_the_linear_axis_and_are_named(tmp_pat
     bands = plots.response_bands(resp, ["plain-110", "resnet-110"])
     top = plots.response_axis_top(bands)
     assert top == plots.RESPONSE_AXIS_TOP * 0.95  # 3 x the median of the drawn layers, far below 2e3
-    assert "Off the axis: plain-110, 1 of 4 layers (largest 2e+03)." in _text(resp, tmp_path)
+    text = _text(resp, tmp_path)
+    # Named with the BN scale of those layers: a large learned |gamma| reads as a large response (recalibrated BN).
+    assert "Off the axis: plain-110, 1 of 4 layers (largest 2e+03; median |gamma| of those layers 2e+03)." in text
+    # No channel masked in any run: said outright, so the outliers are not read as masked-away channels.
+    assert "No channel of any run drawn meets the masking rule" in text
+    resp.loc[resp.index[0], "masked"] = 1
+    assert "No channel of any run drawn meets the masking rule" not in _text(resp, tmp_path)
 
 
 def test_runs_from_before_the_masking_fall_back_to_the_median_over_channels_and_say_so(tmp_path):

@@ -139,3 +139,21 @@ def test_steps_are_read_against_the_shallowest_net_of_the_family_at_the_same_pos
     assert set(p56[p56.rel_layer > 0.25].state) == {"healthy"}, "2 x smaller: inside the band"
     assert set(p110[p110.rel_layer <= 0.25].state) == {"exploding"}, "20 x larger: above 10"
     assert np.allclose(s[s.depth == 20].vs_reference, 1.0)
+
+
+def test_the_floor_table_says_when_layers_reach_the_floor_beside_the_rule():
+    # Two layers of one net and seed: layer 0 moves at step 80 and sits at the floor from step 200 on, layer 1 moves.
+    u = pd.DataFrame(
+        [
+            {"label": "plain-110", "family": "plain", "depth": 110, "seed": 0, "layer": k, "step": s, "counted": True,
+             "x": 1.0 if (k == 0 and s >= 200) else 7.0}
+            for k in (0, 1) for s in (80, 200, 400)
+        ]
+    )  # fmt: skip
+    lines = layer_steps.at_floor_lines(u, ["plain-110"])
+    assert "| plain-110 | 0 of 2 | 1 of 2 | 1 of 2 |" in lines
+    # The rule reads the same layer as not dead: it moved at a counted probe.
+    assert not layer_steps.is_dead(u[(u.layer == 0)].x)
+    assert layer_steps.at_floor_lines(u.assign(x=7.0), ["plain-110"]) == [
+        "No layer of any net is at the floor at any counted probe."
+    ]

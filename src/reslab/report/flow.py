@@ -291,10 +291,20 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
         lines += [
             "Off the axis: "
             + "; ".join(
-                f"{l}, {int((b['mean'] > top).sum())} of {len(b)} layers (largest {b['mean'].max():.3g})"
+                f"{l}, {int((b['mean'] > top).sum())} of {len(b)} layers (largest {b['mean'].max():.3g}"
+                + off_axis_gamma(d, l, b.index[b["mean"] > top])
+                + ")"
                 for l, b in off
             )
             + ".",
+            "",
+        ]
+    if "masked" in d and d.masked.notna().all() and int(d.masked.sum()) == 0:
+        # Said outright: the figure's outliers are then not the near-constant channels the masking removes.
+        lines += [
+            f"No channel of any run drawn meets the masking rule (BN variance at most {MASK_VAR_EPS:g} x eps): "
+            "every response drawn is a mean over all of its layer's channels, and a layer far off the axis has large "
+            "learned BN scales (its median |gamma| above), not channels divided by sqrt(eps).",
             "",
         ]
     if column == "std_median":
@@ -330,6 +340,14 @@ def response_section(resp: pd.DataFrame, labels: list[str], out_dir: Path, name:
     if order:
         lines += ["", *ordering_lines(order)]
     return lines
+
+
+def off_axis_gamma(d: pd.DataFrame, label: str, layers) -> str:
+    """'; median |gamma| of those layers G' (over layers and seeds), where the runs record the BN scales."""
+    if "gamma_abs_median" not in d:
+        return ""
+    g = d[(d.label == label) & d.layer.isin(list(layers))].gamma_abs_median.dropna()
+    return f"; median |gamma| of those layers {g.median():.3g}" if len(g) else ""
 
 
 # Which statistic the readings (`reading`, and so the mechanism paragraph and the verdict sentences) come from: the

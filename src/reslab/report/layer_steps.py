@@ -254,6 +254,8 @@ def section(updates: pd.DataFrame, results: pd.DataFrame, profile: Mapping | Non
         "",
         *table_lines(nets),
         "",
+        *at_floor_lines(u, list(nets.net)),
+        "",
         "![step size by layer, in multiples of the weight-decay floor](gradflow_step_states.png)",
         "",
         "_How to read: each layer's step in multiples of the weight-decay floor (median over the counted probes, then "
@@ -261,3 +263,42 @@ def section(updates: pd.DataFrame, results: pd.DataFrame, profile: Mapping | Non
         "marks a layer that is dead in at least one seed._",
     ]
     return lines, nets
+
+
+def at_floor_by_step(u: pd.DataFrame) -> pd.DataFrame:
+    """Description, not a rule: per net and counted probe, the layers whose step is the floor there (within
+    DEAD_TOLERANCE), median over seeds, and the net's layer count. It says *when* layers reach the floor, which the
+    dead rule (at the floor at every counted probe) does not: a layer that moves early and stops later is not dead by
+    the rule."""
+    c = u[u.counted].assign(at=lambda d: (d.x - 1).abs().le(DEAD_TOLERANCE))
+    if c.empty:
+        return pd.DataFrame(columns=["label", "family", "depth", "step", "at_floor", "layers"])
+    per_seed = c.groupby(["label", "family", "depth", "seed", "step"]).agg(
+        at=("at", "sum"), layers=("layer", "nunique")
+    )
+    return (
+        per_seed.groupby(["label", "family", "depth", "step"])
+        .agg(at_floor=("at", "median"), layers=("layers", "max"))
+        .reset_index()
+    )
+
+
+def at_floor_lines(u: pd.DataFrame, order: list[str]) -> list[str]:
+    """The description above as a table, for the nets with a layer at the floor at some counted probe."""
+    t = at_floor_by_step(u)
+    hit = [lbl for lbl in order if (t[t.label == lbl].at_floor > 0).any()]
+    if not hit:
+        return ["No layer of any net is at the floor at any counted probe."]
+    steps = sorted(int(s) for s in t.step.unique())
+    lines = [
+        "When layers reach the floor (a description beside the rule, not part of it): layers at the floor at each "
+        "counted probe, median over seeds, of the net's layers; nets with none at any probe are left out.",
+        "",
+        "| net | " + " | ".join(f"step {s}" for s in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for lbl in hit:
+        g = t[t.label == lbl].set_index("step")
+        cells = [f"{g.at_floor[s]:.0f} of {int(g.layers[s])}" if s in g.index else "-" for s in steps]
+        lines.append(f"| {lbl} | " + " | ".join(cells) + " |")
+    return lines
