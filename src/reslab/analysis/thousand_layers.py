@@ -248,7 +248,8 @@ def markdown(nets: pd.DataFrame) -> str:
         f"{nets.device_name.iloc[0]}, torch {nets.torch.iloc[0]}; {nets.init_seed.nunique()} init seed(s), batch "
         f"{int(nets.batch.iloc[0])}; building took {nets.build_s.max():.0f} s at most, one probe "
         f"{nets.probe_s.max():.0f} s at most. At initialisation: no data, no training, so no profile or data copy "
-        "applies; whether these nets *train* is not measured here.",
+        "applies; whether these nets *train* is another measurement: [thousand_train.md](thousand_train.md) "
+        "(`make thousand-layers-train DATA=...`, experiments/thousand-layers.md).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -268,7 +269,7 @@ def verdict(nets: pd.DataFrame) -> str:
         return (
             f"**Consistent with the claim at initialisation**: ResNet-{depth}'s backward signal is finite and neither "
             f"vanishing nor exploding in all {n} init seed(s), plain-{depth}'s is not. A statement about the start of "
-            "training only (He et al., Table 6, trained ResNet-1202; it is not trained here)."
+            "training only (He et al., Table 6, trained ResNet-1202; its first 200 steps here: thousand_train.md)."
         )
     if usable["resnet"] and usable["plain"]:
         return (
