@@ -56,11 +56,27 @@ def test_a_finite_net_at_chance_is_not_shown_to_train():
 
 
 def test_the_verdict_is_consistent_only_when_the_residual_net_trains_and_the_plain_net_does_not():
-    tr, no, unk = ({"reading": x} for x in ("trains", "does not train", "not shown at this budget"))
+    tr, no = ({"reading": x} for x in ("trains", "does not train"))
+    unk = tt.reading(steps_table("plain", [0, 1, 2], 2.31, 2.30), nets_table("plain", [0, 1, 2], [90.1, 89.0, 91.2]))
     assert tt.verdict({"resnet": tr, "plain": no}, 1202).startswith("**Consistent")
     assert tt.verdict({"resnet": no, "plain": no}, 1202).startswith("**Contradicted")
     assert tt.verdict({"resnet": no, "plain": tr}, 1202).startswith("**Contradicted")
     assert tt.verdict({"resnet": tr, "plain": unk}, 1202).startswith("**Not separated")
+
+
+def test_a_net_near_chance_that_a_powered_test_misses_needs_more_steps_not_more_seeds():
+    # The loss falls (the excess of the init over ln 10 goes) but the test error stays near chance, with a small sd:
+    # T2 had the power to see a net at 80% error, so it is the budget, not the seeds, that leaves it undecided.
+    r = tt.reading(steps_table("resnet", [0, 1, 2], 15.0, 2.35), nets_table("resnet", [0, 1, 2], [88.5, 89.0, 89.8]))
+    assert r["reading"] == "not shown at this budget" and r["t2_power"] > 0.8
+    text = tt.verdict({"resnet": r, "plain": {"reading": "does not train"}}, 1202)
+    assert text.startswith("**Not separated") and "resnet's T2 does not reject" in text
+    assert "more steps would decide, not more seeds" in text
+
+
+def test_power_is_not_claimed_for_a_test_without_numbers():
+    assert math.isnan(tt.power(0.2, math.nan, 3)) and math.isnan(tt.power(0.2, 1.0, 1))
+    assert tt.power(0.2, 0.0, 3) == 1.0
 
 
 def test_the_recipe_is_the_cpu_profile_scaled_linearly_to_the_batch():

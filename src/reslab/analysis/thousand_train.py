@@ -218,8 +218,10 @@ def one_sided(values, null: float, greater: bool) -> dict:
 def power(effect: float, sd: float, n: int) -> float:
     """P(a one-sided t-test at ALPHA / TESTS rejects) when the true mean is `effect` away from the null (noncentral
     t), with the observed sd."""
-    if n < 2 or not (np.isfinite(sd) and sd > 0):
-        return math.nan if n < 2 else 1.0
+    if n < 2 or not np.isfinite(sd):
+        return math.nan  # nothing to test: no seeds, or a run without the number (stopped)
+    if sd == 0:
+        return 1.0
     tq = stats.t.ppf(1 - ALPHA / TESTS, n - 1)
     return float(stats.nct.sf(tq, n - 1, effect / (sd / math.sqrt(n))))
 
@@ -262,10 +264,24 @@ def verdict(read: dict[str, dict], depth: int) -> str:
         )
     if (p == "trains" and r == "does not train") or (r == "does not train" and p == "does not train"):
         return f"**Contradicted at this budget**: ResNet-{depth} {r}, plain-{depth} {p}."
-    return (
-        f"**Not separated at this budget**: ResNet-{depth} {r}, plain-{depth} {p}; more steps or seeds would decide "
-        "(the power of each test is below)."
-    )
+    return f"**Not separated at this budget**: ResNet-{depth} {r}, plain-{depth} {p}; {what_decides(read)}"
+
+
+def what_decides(read: dict[str, dict]) -> str:
+    """For a net not shown to train: more seeds where a failed test lacked power at its design effect, else more
+    steps (the test had the power to see a net that learnt; this one had not yet)."""
+    parts = []
+    for f, rd in sorted(read.items()):
+        if rd["reading"] != "not shown at this budget":
+            continue
+        for name, test, pw, design in (
+            ("T1", rd["t1"], rd["t1_power"], f"a true fall of {DESIGN_FALL} nats"),
+            ("T2", rd["t2"], rd["t2_power"], f"a true error of {DESIGN_ERROR:g}%"),
+        ):
+            if not (test["p"] < test["level"]):
+                more = "more steps would decide, not more seeds" if pw >= 0.8 else "more seeds would decide"
+                parts.append(f"{f}'s {name} does not reject, with power {_f(pw, '.2f')} at {design}: {more}")
+    return ("; ".join(parts) or "more steps or seeds would decide") + "."
 
 
 # Figure and report.
@@ -351,6 +367,13 @@ def markdown(steps: pd.DataFrame, nets: pd.DataFrame, r: Recipe, meta: dict) -> 
     lines += ["", "## The plan's rules, applied", ""]
     for f, rd in sorted(read.items()):
         t1, t2 = rd["t1"], rd["t2"]
+        last = steps[steps.family == f].groupby("seed").apply(lambda g: g.sort_values("step").loss.iloc[-LAST:].mean())
+        end = (
+            f" Loss over the last {LAST} steps {_f(float(last.mean()), '.3g')} (mean over seeds) against ln 10 = "
+            f"{math.log(10):.3f}, a uniform guess."
+            if rd["stopped"] == 0 and len(last)
+            else ""
+        )
         lines.append(
             f"- **{f}-{depth}: {rd['reading']}.** "
             + (
@@ -363,7 +386,7 @@ def markdown(steps: pd.DataFrame, nets: pd.DataFrame, r: Recipe, meta: dict) -> 
             f"{_f(t1['mean'])}, one-sided {1 - t1['level']:.2%} lower bound {_f(t1['bound'])}, p {_f(t1['p'])}, power "
             f"at a true fall of {DESIGN_FALL} nats {_f(rd['t1_power'], '.2f')}. T2 (below chance): mean test error "
             f"{_f(t2['mean'], '.2f')}%, one-sided upper bound {_f(t2['bound'], '.2f')}%, p {_f(t2['p'])}, power at a "
-            f"true error of {DESIGN_ERROR:g}% {_f(rd['t2_power'], '.2f')}."
+            f"true error of {DESIGN_ERROR:g}% {_f(rd['t2_power'], '.2f')}." + end
         )
     lines += [
         "",
