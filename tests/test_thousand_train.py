@@ -70,7 +70,7 @@ def test_a_net_near_chance_that_a_powered_test_misses_needs_more_steps_not_more_
     r = tt.reading(steps_table("resnet", [0, 1, 2], 15.0, 2.35), nets_table("resnet", [0, 1, 2], [88.5, 89.0, 89.8]))
     assert r["reading"] == "not shown at this budget" and r["t2_power"] > 0.8
     text = tt.verdict({"resnet": r, "plain": {"reading": "does not train"}}, 1202)
-    assert text.startswith("**Not separated") and "resnet's T2 does not reject" in text
+    assert text.startswith("**Not separated") and "resnet-1202's T2 does not reject" in text
     assert "more steps would decide, not more seeds" in text
 
 

@@ -264,10 +264,10 @@ def verdict(read: dict[str, dict], depth: int) -> str:
         )
     if (p == "trains" and r == "does not train") or (r == "does not train" and p == "does not train"):
         return f"**Contradicted at this budget**: ResNet-{depth} {r}, plain-{depth} {p}."
-    return f"**Not separated at this budget**: ResNet-{depth} {r}, plain-{depth} {p}; {what_decides(read)}"
+    return f"**Not separated at this budget**: ResNet-{depth} {r}, plain-{depth} {p}; {what_decides(read, depth)}"
 
 
-def what_decides(read: dict[str, dict]) -> str:
+def what_decides(read: dict[str, dict], depth: int) -> str:
     """For a net not shown to train: more seeds where a failed test lacked power at its design effect, else more
     steps (the test had the power to see a net that learnt; this one had not yet)."""
     parts = []
@@ -280,7 +280,7 @@ def what_decides(read: dict[str, dict]) -> str:
         ):
             if not (test["p"] < test["level"]):
                 more = "more steps would decide, not more seeds" if pw >= 0.8 else "more seeds would decide"
-                parts.append(f"{f}'s {name} does not reject, with power {_f(pw, '.2f')} at {design}: {more}")
+                parts.append(f"{f}-{depth}'s {name} does not reject, with power {_f(pw, '.2f')} at {design}: {more}")
     return ("; ".join(parts) or "more steps or seeds would decide") + "."
 
 
