@@ -99,7 +99,7 @@ def data(synth_archive):
     arrays = load_cifar10(str(synth_archive), synth_archive.parent / "cache", download=False)
     tx, ty, ex, ey, _ = split_arrays(arrays, "test", None, None)
     norm = Normalizer.fit(tx, "pixel_mean")
-    return {"tx": tx, "ty": ty, "ex": norm(ex), "ey": ey, "norm": norm}
+    return {"tx": tx, "ty": ty, "ex": ex, "ey": ey, "norm": norm}
 
 
 def test_a_run_records_every_step_and_its_test_error(data):

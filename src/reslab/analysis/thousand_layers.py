@@ -283,6 +283,25 @@ def verdict(nets: pd.DataFrame) -> str:
     )
 
 
+def parse_nets(depth: int, families: str, seeds: str) -> tuple[list[str], list[int]]:
+    """The command line's nets: a 6n+2 depth, families of FAMILIES and integer seeds (comma-separated), or a
+    ReslabError naming the bad value and the valid ones."""
+    from reslab.models.resnet import blocks_per_stage
+
+    blocks_per_stage(depth)
+    fams = [f.strip() for f in families.split(",") if f.strip()]
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad or not fams:
+        raise ReslabError(f"--families={families!r}: unknown {', '.join(bad) or 'empty list'}; valid: plain, resnet")
+    try:
+        ints = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        ints = []
+    if not ints:
+        raise ReslabError(f"--seeds={seeds!r} is not a comma-separated list of integers, e.g. 0,1,2")
+    return fams, ints
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m reslab.analysis.thousand_layers", description=__doc__.split("\n\n")[0])
     ap.add_argument("--depth", type=int, default=1202, help="a 6n+2 depth (default 1202, He et al.'s)")
@@ -294,21 +313,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="reports/mechanism", help="folder of thousand_layers.{csv,md}")
     a = ap.parse_args(argv)
     try:
-        from reslab.models.resnet import blocks_per_stage
-
-        blocks_per_stage(a.depth)
-        families = [f.strip() for f in a.families.split(",") if f.strip()]
-        bad = [f for f in families if f not in FAMILIES]
-        if bad or not families:
-            raise ReslabError(
-                f"--families={a.families!r}: unknown {', '.join(bad) or 'empty list'}; valid: plain, resnet"
-            )
-        try:
-            seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
-        except ValueError:
-            seeds = []
-        if not seeds:
-            raise ReslabError(f"--seeds={a.seeds!r} is not a comma-separated list of integers, e.g. 0,1,2")
+        families, seeds = parse_nets(a.depth, a.families, a.seeds)
         if a.batch < 2:
             raise ReslabError(f"--batch={a.batch}: BN in train mode needs at least 2 images")
     except ReslabError as err:

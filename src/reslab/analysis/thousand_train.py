@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from scipy import stats
 
 from reslab import io
+from reslab.analysis.thousand_layers import FAMILIES, parse_nets
 from reslab.errors import ReslabError, fail
 
-FAMILIES = {"plain": "none", "resnet": "A"}  # family -> shortcut of reslab.models.resnet.CifarResNet
 # The plan's rules (experiments/thousand-layers.md).
 FIRST, LAST = 20, 20  # T1: mean loss over the first 20 steps minus the mean over the last 20
 CHANCE = 90.0  # T2: test error of a 10-class guess, %
@@ -105,13 +105,6 @@ def _finite_grads(model) -> bool:
     return all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
 
 
-@torch.no_grad()
-def test_error(model, x, y, batch: int = 50) -> float:
-    model.eval()
-    wrong = sum(int((model(x[i : i + batch]).argmax(1) != y[i : i + batch]).sum()) for i in range(0, len(x), batch))
-    return 100.0 * wrong / len(x)
-
-
 def train_run(family: str, depth: int, seed: int, r: Recipe, data: dict, device: str = "cpu", log=print):
     """One net: (per-step rows, the run's summary)."""
     from reslab.data import DeviceLoader
@@ -164,7 +157,12 @@ def train_run(family: str, depth: int, seed: int, r: Recipe, data: dict, device:
                     f"{rows[-1]['loss']:.3f}, {el:.0f} s, ETA {el / step * (r.steps - step):.0f} s"
                 )
     trained = time.perf_counter() - t0
-    err = test_error(model, data["ex"], data["ey"]) if state == "finite" else math.nan
+    err = math.nan
+    if state == "finite":
+        from reslab.training.evaluate import evaluate
+
+        test = DeviceLoader(data["ex"], data["ey"], data["norm"], 50, train=False)
+        err = evaluate(model, test, "32-true")["test_error"]
     summary = {
         "family": family,
         "depth": depth,
@@ -409,7 +407,7 @@ def load_data(source: str, r: Recipe, device: str) -> dict:
     return {
         "tx": tx.to(device),
         "ty": ty.to(device),
-        "ex": norm(ex).to(device),
+        "ex": ex.to(device),
         "ey": ey.to(device),
         "norm": norm,
         "meta": arrays.meta,
@@ -430,21 +428,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="reports/mechanism")
     a = ap.parse_args(argv)
     try:
-        from reslab.models.resnet import blocks_per_stage
-
-        blocks_per_stage(a.depth)
-        families = [f.strip() for f in a.families.split(",") if f.strip()]
-        bad = [f for f in families if f not in FAMILIES]
-        if bad or not families:
-            raise ReslabError(
-                f"--families={a.families!r}: unknown {', '.join(bad) or 'empty list'}; valid: plain, resnet"
-            )
-        try:
-            seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
-        except ValueError:
-            seeds = []
-        if not seeds:
-            raise ReslabError(f"--seeds={a.seeds!r} is not a comma-separated list of integers, e.g. 0,1,2")
+        families, seeds = parse_nets(a.depth, a.families, a.seeds)
         if a.steps < FIRST + LAST:
             raise ReslabError(
                 f"--steps={a.steps}: the rules compare the first {FIRST} and last {LAST} steps; "
