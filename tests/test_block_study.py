@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from reslab import options
 from reslab.errors import ReslabError
 from reslab.models import build_model
-from reslab.models.budget import block_yaml, match, parse_budget
+from reslab.models.budget import block_yaml, entry_name, match, parse_budget
 from reslab.models.budget import main as budget_main
 from reslab.paths import CONF_DIR
 from reslab.report import block, paired, plots
@@ -48,7 +48,8 @@ def test_the_two_arms_together_sweep_six_families_at_two_budgets_over_seeds_0_1_
     assert sorted(nets) == STUDY_ENTRIES and len(set(nets)) == len(nets)
     assert STUDY_ENTRIES == sorted(f"{f}-{b}" for f in FAMILIES for b in ("0.27M", "0.85M"))
     others = sorted(set(ENTRIES) - set(STUDY_ENTRIES))
-    assert others == sorted(f"{f}-{b}" for f in DESCENDANTS for b in ("0.27M", "0.85M")), "not in these sweeps"
+    descendants = [f"{f}-{b}" for f in DESCENDANTS for b in ("0.27M", "0.85M")] + ["resnext-cardinality1-0.27M"]
+    assert others == sorted(descendants), "not in these sweeps"
     # The main arm holds every net of the 0.27M budget and ResNet-56, claim (a)'s decisive comparator.
     assert set(main.block.split(",")) == {f"{f}-0.27M" for f in FAMILIES} | {"resnet-0.85M"}
     assert main.seed == large.seed == "0,1,2"
@@ -64,13 +65,16 @@ def test_the_pilot_is_a_study_of_its_own():
 def test_every_net_is_the_matchers_choice_pinned_within_10_percent(entry):
     c = cfg(f"block={entry}")
     v = c.variant
-    m = match(v.family, v.budget)
+    fixed = OmegaConf.to_container(v.fixed) if v.get("fixed") else {}  # options held fixed: asked again
+    m = match(v.family, v.budget, **fixed)
     pinned = OmegaConf.to_container(c.model, resolve=True)
     assert {k: pinned[k] for k in m.changed} == m.changed, "pinned = what the matcher chooses now"
     assert all(m.config.get(k, v) == v for k, v in pinned.items()), "and the rest is the family's YAML"
     assert (CONF_DIR / "block" / f"{entry}.yaml").read_text() == block_yaml(
-        m, v.budget, f"reslab-budget {v.family} {v.budget} --yaml"
+        m, v.budget, " ".join(["reslab-budget", v.family, v.budget, *(f"{k}={x}" for k, x in fixed.items()), "--yaml"]),
+        fixed,
     ), "the entry is the matcher's output, unedited"
+    assert entry == entry_name(v.family, v.budget, fixed) == v.name
     with torch.device("meta"):
         params = count_params(build_model(c.model))
     assert params == v.params == m.params and abs(params / parse_budget(v.budget) - 1) <= 0.10
@@ -79,8 +83,10 @@ def test_every_net_is_the_matchers_choice_pinned_within_10_percent(entry):
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_every_run_directory_names_family_and_budget(entry):
     c = cfg("experiment=block", f"block={entry}", "seed=1")
-    family, budget = entry.rsplit("-", 1)
-    assert runinfo.run_dir(c).name == f"{family}-{budget}-{c.model.depth}-s1"
+    name, budget = entry.rsplit("-", 1)
+    assert runinfo.run_dir(c).name == f"{name}-{budget}-{c.model.depth}-s1"
+    family = c.variant.family
+    assert name.split("-")[: len(family.split("-"))] == family.split("-"), "the name starts with the family"
     assert runinfo.family(c) == family or c.model.name == family
 
 

@@ -405,10 +405,19 @@ def budget_name(budget) -> str:
     return text if text[-1:] in ("k", "K", "m", "M") else f"{parse_budget(budget) / 1e6:.3g}M"
 
 
-def block_yaml(m: Match, budget: str, command: str) -> str:
-    """The block study's entry for a matched net (conf/block/<family>-<budget>.yaml): the configuration
-    pinned as data, so that the sweep stays the same if the matcher changes (a test compares them)."""
+def entry_name(family: str, budget: str, fixed: dict | None = None) -> str:
+    """An entry's name: <family>-<budget>, with the options held fixed between them where there are any
+    (resnext-cardinality1-0.27M), so that a fixed-option net is an entry (and a run label) of its own."""
+    tags = [f"{k}{v}" for k, v in (fixed or {}).items()]
+    return "-".join([family, *tags, budget_name(budget)])
+
+
+def block_yaml(m: Match, budget: str, command: str, fixed: dict | None = None) -> str:
+    """The block study's entry for a matched net (conf/block/<entry_name>.yaml): the configuration
+    pinned as data, so that the sweep stays the same if the matcher changes (a test compares them). Options held
+    fixed are recorded as `variant.fixed`, so that a test can ask the matcher the same question again."""
     budget = budget_name(budget)
+    fixed_lines = ["  fixed:", *(f"    {k}: {v}" for k, v in fixed.items())] if fixed else []
     fmt = lambda v: "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)  # noqa: E731
     return (
         "\n".join(
@@ -423,10 +432,11 @@ def block_yaml(m: Match, budget: str, command: str) -> str:
                 "defaults:",
                 f"  - override /model: {m.family}",
                 "variant:",
-                f"  name: {m.family}-{budget}",
+                f"  name: {entry_name(m.family, budget, fixed)}",
                 f"  family: {m.family}",
                 f"  budget: {budget}",
                 f"  params: {m.params}",
+                *fixed_lines,
                 f'  description: "{FAMILIES[m.family].about}"',
                 *(["model:", *(f"  {k}: {fmt(v)}" for k, v in m.changed.items())] if m.changed else ["model: {}"]),
             ]
@@ -445,7 +455,7 @@ def main(argv=None) -> None:
     ap.add_argument("family")
     ap.add_argument("budget")
     ap.add_argument("fixed", nargs="*", help="model options held fixed, e.g. layers_per_module=3")
-    ap.add_argument("--yaml", action="store_true", help="print conf/block/<family>-<budget>.yaml")
+    ap.add_argument("--yaml", action="store_true", help="print conf/block/<family>[-<fixed options>]-<budget>.yaml")
     a = ap.parse_args(argv)
     fixed = {}
     for item in a.fixed:
@@ -455,7 +465,8 @@ def main(argv=None) -> None:
         fixed[key] = yaml.safe_load(value)
     m = match(a.family, a.budget, **fixed)
     if a.yaml:
-        sys.stdout.write(block_yaml(m, a.budget, " ".join(["reslab-budget", a.family, a.budget, *a.fixed, "--yaml"])))
+        command = " ".join(["reslab-budget", a.family, a.budget, *a.fixed, "--yaml"])
+        sys.stdout.write(block_yaml(m, a.budget, command, fixed))
     else:
         print_match(m)
 
