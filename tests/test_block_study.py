@@ -71,7 +71,9 @@ def test_every_net_is_the_matchers_choice_pinned_within_10_percent(entry):
     assert {k: pinned[k] for k in m.changed} == m.changed, "pinned = what the matcher chooses now"
     assert all(m.config.get(k, v) == v for k, v in pinned.items()), "and the rest is the family's YAML"
     assert (CONF_DIR / "block" / f"{entry}.yaml").read_text() == block_yaml(
-        m, v.budget, " ".join(["reslab-budget", v.family, v.budget, *(f"{k}={x}" for k, x in fixed.items()), "--yaml"]),
+        m,
+        v.budget,
+        " ".join(["reslab-budget", v.family, v.budget, *(f"{k}={x}" for k, x in fixed.items()), "--yaml"]),
         fixed,
     ), "the entry is the matcher's output, unedited"
     assert entry == entry_name(v.family, v.budget, fixed) == v.name

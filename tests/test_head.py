@@ -40,6 +40,22 @@ def test_resnet20_has_40320_more_parameters_with_a_flatten_head():
         assert count_params(flat) - count_params(gap) == 40_320
 
 
+def test_the_scaled_flatten_head_is_flatten_with_its_features_times_one_eighth_and_no_extra_weight():
+    # Same function class and parameters as flatten: a flatten-scaled net computes what a flatten net computes
+    # with its linear weights divided by sqrt(8 * 8) = 8. Only the SGD steps differ (experiments/head.md).
+    torch.manual_seed(0)
+    flat = build("resnet", depth=8, head="flatten").eval()
+    torch.manual_seed(0)
+    scaled = build("resnet", depth=8, head="flatten-scaled").eval()
+    assert count_params(scaled) == count_params(flat)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        flat.fc.weight.div_(8)
+        assert torch.allclose(scaled(x), flat(x), atol=1e-6)
+    with pytest.raises(InputSizeError, match=r"^model.head=flatten-scaled was built for 32x32 inputs"):
+        scaled(torch.zeros(1, 3, 24, 24))
+
+
 @pytest.mark.parametrize("model", ["resnet", "plain", "preact"])
 def test_the_head_is_a_model_option_and_gap_is_the_default_net_unchanged(model):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -87,7 +103,7 @@ def test_a_gap_net_runs_at_every_size():
 
 
 def test_bad_head_options_are_one_line():
-    with pytest.raises(ReslabError, match="unknown model.head 'avg'; valid choices: gap, flatten"):
+    with pytest.raises(ReslabError, match="unknown model.head 'avg'; valid choices: gap, flatten, flatten-scaled"):
         build("resnet", depth=8, head="avg")
     with pytest.raises(ReslabError, match="model.input_size=0 is not valid"):
         build("resnet", depth=8, head="flatten", input_size=0)

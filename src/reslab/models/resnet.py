@@ -10,6 +10,11 @@ Net: 3x3 conv(16) -> 3 stages of n basic blocks at 16/32/64 filters (the first b
                                     (`input_size`, default 32): another is refused in one line
                                     (InputSizeError). Not in conf/model/*.yaml, so that the run keys of
                                     existing runs stay what they were: `+model.head=flatten`.
+             | flatten-scaled       flatten, its features times 1/sqrt(h*w) (1/8 for 8x8) before the linear layer:
+                                    the same function class as flatten (a linear map of the whole map), but SGD
+                                    moves its logits about as much per step as the GAP head's. Plain flatten's
+                                    4,096 inputs take 64x larger steps on the logits at one lr, and at the cpu
+                                    profile's lr it underfits (the head study's pilot, experiments/head.md).
 
   block      basic | bottleneck     bottleneck = 1x1 (c) - 3x3 (c) - 1x1 (4c) with c = 16/32/64, so
                                     outputs are 64/128/256 and depth = 9n + 2 (ResNet-164 of
@@ -52,7 +57,7 @@ GATES = ("none", "exclusive", "shortcut_only")
 BLOCKS = ("basic", "bottleneck")
 PREACT_ORDERS = ("relu_preact", "preact")
 LAYERS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
-HEADS = ("gap", "flatten")
+HEADS = ("gap", "flatten", "flatten-scaled")
 
 
 def blocks_per_stage(depth: int, block: str = "basic") -> int:
@@ -301,14 +306,14 @@ class CifarResNet(nn.Module):
             for _ in widths[1:]:
                 side = -(-side // 2)
             self.feature_shape = (cin, side, side)
-            self.pool = nn.Identity()
+            self.pool = nn.Identity() if head == "flatten" else Scale(1.0 / side)  # 1/sqrt(side*side)
             self.fc = nn.Linear(cin * side * side, num_classes)
         he_init(self, scale=init_scale)
         if zero_init_residual:
             zero_last_bn(self.stages, shortcut, order, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.head_kind == "flatten" and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+        if self.head_kind != "gap" and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise self.wrong_size(x)
         x = self.final(self.stages(self.stem(x)))
         return self.fc(torch.flatten(self.pool(x), 1))
@@ -317,10 +322,24 @@ class CifarResNet(nn.Module):
         c, h, w = self.feature_shape
         s = self.input_size
         return InputSizeError(
-            f"model.head=flatten was built for {s}x{s} inputs (its linear layer reads a {c}x{h}x{w} "
+            f"model.head={self.head_kind} was built for {s}x{s} inputs (its linear layer reads a {c}x{h}x{w} "
             f"feature map); got {x.shape[-2]}x{x.shape[-1]}; valid: {s}x{s} inputs, or model.head=gap "
             "(global average pooling takes any size)"
         )
+
+
+class Scale(nn.Module):
+    """Multiplies its input by a constant (no parameter): the flatten-scaled head's 1/sqrt(h*w)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
 
 
 @register("resnet")

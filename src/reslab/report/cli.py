@@ -21,6 +21,7 @@ STUDIES = (
     "depth",
     "shortcut",
     "block",
+    "descendants",
     "budget",
     "budget-pilot",
     "zero-init",
