@@ -188,13 +188,19 @@ pilot-descendants: $(STAMP)
 
 # GAP vs flatten (issue 26 item 2; experiments/head.md): the pilot on another training subset and seeds, then the
 # confirmatory sweep of the plan's seeds; the head report (verdicts on parameters, overfitting and input size).
+# Its second part (experiments/head.md, 2026-12-05): the flatten head underfit at the cpu profile's lr, so the scaled
+# flatten head (same function class, GAP-sized steps on the logits) on the same subset and seeds.
 pilot-head: $(STAMP)
 	$(BIN)/reslab-train -m experiment=head study=head-pilot profile=$(PROFILE) data.subset_seed=1 seed=500,501 \
 	  jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+	$(BIN)/reslab-train -m experiment=head study=head-pilot profile=$(PROFILE) data.subset_seed=1 seed=500,501 \
+	  +model.head=flatten-scaled jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+	$(BIN)/reslab-report head profile=$(PROFILE) name=head-pilot
 
-# Its confirmatory run (the plan's fresh seeds, conf/experiment/descendants.yaml) and report.
+# Its confirmatory run (the plan's fresh seeds, conf/experiment/descendants.yaml), the cost step alone, the report.
 sweep-descendants: $(STAMP)
 	$(BIN)/reslab-train -m experiment=descendants $(COMMON)
+	$(BIN)/reslab-cost study=descendants profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
 	$(BIN)/reslab-report descendants profile=$(PROFILE)
 
 # The large arm's nets in the same pilot (same subset and seeds), before the large arm's confirmatory run.

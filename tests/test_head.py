@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -171,3 +172,42 @@ def test_the_tool_refuses_a_directory_without_weights_in_one_line(tmp_path, caps
         main([str(tmp_path)])
     assert code.value.code == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_smoke_head_study_goes_from_the_sweep_to_the_report_with_the_three_verdicts(cli, tmp_path, synth_archive):
+    cli(
+        "reslab-train",
+        "-m",
+        "experiment=head",
+        "model.depth=8",
+        "+model.head=gap,flatten-scaled",
+        "profile.train_subset=50,25",
+        "seed=0,1,2",
+        f"data.source={synth_archive}",
+        "profile=smoke",
+        "logger=none",
+        "profile.max_steps=2",
+        "profile.batch_size=25",
+        "profile.eval_subset=20",
+        "profile.train_eval_images=25",
+        "profile.curve.train_images=10",
+        "profile.curve.test_images=10",
+        "probes.flow_batch_size=4",
+        "probes.flow_points=1",
+        "probes.flow_batches=1",
+        "probes.grad_norms=false",
+    )
+    cli("reslab-report", "head", "profile=smoke")
+    out = tmp_path / "reports/head"
+    report = (out / "README.md").read_text()
+    assert '## (a) "Fewer parameters"' in report and "**Verdict: supported** (counted from the built nets)." in report
+    assert "the flatten head has 40,320 more" in report
+    assert '## (b) "Less overfitting"' in report and "**Verdict, overfitting (flatten-scaled):" in report
+    assert "(b) ResNet-8, 50 images, flatten-scaled:" in report and "(b) ResNet-8, 25 images, flatten-scaled:" in report
+    assert "Training error (eval mode):" in report, "each contrast with the training errors beside it"
+    assert '## (c) "The input size can vary"' in report and "**Verdict: supported.**" in report
+    assert "    model.head=flatten-scaled was built for 32x32 inputs" in report, "the refusal, verbatim"
+    sizes = pd.read_csv(out / "input_sizes.csv")
+    assert len(sizes) == 2 * 2 * 3 * 3, "every run at every size"
+    assert sizes[sizes["head"] == "gap"].test_error.notna().all()
+    assert sizes[(sizes["head"] != "gap") & (sizes["size"] != 32)].refused.notna().all()

@@ -22,6 +22,7 @@ STUDIES = (
     "shortcut",
     "block",
     "descendants",
+    "head",
     "budget",
     "budget-pilot",
     "zero-init",

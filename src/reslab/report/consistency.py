@@ -52,9 +52,11 @@ def _names(runs: list[str], most: int = 4) -> str:
     return ", ".join(runs[:most]) + (f" and {len(runs) - most} more" if len(runs) > most else "")
 
 
-def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None:
+def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = (), by_label: bool = False) -> None:
     """Refuse (one line) a set of runs that mixes recipes; name the first differing setting's groups. `vary`: the
-    settings (dotted prefixes) a study compares on purpose, e.g. a budget study's profile.max_steps."""
+    settings (dotted prefixes) a study compares on purpose, e.g. a budget study's profile.max_steps. `by_label`: the
+    study's report tells nets apart by their whole label, swept values included (the head study sweeps the head and
+    the training arm on purpose), so two runs of one seed are two nets when their labels differ."""
     recipes = [
         {k: v for k, v in recipe(Path(d), r).items() if not k.startswith(vary)}
         for d, r in zip(results.run_dir, results.to_dict("records"))
@@ -74,7 +76,7 @@ def check(results: pd.DataFrame, where: str, vary: tuple[str, ...] = ()) -> None
                 f"{where} mixes training recipes, which one comparison must not: {sides}{more}; "
                 "move the odd runs away or rerun them with the study's config"
             )
-    check_one_run_per_net(results, where)
+    check_one_run_per_net(results, where, by_label)
 
 
 def net_of(run_dir: Path, result: dict) -> str:
@@ -84,12 +86,13 @@ def net_of(run_dir: Path, result: dict) -> str:
     return label.removesuffix(f"-{suffix}") if suffix else label
 
 
-def check_one_run_per_net(results: pd.DataFrame, where: str) -> None:
+def check_one_run_per_net(results: pd.DataFrame, where: str, by_label: bool = False) -> None:
     """Refuse two runs of one net and seed (a sweep over a value the net's name does not show, e.g. a model or
     trainer option, put both in this study): a report would take them for two seeds of one net."""
     runs: dict[tuple, list[str]] = {}
     for d, r in zip(results.run_dir, results.to_dict("records")):
-        runs.setdefault((net_of(Path(d), r), r.get("seed")), []).append(Path(d).name)
+        net = str(r.get("label")) if by_label else net_of(Path(d), r)
+        runs.setdefault((net, r.get("seed")), []).append(Path(d).name)
     for (net, seed), names in runs.items():
         if len(names) > 1:
             raise ReslabError(

@@ -29,8 +29,11 @@ def run_dirs(runs: Path, study: str, profile: str) -> list[Path]:
     )
 
 
-def load_results(runs: Path, study: str, profile: str, vary: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Every finished run of runs/<study>/<profile>/, one recipe (`vary`: settings allowed to differ; consistency)."""
+def load_results(
+    runs: Path, study: str, profile: str, vary: tuple[str, ...] = (), by_label: bool = False
+) -> pd.DataFrame:
+    """Every finished run of runs/<study>/<profile>/, one recipe (`vary`: settings allowed to differ; `by_label`: nets
+    told apart by their whole label; reslab.report.consistency.check)."""
     dirs = run_dirs(runs, study, profile)
     if not dirs:
         raise ReslabError(
@@ -44,7 +47,7 @@ def load_results(runs: Path, study: str, profile: str, vary: tuple[str, ...] = (
         rows.append(r)
     df = pd.DataFrame(rows)
     df["numerics"] = [numerics.of(r) for r in rows]  # runs from before versions carry none: 'unversioned'
-    consistency.check(df, str(study_dir(runs, study, profile)), vary)
+    consistency.check(df, str(study_dir(runs, study, profile)), vary, by_label)
     return df
 
 
