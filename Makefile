@@ -32,7 +32,7 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large pilot-descendants sweep-descendants pilot-head sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers thousand-layers-train mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large pilot-descendants sweep-descendants pilot-head sweep-head sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers thousand-layers-train mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
@@ -202,6 +202,11 @@ sweep-descendants: $(STAMP)
 	$(BIN)/reslab-train -m experiment=descendants $(COMMON)
 	$(BIN)/reslab-cost study=descendants profile=$(PROFILE) device=$(DEVICE) $(COST_ARGS)
 	$(BIN)/reslab-report descendants profile=$(PROFILE)
+
+# Its confirmatory run (experiments/head.md, plan of 2026-12-05: 8 fresh seeds) and the head report.
+sweep-head: $(STAMP)
+	$(BIN)/reslab-train -m experiment=head $(COMMON)
+	$(BIN)/reslab-report head profile=$(PROFILE)
 
 # The large arm's nets in the same pilot (same subset and seeds), before the large arm's confirmatory run.
 pilot-block-large: $(STAMP)

@@ -321,14 +321,18 @@ def claim_lines(s: Study, c: Claim) -> list[str]:
     lines = [
         f"### {c.key}. {c.paper}: {c.says}",
         "",
-        f"**Claim {c.key}: {claim_verdict(fam)}.**" + (f" Note: {c.note}." if c.note else ""),
+        f"**Claim {c.key}: {claim_verdict(fam)}**"
+        + (f" at this budget ({s.steps} iterations, {s.images:,} images: a budget reading)." if fam else ".")
+        + (f" Note: {c.note}." if c.note else ""),
         "",
     ]
     for p in fam:
         lines.append(skeleton.verdict_line(p, c.key))
         lines.append(f"  {power_text(p, len(fam))}")
         lines.append(f"  {budget_text(s.courses.get(p.name), s.images)}")
-        lines.append(f"  {block.measured_clause(s.cost, s.agg, p.worse, p.better)}".rstrip())
+        lines.append(
+            f"  Cost, {p.worse} against {p.better}: {block.measured_clause(s.cost, s.agg, p.worse, p.better)}."
+        )
     missing = [f"{w} − {b}" for w, b in c.contrasts if not any(p.name.endswith(f"{w} − {b}") for p in fam)]
     if missing:
         lines.append(f"- Not tested (a net was not trained): {', '.join(missing)}.")
@@ -435,7 +439,8 @@ def published_section(s: Study) -> list[str]:
         "## Ours vs published",
         "",
         "Each row's source is in the row; what was checked (parameter counts pinned against public implementations) "
-        "is in its note. No delta is computed: the papers' nets are 10-250x larger and trained to convergence.",
+        "is in its note. No delta is computed: the papers' nets are far larger (each row gives both sizes) and "
+        "trained to convergence.",
         "",
         markdown.table(rows) if len(rows) else "_No published rows._",
         "",
