@@ -195,6 +195,7 @@ pilot-head: $(STAMP)
 	  jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 	$(BIN)/reslab-train -m experiment=head study=head-pilot profile=$(PROFILE) data.subset_seed=1 seed=500,501 \
 	  +model.head=flatten-scaled jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
+	$(PY) -m reslab.analysis.input_sizes --write runs/head-pilot/$(PROFILE) $(if $(DATA),data=$(abspath $(DATA)),)
 	$(BIN)/reslab-report head profile=$(PROFILE) name=head-pilot
 
 # Its confirmatory run (the plan's fresh seeds, conf/experiment/descendants.yaml), the cost step alone, the report.
@@ -206,6 +207,7 @@ sweep-descendants: $(STAMP)
 # Its confirmatory run (experiments/head.md, plan of 2026-12-05: 8 fresh seeds) and the head report.
 sweep-head: $(STAMP)
 	$(BIN)/reslab-train -m experiment=head $(COMMON)
+	$(PY) -m reslab.analysis.input_sizes --write runs/head/$(PROFILE) $(if $(DATA),data=$(abspath $(DATA)),)
 	$(BIN)/reslab-report head profile=$(PROFILE)
 
 # The large arm's nets in the same pilot (same subset and seeds), before the large arm's confirmatory run.

@@ -99,7 +99,7 @@ def test_smoke_descendants_study_goes_from_the_sweep_to_the_report(cli, tmp_path
     assert "CPU-sized study (`smoke` profile)" in report and "Seeds:** 0, 1, 2 (3 per net)" in report
     assert "- W: resnet-0.27M-20 − wrn-0.27M-16, test error:" in report
     assert "Power of the rule as applied (3 seeds" in report and "Budget reading: an ordering after" in report
-    assert "**Claim X: not tested (its nets were not trained).**" in report
+    assert "**Claim X: not tested (its nets were not trained)**." in report
     assert "**Claim W: " in report and "at this budget (2 iterations, 50 images: a budget reading)." in report
     assert "Cost, resnet-0.27M-20 against wrn-0.27M-16: speed and memory not measured" in report
     assert "- Not tested (a net was not trained): resnext-0.27M − dpn-0.27M, densenet-bc-0.27M − dpn-0.27M." in report

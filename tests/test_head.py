@@ -197,6 +197,12 @@ def test_smoke_head_study_goes_from_the_sweep_to_the_report_with_the_three_verdi
         "probes.flow_batches=1",
         "probes.grad_norms=false",
     )
+    first = tmp_path / "runs/head/smoke/resnet-8-headgap-train_subset50-s0/input_sizes.json"
+    cli("reslab-report", "head", "profile=smoke")
+    assert not first.exists(), "the report reads the sizes; it does not compute them"
+    assert "12 of 12 runs not evaluated at other sizes yet" in (tmp_path / "reports/head/README.md").read_text()
+    cli("python", "-m", "reslab.analysis.input_sizes", "--write", "runs/head/smoke")
+    assert json.loads(first.read_text())[0]["size"] == 24
     cli("reslab-report", "head", "profile=smoke")
     out = tmp_path / "reports/head"
     report = (out / "README.md").read_text()

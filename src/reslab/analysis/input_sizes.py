@@ -2,8 +2,10 @@
 centre-cropped to 24x24, as they are (32x32), and zero-padded to 40x40.
 
 `python -m reslab.analysis.input_sizes <run dir> [sizes=24,32,40] [data=<cifar10 source>]` prints one JSON line per
-size,
-read from the run's config.yaml and model.pt (data= where the run's data source has moved).
+size, read from the run's config.yaml and model.pt (data= where the run's data source has moved).
+`python -m reslab.analysis.input_sizes --write <study dir>` (runs/<study>/<profile>) does it for every finished run
+with weights and writes each run's input_sizes.json (SIZES), which the head report reads (reslab.report.head); a run
+that has one is skipped.
 
 It tests "global average pooling lets the input size vary" (issue 26): a GAP head has no weight tied to the
 feature map's size, so the net runs at any size; a flatten head's linear layer reads one feature-map shape, so the
@@ -25,11 +27,12 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from reslab import options
+from reslab import io, options
 from reslab.errors import InputSizeError, ReslabError, one_line_errors
 from reslab.probes.curves import error_pct
 
 SIZES = (24, 32, 40)
+SIZES_FILE = "input_sizes.json"  # a run's errors at SIZES (`--write`), read by reslab.report.head
 
 
 def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -96,6 +99,31 @@ def load_run(run: Path, source: str | None = None) -> tuple[torch.nn.Module, tor
     return model, Normalizer.fit(tx, cfg.data.normalize)(ex), ey.long()
 
 
+def study_runs(study_dir: Path) -> list[Path]:
+    """The finished runs with weights under runs/<study>/<profile>/ (not a sweep record, a pending or superseded
+    attempt)."""
+    return sorted(
+        p
+        for p in Path(study_dir).iterdir()
+        if (p / "result.json").is_file()
+        and (p / "model.pt").is_file()
+        and not p.name.startswith("_")
+        and not p.name.endswith(".next")
+        and ".stale-" not in p.name
+    )
+
+
+def write_sizes(study_dir: Path, sizes=SIZES, source: str | None = None) -> list[Path]:
+    """Each run's input_sizes.json, for the runs that lack one; run i of N on stdout."""
+    todo = [r for r in study_runs(study_dir) if not (r / SIZES_FILE).is_file()]
+    for i, run in enumerate(todo, 1):
+        model, x, y = load_run(run, source)
+        rows = errors_at_sizes(model.eval(), x, y, sizes)
+        io.write_text(run / SIZES_FILE, json.dumps(rows, indent=1) + "\n")
+        print(f"[sizes {i}/{len(todo)}] {run.name}", flush=True)
+    return todo
+
+
 @one_line_errors
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(
@@ -103,7 +131,10 @@ def main(argv=None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("run", help="a finished run's directory, e.g. runs/adhoc/cpu/resnet-20-s0")
+    ap.add_argument(
+        "run", help="a finished run's directory, e.g. runs/adhoc/cpu/resnet-20-s0 (with --write: a study's)"
+    )
+    ap.add_argument("--write", action="store_true", help="every run of a study dir: write its input_sizes.json")
     ap.add_argument("overrides", nargs="*", help="sizes=24,32,40, data=<cifar10 source>")
     a = ap.parse_args(argv)
     opts = options.parse(a.overrides, {"sizes": ",".join(map(str, SIZES)), "data": ""})
@@ -113,6 +144,11 @@ def main(argv=None) -> None:
         sizes = []
     if not sizes or min(sizes) < 1:
         raise ReslabError(f"sizes={opts['sizes']!r} is not valid; valid: a comma-separated list of image sides >= 1")
+    if a.write:
+        if not Path(a.run).is_dir():
+            raise ReslabError(f"run={a.run!r} is not a directory; valid with --write: a study dir, e.g. runs/head/cpu")
+        write_sizes(Path(a.run), sizes, opts["data"] or None)
+        return
     model, x, y = load_run(Path(a.run), opts["data"] or None)
     for row in errors_at_sizes(model, x, y, sizes):
         print(json.dumps({"run": str(a.run), **row}), flush=True)

@@ -9,8 +9,8 @@ The seeds' three claims, each with a verdict:
   2 pp threshold (reslab.report.paired). Read with the training errors beside it: a head that does not fit its
   training images cannot overfit them, so a small g there is a budget reading, not the claim;
 - (c) **the input size can vary**: every trained net evaluated at 24x24 (centre crop), 32x32 and 40x40 (zero pad)
-  (reslab.analysis.input_sizes; cached in each run's input_sizes.json): supported if every GAP net runs at every size
-  and every flatten net refuses the other sizes in one line (shown verbatim).
+  (`python -m reslab.analysis.input_sizes --write <study dir>` writes each run's input_sizes.json): supported if
+  every GAP net runs at every size and every flatten net refuses the other sizes in one line (shown verbatim).
 
 Each flatten head present (`flatten`, `flatten-scaled`) is a Holm family of its own; the confirmatory run has the one
 the plan names.
@@ -32,8 +32,7 @@ from reslab.report.stats import mean_std, pm
 
 PLAN = "[experiments/head.md](../../experiments/head.md)"
 GAP = "gap"
-SIZES = (24, 32, 40)
-SIZES_FILE = "input_sizes.json"
+SIZES_FILE = "input_sizes.json"  # reslab.analysis.input_sizes.SIZES_FILE (analysis sits above report: not imported)
 
 
 def _config(run_dir: str) -> dict:
@@ -53,28 +52,15 @@ def load(runs: Path, study: str, profile: str) -> pd.DataFrame:
     return df.sort_values(["arm", "depth", "head", "seed"], ascending=[False, True, True, True]).reset_index(drop=True)
 
 
-def input_sizes(run_dir: str, source: str | None = None) -> list[dict]:
-    """The net's error at each size, or its refusal: computed once from model.pt, then read from the run's
-    input_sizes.json (a derived file, like a probe's table; delete it to recompute)."""
-    f = Path(run_dir) / SIZES_FILE
-    if f.is_file():
-        return json.loads(f.read_text())
-    from reslab.analysis.input_sizes import errors_at_sizes, load_run
-
-    model, x, y = load_run(Path(run_dir), source)
-    rows = errors_at_sizes(model.eval(), x, y, SIZES)
-    io.write_text(f, json.dumps(rows, indent=1) + "\n")
-    return rows
-
-
 def size_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and size: error or refusal."""
+    """One row per run and size (error or refusal), from each run's input_sizes.json (written by
+    `python -m reslab.analysis.input_sizes --write <study dir>`); runs without one are left out and counted."""
     rows = []
     for _, r in df.iterrows():
-        if not (Path(r.run_dir) / "model.pt").is_file() and not (Path(r.run_dir) / SIZES_FILE).is_file():
-            continue
-        for s in input_sizes(r.run_dir):
-            rows.append({"net": r.net, "arm": r.arm, "seed": r.seed, "head": r["head"], **s})
+        f = Path(r.run_dir) / SIZES_FILE
+        if f.is_file():
+            for s in json.loads(f.read_text()):
+                rows.append({"net": r.net, "arm": r.arm, "seed": r.seed, "head": r["head"], **s})
     return pd.DataFrame(rows)
 
 
@@ -139,7 +125,7 @@ def params_verdict(agg: pd.DataFrame) -> tuple[str, list[str]]:
 
 def sizes_verdict(sizes: pd.DataFrame) -> str:
     if sizes.empty:
-        return "not tested (no trained weights)"
+        return "not tested (no run evaluated at other sizes)"
     gap, flat = sizes[sizes["head"] == GAP], sizes[sizes["head"] != GAP]
     gap_runs = gap.empty or ("test_error" in gap and gap.test_error.notna().all())
     other = flat[flat["size"] != 32]
@@ -279,8 +265,18 @@ def overfitting_section(s: Study) -> list[str]:
 def sizes_section(s: Study) -> list[str]:
     sz = s.sizes
     out = ['## (c) "The input size can vary"', "", f"**Verdict: {sizes_verdict(sz)}.**", ""]
+    missing = sum(not (Path(d) / SIZES_FILE).is_file() for d in s.df.run_dir)
+    todo = (
+        [
+            f"_{missing} of {len(s.df)} runs not evaluated at other sizes yet: `python -m reslab.analysis.input_sizes "
+            f"--write runs/{s.study}/{s.profile}` (part of `make sweep-head`; needs the runs' model.pt)._",
+            "",
+        ]
+        if missing
+        else []
+    )
     if sz.empty:
-        return [*out, "_No trained weights: the runs were trained with trainer.save_weights=false._", ""]
+        return [*out, *todo]
     rows = []
     for (net, arm, size), g in sz.groupby(["net", "arm", "size"], sort=False):
         errs = g.test_error.dropna() if "test_error" in g else pd.Series(dtype=float)
@@ -297,6 +293,7 @@ def sizes_section(s: Study) -> list[str]:
     refusals = sz.refused.dropna().unique() if "refused" in sz else np.array([])
     return [
         *out,
+        *todo,
         "Every trained net at 24x24 (centre crop), 32x32 (as trained) and 40x40 (zero pad), normalised as in "
         "training (reslab.analysis.input_sizes). The errors say what another size costs; the claim is only that the "
         "net runs.",
