@@ -176,9 +176,11 @@ def figures(s: Study, out: Path) -> None:
 
 
 def header_section(s: Study) -> list[str]:
+    steps, batch = int(s.df.steps_planned.max()), int(s.df.batch_size.iloc[0])  # from the runs, not typed
     banner = skeleton.cpu_banner(
         s.profile,
-        "Every net trains for 800 iterations of 32 images (25,600 images) in each arm; the verdicts are readings at "
+        f"Every net trains for {steps} iterations of {batch} images ({steps * batch:,} images) in each arm; the "
+        "verdicts are readings at "
         "this budget, not Lin et al.'s converged comparison.",
     )
     return skeleton.header("Global average pooling vs flatten + linear", s.df, s.study, PLAN, banner)
@@ -246,7 +248,8 @@ def overfitting_section(s: Study) -> list[str]:
         "",
         skeleton.rule_text(
             "One Holm family per flatten head, of the contrasts below (per depth and training arm); metric g = test "
-            "error − training error (eval mode, 1,600 of the run's training images), 'worse' = the flatten net (the "
+            f"error − training error (eval mode, {int(s.df.train_eval_images.max()):,} of the run's training "
+            "images), 'worse' = the flatten net (the "
             "claim: it overfits more)."
         ),
         "",
