@@ -107,3 +107,17 @@ def test_smoke_descendants_study_goes_from_the_sweep_to_the_report(cli, tmp_path
     assert "Zagoruyko2016-WRN authors' README" in report and "comparable?" in report
     for f in ("pareto.png", "curves.png", "paired_differences.png", "runs.csv", "results.csv", "contrasts.csv"):
         assert (out / f).is_file(), f
+
+
+def test_the_block_report_shows_every_descendant_and_each_papers_verdict_from_the_committed_descendants_report():
+    from reslab.paths import ROOT
+    from reslab.report import block
+
+    lines = block.descendants_section(ROOT / "reports", "block")
+    text = "\n".join(lines)
+    for family in ("resnext", "wrn", "ror", "dpn"):
+        assert f"| {family}-0.27M-" in text, family
+    for claim in ("W:", "X:", "R:", "D:"):
+        assert f"| {claim}" in text, claim
+    assert "never pooled" in text
+    assert block.descendants_section(ROOT / "reports", "block-pilot") == [], "only the main study points to it"

@@ -784,6 +784,7 @@ def build(runs: Path, reports: Path, profile: str, study: str = "block") -> Path
         *results_section(s),
         *curves_section(s),
         *gradient_flow_section(s, out),
+        *descendants_section(Path(reports), s.study),
         *published_section(s),
     ]
     io.write_text(out / "README.md", "\n".join(lines) + "\n")
@@ -929,6 +930,69 @@ def curves_section(s: Study) -> list[str]:
 
 def gradient_flow_section(s: Study, out: Path) -> list[str]:
     return ["## Gradient flow per block", "", *signal_lines(s.df, out), ""]
+
+
+DESCENDANTS = "descendants"  # ResNet's descendants (issue 26): the block study's recipe, its own seeds and report
+
+
+def descendants_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per descendant net of the descendants study's committed results (reference: other seeds)."""
+    rows = []
+    for _, r in results.iterrows():
+        rows.append(
+            {
+                "net": r["label"],
+                "params": f"{int(r['params']):,}",
+                "FLOPs (M)": f"{r['flops'] / 1e6:.1f}",
+                "seeds": int(r["n_seeds"]),
+                "test error % (mean ± sd)": pm(r["test_error_mean"], r["test_error_std"], int(r["n_seeds"])),
+                "train error % (mean ± sd)": pm(r["train_error_mean"], r["train_error_std"], int(r["n_seeds"])),
+                "train img/s": _ips(r.get("train_ips"), r.get("train_ips_min"), r.get("train_ips_max")),
+                "peak memory (MiB)": _mib(r.get("peak_memory_bytes")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def descendants_section(reports: Path, study: str) -> list[str]:
+    """ResNeXt, WRN, RoR and DPN rows, read from reports/descendants/ (results.csv, contrasts.csv) once that report
+    exists: the same recipe and conf/block entries as this study, but its own fresh seeds, so its nets are shown
+    beside this study's, never pooled into a verdict here (experiments/descendants.md)."""
+    base = reports / DESCENDANTS
+    if study != "block" or not (base / "results.csv").is_file():
+        return []
+    results = pd.read_csv(base / "results.csv")
+    lines = [
+        "## ResNet's descendants (ResNeXt, Wide ResNet, RoR, DPN)",
+        "",
+        f"From [reports/{DESCENDANTS}](../{DESCENDANTS}/README.md) (`make sweep-descendants`, plan "
+        f"[experiments/{DESCENDANTS}.md](../../experiments/{DESCENDANTS}.md)): the block study's recipe and conf/block "
+        "entries at 0.27M, trained on their own fresh seeds, so these rows sit beside the table above and are never "
+        "pooled into this report's verdicts. Parameter counts are pinned against each paper's public implementation "
+        "in tests/test_descendants.py; cost columns from that study's own `reslab-cost` step.",
+        "",
+        markdown.table(descendants_rows(results)),
+        "",
+    ]
+    if (base / "contrasts.csv").is_file():
+        con = pd.read_csv(base / "contrasts.csv")
+        lines += [
+            "One claim per paper, as that report's decision rule called it (paired over its seeds, Holm per claim):",
+            "",
+            markdown.table(
+                pd.DataFrame(
+                    {
+                        "claim": con["name"],
+                        "difference (pp)": [f"{m:+.2f}" for m in con["mean"]],
+                        "95% CI": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(con["ci_low"], con["ci_high"])],
+                        "Holm p": [f"{p:.3g}" for p in con["p_holm"]],
+                        "verdict": con["verdict"],
+                    }
+                )
+            ),
+            "",
+        ]
+    return lines
 
 
 def published_section(s: Study) -> list[str]:
