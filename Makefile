@@ -53,8 +53,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Lint and format first (ruff, pyproject.toml [tool.ruff]): seconds, and a failing check names the file and line.
+# Then the suite on every core (pytest-xdist): one worker per core, each pinned to its own (tests/conftest.py); a
+# module's tests go to one worker (--dist loadscope), so a module's trained fixture is trained once. The slowest
+# tests are listed at the end. TEST_WORKERS=0: one process, as before.
+TEST_WORKERS ?= $(shell nproc)
 test: $(STAMP) lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

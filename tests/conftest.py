@@ -15,6 +15,20 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test`: one worker per core), each worker and the runs it starts keep to their own
+    cores. A run sizes its torch threads by the cores it may use (reslab.training.device.usable_cores), so a worker
+    pinned to one core trains with one thread, as a JOBS=2 sweep lane does; unpinned, two workers' runs would each
+    take every core and the threads would fight over them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    mine = cores[int(worker[2:]) % workers :: workers] if workers <= len(cores) else cores
+    os.sched_setaffinity(0, mine or cores)
+
+
 @pytest.fixture(scope="session")
 def synth_archive(tmp_path_factory) -> Path:
     return synthetic.write(tmp_path_factory.mktemp("data") / "cifar-10-python.tar.gz", n_train=500, n_test=100)
