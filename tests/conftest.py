@@ -27,6 +27,12 @@ def pytest_configure(config) -> None:
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     mine = cores[int(worker[2:]) % workers :: workers] if workers <= len(cores) else cores
     os.sched_setaffinity(0, mine or cores)
+    # torch sized its thread pool when it was imported (before this hook): more threads than cores spin against each
+    # other (a 20x slower in-process test was seen). Child processes size theirs from the affinity they inherit.
+    import torch
+
+    torch.set_num_threads(len(mine or cores))
+    os.environ["OMP_NUM_THREADS"] = str(len(mine or cores))
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
+from reslab.bench.fixed_cost import EXIT
 from reslab.bench.pipeline import study_points
-from reslab.bench.report import DETAIL_COLUMNS, SUMMARY_COLUMNS, gap
+from reslab.bench.report import DETAIL_COLUMNS, FIT, SUMMARY_COLUMNS, fixed_cost_lines, gap
 from reslab.bench.run import check
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
@@ -35,6 +36,9 @@ TINY = [
     "bench.lanes.seconds=1",
     "bench.lanes.repeats=1",
     "bench.floor.steps=3",
+    "bench.fixed_cost.cases=[{label: ResNet-8, overrides: ['model.depth=8']}]",
+    "bench.fixed_cost.runs=[{profile: smoke, steps: null}]",
+    "bench.fixed_cost.repeats=1",
 ]
 
 
@@ -66,6 +70,8 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
         "| grouped |",
         "### reslab's own work per step",
         "paired ratios",
+        "### Per-run fixed cost",
+        "| ResNet-8, smoke, 8 steps |",
     ):
         assert stated in readme, stated
 
@@ -88,6 +94,12 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
     probes = case["probes"]
     assert set(probes["point_seconds_median"]) == {"grad_norms", "flow", "curve", "checkpoint"}
     assert probes["img_s_median"] < next(v for v in case["variants"] if v["name"] == "reslab")["img_s_median"]
+    [fixed] = result["fixed_cost"]["rows"]
+    assert list(fixed["phases"])[:3] == ["imports", "compose", "validate"], "in the order the run passes them"
+    for phase in ("data", "model (built, counted)", FIT, "final evaluation", "Fig. 7 responses", EXIT):
+        assert phase in fixed["phases"], phase
+    assert {"FlowProbe", "CurveProbe", "GradNormProbe"} <= set(fixed["hooks"])
+    assert sum(fixed["phases"].values()) == pytest.approx(fixed["total"], rel=0.05), "the phases add up to the wall"
 
 
 def test_the_probes_a_study_pays_are_counted_as_train_py_schedules_them():
@@ -152,3 +164,32 @@ def test_a_missed_target_is_explained_by_reslabs_own_work_when_that_caps_it():
         settings,
     )
     assert "within the spread" in text
+
+
+def fixed_row(label: str, profile: str, steps: int, total: float, **parts) -> dict:
+    phases = {"imports": parts.pop("imports", 0.0), FIT: parts.pop("fit", 0.0), EXIT: 0.0}
+    return {
+        "label": label,
+        "profile": profile,
+        "steps": steps,
+        "repeats": 2,
+        "total": total,
+        "phases": phases,
+        "hooks": parts,
+    }
+
+
+def test_the_fixed_cost_section_says_whether_a_smoke_run_meets_its_goal_and_else_what_bounds_it():
+    rows = [
+        fixed_row("ResNet-20", "smoke", 8, 3.5, imports=2.0, fit=1.0),
+        fixed_row("plain-110", "smoke", 8, 9.0, imports=2.0, fit=6.5, FlowProbe=3.0),
+        fixed_row("ResNet-20", "cpu", 1, 20.0, imports=2.0, fit=1.0),
+    ]
+    text = "\n".join(fixed_cost_lines({"rows": rows, "data": "synthetic"}))
+    assert "ResNet-20 smoke run (8 steps): 3.5 s, goal <= 4 s: **met**." in text
+    assert (
+        "plain-110 smoke run (8 steps): 9.0 s, goal <= 8 s: **not met**; what bounds it: training steps and "
+        "Lightning 3.5 s (39%), FlowProbe hooks 3.0 s (33%), imports 2.0 s (22%)." in text
+    )
+    assert "| fit: FlowProbe hooks | 0.00 | 3.00 | 0.00 |" in text
+    assert "ResNet-20, cpu profile, one step: 20.0 s" in text

@@ -54,6 +54,7 @@ OUTPUTS = {
     "predictions.npz",
     "model.pt",
     "result.json",
+    "timing.json",  # where the process that trained spent its wall time (reslab.run.phases): not compared
 }
 
 

@@ -49,6 +49,21 @@ def swept(finished_depth_sweep, tmp_path) -> str:
     return out
 
 
+def test_every_run_of_a_sweep_records_where_its_wall_time_went(finished_depth_sweep):
+    # One process trains the whole sweep (Hydra's basic launcher): its first run is timed from the process's start
+    # (imports included), each later one from its own start; the probes' hooks are timed inside the fit.
+    project, _ = finished_depth_sweep
+    timings = {p.parent.name: json.loads(p.read_text()) for p in (project / "runs/depth/smoke").glob("*/timing.json")}
+    assert len(timings) == 8
+    starts = sorted(t["from"] for t in timings.values())
+    assert starts.count("process start") == 1, starts
+    for name, t in timings.items():
+        phases = [p["phase"] for p in t["phases"]]
+        assert phases[-1] == "result written" and "final evaluation" in phases and "data" in phases, name
+        assert all(p["seconds"] >= 0 for p in t["phases"]), name
+        assert {"FlowProbe", "CurveProbe", "GradNormProbe"} <= set(t["hooks"]), name
+
+
 def test_smoke_depth_sweep_goes_from_config_to_report(swept, cli, tmp_path):
     assert "run 1/8" in swept and "run 8/8" in swept and "ETA" in swept
     rows = results(tmp_path, "depth")

@@ -20,7 +20,7 @@ from reslab.data.source import folder_fingerprint, md5sum, resolve
 from reslab.errors import Interrupted, ReslabError
 from reslab.models import build_model
 from reslab.paths import CONF_DIR
-from reslab.run import distributed, ladder, runinfo, stopping, validate
+from reslab.run import distributed, ladder, phases, runinfo, stopping, validate
 from reslab.run.assembly import Loaders, Probes, finish
 from reslab.run.context import RunContext
 from reslab.run.guard import recorded
@@ -79,8 +79,10 @@ def train(cfg: DictConfig) -> dict | None:
     """Train one model as configured; return its result (or the stored one if already done, or None if another
     process is training it). Nothing is written under paths.runs before the config and the data have been checked."""
     validate.check(cfg)
+    phases.mark("validate")
     key_of, device, precision = keyer(cfg)
     run_key = runinfo.RunKey(key_of(cfg))
+    phases.mark("run key (data checksum)")
     out = runinfo.run_dir(cfg)
     name = f"{runinfo.label(cfg)} s{cfg.seed}"
     probes = OmegaConf.to_container(cfg.probes, resolve=True)
@@ -89,6 +91,7 @@ def train(cfg: DictConfig) -> dict | None:
         print(f"[{name}] finished earlier ({out}/result.json, same config): skipped", flush=True)
         return done
     data = load_data(cfg)
+    phases.mark("data")
     # One writer per run: a second sweep of the same study leaves this run to the process that holds it.
     with run_lock(out) as mine:
         if not mine:
@@ -152,13 +155,16 @@ def fit(run: RunContext, data: dict, logger=None) -> dict | None:
     from reslab.training.module import Classifier
 
     cfg, work = run.cfg, run.work
+    phases.mark("lock, logger, Lightning import")
     if distributed.is_rank_zero():  # under DDP only rank 0 writes (reslab.run.distributed)
         io.write_text(work / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         io.write_json(work / "environment.json", runinfo.environment(run.device))
+    phases.mark("config and environment written")
 
     L.seed_everything(int(cfg.seed), workers=False, verbose=False)
     model = build_model(cfg.model)  # built after seeding: the init depends on the seed only
     size = {"params": count_params(model), "flops": count_flops(model)}
+    phases.mark("model (built, counted)")
     loaders = Loaders.of(run, data)
     recipe = Recipe.of(cfg, total_steps(cfg.profile, len(loaders.train)))
     module = Classifier(model, recipe)
@@ -167,6 +173,7 @@ def fit(run: RunContext, data: dict, logger=None) -> dict | None:
     probes = Probes.of(run, data, loaders, recipe.total_steps)
     probes.series = WandbSeries.for_run(cfg, logger, probes.recorder, probes.grad, probes.flow)
     resume = usable(work / runinfo.CHECKPOINT)
+    phases.time_hooks(probes.callbacks())
     # Per-epoch evaluation of the whole eval set is costly on a CPU; profiles that draw curves with
     # the fixed-set probe turn it off (eval_every_epochs: null) and evaluate the full set once at the end.
     eval_every = int(cfg.profile.get("eval_every_epochs") or 0)
@@ -175,6 +182,7 @@ def fit(run: RunContext, data: dict, logger=None) -> dict | None:
     )
     if resume is not None and trainer.is_global_zero:
         print(f"[{run.name}] resuming from {resume}", flush=True)
+    phases.mark("set-up (loaders, probes, trainer)")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -190,9 +198,11 @@ def fit(run: RunContext, data: dict, logger=None) -> dict | None:
             weights_only=False,  # our own checkpoint: it holds RNG states, not only tensors
         )
     wall = time.perf_counter() - t0
+    phases.mark("fit (training steps and the probes' hooks)")
     if not trainer.is_global_zero:  # DDP: training is done; rank 0 evaluates and writes the outputs
         return None
     result = finish(run, data, loaders, recipe, module, probes, trainer.global_step, wall, size)
+    phases.write(work)
     log_result(logger, result)
     print(
         f"[{run.name}] {result['status']}: train err {fmt(result['train_error'])}, test err "
@@ -215,6 +225,7 @@ def stop(err: Interrupted) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 @recorded
 def run(cfg: DictConfig) -> float | None:
+    phases.begin_run()
     io.exit_cleanly_on_sigterm()  # temp files and locks are cleaned up on SIGTERM as on Ctrl-C
     with stopping.worker_run():  # in a joblib worker: stops with its sweep, never left behind (reslab.run.stopping)
         try:
@@ -225,6 +236,7 @@ def run(cfg: DictConfig) -> float | None:
 
 
 main = options.hydra_entry(run)  # the console script: a misspelt config-group name is one line
+phases.mark("imports")  # the run's first phase: the interpreter's start and this module's imports
 
 if __name__ == "__main__":
     main()

@@ -138,6 +138,7 @@ def section(r: dict) -> list[str]:
         + eval_lines(r.get("evaluation"))
         + fusion_lines(r.get("fusion"))
     )
+    lines += fixed_cost_lines(r.get("fixed_cost"))
     lines += sweep_lines(r.get("sweeps") or [], r.get("sweeps_commit"))
     for c in r["cases"]:
         lines += [
@@ -324,6 +325,76 @@ def lane_lines(lanes: dict | None) -> list[str]:
         "",
         f"Faster here: **{best}** (median). The sweeps' default on this machine follows this row: "
         f"`JOBS={lanes['cores']}` runs one thread per run.",
+        "",
+    ]
+
+
+# Issue 28's goals for a whole smoke run (reslab-train from spawn to exit, the profile's own schedule), seconds.
+SMOKE_GOALS = {"ResNet-20": 4.0, "plain-110": 8.0}
+FIT = "fit (training steps and the probes' hooks)"
+
+
+def fixed_cost_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Phases (the fit split into its probes' hooks and the rest) down, one column per measured run, median s."""
+    cols = [f"{r['label']}, {r['profile']}, {r['steps']} step{'s' if r['steps'] != 1 else ''}" for r in rows]
+    names = list(dict.fromkeys(n for r in rows for n in r["phases"]))
+    hooks = list(dict.fromkeys(n for r in rows for n in r["hooks"]))
+    body = []
+    for n in names:
+        if n == FIT:
+            body.append(
+                [
+                    "fit: training steps and Lightning",
+                    *(f"{r['phases'][n] - sum(r['hooks'].values()):.2f}" for r in rows),
+                ]
+            )
+            body += [[f"fit: {h} hooks", *(f"{r['hooks'].get(h, 0.0):.2f}" for r in rows)] for h in hooks]
+        else:
+            body.append([n, *(f"{r['phases'].get(n, 0.0):.2f}" for r in rows)])
+    body.append(["**total (spawn to exit)**", *(f"**{r['total']:.2f}**" for r in rows)])
+    return ["phase (median s)", *cols], body
+
+
+def biggest(r: dict, k: int = 3) -> str:
+    """The run's k largest parts (the fit's hooks apart from its steps): what bounds its wall time."""
+    parts = {n: v for n, v in r["phases"].items() if n != FIT}
+    parts["training steps and Lightning"] = r["phases"].get(FIT, 0.0) - sum(r["hooks"].values())
+    parts |= {f"{h} hooks": v for h, v in r["hooks"].items()}
+    top = sorted(parts.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{n} {v:.1f} s ({pct(v / r['total'])})" for n, v in top)
+
+
+def fixed_cost_lines(fc: dict | None) -> list[str]:
+    """The per-run fixed cost (reslab.bench.fixed_cost): the phases of whole smoke runs and one-step runs."""
+    if not fc or not fc.get("rows"):
+        return []
+    cols, body = fixed_cost_rows(fc["rows"])
+    goals = []
+    for r in fc["rows"]:
+        goal = SMOKE_GOALS.get(r["label"]) if r["profile"] == "smoke" and r["steps"] > 1 else None
+        if goal is not None:
+            met = r["total"] <= goal
+            goals.append(
+                f"- {r['label']} smoke run ({r['steps']} steps): {r['total']:.1f} s, goal <= {goal:.0f} s: "
+                + ("**met**." if met else f"**not met**; what bounds it: {biggest(r)}.")
+            )
+        elif r["steps"] == 1:
+            goals.append(
+                f"- {r['label']}, {r['profile']} profile, one step: {r['total']:.1f} s; largest parts: {biggest(r)}."
+            )
+    n = fc["rows"][0]["repeats"]
+    return [
+        "### Per-run fixed cost (a run from spawn to exit, by phase)",
+        "",
+        f"`reslab-train` started as a user starts it, {n} repeat{'s' if n != 1 else ''} interleaved, medians; each "
+        "phase as the run's own clock marked it (timing.json beside its result, src/reslab/run/phases.py): 'imports' "
+        "runs from the process's start (interpreter start-up and imports), 'commit and exit' is what remains after "
+        "the last mark (the commit, the interpreter's shutdown). The fit is split into the probes' Lightning hooks "
+        f"and the rest (the steps, and Lightning's loop). Data: {fc['data']}. Code: src/reslab/bench/fixed_cost.py.",
+        "",
+        *table(cols, body),
+        "",
+        *goals,
         "",
     ]
 

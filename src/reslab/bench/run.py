@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from reslab.bench import fixed_cost
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
 from reslab.bench.evaluation import eval_rows
@@ -82,6 +83,12 @@ def check(b: DictConfig) -> None:
                 f"bench case {c.get('label')!r}: batch={c.get('batch')!r}, steps={c.get('steps')!r}; "
                 "valid: integers >= 1"
             )
+    fc = b.get("fixed_cost")
+    if fc and (not isinstance(fc.get("repeats"), int) or fc.repeats < 1 or not fc.get("cases") or not fc.get("runs")):
+        raise ReslabError(
+            f"bench.fixed_cost={OmegaConf.to_container(fc)!r} is not valid; valid: null, or cases, runs and "
+            "repeats >= 1"
+        )
     for w in list(b.baseline_workers) + [b.lightning_workers]:
         if not isinstance(w, int) or w < 0:
             raise ReslabError(f"bench workers {w!r} is not valid; valid: an integer >= 0")
@@ -372,6 +379,7 @@ def run(cfg: DictConfig) -> dict:
         quick=bool(b.steps),
     )
     fusion = fusion_rows(b.get("fusion"), device, quick=bool(b.steps))
+    fixed = fixed_cost.measure(b.get("fixed_cost"), cfg.data.get("source"), quick=bool(b.steps))
     peak = {dtype_name(k): max(v) for k, v in peaks.items()}
     out_cases = []
     for c in cases:
@@ -430,6 +438,7 @@ def run(cfg: DictConfig) -> dict:
         "lanes": lanes,
         "evaluation": evals,
         "fusion": fusion,
+        "fixed_cost": fixed,
         "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
         "wall_seconds": time.perf_counter() - t_start,
     }

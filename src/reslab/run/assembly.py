@@ -11,7 +11,7 @@ import torch
 from reslab import io
 from reslab.data import DeviceLoader
 from reslab.probes.curves import schedule
-from reslab.run import distributed, ladder, outputs, runinfo
+from reslab.run import distributed, ladder, outputs, phases, runinfo
 from reslab.run.context import RunContext
 from reslab.training.device import pick_eval_batch
 from reslab.training.recipe import Recipe
@@ -109,15 +109,20 @@ def finish(
     train_eval = {}
     if status == "ok":
         final_eval, eval_wall = outputs.final_evaluation(work, module.model, loaders.eval, run.precision)
+        phases.mark("final evaluation")
         train_eval = outputs.final_train_evaluation(
             cfg, module.model, tx, ty, norm, dev, channels_last, eval_batch, run.precision
         )
+        phases.mark("train evaluation")
     outputs.probe_tables(work, probes.grad, probes.flow)
+    phases.mark("probe tables written")
     if status == "ok" and cfg.probes.responses:
         calib = norm.to(dev)(tx[: int(cfg.probes.get("response_calib_images", 2000))].to(dev))
         outputs.responses(work, module.model, loaders.eval, eval_batch, calib=calib)
+        phases.mark("Fig. 7 responses")
     if cfg.trainer.save_weights:
         io.save_weights(work / "model.pt", module.model)
+        phases.mark("weights written")
     images = (global_step - (probes.recorder.start_step or 0)) * cfg.profile.batch_size
     result = {
         **outputs.identity(cfg, run.key),
@@ -143,4 +148,5 @@ def finish(
             "kept_steps": sorted(ladder.kept(work)),
         }
     io.write_json(work / "result.json", result)
+    phases.mark("result written")
     return result
