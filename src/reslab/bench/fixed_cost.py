@@ -104,7 +104,8 @@ def measure(fc: DictConfig, data: str | None, quick: bool = False) -> dict | Non
                     "repeats": len(runs),
                     "total": statistics.median(t["total"] for t in runs),
                     "total_all": [t["total"] for t in runs],
-                    "phases": {n: statistics.median(t["phases"].get(n, 0.0) for t in runs) for n in names},
+                    # In the order the run passes them (a list: the bench's JSON is written with sorted keys).
+                    "phases": [[n, statistics.median(t["phases"].get(n, 0.0) for t in runs)] for n in names],
                     "hooks": {n: statistics.median(t["hooks"].get(n, 0.0) for t in runs) for n in hooks},
                     "train_wall": statistics.median(t["train_wall"] for t in runs),
                 }

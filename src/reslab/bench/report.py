@@ -336,6 +336,7 @@ FIT = "fit (training steps and the probes' hooks)"
 
 def fixed_cost_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Phases (the fit split into its probes' hooks and the rest) down, one column per measured run, median s."""
+    rows = [r | {"phases": dict(r["phases"])} for r in rows]  # [[phase, s], ...] in the run's order
     cols = [f"{r['label']}, {r['profile']}, {r['steps']} step{'s' if r['steps'] != 1 else ''}" for r in rows]
     names = list(dict.fromkeys(n for r in rows for n in r["phases"]))
     hooks = list(dict.fromkeys(n for r in rows for n in r["hooks"]))
@@ -357,8 +358,8 @@ def fixed_cost_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def biggest(r: dict, k: int = 3) -> str:
     """The run's k largest parts (the fit's hooks apart from its steps): what bounds its wall time."""
-    parts = {n: v for n, v in r["phases"].items() if n != FIT}
-    parts["training steps and Lightning"] = r["phases"].get(FIT, 0.0) - sum(r["hooks"].values())
+    parts = {n: v for n, v in dict(r["phases"]).items() if n != FIT}
+    parts["training steps and Lightning"] = dict(r["phases"]).get(FIT, 0.0) - sum(r["hooks"].values())
     parts |= {f"{h} hooks": v for h, v in r["hooks"].items()}
     top = sorted(parts.items(), key=lambda kv: -kv[1])[:k]
     return ", ".join(f"{n} {v:.1f} s ({pct(v / r['total'])})" for n, v in top)
