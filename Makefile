@@ -32,14 +32,14 @@ LAUNCH   := $(LAUNCH_$(LAUNCHER))
 RUN_JOBS := $(if $(filter slurm,$(LAUNCHER)),1,$(JOBS))
 COMMON   = profile=$(PROFILE) $(if $(SEEDS),seed=$(SEEDS),) jobs=$(RUN_JOBS) device=$(DEVICE) $(DATA_ARG) $(LAUNCH) $(ARGS)
 
-.PHONY: help setup test lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large pilot-descendants sweep-descendants pilot-head sweep-head sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers thousand-layers-train mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
+.PHONY: help setup test test-fast lint format test-slurm pilot-depth sweep-depth pilot-shortcut sweep-shortcut pilot-block pilot-block-large pilot-descendants sweep-descendants pilot-head sweep-head sweep-block sweep-block-large sweep-block-followup sweep-shortcut-confirm pilot-budget sweep-budget sweep-budget-plain sweep-budget-step sweep-budget-zero-init sweep-zero-init cost-block reproduce report lesion grad-flow shattered thousand-layers thousand-layers-train mechanism bench summary notebooks dashboard wandb-sync wandb-dashboard clean
 
 help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
 	@echo "make reproduce STUDY=depth [RUN=resnet-20-s1] (does this code compute the study's bytes? one run retrained and compared)"
 	@echo "make bench (images/s: reslab vs the tutorial's loop vs the model alone, reports/bench/; a quiet machine, <10 min)"
-	@echo "make test (ruff, then pytest)   make lint   make format   make test-slurm   make summary ARGS='model=plain model.depth=56'   make clean"
+	@echo "make test (ruff, then pytest)   make test-fast (the unit layer)   make lint   make format   make test-slurm   make summary ARGS='model=plain model.depth=56'   make clean"
 	@echo "make dashboard STUDY=depth PROFILE=cpu (offline, in the terminal)   make wandb-sync STUDY=...   make wandb-dashboard STUDY=..."
 	@echo "make sweep-depth LAUNCHER=slurm ARGS='hydra.launcher.partition=gpu'   (conf/hydra/launcher/slurm.yaml)"
 
@@ -59,6 +59,10 @@ $(STAMP): pyproject.toml
 TEST_WORKERS ?= $(shell nproc)
 test: $(STAMP) lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 tests
+
+# The edit-test loop: the unit layer only (no test that trains or starts a process: tests/conftest.py SLOW_FIXTURES).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" --durations=5 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -35,6 +35,33 @@ def pytest_configure(config) -> None:
     os.environ["OMP_NUM_THREADS"] = str(len(mine or cores))
 
 
+# The layer `make test-fast` leaves out: tests that train or start processes, known by the fixtures they ask for (the
+# CLI runner, the synthetic archive a run trains on, a module's trained fixture) or by a `slow` mark of their own.
+SLOW_FIXTURES = {
+    "cli",
+    "env",
+    "synth_archive",
+    "depth_sweep",
+    "finished_depth_sweep",
+    "swept",
+    "smoke_runs",
+    "golden_run",
+    "study",
+    "sweep",
+    "training_sweep",
+    "kernel",
+    "wandb_root",
+    "cluster",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def synth_archive(tmp_path_factory) -> Path:
     return synthetic.write(tmp_path_factory.mktemp("data") / "cifar-10-python.tar.gz", n_train=500, n_test=100)

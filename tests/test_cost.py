@@ -123,6 +123,7 @@ def test_the_flop_count_holds_convolutions_and_matrix_products_only():
     )
 
 
+@pytest.mark.slow
 def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
     small = cost.peak_memory(SMALL, CPU, batch_size=8, threads=1)
     big = cost.peak_memory(SMALL, CPU, batch_size=256, threads=1)
@@ -193,6 +194,7 @@ def test_reslab_cost_measures_every_net_of_the_study_in_interleaved_repeats(cli,
     assert rows.groupby("label").share_conv.nunique().eq(1).all() and set(rows.profiled_steps) == {2}
 
 
+@pytest.mark.slow
 def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_path, capsys):
     # In-process (the console script's path is the test above): what is checked is the rerun rule.
     def cost_run(*overrides) -> str:

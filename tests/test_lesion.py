@@ -54,6 +54,7 @@ def test_deleting_a_plain_block_skips_it_and_downsampling_ones_cannot_be_deleted
         assert torch.equal(m(x), whole) and not torch.equal(whole, skipped(x))  # the hooks are gone afterwards
 
 
+@pytest.mark.slow
 def test_single_and_random_deletions_are_one_row_each_and_reproducible(data):
     x, y = data
     m = net(shortcut="A")
@@ -64,6 +65,7 @@ def test_single_and_random_deletions_are_one_row_each_and_reproducible(data):
     assert all(len(r["deleted"].split()) == r["k"] for r in a)
 
 
+@pytest.mark.slow
 def test_path_lengths_count_every_path_and_their_gradient_shares_add_up(data):
     x, y = data
     m = net(shortcut="A")
@@ -77,6 +79,7 @@ def test_path_lengths_count_every_path_and_their_gradient_shares_add_up(data):
         lesion.path_gradients(net(shortcut="none"), x, y, samples=1)
 
 
+@pytest.mark.slow
 def test_a_run_gets_its_lesion_files_once_and_bad_input_is_one_line(data, tmp_path, monkeypatch, capsys):
     from reslab.analysis import lesion_run
 

@@ -179,6 +179,7 @@ def test_a_sweep_over_a_profile_value_trains_each_job_in_its_own_directory(cli, 
 LABELLED_STUDIES = {"head": ["model.head", "profile.train_subset"]}
 
 
+@pytest.mark.slow
 def test_the_studies_sweeps_keep_their_plain_labels():
     # Every study sweeps only what a label shows already (model, depth, variant, block, seed): no suffix, so the
     # directories of their finished runs stand.
