@@ -12,6 +12,10 @@ feature map's size, so the net runs at any size; a flatten head's linear layer r
 net refuses any other input size in one line (reslab.errors.InputSizeError). A refusal is that size's outcome, not
 the tool's failure: its row carries the line (`refused`) instead of an error rate.
 
+At the size the net was trained at (32x32, "as trained") the row is the run's own final evaluation (result.json's
+test_error: the same net, images and normalisation), not a second pass over the same images; `--write` loads the
+data once per source for all the study's runs.
+
 Order of operations: normalise at 32x32 as the run did (the paper's per-pixel mean is a 32x32 image), then crop or
 pad. Padding adds zeros after normalisation, i.e. the training mean, as the training augmentation's 4-pixel padding
 does (reslab.data.loader.random_crop_flip), so a padded border is what the net saw at the edges in training.
@@ -20,6 +24,7 @@ does (reslab.data.loader.random_crop_flip), so a padded border is what the net s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -63,12 +68,20 @@ def resize(x: torch.Tensor, size: int) -> tuple[torch.Tensor, str]:
     return x, "as trained"
 
 
-def errors_at_sizes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sizes=SIZES) -> list[dict]:
-    """One row per size: the images' transform and the error in %, or the net's one-line refusal."""
+def errors_at_sizes(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sizes=SIZES, known: dict[int, float] | None = None
+) -> list[dict]:
+    """One row per size: the images' transform and the error in %, or the net's one-line refusal. `known`: errors
+    already measured on these images at a size (the run's final evaluation at its own size), used as they are."""
     rows = []
     for size in sizes:
         xs, how = resize(x, int(size))
         row = {"size": int(size), "transform": how}
+        if known and int(size) in known:
+            row["test_error"] = float(known[int(size)])
+            row["from"] = "the run's final evaluation (result.json)"
+            rows.append(row)
+            continue
         try:
             row["test_error"] = error_pct(model, xs, y)
         except InputSizeError as refusal:
@@ -79,7 +92,6 @@ def errors_at_sizes(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, si
 
 def load_run(run: Path, source: str | None = None) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     """A finished run's net (config.yaml + model.pt) and its eval images, normalised as in training."""
-    from reslab.data import load_cifar10
     from reslab.data.loader import Normalizer, split_arrays
     from reslab.models import build_model
 
@@ -92,11 +104,19 @@ def load_run(run: Path, source: str | None = None) -> tuple[torch.nn.Module, tor
     cfg = OmegaConf.load(run / "config.yaml")
     model = build_model(cfg.model)
     model.load_state_dict(torch.load(run / "model.pt", map_location="cpu", weights_only=True))
-    arrays = load_cifar10(source or cfg.data.source, cfg.data.cache_dir, False)
+    arrays = _arrays(str(source or cfg.data.source), str(cfg.data.cache_dir))
     tx, _, ex, ey, _ = split_arrays(
         arrays, cfg.data.split, cfg.profile.get("train_subset"), cfg.profile.get("eval_subset"), cfg.data.subset_seed
     )
     return model, Normalizer.fit(tx, cfg.data.normalize)(ex), ey.long()
+
+
+@functools.lru_cache(maxsize=2)
+def _arrays(source: str, cache_dir: str):
+    """The decoded data of a source, loaded once per process (a study's runs share it)."""
+    from reslab.data import load_cifar10
+
+    return load_cifar10(source, cache_dir, False)
 
 
 def study_runs(study_dir: Path) -> list[Path]:
@@ -113,12 +133,22 @@ def study_runs(study_dir: Path) -> list[Path]:
     )
 
 
+def trained_error(run: Path, x: torch.Tensor) -> dict[int, float]:
+    """{the side the run was trained and evaluated at: its final test error}, from its result.json, when that
+    evaluation covered exactly these images (a diverged run has none: it is measured here instead)."""
+    result = io.read_json(Path(run) / "result.json")
+    err, n = result.get("test_error"), result.get("eval_images")
+    if result.get("status") != "ok" or err is None or (n is not None and int(n) != len(x)):
+        return {}
+    return {int(x.shape[-1]): float(err)}
+
+
 def write_sizes(study_dir: Path, sizes=SIZES, source: str | None = None) -> list[Path]:
     """Each run's input_sizes.json, for the runs that lack one; run i of N on stdout."""
     todo = [r for r in study_runs(study_dir) if not (r / SIZES_FILE).is_file()]
     for i, run in enumerate(todo, 1):
         model, x, y = load_run(run, source)
-        rows = errors_at_sizes(model.eval(), x, y, sizes)
+        rows = errors_at_sizes(model.eval(), x, y, sizes, known=trained_error(run, x))
         io.write_text(run / SIZES_FILE, json.dumps(rows, indent=1) + "\n")
         print(f"[sizes {i}/{len(todo)}] {run.name}", flush=True)
     return todo

@@ -299,7 +299,12 @@ def sizes_section(s: Study) -> list[str]:
         *todo,
         "Every trained net at 24x24 (centre crop), 32x32 (as trained) and 40x40 (zero pad), normalised as in "
         "training (reslab.analysis.input_sizes). The errors say what another size costs; the claim is only that the "
-        "net runs.",
+        "net runs."
+        + (
+            " The 32x32 errors are each run's own final evaluation (the same net, images and normalisation)."
+            if "from" in sz and sz["from"].notna().any()
+            else ""
+        ),
         "",
         markdown.table(pd.DataFrame(rows)),
         "",
