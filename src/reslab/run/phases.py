@@ -25,14 +25,13 @@ _state = {"base": None, "runs": 0}  # where the first phase starts (None: the pr
 
 
 def process_start() -> float | None:
-    """When this process started (epoch seconds, to the kernel's clock tick), from /proc; None off Linux."""
+    """When this process started (epoch seconds, to the kernel's clock tick), from /proc: now minus the process's age
+    (the uptime less its start tick; /proc/stat's boot time is whole seconds, too coarse). None off Linux."""
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(
-            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
-        )
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return None
 
 
