@@ -8,9 +8,9 @@ table reports the median of each phase. `steps: null` runs the profile's whole s
 smoke run); `steps: 1` a run of one step, whose time is nearly all fixed cost (the cpu profile's per-run overhead:
 its final evaluation of the full test set, the Fig. 7 responses, set-up).
 
-Data: the bench's `data` source if given (make bench DATA=...: the real copy, whose checksum and cached arrays are part
-of a run's set-up), else a synthetic CIFAR-10 in the official format, just large enough for the profile (said in
-the table): loading it costs less than loading the real 60,000 images."""
+Data: the bench's `data.source` if given (make bench ARGS='data.source=...': the real copy, whose checksum and
+cached arrays are part of a run's set-up), else a synthetic CIFAR-10 in the official format, just large enough for
+the profile (said in the table): loading it costs less than loading the real 60,000 images."""
 
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ def synthetic_source(tmp: Path, profile: DictConfig) -> Path:
     return synthetic.write(tmp / f"synthetic-{n_train}-{n_test}.tar.gz", n_train=n_train, n_test=n_test)
 
 
-def one_run(overrides: list[str], runs: Path, env: dict | None = None) -> dict:
+def one_run(overrides: list[str], runs: Path) -> dict:
     """Start reslab-train as a user would; its wall time from spawn to exit and the phases it recorded."""
     cmd = [str(Path(sys.executable).parent / "reslab-train"), *overrides, f"paths.runs={runs}", "study=fixed-cost"]
     t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     total = time.time() - t0
     if proc.returncode:
         raise ReslabError(f"bench fixed cost: {' '.join(cmd)} failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
