@@ -9,9 +9,10 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from reslab.bench.fixed_cost import EXIT
+from reslab.bench import sweeps
+from reslab.bench.fixed_cost import EXIT, import_group, parse_importtime
 from reslab.bench.pipeline import study_points
-from reslab.bench.report import DETAIL_COLUMNS, FIT, SUMMARY_COLUMNS, fixed_cost_lines, gap
+from reslab.bench.report import DETAIL_COLUMNS, FIT, SUMMARY_COLUMNS, fixed_cost_lines, gap, lane_verdict
 from reslab.bench.run import check
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
@@ -39,6 +40,7 @@ TINY = [
     "bench.fixed_cost.cases=[{label: ResNet-8, overrides: ['model.depth=8']}]",
     "bench.fixed_cost.runs=[{profile: smoke, steps: null}]",
     "bench.fixed_cost.repeats=1",
+    "bench.sweeps_archives=null",  # reading the committed archives is tested on its own (below)
 ]
 
 
@@ -72,6 +74,7 @@ def test_the_bench_runs_end_to_end_and_reports_every_column(cli, tmp_path):
         "paired ratios",
         "### Per-run fixed cost",
         "| ResNet-8, smoke, 8 steps |",
+        "**Imports of a run's process**",
     ):
         assert stated in readme, stated
 
@@ -194,3 +197,82 @@ def test_the_fixed_cost_section_says_whether_a_smoke_run_meets_its_goal_and_else
     )
     assert "| fit: FlowProbe hooks | 0.00 | 3.00 | 0.00 |" in text
     assert "ResNet-20, cpu profile, one step: 20.0 s" in text
+
+
+def test_a_run_s_imports_are_split_by_the_package_that_pays_without_counting_a_module_twice():
+    report = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:      1000 |       1000 |       torch._C",
+            "import time:       500 |       1500 |     torch",
+            "import time:      2000 |       2000 |         torch._dynamo.utils",
+            "import time:       100 |       2100 |       torch._dynamo",
+            "import time:       300 |       2400 |     lightning.fabric",
+            "import time:        50 |         50 |     json",
+        ]
+    )
+    groups = parse_importtime(report)
+    assert groups[import_group("torch")] == pytest.approx(0.0015)  # torch._C and torch: own times
+    assert groups[import_group("torch._dynamo")] == pytest.approx(0.0021)  # not inside torch's 1.5 ms
+    assert groups["Lightning and torchmetrics"] == pytest.approx(0.0003)
+    assert sum(groups.values()) == pytest.approx(0.00395), "the groups add up to the whole import"
+
+
+def archived_sweep(tmp_path, responses: bool):
+    """An archive like experiments/archive's: study/profile/run dirs whose files carry the runs' times."""
+    import os
+    import tarfile
+
+    root = tmp_path / "tree"
+    for i, (start, end) in enumerate([(1000, 1100), (1010, 1120)]):
+        d = root / "depth/cpu" / f"resnet-20-s{i}"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({"wall_seconds": 80.0, "eval_seconds": 8.0, "label": "resnet-20"}))
+        (d / "environment.json").write_text("{}")
+        if responses:
+            (d / "responses.csv").write_text("layer,std\n")
+        for name, t in (("environment.json", start), ("result.json", end)):
+            os.utime(d / name, (t, t))
+    archive = tmp_path / "depth-cpu-runs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root / "depth", arcname="depth")
+    return archive
+
+
+def test_the_whole_sweeps_are_read_from_the_archived_runs_with_their_times(tmp_path):
+    archive = archived_sweep(tmp_path, responses=True)
+    [row] = sweeps.rows(tmp_path / "no-runs-here", [archive])
+    assert (row["study"], row["profile"], row["source"], row["runs"], row["lanes"]) == (
+        "depth",
+        "cpu",
+        "depth-cpu-runs.tar.gz",
+        2,
+        2,
+    )
+    assert row["span"] == pytest.approx(120) and row["training"] == pytest.approx(160)
+    assert row["per_lane_ratio"] == pytest.approx(120 / 80) and row["responses"] is True
+    assert sweeps.rows(tmp_path / "no-runs-here", [archive, archive]) == [row], "one sweep read twice counts once"
+
+
+def sweep_row(ratio: float, responses: bool, profile: str = "cpu") -> dict:
+    # A lane of 100 s: training 100/ratio, evaluation 7 s, 1 s outside, the rest in the runs.
+    training = 100 / ratio
+    return {
+        "profile": profile,
+        "span": 100.0,
+        "lanes": 1,
+        "training": training,
+        "evaluation": 7.0,
+        "other": 100 - training - 8.0,
+        "outside": 1.0,
+        "per_lane_ratio": ratio,
+        "responses": responses,
+    }
+
+
+def test_the_lane_goal_is_judged_on_cpu_sweeps_and_a_miss_names_the_evaluation_and_the_responses():
+    text = lane_verdict([sweep_row(1.25, True), sweep_row(1.12, False), sweep_row(1.02, False, "budget")])
+    assert "0 of 2 `cpu` sweeps meet it (per lane 1.12-1.25x)" in text
+    assert "the final evaluation of the whole eval set" in text and "7.0%-7.0% of a lane" in text
+    assert "sweeps whose runs computed them stand at 1.25-1.25x, those whose runs did not at 1.12-1.12x" in text
+    assert lane_verdict([sweep_row(1.08, False)]).endswith("1 of 1 `cpu` sweeps meet it (per lane 1.08-1.08x).")

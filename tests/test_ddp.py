@@ -163,37 +163,25 @@ def test_two_processes_train_the_one_process_run_and_resume_where_they_stopped(c
     assert np.array_equal(p["pred"], q["pred"]) and np.array_equal(p["label"], q["label"])
 
 
-def test_a_multirun_of_two_runs_on_two_devices_each_finishes_both(cli, tmp_path, synth_archive):
-    proc = cli(
-        "reslab-train",
-        "-m",
-        *SMOKE,
-        f"data.source={synth_archive}",
-        "trainer.devices=2",
-        "seed=0,1",
-        "trainer.save_weights=false",
-        "probes.responses=false",
-    )
-    assert proc.stdout.count(" ok: ") == 2
-    assert proc.stdout.count("] epoch 2/2 ") == 2, "one progress line per epoch and run: rank 0's"
-    assert "[run 1/2 resnet-8 s0] epoch 1/2" in proc.stdout and "[run 2/2 resnet-8 s1] epoch 1/2" in proc.stdout
-    runs = tmp_path / "runs/adhoc/smoke"
-    assert sorted(p.name for p in runs.iterdir()) == ["_sweeps", "resnet-8-s0", "resnet-8-s1"]
-    for seed in (0, 1):
-        run = runs / f"resnet-8-s{seed}"
-        assert {p.name for p in run.iterdir()} == OUTPUTS - {"model.pt", "responses.csv"}
-        result = json.loads((run / "result.json").read_text())
-        assert (result["status"], result["devices"], result["strategy"], result["epochs_done"]) == ("ok", 2, "ddp", 2)
-        assert len(pd.read_csv(run / "metrics.csv")) == 2
-        assert "trainer.devices=2" in json.loads((run / "environment.json").read_text())["argv"], "the command's"
-
-
-def test_a_run_on_two_devices_is_one_wandb_run_that_rank_zero_logs(env, tmp_path, synth_archive):
+def test_a_multirun_of_two_runs_on_two_devices_finishes_both_each_one_wandb_run_that_rank_zero_logs(
+    env, tmp_path, synth_archive
+):
+    # One sweep checks both: every run of a multirun on two devices finishes, and each is one W&B run (not one per
+    # rank) whose epoch series are the numbers metrics.csv holds over both ranks.
     from reslab.tracking.wandb_keys import EPOCH_KEYS
-    from test_wandb_logging import BANNERS, TINY, read_run, series, wandb_env
+    from test_wandb_logging import BANNERS, read_run, series, wandb_env
 
     proc = subprocess.run(
-        [sys.executable, "-m", "reslab.train", *TINY, "threads=1", f"data.source={synth_archive}", "trainer.devices=2"],
+        [
+            str(Path(sys.executable).parent / "reslab-train"),
+            "-m",
+            *(o for o in SMOKE if not o.startswith("logger=")),  # the default logger: W&B, offline here
+            f"data.source={synth_archive}",
+            "trainer.devices=2",
+            "seed=0,1",
+            "trainer.save_weights=false",
+            "probes.responses=false",
+        ],
         env=wandb_env(env, tmp_path),
         cwd=tmp_path,
         capture_output=True,
@@ -202,8 +190,22 @@ def test_a_run_on_two_devices_is_one_wandb_run_that_rank_zero_logs(env, tmp_path
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not [b for b in BANNERS if b in proc.stdout + proc.stderr], proc.stdout + proc.stderr
-    (run,) = [read_run(d) for d in (tmp_path / "wandb/wandb").glob("offline-run-*")]  # not one per rank
-    assert (run["name"], run["exit_code"]) == ("resnet-8 s0", 0)
-    metrics = pd.read_csv(tmp_path / "runs/adhoc/smoke/resnet-8-s0/metrics.csv")
-    for key in EPOCH_KEYS:  # the epoch's numbers over both ranks, as metrics.csv holds them
-        assert series(run, key) == pytest.approx(dict(zip(metrics.step, metrics[key])), rel=1e-6), key
+    assert proc.stdout.count(" ok: ") == 2
+    assert proc.stdout.count("] epoch 2/2 ") == 2, "one progress line per epoch and run: rank 0's"
+    assert "[run 1/2 resnet-8 s0] epoch 1/2" in proc.stdout and "[run 2/2 resnet-8 s1] epoch 1/2" in proc.stdout
+    runs = tmp_path / "runs/adhoc/smoke"
+    assert sorted(p.name for p in runs.iterdir()) == ["_sweeps", "resnet-8-s0", "resnet-8-s1"]
+    logged = {r["name"]: r for r in (read_run(d) for d in (tmp_path / "wandb/wandb").glob("offline-run-*"))}
+    assert sorted(logged) == ["resnet-8 s0", "resnet-8 s1"], "one W&B run per run, not one per rank"
+    for seed in (0, 1):
+        run = runs / f"resnet-8-s{seed}"
+        assert {p.name for p in run.iterdir()} == OUTPUTS - {"model.pt", "responses.csv"}
+        result = json.loads((run / "result.json").read_text())
+        assert (result["status"], result["devices"], result["strategy"], result["epochs_done"]) == ("ok", 2, "ddp", 2)
+        metrics = pd.read_csv(run / "metrics.csv")
+        assert len(metrics) == 2
+        assert "trainer.devices=2" in json.loads((run / "environment.json").read_text())["argv"], "the command's"
+        wb = logged[f"resnet-8 s{seed}"]
+        assert wb["exit_code"] == 0
+        for key in EPOCH_KEYS:  # the epoch's numbers over both ranks, as metrics.csv holds them
+            assert series(wb, key) == pytest.approx(dict(zip(metrics.step, metrics[key])), rel=1e-6), key

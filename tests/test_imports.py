@@ -62,3 +62,14 @@ def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path):
     known = {"pkg.a", "pkg.b"}
     graph = {"pkg.a": imports(a, known), "pkg.b": imports(b, known)}
     assert circles(graph) and circles(graph)[0][0] == circles(graph)[0][-1]
+
+
+def test_a_run_s_process_leaves_out_the_imports_it_does_not_use():
+    # A run's fixed cost is mostly imports (the bench's fixed-cost section): torchvision (its models and ops) is
+    # imported only to decode a JPEG copy into the cache, and scipy.signal only came with torchmetrics >= 1.4.
+    import subprocess
+    import sys
+
+    probe = "import sys, reslab.train; print(sorted({'torchvision', 'scipy.signal'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -74,7 +74,7 @@ SLOWED_SWEEP = [
     "model=plain,resnet",
     "model.depth=8",
     "seed=0",
-    "profile.epochs=60",
+    "profile.epochs=15",  # 60 steps: slowed, 24 s or more to catch both runs training; resumed, a few seconds
     "trainer.checkpoint_every_n_steps=2",
     "hydra/launcher=joblib",
     "hydra.launcher.n_jobs=2",
@@ -84,10 +84,10 @@ SLOWED_SWEEP = [
 
 @pytest.fixture()
 def training_sweep(env, tmp_path, synth_archive):
-    """A sweep of two runs side by side in joblib's workers, each slowed to 0.1 s a step, caught while both train:
+    """A sweep of two runs side by side in joblib's workers, each slowed to 0.4 s a step, caught while both train:
     (launcher process, the workers' pids, the study's directory)."""
     launcher = subprocess.Popen(
-        [sys.executable, str(FAULTY), "slow:0.1", "--", *SLOWED_SWEEP, f"data.source={synth_archive}"],
+        [sys.executable, str(FAULTY), "slow:0.4", "--", *SLOWED_SWEEP, f"data.source={synth_archive}"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

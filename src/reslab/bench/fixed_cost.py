@@ -29,6 +29,57 @@ from reslab.paths import CONF_DIR
 from reslab.run.phases import TIMING
 
 EXIT = "commit and exit"  # after the last mark: the run's commit (a rename), W&B's and the interpreter's shutdown
+ENTRY = "reslab.train"  # what reslab-train imports before its first line runs
+
+# Who pays for a run's imports: each module's own time (python -X importtime's `self`, so nothing is counted twice),
+# summed by the package it belongs to. torch's compiler stack is its own row: no run compiles, but Lightning imports
+# torch._dynamo (lightning.fabric.wrappers), and with it sympy.
+IMPORT_GROUPS = (
+    (
+        "torch._dynamo and its compiler stack (Lightning imports it)",
+        ("torch._dynamo", "torch._inductor", "sympy", "triton"),
+    ),
+    ("torch", ("torch", "torchgen", "functorch")),
+    ("Lightning and torchmetrics", ("lightning", "lightning_fabric", "lightning_utilities", "torchmetrics")),
+    ("matplotlib (torchmetrics' plots)", ("matplotlib", "mpl_toolkits", "PIL", "kiwisolver", "pyparsing")),
+    ("numpy and pandas", ("numpy", "pandas", "dateutil", "pytz")),
+    ("Hydra and OmegaConf", ("hydra", "omegaconf", "antlr4", "yaml")),
+    ("reslab", ("reslab",)),
+)
+
+
+def import_group(module: str) -> str:
+    for label, roots in IMPORT_GROUPS:
+        if any(module == r or module.startswith(r + ".") for r in roots):
+            return label
+    return "the standard library and the rest"
+
+
+def parse_importtime(stderr: str) -> dict[str, float]:
+    """{group: seconds} from `python -X importtime`'s report (self times: the groups sum to the whole import)."""
+    out: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _cumulative, name = line.split("|")  # "import time: <self us>", "<cumulative us>", "<indent><module>"
+        group = import_group(name.strip())
+        out[group] = out.get(group, 0.0) + int(own.split(":")[1]) / 1e6
+    return out
+
+
+def import_breakdown(repeats: int) -> dict:
+    """A run's imports by who pays for them: `python -X importtime -c 'import reslab.train'`, medians of `repeats`."""
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {ENTRY}"], capture_output=True, text=True
+        )
+        if proc.returncode:
+            raise ReslabError(f"bench fixed cost: importing {ENTRY} failed: {proc.stderr.strip()[-400:]}")
+        runs.append(parse_importtime(proc.stderr))
+    groups = list(dict.fromkeys(g for r in runs for g in r))
+    med = {g: statistics.median(r.get(g, 0.0) for r in runs) for g in groups}
+    return {"entry": ENTRY, "repeats": repeats, "groups": sorted(([g, v] for g, v in med.items()), key=lambda x: -x[1])}
 
 
 def synthetic_source(tmp: Path, profile: DictConfig) -> Path:
@@ -110,4 +161,8 @@ def measure(fc: DictConfig, data: str | None, quick: bool = False) -> dict | Non
                     "train_wall": statistics.median(t["train_wall"] for t in runs),
                 }
             )
-    return {"rows": rows, "data": data or "synthetic CIFAR-10 (official format) of each profile's size"}
+    return {
+        "rows": rows,
+        "data": data or "synthetic CIFAR-10 (official format) of each profile's size",
+        "imports": import_breakdown(repeats),
+    }

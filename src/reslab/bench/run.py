@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reslab.bench import fixed_cost
+from reslab.bench import fixed_cost, sweeps
 from reslab.bench.baseline import lightning_fit, torch_loop, tutorial_loader
 from reslab.bench.data import as_tensors, images_needed, random_cifar
 from reslab.bench.evaluation import eval_rows
@@ -439,7 +439,9 @@ def run(cfg: DictConfig) -> dict:
         "evaluation": evals,
         "fusion": fusion,
         "fixed_cost": fixed,
-        "sweeps": sweep_rows(cfg) if b.get("sweeps") else [],
+        "sweeps": sweeps.rows(Path(cfg.paths.runs), sweeps.archives(b.get("sweeps_archives")))
+        if b.get("sweeps")
+        else [],
         "wall_seconds": time.perf_counter() - t_start,
     }
 
@@ -464,41 +466,3 @@ def lane_rows(b: DictConfig, device: str, threads: int) -> dict | None:
         "cores": cores,
         "img_s": rows,
     }
-
-
-def sweep_rows(cfg: DictConfig) -> list[dict]:
-    """Where the wall time of every finished study sweep under paths.runs went (reslab.report.sweep_time)."""
-    from reslab.report import sweep_time
-    from reslab.report.results import load_results
-
-    rows = []
-    runs = Path(cfg.paths.runs)
-    for prof in sorted(p for p in runs.glob("*/*") if p.is_dir() and not p.parent.name.startswith("_")):
-        try:
-            parts = sweep_time.split(load_results(runs, prof.parent.name, prof.name))
-        except Exception:  # a study dir without finished runs: nothing to say about it
-            continue
-        for i, res in enumerate(parts, 1):
-            t = sweep_time.measure(res)
-            if t is None:
-                continue
-            # Runs from before trainer.eval_batch_size=auto do not record it: they evaluated at the fixed 500.
-            batches = res["eval_batch_size"] if "eval_batch_size" in res else [None] * len(res)
-            eval_batch = ", ".join(str(b) for b in sorted({500 if b is None or b != b else int(b) for b in batches}))
-            rows.append(
-                {
-                    "study": prof.parent.name + (f" ({i} of {len(parts)})" if len(parts) > 1 else ""),
-                    "profile": prof.name,
-                    "runs": t.runs,
-                    "lanes": t.lanes,
-                    "span": t.span,
-                    "training": t.training,
-                    "evaluation": t.evaluation,
-                    "other": t.other,
-                    "outside": t.outside,
-                    "summed_ratio": t.summed_ratio,
-                    "per_lane_ratio": t.per_lane_ratio,
-                    "eval_batch": eval_batch,
-                }
-            )
-    return rows

@@ -7,6 +7,7 @@ cache) are the same on every machine.
 
 from __future__ import annotations
 
+import functools
 import io
 import tarfile
 import warnings
@@ -17,12 +18,19 @@ import torch
 
 from reslab.data.arrays import CIFAR10_CLASSES, CifarArrays
 
-try:  # torchvision's decoder is fast; it is deprecated from 0.29 on, so Pillow is the fallback
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image
-except ImportError:  # pragma: no cover
-    decode_image = None
+
+@functools.cache
+def _torchvision_decoder():
+    """torchvision's decoder, or None: it is fast, but deprecated from 0.29 on, so Pillow is the fallback. Imported on
+    first use, not with this module: torchvision's import (its models and ops) costs a run's process a tenth of a
+    second or more, and only a cold cache decodes anything."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torchvision.io import ImageReadMode, decode_image
+    except ImportError:  # pragma: no cover
+        return None
+    return lambda data: decode_image(data, mode=ImageReadMode.RGB)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLITS = ("train", "test")
@@ -33,10 +41,11 @@ class BadImageFolder(ValueError):
 
 
 def _decode(raw: bytes) -> torch.Tensor:
+    decode_image = _torchvision_decoder()
     if decode_image is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            img = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
     else:
         from PIL import Image
 
