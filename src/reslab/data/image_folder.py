@@ -32,6 +32,7 @@ def _torchvision_decoder():
         return None
     return lambda data: decode_image(data, mode=ImageReadMode.RGB)
 
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLITS = ("train", "test")
 
