@@ -54,11 +54,12 @@ $(STAMP): pyproject.toml
 
 # Lint and format first (ruff, pyproject.toml [tool.ruff]): seconds, and a failing check names the file and line.
 # Then the suite on every core (pytest-xdist): one worker per core, each pinned to its own (tests/conftest.py); a
-# module's tests go to one worker (--dist loadscope), so a module's trained fixture is trained once. The slowest
-# tests are listed at the end. TEST_WORKERS=0: one process, as before.
+# module's tests go to one worker (--dist loadscope), so a module's trained fixture is trained once; the longest
+# modules go first (tests/conftest.py LONGEST_MODULES; --no-loadscope-reorder keeps that order rather than xdist's
+# by test count), so both cores finish together. The slowest tests are listed at the end. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= $(shell nproc)
 test: $(STAMP) lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 tests
 
 # The edit-test loop: the unit layer only (no test that trains or starts a process: tests/conftest.py SLOW_FIXTURES).
 test-fast: $(STAMP)

@@ -20,6 +20,13 @@ def pytest_configure(config) -> None:
     cores. A run sizes its torch threads by the cores it may use (reslab.training.device.usable_cores), so a worker
     pinned to one core trains with one thread, as a JOBS=2 sweep lane does; unpinned, two workers' runs would each
     take every core and the threads would fight over them."""
+    # As reslab-train does (src/reslab/train.py): the imports' objects (torch's, about a million) out of the garbage
+    # collector's sight, so that its full collections between tests do not walk them again and again.
+    import gc
+
+    import torch
+
+    gc.freeze()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
         return
@@ -29,8 +36,6 @@ def pytest_configure(config) -> None:
     os.sched_setaffinity(0, mine or cores)
     # torch sized its thread pool when it was imported (before this hook): more threads than cores spin against each
     # other (a 20x slower in-process test was seen). Child processes size theirs from the affinity they inherit.
-    import torch
-
     torch.set_num_threads(len(mine or cores))
     os.environ["OMP_NUM_THREADS"] = str(len(mine or cores))
 
@@ -55,11 +60,34 @@ SLOW_FIXTURES = {
 }
 
 
+# The modules that take longest on 2 cores, longest first (`make test`'s --durations, summed per module).
+LONGEST_MODULES = (
+    "test_sweep",
+    "test_launchers",
+    "test_reliability",
+    "test_ddp",
+    "test_notebooks",
+    "test_ladder",
+    "test_block_study",
+    "test_cli",
+    "test_cost",
+    "test_reproduce",
+    "test_bench",
+    "test_head",
+    "test_add_a_block_doc",
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    # The longest modules first, each kept whole and in its own order: xdist's loadscope hands the workers modules in
+    # collection order, so these start at once and both cores finish together (in file-name order test_sweep.py, the
+    # longest, started near the end and ran on alone).
+    rank = {name: i for i, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))
 
 
 @pytest.fixture(scope="session")
