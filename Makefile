@@ -38,7 +38,7 @@ help:
 	@echo "make sweep-depth  PROFILE=smoke|cpu|quick|paper DATA=<cifar10 source> SEEDS=0,1,2 JOBS=2"
 	@echo "make sweep-shortcut, make sweep-block (same variables)   make grad-flow DATA=...   make report"
 	@echo "make reproduce STUDY=depth [RUN=resnet-20-s1] (does this code compute the study's bytes? one run retrained and compared)"
-	@echo "make bench (images/s: reslab vs the tutorial's loop vs the model alone, reports/bench/; a quiet machine, <10 min)"
+	@echo "make bench (images/s, a run's fixed cost, whole sweeps: reports/bench/; a quiet machine, ~15 min)"
 	@echo "make test (ruff, then pytest)   make test-fast (the unit layer)   make lint   make format   make test-slurm   make summary ARGS='model=plain model.depth=56'   make clean"
 	@echo "make dashboard STUDY=depth PROFILE=cpu (offline, in the terminal)   make wandb-sync STUDY=...   make wandb-dashboard STUDY=..."
 	@echo "make sweep-depth LAUNCHER=slurm ARGS='hydra.launcher.partition=gpu'   (conf/hydra/launcher/slurm.yaml)"

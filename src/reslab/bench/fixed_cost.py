@@ -37,11 +37,14 @@ ENTRY = "reslab.train"  # what reslab-train imports before its first line runs
 IMPORT_GROUPS = (
     (
         "torch._dynamo and its compiler stack (Lightning imports it)",
-        ("torch._dynamo", "torch._inductor", "sympy", "triton"),
+        ("torch._dynamo", "torch._inductor", "sympy", "mpmath", "triton"),
     ),
-    ("torch", ("torch", "torchgen", "functorch")),
+    ("torch", ("torch", "torchgen", "functorch", "cuda")),  # cuda: the CUDA bindings torch.cuda imports
     ("Lightning and torchmetrics", ("lightning", "lightning_fabric", "lightning_utilities", "torchmetrics")),
-    ("matplotlib (torchmetrics' plots)", ("matplotlib", "mpl_toolkits", "PIL", "kiwisolver", "pyparsing")),
+    (
+        "matplotlib (torchmetrics' plots)",
+        ("matplotlib", "mpl_toolkits", "PIL", "kiwisolver", "pyparsing", "fontTools", "cycler", "contourpy"),
+    ),
     ("numpy and pandas", ("numpy", "pandas", "dateutil", "pytz")),
     ("Hydra and OmegaConf", ("hydra", "omegaconf", "antlr4", "yaml")),
     ("reslab", ("reslab",)),
