@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 SRC = ROOT / "src"
@@ -64,6 +66,7 @@ def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path):
     assert circles(graph) and circles(graph)[0][0] == circles(graph)[0][-1]
 
 
+@pytest.mark.slow  # starts a process
 def test_a_run_s_process_leaves_out_the_imports_it_does_not_use():
     # A run's fixed cost is mostly imports (the bench's fixed-cost section): torchvision (its models and ops) is
     # imported only to decode a JPEG copy into the cache, and scipy.signal only came with torchmetrics >= 1.4.
