@@ -29,6 +29,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from conftest import run_cli
 from reslab.data import DeviceLoader, synthetic
 from reslab.data.loader import Normalizer
 from reslab.errors import ReslabError
@@ -171,22 +172,18 @@ def test_a_multirun_of_two_runs_on_two_devices_finishes_both_each_one_wandb_run_
     from reslab.tracking.wandb_keys import EPOCH_KEYS
     from test_wandb_logging import BANNERS, read_run, series, wandb_env
 
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "reslab-train"),
-            "-m",
-            *(o for o in SMOKE if not o.startswith("logger=")),  # the default logger: W&B, offline here
-            f"data.source={synth_archive}",
-            "trainer.devices=2",
-            "seed=0,1",
-            "trainer.save_weights=false",
-            "probes.responses=false",
-        ],
+    proc = run_cli(
+        "reslab-train",
+        "-m",
+        *(o for o in SMOKE if not o.startswith("logger=")),  # the default logger: W&B, offline here
+        f"data.source={synth_archive}",
+        "trainer.devices=2",
+        "seed=0,1",
+        "trainer.save_weights=false",
+        "probes.responses=false",
         env=wandb_env(env, tmp_path),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not [b for b in BANNERS if b in proc.stdout + proc.stderr], proc.stdout + proc.stderr

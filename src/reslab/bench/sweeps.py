@@ -13,8 +13,6 @@ import pandas as pd
 from reslab import io
 from reslab.paths import ROOT
 
-ARCHIVES = ROOT / "experiments" / "archive"
-
 
 def archives(folder: str | None) -> list[Path]:
     """The archived runs to read: every .tar.gz in `folder` (relative to the repository), none when it is empty."""
