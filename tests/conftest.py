@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from forkserver import ForkServer
 from reslab.data import synthetic
 
 BIN = Path(sys.executable).parent
@@ -38,6 +39,10 @@ def pytest_configure(config) -> None:
     # other (a 20x slower in-process test was seen). Child processes size theirs from the affinity they inherit.
     torch.set_num_threads(len(mine or cores))
     os.environ["OMP_NUM_THREADS"] = str(len(mine or cores))
+
+
+def pytest_unconfigure(config) -> None:
+    FORKS.close()
 
 
 # The layer `make test-fast` leaves out: tests that train or start processes, known by the fixtures they ask for (the
@@ -107,10 +112,20 @@ def env(tmp_path) -> dict:
     return cli_env(tmp_path)
 
 
-def run_cli(tool: str, *args, env: dict, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(BIN / tool), *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
-    )
+# The console scripts' processes, forked from one that imported reslab already (tests/forkserver.py): each saves the
+# seconds of imports a fresh interpreter spends. RESLAB_TEST_FRESH=1 starts every one as a fresh process instead.
+FORKS = ForkServer()
+
+
+def run_cli(
+    tool: str, *args, env: dict, cwd: Path, check: bool = True, fresh: bool = False
+) -> subprocess.CompletedProcess:
+    """Run a console script to its end; `fresh`: in a new interpreter from its installed script, not a fork."""
+    argv = [str(BIN / tool), *map(str, args)]
+    if fresh or os.environ.get("RESLAB_TEST_FRESH") == "1" or not FORKS.serves(tool, env):
+        proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    else:
+        proc = FORKS.run(tool, argv[1:], env, cwd, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
@@ -122,7 +137,7 @@ def run_cli(tool: str, *args, env: dict, cwd: Path, check: bool = True) -> subpr
 def cli(tmp_path, env):
     """Run a console script in a scratch project dir, with runs/ and reports/ under tmp_path."""
 
-    def call(tool: str, *args, check: bool = True):
-        return run_cli(tool, *args, env=env, cwd=tmp_path, check=check)
+    def call(tool: str, *args, check: bool = True, fresh: bool = False):
+        return run_cli(tool, *args, env=env, cwd=tmp_path, check=check, fresh=fresh)
 
     return call

@@ -2,6 +2,7 @@
 
 - `SweepGuard.on_multirun_start` composes every job's config, as the launcher will, and checks each with
   reslab.run.validate: a bad value anywhere stops the sweep with one line before anything is trained or written.
+  In one process (Hydra's basic launcher) the sweeper and the launcher reuse these configs (reslab.run.composed).
   It then names the jobs (reslab.run.sweep_label: the label carries the swept values the net's name does not show)
   and refuses, the same way, a sweep two of whose jobs would still share a run directory with different settings:
   there the run lock would skip one of them and each rerun would supersede the other.
@@ -27,7 +28,7 @@ from omegaconf import DictConfig
 from reslab import io
 from reslab.errors import ReslabError, fail, one_line_errors
 from reslab.paths import TRAIN_JOB
-from reslab.run import runinfo, sweep_label
+from reslab.run import composed, runinfo, sweep_label
 
 
 def _in_multirun() -> bool:
@@ -134,6 +135,8 @@ class SweepGuard(Callback):
                 except ReslabError as err:
                     raise ReslabError(f"{err} (job {i + 1}: {' '.join(overrides)}); nothing was run") from None
                 jobs.append((overrides, cfg))
+            if composed.launches_here(config):  # Hydra's sweeper and launcher get these, not two more compositions
+                composed.reuse(loader, config, jobs)
             keys = sweep_label.label_sweep(jobs)
             check_directories(jobs, keys)
         except ReslabError as err:
@@ -146,6 +149,9 @@ class SweepGuard(Callback):
             print(f"reslab: warning: the sweep's manifest was not written ({type(err).__name__}: {err})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from hydra.core.global_hydra import GlobalHydra
+
+        composed.forget(GlobalHydra.instance().config_loader())
         failed = [p for p in (_failed_path(cfg) for cfg in self.jobs) if p.is_file()]
         if failed:
             print(

@@ -103,3 +103,13 @@ def reset() -> None:
     """Forget the marks and hook times."""
     _marks.clear()
     _hooks.clear()
+
+
+def _forked() -> None:
+    # A forked process (a fork-start worker; the test suite's fork server, tests/forkserver.py) inherits its parent's
+    # marks, made before it existed: its imports were its parent's work, so its phases start at its own start.
+    reset()
+    _state.update(base=None, runs=0)
+
+
+os.register_at_fork(after_in_child=_forked)

@@ -1,0 +1,172 @@
+"""The console scripts of the suite's CLI tests, started by forking a process that has imported reslab already.
+
+Each reslab process spends seconds importing torch, Lightning (which imports torch._dynamo) and torchmetrics before it
+does anything (reports/bench, "Imports of a run's process"); the suite starts dozens of them. A fork server imports
+them once per pytest worker, and each command is a fork of it: a process of its own (its own pid, exit status,
+signals, stdout and stderr, working directory and environment), that runs the console script's entry point as the
+script `pip` generated would (`sys.exit(main())`) and exits through the interpreter's normal shutdown (atexit handlers
+run). What it skips is the interpreter's start and the imports. Python's `random` reseeds itself in a forked child.
+
+The server never computes with torch: its OpenMP pool is never started, so a child forks with one thread and starts
+its own. Tests that check a process's start itself (what it imports: tests/test_imports.py; the bench's fixed cost)
+or that signal a process they started (tests/test_launchers.py, test_reliability.py) start real processes themselves.
+
+Protocol (one request at a time, over the server's stdin/stdout, one JSON object per line):
+  -> {"entry": "module:function", "argv": [...], "env": {...}, "cwd": ..., "out": path, "err": path}
+  <- {"pid": child}  then  <- {"status": waitpid status}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from importlib import metadata
+from pathlib import Path
+
+# The modules of the console scripts the suite runs most; another entry point is imported by its child.
+PRELOAD = ("reslab.train", "reslab.report.cli", "reslab.summary", "reslab.reproduce")
+# Environment variables read once, when the interpreter or a library starts (prefixes): a fork keeps the server's.
+AT_START = ("PYTHON", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "TORCH", "CUDA_", "LD_")
+
+
+def entry_points() -> dict[str, str]:
+    """Console script name -> 'module:function', as pyproject.toml's [project.scripts] installed them."""
+    return {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts") if ep.name.startswith("reslab-")}
+
+
+class ForkServer:
+    """The client: one server process per pytest worker, started on first use."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.env: dict | None = None  # the server's environment, from its start
+        self.lock = threading.Lock()
+        self.scripts = entry_points()
+
+    def serves(self, tool: str, env: dict) -> bool:
+        """Whether a fork runs `tool` in `env` as a fresh process would: a reslab console script, in an environment
+        that leaves what the server set at its start as it was (what Python imports from, hash seed, thread pools:
+        tests/test_add_a_block_doc.py puts a project copy first on PYTHONPATH, for one)."""
+        fixed = {k for k in {*env, *(self.env or os.environ)} if k.startswith(AT_START) and k != "PYTHONUNBUFFERED"}
+        server = self.env if self.env is not None else os.environ
+        return tool in self.scripts and all(env.get(k) == server.get(k) for k in fixed)
+
+    def start(self) -> None:
+        self.env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__],
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        ready = json.loads(self.proc.stdout.readline() or "{}")
+        if ready.get("ready") is not True:
+            raise RuntimeError(f"the fork server did not start: {ready!r}")
+        # What the imports printed (warnings): a fresh process prints it before anything else, so every command's
+        # stderr starts with it here too. A claim about stderr ("one line") cannot pass here and fail for a user.
+        self.preamble = ready["stderr"]
+
+    def run(self, tool: str, args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+        """Run `tool args` in a fork, to its end; its stdout and stderr are captured as subprocess.run does, and its
+        return code is subprocess's (negative: killed by that signal)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            status = self._fork(tool, args, env, cwd, out, err, timeout)
+            code = os.waitstatus_to_exitcode(status)
+            stdout, stderr = out.read_text(), self.preamble + err.read_text()
+        return subprocess.CompletedProcess([str(Path(sys.executable).parent / tool), *args], code, stdout, stderr)
+
+    def _fork(self, tool: str, args: list[str], env: dict, cwd: Path, out: Path, err: Path, timeout: float) -> int:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.start()
+            request = {
+                "entry": self.scripts[tool],
+                "argv": [str(Path(sys.executable).parent / tool), *args],
+                "env": env,
+                "cwd": str(cwd),
+                "out": str(out),
+                "err": str(err),
+            }
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            pid = json.loads(self.proc.stdout.readline())["pid"]
+            timer = threading.Timer(timeout, lambda: _kill(pid))
+            timer.start()
+            try:
+                status = json.loads(self.proc.stdout.readline())["status"]
+            finally:
+                timer.cancel()
+        return status
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def child(request: dict) -> None:
+    """In the forked child: become the console script, then exit as it would (SystemExit leaves the server's loop)."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    for fd, path in ((1, request["out"]), (2, request["err"])):
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(f, fd)
+        os.close(f)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = request["argv"]
+    module, _, function = request["entry"].partition(":")
+    __import__(module)
+    sys.exit(getattr(sys.modules[module], function)())
+
+
+def preload() -> str:
+    """Import PRELOAD; return what the imports wrote to stderr (warnings), which a fresh process would print first."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            for name in PRELOAD:
+                __import__(name)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        return caught.read()
+
+
+def serve() -> None:
+    preamble = preload()
+    out = sys.stdout
+    print(json.dumps({"ready": True, "stderr": preamble}), file=out, flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            child(request)  # never returns
+        print(json.dumps({"pid": pid}), file=out, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"status": status}), file=out, flush=True)
+
+
+if __name__ == "__main__":
+    serve()
