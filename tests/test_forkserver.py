@@ -1,0 +1,35 @@
+"""The suite's fork server (tests/forkserver.py) runs a console script as a fresh interpreter would: same exit code,
+stdout and stderr, in the working directory and environment given; where the environment changes what Python
+imports, the command starts fresh."""
+
+from __future__ import annotations
+
+import os
+
+from conftest import FORKS, run_cli
+
+
+def test_a_forked_command_exits_and_prints_as_a_fresh_one(env, tmp_path):
+    args = ["model.depth=21", "logger=none"]  # a bad value: one line on stderr, exit 2
+    forked = run_cli("reslab-train", *args, env=env, cwd=tmp_path, check=False)
+    fresh = run_cli("reslab-train", *args, env=env, cwd=tmp_path, check=False, fresh=True)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert forked.args == fresh.args
+    assert not list(tmp_path.glob("runs")), "neither wrote anything"
+
+
+def test_a_command_runs_in_the_directory_and_environment_it_is_given(env, tmp_path):
+    seen = ["+seen_env=${oc.env:RESLAB_PROBE}", "+seen_cwd=${hydra:runtime.cwd}"]
+    args = ["--cfg", "job", "--resolve", "logger=none", *seen]  # Hydra prints the resolved config, trains nothing
+    proc = run_cli("reslab-train", *args, env={**env, "RESLAB_PROBE": "42"}, cwd=tmp_path)
+    assert "seen_env: '42'" in proc.stdout and f"seen_cwd: {tmp_path}" in proc.stdout
+    assert "RESLAB_PROBE" not in os.environ and os.getcwd() != str(tmp_path), "nothing changed in this process"
+
+
+def test_an_environment_that_changes_what_python_imports_starts_fresh(env):
+    assert FORKS.serves("reslab-train", env)
+    elsewhere = "/elsewhere" + os.pathsep + env.get("PYTHONPATH", "")
+    assert not FORKS.serves("reslab-train", {**env, "PYTHONPATH": elsewhere})
+    assert not FORKS.serves("reslab-train", {**env, "PYTHONHASHSEED": "123"})
+    assert not FORKS.serves("reslab-train", {**env, "OMP_NUM_THREADS": "7"})
+    assert not FORKS.serves("python", env), "only reslab's console scripts"
