@@ -65,21 +65,27 @@ SLOW_FIXTURES = {
 }
 
 
-# The modules that take longest on 2 cores, longest first (`make test`'s --durations, summed per module).
+# The modules that take longest on 2 cores, longest first (`make test`'s --durations=0, summed per module; 2026-12-05
+# with the fork server).
 LONGEST_MODULES = (
     "test_sweep",
     "test_launchers",
     "test_reliability",
     "test_ddp",
     "test_notebooks",
-    "test_ladder",
-    "test_block_study",
-    "test_cli",
     "test_cost",
-    "test_reproduce",
+    "test_block_study",
     "test_bench",
     "test_head",
     "test_add_a_block_doc",
+    "test_ladder",
+    "test_imagenet",
+    "test_budget_report",
+    "test_budget_pilot",
+    "test_wandb_logging",
+    "test_reproduce",
+    "test_report_consistency",
+    "test_cli",
 )
 
 
