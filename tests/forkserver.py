@@ -3,16 +3,16 @@
 Each reslab process spends seconds importing torch, Lightning (which imports torch._dynamo) and torchmetrics before it
 does anything (reports/bench, "Imports of a run's process"); the suite starts dozens of them. A fork server imports
 them once per pytest worker, and each command is a fork of it: a process of its own (its own pid, exit status,
-signals, stdout and stderr, working directory and environment), that runs the console script's entry point as the
-script `pip` generated would (`sys.exit(main())`) and exits through the interpreter's normal shutdown (atexit handlers
-run). What it skips is the interpreter's start and the imports. Python's `random` reseeds itself in a forked child.
+signals, stdout and stderr, working directory and environment), that runs the installed console script as its
+`__main__` (the script pip generated: `sys.exit(main())`) and exits through the interpreter's normal shutdown (atexit
+handlers run). What it skips is the interpreter's start and the imports. Python's `random` reseeds itself in a forked child.
 
 The server never computes with torch: its OpenMP pool is never started, so a child forks with one thread and starts
 its own. Tests that check a process's start itself (what it imports: tests/test_imports.py; the bench's fixed cost)
 or that signal a process they started (tests/test_launchers.py, test_reliability.py) start real processes themselves.
 
 Protocol (one request at a time, over the server's stdin/stdout, one JSON object per line):
-  -> {"entry": "module:function", "argv": [...], "env": {...}, "cwd": ..., "out": path, "err": path}
+  -> {"argv": [installed script, args...], "env": {...}, "cwd": ..., "out": path, "err": path}
   <- {"pid": child}  then  <- {"status": waitpid status}
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,6 @@ class ForkServer:
             if self.proc is None or self.proc.poll() is not None:
                 self.start()
             request = {
-                "entry": self.scripts[tool],
                 "argv": [str(Path(sys.executable).parent / tool), *args],
                 "env": env,
                 "cwd": str(cwd),
@@ -131,9 +131,11 @@ def child(request: dict) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = request["argv"]
-    module, _, function = request["entry"].partition(":")
-    __import__(module)
-    sys.exit(getattr(sys.modules[module], function)())
+    sys.path[0] = os.path.dirname(sys.argv[0])  # a script's own directory, as the interpreter sets it (not tests/)
+    # The installed script itself, as __main__ (what joblib's workers and Lightning look up), as `python script` runs
+    # it: it calls sys.exit(main()).
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    sys.exit(0)
 
 
 def preload() -> str:

@@ -418,9 +418,7 @@ def test_smoke_block_study_goes_from_the_sweep_to_the_report(cli, tmp_path, synt
         "_sweeps",
     }
     cli(
-        "python",
-        "-m",
-        "reslab.bench.cost",
+        "reslab-cost",  # as the Makefile runs it
         "study=block",
         "profile=smoke",
         "cost.batch_size=4",

@@ -159,9 +159,7 @@ def fake_run(root, label, model, seed=0, budget="0.27M"):
 
 
 COST = [
-    "python",
-    "-m",
-    "reslab.bench.cost",
+    "reslab-cost",  # as the Makefile runs it
     "study=block",
     "profile=smoke",
     "threads=1",

@@ -88,9 +88,7 @@ def smoke_runs(tmp_path_factory, synth_archive, smoke_env) -> Path:
     def block_and_cost():
         train("experiment=block", "block=resnet-0.27M,preact-0.27M")
         run_cli(
-            "python",
-            "-m",
-            "reslab.bench.cost",
+            "reslab-cost",  # as the Makefile runs it
             "study=block",
             "profile=smoke",
             "threads=1",
