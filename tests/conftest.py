@@ -127,15 +127,22 @@ def run_cli(
     tool: str, *args, env: dict, cwd: Path, check: bool = True, fresh: bool = False
 ) -> subprocess.CompletedProcess:
     """Run a console script to its end; `fresh`: in a new interpreter from its installed script, not a fork."""
-    argv = [str(BIN / tool), *map(str, args)]
-    if fresh or os.environ.get("RESLAB_TEST_FRESH") == "1" or not FORKS.serves(tool, env):
-        proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return run_argv([str(BIN / tool), *map(str, args)], env, cwd, check, fresh or tool not in FORKS.scripts)
+
+
+def run_script(script: Path, *args, env: dict, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`python script args` to its end (tests/faulty_train.py), forked like a console script."""
+    return run_argv([str(script), *map(str, args)], env, cwd, check, fresh=False)
+
+
+def run_argv(argv: list[str], env: dict, cwd: Path, check: bool, fresh: bool) -> subprocess.CompletedProcess:
+    if fresh or os.environ.get("RESLAB_TEST_FRESH") == "1" or not FORKS.serves(env):
+        python = [] if Path(argv[0]).parent == BIN else [sys.executable]
+        proc = subprocess.run(python + argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     else:
-        proc = FORKS.run(tool, argv[1:], env, cwd, timeout=600)
+        proc = FORKS.run(argv, env, cwd, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{tool} {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
+        raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 

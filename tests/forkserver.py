@@ -1,18 +1,21 @@
-"""The console scripts of the suite's CLI tests, started by forking a process that has imported reslab already.
+"""The suite's reslab commands (console scripts, tests/faulty_train.py), started by forking a process that has
+imported reslab already.
 
 Each reslab process spends seconds importing torch, Lightning (which imports torch._dynamo) and torchmetrics before it
 does anything (reports/bench, "Imports of a run's process"); the suite starts dozens of them. A fork server imports
 them once per pytest worker, and each command is a fork of it: a process of its own (its own pid, exit status,
-signals, stdout and stderr, working directory and environment), that runs the installed console script as its
-`__main__` (the script pip generated: `sys.exit(main())`) and exits through the interpreter's normal shutdown (atexit
-handlers run). What it skips is the interpreter's start and the imports. Python's `random` reseeds itself in a forked child.
+signals, stdout and stderr, working directory and environment) that runs the script as its `__main__`, as `python
+script` would (an installed console script calls `sys.exit(main())`), and exits through the interpreter's normal
+shutdown (atexit handlers run). What it skips is the interpreter's start and the imports. Python's `random` reseeds
+itself in a forked child; what the imports printed is put first on each command's stderr, as a fresh process has it.
 
 The server never computes with torch: its OpenMP pool is never started, so a child forks with one thread and starts
 its own. Tests that check a process's start itself (what it imports: tests/test_imports.py; the bench's fixed cost)
-or that signal a process they started (tests/test_launchers.py, test_reliability.py) start real processes themselves.
+or that signal a process they started (tests/test_launchers.py, test_reliability.py) start real processes themselves,
+as a run's ranks (reslab.run.distributed) and joblib's workers are started by reslab and joblib.
 
 Protocol (one request at a time, over the server's stdin/stdout, one JSON object per line):
-  -> {"argv": [installed script, args...], "env": {...}, "cwd": ..., "out": path, "err": path}
+  -> {"argv": [script, args...], "env": {...}, "cwd": ..., "out": path, "err": path}
   <- {"pid": child}  then  <- {"status": waitpid status}
 """
 
@@ -34,9 +37,9 @@ PRELOAD = ("reslab.train", "reslab.report.cli", "reslab.summary", "reslab.reprod
 AT_START = ("PYTHON", "OMP_", "MKL_", "OPENBLAS_", "KMP_", "TORCH", "CUDA_", "LD_")
 
 
-def entry_points() -> dict[str, str]:
-    """Console script name -> 'module:function', as pyproject.toml's [project.scripts] installed them."""
-    return {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts") if ep.name.startswith("reslab-")}
+def console_scripts() -> set[str]:
+    """reslab's console scripts, as pyproject.toml's [project.scripts] installed them."""
+    return {ep.name for ep in metadata.entry_points(group="console_scripts") if ep.name.startswith("reslab-")}
 
 
 class ForkServer:
@@ -46,15 +49,15 @@ class ForkServer:
         self.proc: subprocess.Popen | None = None
         self.env: dict | None = None  # the server's environment, from its start
         self.lock = threading.Lock()
-        self.scripts = entry_points()
+        self.scripts = console_scripts()
 
-    def serves(self, tool: str, env: dict) -> bool:
-        """Whether a fork runs `tool` in `env` as a fresh process would: a reslab console script, in an environment
-        that leaves what the server set at its start as it was (what Python imports from, hash seed, thread pools:
+    def serves(self, env: dict) -> bool:
+        """Whether a fork runs a script in `env` as a fresh interpreter would: an environment that leaves what the
+        server set at its start as it was (what Python imports from, hash seed, thread pools:
         tests/test_add_a_block_doc.py puts a project copy first on PYTHONPATH, for one)."""
-        fixed = {k for k in {*env, *(self.env or os.environ)} if k.startswith(AT_START) and k != "PYTHONUNBUFFERED"}
         server = self.env if self.env is not None else os.environ
-        return tool in self.scripts and all(env.get(k) == server.get(k) for k in fixed)
+        fixed = {k for k in {*env, *server} if k.startswith(AT_START) and k != "PYTHONUNBUFFERED"}
+        return all(env.get(k) == server.get(k) for k in fixed)
 
     def start(self) -> None:
         self.env = dict(os.environ)
@@ -73,27 +76,21 @@ class ForkServer:
         # stderr starts with it here too. A claim about stderr ("one line") cannot pass here and fail for a user.
         self.preamble = ready["stderr"]
 
-    def run(self, tool: str, args: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-        """Run `tool args` in a fork, to its end; its stdout and stderr are captured as subprocess.run does, and its
-        return code is subprocess's (negative: killed by that signal)."""
+    def run(self, argv: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+        """`python argv...` (argv[0] a script: an installed console script or a file) in a fork, to its end; its stdout
+        and stderr are captured as subprocess.run does, its return code is subprocess's (negative: that signal)."""
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-            status = self._fork(tool, args, env, cwd, out, err, timeout)
+            status = self._fork(argv, env, cwd, out, err, timeout)
             code = os.waitstatus_to_exitcode(status)
             stdout, stderr = out.read_text(), self.preamble + err.read_text()
-        return subprocess.CompletedProcess([str(Path(sys.executable).parent / tool), *args], code, stdout, stderr)
+        return subprocess.CompletedProcess(argv, code, stdout, stderr)
 
-    def _fork(self, tool: str, args: list[str], env: dict, cwd: Path, out: Path, err: Path, timeout: float) -> int:
+    def _fork(self, argv: list[str], env: dict, cwd: Path, out: Path, err: Path, timeout: float) -> int:
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
                 self.start()
-            request = {
-                "argv": [str(Path(sys.executable).parent / tool), *args],
-                "env": env,
-                "cwd": str(cwd),
-                "out": str(out),
-                "err": str(err),
-            }
+            request = {"argv": argv, "env": env, "cwd": str(cwd), "out": str(out), "err": str(err)}
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
             pid = json.loads(self.proc.stdout.readline())["pid"]
@@ -132,8 +129,8 @@ def child(request: dict) -> None:
     os.environ.update(request["env"])
     sys.argv = request["argv"]
     sys.path[0] = os.path.dirname(sys.argv[0])  # a script's own directory, as the interpreter sets it (not tests/)
-    # The installed script itself, as __main__ (what joblib's workers and Lightning look up), as `python script` runs
-    # it: it calls sys.exit(main()).
+    # The script itself, as __main__ (what joblib's workers and Lightning look up), as `python script` runs it (an
+    # installed console script calls sys.exit(main())).
     runpy.run_path(sys.argv[0], run_name="__main__")
     sys.exit(0)
 

@@ -194,9 +194,11 @@ def test_reslab_cost_measures_every_net_of_the_study_in_interleaved_repeats(cli,
 
 @pytest.mark.slow
 def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_path, capsys):
-    # In-process (the console script's path is the test above): what is checked is the rerun rule.
+    # In-process (the console script's path is the test above): what is checked is the rerun rule, so no step is
+    # profiled (torch.profiler's start-up; the profiled shares are the test above's).
     def cost_run(*overrides) -> str:
-        cost.run(cost_cfg(tmp_path, "study=block", "cost.warmup_steps=1", "cost.memory_batch=8", *overrides))
+        args = ("study=block", "cost.warmup_steps=1", "cost.memory_batch=8", "cost.profiled_steps=0", *overrides)
+        cost.run(cost_cfg(tmp_path, *args))
         return capsys.readouterr().out
 
     fake_run(tmp_path, "resnet-0.27M-8", TINY)

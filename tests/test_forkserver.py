@@ -27,9 +27,9 @@ def test_a_command_runs_in_the_directory_and_environment_it_is_given(env, tmp_pa
 
 
 def test_an_environment_that_changes_what_python_imports_starts_fresh(env):
-    assert FORKS.serves("reslab-train", env)
+    assert FORKS.serves(env) and FORKS.serves({**env, "RESLAB_CACHE": "/elsewhere"})
     elsewhere = "/elsewhere" + os.pathsep + env.get("PYTHONPATH", "")
-    assert not FORKS.serves("reslab-train", {**env, "PYTHONPATH": elsewhere})
-    assert not FORKS.serves("reslab-train", {**env, "PYTHONHASHSEED": "123"})
-    assert not FORKS.serves("reslab-train", {**env, "OMP_NUM_THREADS": "7"})
-    assert not FORKS.serves("python", env), "only reslab's console scripts"
+    assert not FORKS.serves({**env, "PYTHONPATH": elsewhere})
+    assert not FORKS.serves({**env, "PYTHONHASHSEED": "123"})
+    assert not FORKS.serves({**env, "OMP_NUM_THREADS": "7"})
+    assert "reslab-train" in FORKS.scripts and "python" not in FORKS.scripts, "of the console scripts, reslab's"

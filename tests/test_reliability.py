@@ -16,6 +16,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from conftest import run_script
 from reslab import io
 from reslab.data import load_cifar10, synthetic
 from reslab.errors import ReslabError
@@ -48,12 +49,8 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 def faulty(
     tmp_path: Path, env: dict, faults: list[str], *train_args, check: bool = True
 ) -> subprocess.CompletedProcess:
-    """reslab-train with faults injected (tests/faulty_train.py)."""
-    args = [sys.executable, str(FAULTY), *faults, "--", *map(str, train_args)]
-    proc = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    """reslab-train with faults injected (tests/faulty_train.py), forked as the console scripts are (conftest)."""
+    return run_script(FAULTY, *faults, "--", *train_args, env=env, cwd=tmp_path, check=check)
 
 
 # -- 1, 8: every value is checked before anything is written ---------------------------------------------------

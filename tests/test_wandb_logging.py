@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from conftest import run_script
 from reslab.paths import CONF_DIR
 from reslab.tracking.logger import job_type, tags, wandb_mode, wandb_run
 from reslab.tracking.wandb_keys import (
@@ -143,14 +144,8 @@ def sweep(tmp_path_factory, synth_archive):
     """A multirun of two tiny runs, W&B offline; the first job fails after training."""
     root = tmp_path_factory.mktemp("wandb-sweep")
     env = wandb_env({**os.environ, "RESLAB_CACHE": str(root / "cache"), "PYTHONUNBUFFERED": "1"}, root)
-    proc = subprocess.run(
-        [sys.executable, str(FAULTY), "fail-job:0", "--", "-m", *TINY, f"data.source={synth_archive}", "seed=0,1"],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = ["fail-job:0", "--", "-m", *TINY, f"data.source={synth_archive}", "seed=0,1"]
+    proc = run_script(FAULTY, *args, env=env, cwd=root, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one of the two jobs failed
     runs = [read_run(d) for d in sorted((root / "wandb/wandb").glob("offline-run-*"))]
     return {"root": root, "proc": proc, "runs": runs}
