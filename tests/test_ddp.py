@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from conftest import run_cli
+from conftest import run_cli, run_script
 from reslab.data import DeviceLoader, synthetic
 from reslab.data.loader import Normalizer
 from reslab.errors import ReslabError
@@ -118,14 +117,8 @@ def test_one_device_keeps_the_keys_of_earlier_runs_and_several_devices_get_their
 
 
 def faulty(tmp_path: Path, env: dict, faults: list[str], *train_args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(FAULTY), *faults, "--", *map(str, train_args)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """The command forked like the console scripts (conftest); its ranks are fresh interpreters all the same."""
+    return run_script(FAULTY, *faults, "--", *train_args, env=env, cwd=tmp_path, check=False)
 
 
 def close(a, b) -> bool:
