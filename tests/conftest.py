@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forkserver import ForkServer
+from forkserver import ForkServers
 from reslab.data import synthetic
 
 BIN = Path(sys.executable).parent
@@ -118,9 +118,10 @@ def env(tmp_path) -> dict:
     return cli_env(tmp_path)
 
 
-# The console scripts' processes, forked from one that imported reslab already (tests/forkserver.py): each saves the
-# seconds of imports a fresh interpreter spends. RESLAB_TEST_FRESH=1 starts every one as a fresh process instead.
-FORKS = ForkServer()
+# The processes of reslab's console scripts and of tests/faulty_train.py, forked from one that imported reslab already
+# (tests/forkserver.py): each saves the seconds of imports a fresh interpreter spends. RESLAB_TEST_FRESH=1 starts every
+# one as a fresh process instead.
+FORKS = ForkServers()
 
 
 def run_cli(
@@ -136,7 +137,7 @@ def run_script(script: Path, *args, env: dict, cwd: Path, check: bool = True) ->
 
 
 def run_argv(argv: list[str], env: dict, cwd: Path, check: bool, fresh: bool) -> subprocess.CompletedProcess:
-    if fresh or os.environ.get("RESLAB_TEST_FRESH") == "1" or not FORKS.serves(env):
+    if fresh or os.environ.get("RESLAB_TEST_FRESH") == "1":
         python = [] if Path(argv[0]).parent == BIN else [sys.executable]
         proc = subprocess.run(python + argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     else:

@@ -3,11 +3,12 @@ imported reslab already.
 
 Each reslab process spends seconds importing torch, Lightning (which imports torch._dynamo) and torchmetrics before it
 does anything (reports/bench, "Imports of a run's process"); the suite starts dozens of them. A fork server imports
-them once per pytest worker, and each command is a fork of it: a process of its own (its own pid, exit status,
-signals, stdout and stderr, working directory and environment) that runs the script as its `__main__`, as `python
-script` would (an installed console script calls `sys.exit(main())`), and exits through the interpreter's normal
-shutdown (atexit handlers run). What it skips is the interpreter's start and the imports. Python's `random` reseeds
-itself in a forked child; what the imports printed is put first on each command's stderr, as a fresh process has it.
+them once per pytest worker (and start-up environment: `ForkServers`), and each command is a fork of it: a process of
+its own (its own pid, exit status, signals, stdout and stderr, working directory and environment) that runs the
+script as its `__main__`, as `python script` would (an installed console script calls `sys.exit(main())`), and exits
+through the interpreter's normal shutdown (atexit handlers run). What it skips is the interpreter's start and the
+imports. Python's `random` reseeds itself in a forked child; what the imports printed is put first on each command's
+stderr, as a fresh process has it.
 
 The server never computes with torch: its OpenMP pool is never started, so a child forks with one thread and starts
 its own. Tests that check a process's start itself (what it imports: tests/test_imports.py; the bench's fixed cost)
@@ -42,25 +43,40 @@ def console_scripts() -> set[str]:
     return {ep.name for ep in metadata.entry_points(group="console_scripts") if ep.name.startswith("reslab-")}
 
 
-class ForkServer:
-    """The client: one server process per pytest worker, started on first use."""
+def at_start(env: dict) -> tuple:
+    """What of `env` the interpreter and the libraries read once, at their start: a fork keeps its server's."""
+    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(AT_START) and k != "PYTHONUNBUFFERED"))
+
+
+class ForkServers:
+    """The client, in a pytest worker: a server per environment the suite starts commands in, as far as the
+    interpreter and the libraries read it at their start (`at_start`): the worker's own, and e.g. a project copy first
+    on PYTHONPATH (tests/test_add_a_block_doc.py: its server imports that copy). Each is started on first use."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-        self.env: dict | None = None  # the server's environment, from its start
+        self.servers: dict[tuple, ForkServer] = {}
         self.lock = threading.Lock()
         self.scripts = console_scripts()
 
-    def serves(self, env: dict) -> bool:
-        """Whether a fork runs a script in `env` as a fresh interpreter would: an environment that leaves what the
-        server set at its start as it was (what Python imports from, hash seed, thread pools:
-        tests/test_add_a_block_doc.py puts a project copy first on PYTHONPATH, for one)."""
-        server = self.env if self.env is not None else os.environ
-        fixed = {k for k in {*env, *server} if k.startswith(AT_START) and k != "PYTHONUNBUFFERED"}
-        return all(env.get(k) == server.get(k) for k in fixed)
+    def run(self, argv: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+        with self.lock:
+            server = self.servers.setdefault(at_start(env), ForkServer(env))
+        return server.run(argv, env, cwd, timeout)
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+
+
+class ForkServer:
+    """One server process, started with `env` on first use."""
+
+    def __init__(self, env: dict) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.env = dict(env)
+        self.lock = threading.Lock()
 
     def start(self) -> None:
-        self.env = dict(os.environ)
         self.proc = subprocess.Popen(
             [sys.executable, __file__],
             env=self.env,
@@ -152,8 +168,12 @@ def preload() -> str:
 
 
 def serve() -> None:
-    preamble = preload()
     out = sys.stdout
+    try:
+        preamble = preload()
+    except Exception as err:  # the client raises it: a test fails with the import's error, not a hang
+        print(json.dumps({"ready": False, "error": f"{type(err).__name__}: {err}"}), file=out, flush=True)
+        return
     print(json.dumps({"ready": True, "stderr": preamble}), file=out, flush=True)
     for line in sys.stdin:
         request = json.loads(line)
