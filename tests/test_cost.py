@@ -206,11 +206,11 @@ def test_a_rerun_measures_nothing_again_unless_the_nets_or_settings_change(tmp_p
     csv = tmp_path / "runs/block/smoke/cost.csv"
     first = csv.read_bytes()
     assert "measured earlier" in cost_run() and csv.read_bytes() == first
+    assert "measured earlier" not in cost_run("cost.force=true")  # forced: measured again
     assert "measured earlier" not in cost_run("cost.steps=2")  # other settings: measured again
     fake_run(tmp_path, "wide-0.27M-8", SMALL)
     assert "measured earlier" not in cost_run("cost.steps=2")  # a net added: all measured again
     assert set(pd.read_csv(csv).label) == {"resnet-0.27M-8", "wide-0.27M-8"}
-    assert "measured earlier" not in cost_run("cost.steps=2", "cost.force=true")
 
 
 def cost_cfg(tmp_path, *overrides):
