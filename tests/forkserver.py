@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,13 +127,13 @@ class ForkServer:
 
 def _kill(pid: int) -> None:
     try:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)  # as subprocess.run's timeout does
     except ProcessLookupError:
         pass
 
 
 def child(request: dict) -> None:
-    """In the forked child: become the console script, then exit as it would (SystemExit leaves the server's loop)."""
+    """In the forked child: become the script's process, then exit as it would (SystemExit leaves the server's loop)."""
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

@@ -42,6 +42,7 @@ def reuse(loader, master: DictConfig, jobs: list[tuple[list[str], DictConfig]]) 
     """From now on `loader` answers the jobs' `load_sweep_config` with copies of `jobs`' configs, as composed (call
     before anything changes them); `forget` undoes it."""
     configs = {tuple(overrides): copy.deepcopy(cfg) for overrides, cfg in jobs}
+    # The class's method bound to this loader: Hydra's composition, never an earlier sweep's Composed.
     loader.load_sweep_config = Composed(type(loader).load_sweep_config.__get__(loader), master, configs)
 
 
