@@ -188,3 +188,37 @@ def test_a_finished_study_without_sweep_records_is_checked_against_its_experimen
     names, source = consistency.expected(tmp_path, "shortcut", "cpu")
     assert "experiment=shortcut" in source and "experiment=shortcut-h1" in source
     assert "identity-A-20-s4" in names and "preact-56-s3" in names and "preact-56-s4" not in names
+
+
+def test_a_study_s_expected_runs_are_composed_once_per_process_and_again_after_a_config_changes(tmp_path, monkeypatch):
+    # Reports of studies without records ask for them once per report (the budget pilot once per candidate); each
+    # answer composes dozens of configs. Kept per process, keyed by conf/'s files: an edited config is read again.
+    import hydra
+
+    from reslab.run import sweep
+
+    first = consistency.expected(tmp_path, "shortcut", "cpu")
+    composed = []
+    real = hydra.compose
+    monkeypatch.setattr(hydra, "compose", lambda *a, **k: composed.append(a) or real(*a, **k))
+    assert consistency.expected(tmp_path, "shortcut", "cpu") == first and composed == []
+    names, _ = consistency.expected(tmp_path, "shortcut", "cpu")
+    names.clear()  # a caller's copy: the kept answer is not changed through it
+    assert consistency.expected(tmp_path, "shortcut", "cpu") == first
+
+    monkeypatch.setattr(sweep, "_conf_signature", lambda: ("conf/ edited",))
+    assert consistency.expected(tmp_path, "shortcut", "cpu") == first and len(composed) > 16
+
+
+def test_the_key_of_a_kept_answer_changes_when_a_config_file_does(tmp_path, monkeypatch):
+    import shutil
+
+    from reslab import paths
+    from reslab.run import sweep
+
+    conf = shutil.copytree(CONF_DIR, tmp_path / "conf")
+    monkeypatch.setattr(paths, "CONF_DIR", conf)
+    before = sweep._conf_signature()
+    assert sweep._conf_signature() == before
+    (conf / "experiment" / "depth.yaml").write_text((conf / "experiment" / "depth.yaml").read_text() + "\n# edited\n")
+    assert sweep._conf_signature() != before

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
@@ -88,11 +89,34 @@ def expected_runs(study_dir: Path, study: str, profile: str) -> tuple[set[str] |
 
 
 # Records from before manifests listed their runs: their names are found as the guard found them then.
+#
+# Both lookups below compose configs with Hydra (0.1-0.4 s each): the scan of the experiment configs composes every
+# one of them to learn its study, and a report of a study without records asks for it once per report (the budget
+# pilot's once per candidate). What they find depends only on the files under conf/ and on the question, so each
+# answer is kept for this process, keyed by those files' sizes and modification times: an edited config is read again.
+
+
+def _conf_signature() -> tuple:
+    from reslab.paths import CONF_DIR
+
+    files = sorted(Path(CONF_DIR).rglob("*.yaml"))
+    return (str(CONF_DIR), tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+_NAMES: dict[tuple, frozenset[str]] = {}
+_EXPERIMENTS: dict[tuple, list[tuple[str, str, dict]]] = {}
 
 
 def _compose_names(sweeps: list[tuple[list[list[str]], list[str] | None]]) -> set[str]:
     if not sweeps:
         return set()
+    key = (_conf_signature(), json.dumps(sweeps))
+    if key not in _NAMES:
+        _NAMES[key] = frozenset(_composed_names(sweeps))
+    return set(_NAMES[key])
+
+
+def _composed_names(sweeps: list[tuple[list[list[str]], list[str] | None]]) -> set[str]:
     from hydra import compose, initialize_config_dir
 
     from reslab.paths import CONF_DIR
@@ -108,20 +132,31 @@ def _compose_names(sweeps: list[tuple[list[list[str]], list[str] | None]]) -> se
     return names
 
 
+def _experiments() -> list[tuple[str, str, dict]]:
+    """(name, study, sweeper params) of every experiment config, each composed as `experiment=<name>` composes it."""
+    key = _conf_signature()
+    if key not in _EXPERIMENTS:
+        from hydra import compose, initialize_config_dir
+        from omegaconf import OmegaConf
+
+        from reslab.paths import CONF_DIR
+
+        found = []
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
+                cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
+                params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
+                found.append((f.stem, cfg.study, params))
+        _EXPERIMENTS[key] = found
+    return copy.deepcopy(_EXPERIMENTS[key])
+
+
 def _from_experiments(study: str, profile: str) -> tuple[list[tuple[list[list[str]], None]], str]:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from reslab.paths import CONF_DIR
-
     sweeps, names = [], []
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for f in sorted((CONF_DIR / "experiment").glob("*.yaml")):
-            cfg = compose("train", overrides=[f"experiment={f.stem}"], return_hydra_config=True)
-            if cfg.study != study:
-                continue
-            params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=False)
-            # Each experiment is a sweep of its own: its label keys are found as the guard finds them.
-            sweeps.append((sweep_jobs(params, [f"experiment={f.stem}", f"profile={profile}"]), None))
-            names.append(f"experiment={f.stem}")
+    for name, its_study, params in _experiments():
+        if its_study != study:
+            continue
+        # Each experiment is a sweep of its own: its label keys are found as the guard finds them.
+        sweeps.append((sweep_jobs(params, [f"experiment={name}", f"profile={profile}"]), None))
+        names.append(f"experiment={name}")
     return sweeps, ", ".join(names)
