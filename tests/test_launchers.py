@@ -25,34 +25,6 @@ SMOKE = ["profile=smoke", "logger=none", "trainer.save_weights=false", "probes.f
 FAULTY = Path(__file__).with_name("faulty_train.py")
 
 
-def test_two_runs_side_by_side_finish_record_the_sweep_and_report(cli, tmp_path, synth_archive):
-    proc = cli(
-        "reslab-train",
-        "-m",
-        "experiment=depth",
-        *SMOKE,
-        f"data.source={synth_archive}",
-        "model=plain,resnet",
-        "model.depth=8",
-        "seed=0",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "jobs=2",
-    )
-    study = tmp_path / "runs/depth/smoke"
-    results = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
-    assert set(results) == {"plain-8-s0", "resnet-8-s0"} and {r["status"] for r in results.values()} == {"ok"}
-    # The callbacks run in the launching process; the workers still see the sweep's size and share the cores.
-    assert "run 1/2" in proc.stdout and "run 2/2" in proc.stdout
-    assert {r["threads"] for r in results.values()} == {max(1, usable_cores() // 2)}
-    records = list((study / "_sweeps").glob("*.json"))
-    assert len(records) == 1 and len(json.loads(records[0].read_text())["jobs"]) == 2
-
-    cli("reslab-report", "depth", "profile=smoke")
-    report = (tmp_path / "reports/depth/README.md").read_text()
-    assert "**Completeness:** expected 2" in report and "— complete." in report
-
-
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
@@ -131,10 +103,22 @@ def test_sigterm_to_the_launcher_alone_stops_every_run_after_its_checkpoint_and_
     assert all_gone(workers), "no worker outlives the launcher"
     assert not list(study.glob("*/result.json")), "neither run had finished"
 
+    # Run again, side by side in joblib's workers as before, the sweep finishes both runs, records itself and reports
+    # (one joblib sweep checks both: its workers start in seconds, each a fresh interpreter).
     again = cli("reslab-train", *SLOWED_SWEEP, f"data.source={synth_archive}")
     assert again.stdout.count("resuming from") == 2
-    results = [json.loads(p.read_text()) for p in study.glob("*/result.json")]
-    assert len(results) == 2 and {r["status"] for r in results} == {"ok"}
+    results = {p.parent.name: json.loads(p.read_text()) for p in study.glob("*/result.json")}
+    assert set(results) == {"plain-8-s0", "resnet-8-s0"} and {r["status"] for r in results.values()} == {"ok"}
+    # The callbacks run in the launching process; the workers still see the sweep's size and share the cores.
+    assert "run 1/2" in again.stdout and "run 2/2" in again.stdout
+    assert {r["threads"] for r in results.values()} == {max(1, usable_cores() // 2)}
+    records = [json.loads(r.read_text()) for r in (study / "_sweeps").glob("*.json")]
+    assert len(records) == 2, "the stopped sweep's record and this one's"
+    assert all(len(r["jobs"]) == 2 and r["runs"] == sorted(results) for r in records)
+
+    cli("reslab-report", "depth", "profile=smoke")
+    report = (study.parents[2] / "reports/depth/README.md").read_text()
+    assert "**Completeness:** expected 2" in report and "— complete." in report
 
 
 @linux_only
