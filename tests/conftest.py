@@ -127,8 +127,9 @@ FORKS = ForkServers()
 def run_cli(
     tool: str, *args, env: dict, cwd: Path, check: bool = True, fresh: bool = False
 ) -> subprocess.CompletedProcess:
-    """Run a console script to its end; `fresh`: in a new interpreter from its installed script, not a fork."""
-    return run_argv([str(BIN / tool), *map(str, args)], env, cwd, check, fresh or tool not in FORKS.scripts)
+    """Run a console script (or `python -m reslab...`) to its end; `fresh`: in a new interpreter, not a fork."""
+    forkable = tool in FORKS.scripts or (tool == "python" and args[:1] == ("-m",) and str(args[1]).startswith("reslab"))
+    return run_argv([str(BIN / tool), *map(str, args)], env, cwd, check, fresh or not forkable)
 
 
 def run_script(script: Path, *args, env: dict, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ or that signal a process they started (tests/test_launchers.py, test_reliability
 as a run's ranks (reslab.run.distributed) and joblib's workers are started by reslab and joblib.
 
 Protocol (one request at a time, over the server's stdin/stdout, one JSON object per line):
-  -> {"argv": [script, args...], "env": {...}, "cwd": ..., "out": path, "err": path}
+  -> {"argv": [script, args...] or [python, "-m", module, args...], "env": {...}, "cwd": ..., "out": path, "err": path}
   <- {"pid": child}  then  <- {"status": waitpid status}
 """
 
@@ -94,8 +94,9 @@ class ForkServer:
         self.preamble = ready["stderr"]
 
     def run(self, argv: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-        """`python argv...` (argv[0] a script: an installed console script or a file) in a fork, to its end; its stdout
-        and stderr are captured as subprocess.run does, its return code is subprocess's (negative: that signal)."""
+        """`python argv...` in a fork, to its end (argv[0] a script: an installed console script or a file; or the
+        interpreter, then `-m module`); its stdout and stderr are captured as subprocess.run does, its return code is
+        subprocess's (negative: that signal)."""
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
             status = self._fork(argv, env, cwd, out, err, timeout)
@@ -144,7 +145,16 @@ def child(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = request["argv"]
+    argv = request["argv"]
+    if argv[1:2] == ["-m"]:
+        # `python -m module args`: the module as __main__, the working directory first on sys.path and the module's
+        # file in sys.argv[0] (run_module's alter_sys), as the interpreter's -m sets them.
+        sys.argv = [argv[2], *argv[3:]]
+        sys.path[0] = os.getcwd()
+        sys.modules.pop(argv[2], None)  # a preloaded module runs as a fresh one does: not imported before __main__
+        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+        sys.exit(0)
+    sys.argv = argv
     sys.path[0] = os.path.dirname(sys.argv[0])  # a script's own directory, as the interpreter sets it (not tests/)
     # The script itself, as __main__ (what joblib's workers and Lightning look up), as `python script` runs it (an
     # installed console script calls sys.exit(main())).

@@ -36,7 +36,7 @@ TINY = [
     "bench.fusion.batch=4",
     "bench.fusion.steps=1",
     "bench.fusion.repeats=2",
-    "bench.lanes.seconds=1",
+    "bench.lanes.seconds=0.2",
     "bench.lanes.repeats=1",
     "bench.floor.steps=3",
     "bench.fixed_cost.cases=[{label: ResNet-8, overrides: ['model.depth=8']}]",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import FORKS, run_cli
+from conftest import BIN, FORKS, run_argv, run_cli
 from forkserver import at_start
 
 
@@ -17,6 +17,19 @@ def test_a_forked_command_exits_and_prints_as_a_fresh_one(env, tmp_path):
     assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
     assert forked.args == fresh.args
     assert not list(tmp_path.glob("runs")), "neither wrote anything"
+
+
+def test_python_dash_m_is_forked_as_the_interpreter_runs_a_module(env, tmp_path):
+    # What `python -m` sets: __name__, sys.argv (the module's file first), sys.path[0] (the working directory).
+    (tmp_path / "reslab_probe.py").write_text(
+        "import sys\nprint(__name__, sys.argv, sys.path[0])\nprint('to stderr', file=sys.stderr)\nsys.exit(3)\n"
+    )
+    argv = [str(BIN / "python"), "-m", "reslab_probe", "a=1", "--b"]
+    forked = run_argv(argv, env, tmp_path, check=False, fresh=False)
+    fresh = run_argv(argv, env, tmp_path, check=False, fresh=True)
+    assert forked.returncode == fresh.returncode == 3
+    assert forked.stdout == fresh.stdout == f"__main__ {[str(tmp_path / 'reslab_probe.py'), 'a=1', '--b']} {tmp_path}\n"
+    assert forked.stderr.endswith("to stderr\n") and fresh.stderr == "to stderr\n"
 
 
 def test_a_command_runs_in_the_directory_and_environment_it_is_given(env, tmp_path):

@@ -7,14 +7,14 @@ asked for but did not finish (missing, failed) and the superseded runs it left o
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
+from conftest import run_cli
 from reslab.errors import ReslabError
 from reslab.paths import CONF_DIR
 from reslab.report import consistency, overlap, results
@@ -129,13 +129,18 @@ def test_the_report_command_says_so_in_one_line_and_exits_2(tmp_path):
     study = tmp_path / "runs" / "depth" / "smoke"
     fake_run(study, "resnet-20-s0", lr=0.1)
     fake_run(study, "resnet-20-s1", lr=0.01, seed=1)
-    proc = subprocess.run(
-        [sys.executable, "-m", "reslab.report.cli", "depth", "profile=smoke", "runs=runs", "reports=reports"],
+    proc = run_cli(
+        "python",
+        "-m",
+        "reslab.report.cli",
+        "depth",
+        "profile=smoke",
+        "runs=runs",
+        "reports=reports",
+        env=dict(os.environ),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+        check=False,
+    )  # forked (tests/forkserver.py), as `python -m` runs it
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "mixes training recipes" in proc.stderr and not (tmp_path / "reports").exists()
 
