@@ -146,7 +146,7 @@ def child(request: dict) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     argv = request["argv"]
-    if argv[1:2] == ["-m"]:
+    if os.path.basename(argv[0]).startswith("python") and argv[1:2] == ["-m"]:  # not a console script's Hydra -m
         # `python -m module args`: the module as __main__, the working directory first on sys.path and the module's
         # file in sys.argv[0] (run_module's alter_sys), as the interpreter's -m sets them.
         sys.argv = [argv[2], *argv[3:]]
