@@ -211,8 +211,14 @@ def test_a_study_s_expected_runs_are_composed_once_per_process_and_again_after_a
     names.clear()  # a caller's copy: the kept answer is not changed through it
     assert consistency.expected(tmp_path, "shortcut", "cpu") == first
 
+    # Under another key (conf/ edited: the next test) the names are composed again, and kept again.
+    calls = []
+    monkeypatch.setattr(sweep, "_NAMES", {})  # the kept answers of this process stay as they were
+    monkeypatch.setattr(sweep, "_composed_names", lambda sweeps: calls.append(sweeps) or {"a-run"})
+    sweeps = [([["seed=0"]], None)]
+    assert sweep._compose_names(sweeps) == sweep._compose_names(sweeps) == {"a-run"} and len(calls) == 1
     monkeypatch.setattr(sweep, "_conf_signature", lambda: ("conf/ edited",))
-    assert consistency.expected(tmp_path, "shortcut", "cpu") == first and len(composed) > 16
+    assert sweep._compose_names(sweeps) == {"a-run"} and len(calls) == 2
 
 
 def test_the_key_of_a_kept_answer_changes_when_a_config_file_does(tmp_path, monkeypatch):
