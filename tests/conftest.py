@@ -106,6 +106,21 @@ def synth_archive(tmp_path_factory) -> Path:
     return synthetic.write(tmp_path_factory.mktemp("data") / "cifar-10-python.tar.gz", n_train=500, n_test=100)
 
 
+# A smoke sweep only as large as a study's report needs (every section, test and verdict computed, not their values):
+# one epoch of two steps of 25 images and tiny probes. The studies' tests add what their reports leave out.
+TINY = [
+    "profile.epochs=1",
+    "profile.train_subset=50",
+    "profile.batch_size=25",
+    "profile.eval_subset=20",
+    "profile.curve.train_images=10",
+    "profile.curve.test_images=10",
+    "probes.flow_batch_size=4",
+    "probes.flow_points=1",
+    "probes.flow_batches=1",
+]
+
+
 def cli_env(project: Path) -> dict:
     """The environment of the console scripts in a scratch project dir: its own cache, no W&B."""
     e = dict(os.environ)

@@ -16,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from conftest import TINY
 from reslab import options
 from reslab.errors import ReslabError
 from reslab.models import build_model
@@ -377,22 +378,14 @@ def test_the_published_copy_holds_the_shared_reference_and_adds_only_cited_rows(
     }
 
 
-# The whole study, tiny.
+# The whole study, tiny (conftest.TINY).
 
 # Two steps of 25 images and tiny probes: DenseNet-BC-52 is the costliest net at this budget.
 SMOKE = [
     "profile=smoke",
     "logger=none",
     "trainer.save_weights=false",
-    "profile.epochs=1",
-    "profile.train_subset=50",
-    "profile.batch_size=25",
-    "profile.eval_subset=20",
-    "profile.curve.train_images=10",
-    "profile.curve.test_images=10",
-    "probes.flow_batch_size=4",
-    "probes.flow_points=1",
-    "probes.flow_batches=1",
+    *TINY,
     "probes.grad_norms=false",
     "probes.response_calib_images=20",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from conftest import TINY
 from reslab.report import descendants, paired
 
 
@@ -53,20 +54,12 @@ def test_the_budget_reading_says_whether_the_gap_closed_after_the_lr_drop():
     assert np.isnan(descendants.gap_course(pd.DataFrame(rows), c, drop=None)["at_drop"])
 
 
-# Two steps of 25 images and tiny probes (the block study's smoke settings).
+# Two steps of 25 images and tiny probes (conftest.TINY, as the block study has them).
 SMOKE = [
     "profile=smoke",
     "logger=none",
     "trainer.save_weights=false",
-    "profile.epochs=1",
-    "profile.train_subset=50",
-    "profile.batch_size=25",
-    "profile.eval_subset=20",
-    "profile.curve.train_images=10",
-    "profile.curve.test_images=10",
-    "probes.flow_batch_size=4",
-    "probes.flow_points=1",
-    "probes.flow_batches=1",
+    *TINY,
     "probes.grad_norms=false",
     "probes.responses=false",
 ]

@@ -15,27 +15,19 @@ import nbformat
 import pytest
 from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, TINY, run_cli
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 KERNEL = "reslab"
 # The fewest and smallest runs that still give every notebook something to show: one seed, one epoch of two steps,
-# tiny probes (as tests/test_block_study.py); threads=1 because the three sweeps run side by side.
+# tiny probes (conftest.TINY); threads=1 because the three sweeps run side by side.
 SMOKE = [
     "profile=smoke",
     "logger=none",
     "trainer.save_weights=false",
     "threads=1",
     "seed=0",
-    "profile.epochs=1",
-    "profile.train_subset=50",
-    "profile.batch_size=25",
-    "profile.eval_subset=20",
-    "profile.curve.train_images=10",
-    "profile.curve.test_images=10",
-    "probes.flow_batch_size=4",
-    "probes.flow_points=1",
-    "probes.flow_batches=1",
+    *TINY,
     "probes.response_calib_images=20",
 ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import cli_env, run_cli
+from conftest import TINY, cli_env, run_cli
 from reslab.report import consistency, markdown
 from reslab.run.sweep import sweep_jobs
 
@@ -21,20 +21,6 @@ def results(root: Path, study: str) -> list[dict]:
 
 
 DEPTH_SWEEP = ["experiment=depth", *SMOKE, "model.depth=8,14", "seed=0,1"]
-# A study's sweep only as large as its report needs (every section, each test and verdict computed, not their
-# values): one epoch of two steps of 25 images and tiny probes, as tests/test_block_study.py's.
-TINY = [
-    "profile.epochs=1",
-    "profile.train_subset=50",
-    "profile.batch_size=25",
-    "profile.eval_subset=20",
-    "profile.curve.train_images=10",
-    "profile.curve.test_images=10",
-    "probes.flow_batch_size=4",
-    "probes.flow_points=1",
-    "probes.flow_batches=1",
-    "probes.response_calib_images=20",
-]
 
 
 @pytest.fixture()
@@ -280,6 +266,7 @@ def test_smoke_shortcut_study_reports_every_variant_with_verdicts(cli, tmp_path,
         "experiment=shortcut",
         *SMOKE,
         *TINY,
+        "probes.response_calib_images=20",
         f"data.source={synth_archive}",
         f"variant={variants}",
         "seed=0,1",

@@ -99,8 +99,8 @@ def expected_runs(study_dir: Path, study: str, profile: str) -> tuple[set[str] |
 def _conf_signature() -> tuple:
     from reslab.paths import CONF_DIR
 
-    files = sorted(Path(CONF_DIR).rglob("*.yaml"))
-    return (str(CONF_DIR), tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    stats = [(str(f), f.stat()) for f in sorted(Path(CONF_DIR).rglob("*.yaml"))]
+    return (str(CONF_DIR), tuple((f, st.st_mtime_ns, st.st_size) for f, st in stats))
 
 
 _NAMES: dict[tuple, frozenset[str]] = {}
